@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qd: queue descriptors. The misc device /dev/qd; each open is a context.
+ */
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/uaccess.h>
+
+#include "ctx.h"
+#include "debugfs.h"
+#include "memq.h"
+#include "object.h"
+#include "op.h"
+#include "region.h"
+#include "selftest.h"
+#include "stats.h"
+
+static int qd_open(struct inode *inode, struct file *file)
+{
+	struct qd_ctx *ctx;
+
+	if (!current->mm)
+		return -EPERM;
+	ctx = qd_ctx_create();
+	if (!ctx)
+		return -ENOMEM;
+	file->private_data = ctx;
+	return 0;
+}
+
+static int qd_release(struct inode *inode, struct file *file)
+{
+	qd_ctx_release(file->private_data);
+	return 0;
+}
+
+static long qd_setup(struct qd_ctx *ctx, struct qd_params __user *arg)
+{
+	struct qd_params p;
+	long ret;
+
+	if (copy_from_user(&p, arg, sizeof(p)))
+		return -EFAULT;
+	mutex_lock(&ctx->lock);
+	ret = qd_rings_setup(ctx, &p);
+	mutex_unlock(&ctx->lock);
+	if (ret)
+		return ret;
+	/* The rings stay: user space can still map them and ask again. */
+	return copy_to_user(arg, &p, sizeof(p)) ? -EFAULT : 0;
+}
+
+static long qd_close_qd(struct qd_ctx *ctx, s32 __user *arg)
+{
+	s32 qd;
+	long ret;
+
+	if (get_user(qd, arg))
+		return -EFAULT;
+	mutex_lock(&ctx->lock);
+	ret = qd_object_close(ctx, qd);
+	mutex_unlock(&ctx->lock);
+	return ret;
+}
+
+static long qd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct qd_ctx *ctx = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	u32 id;
+
+	if (!qd_ctx_owner(ctx))
+		return -EPERM;
+
+	switch (cmd) {
+	case QD_IOC_ENTER:
+		return qd_enter(ctx, uarg);
+	case QD_IOC_SETUP:
+		return qd_setup(ctx, uarg);
+	case QD_IOC_REGISTER:
+		return qd_region_register(ctx, uarg);
+	case QD_IOC_UNREGISTER:
+		if (get_user(id, (u32 __user *)uarg))
+			return -EFAULT;
+		return qd_region_unregister(ctx, id);
+	case QD_IOC_QUEUE:
+		return qd_memq_create(ctx, uarg);
+	case QD_IOC_CLOSE:
+		return qd_close_qd(ctx, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int qd_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct qd_ctx *ctx = file->private_data;
+
+	if (!qd_ctx_owner(ctx))
+		return -EPERM;
+	return qd_rings_mmap(ctx, vma);
+}
+
+static __poll_t qd_poll(struct file *file, poll_table *wait)
+{
+	struct qd_ctx *ctx = file->private_data;
+
+	/* Pairs with the release in qd_rings_setup(). */
+	if (!smp_load_acquire(&ctx->rings_ready))
+		return 0;
+	poll_wait(file, &ctx->cq.wait, wait);
+	return qd_cq_ready(ctx) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static const struct file_operations qd_fops = {
+	.owner = THIS_MODULE,
+	.open = qd_open,
+	.release = qd_release,
+	.unlocked_ioctl = qd_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = qd_mmap,
+	.poll = qd_poll,
+	.llseek = no_llseek,
+};
+
+static struct miscdevice qd_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "qd",
+	.fops = &qd_fops,
+	.mode = 0666,
+};
+
+static int __init qd_init(void)
+{
+	int ret;
+
+	ret = qd_selftest();
+	if (ret)
+		return ret;
+	ret = qd_op_init();
+	if (ret)
+		return ret;
+	ret = qd_ctx_init();
+	if (ret)
+		goto err_op;
+	ret = qd_stats_init();
+	if (ret)
+		goto err_ctx;
+	qd_debugfs_init();
+	ret = misc_register(&qd_misc);
+	if (ret)
+		goto err_debugfs;
+	return 0;
+
+err_debugfs:
+	qd_debugfs_exit();
+	qd_stats_exit();
+err_ctx:
+	qd_ctx_exit();
+err_op:
+	qd_op_exit();
+	return ret;
+}
+
+static void __exit qd_exit(void)
+{
+	misc_deregister(&qd_misc);
+	qd_debugfs_exit();
+	qd_stats_exit();
+	qd_ctx_exit();		/* runs the last context frees */
+	qd_op_exit();
+}
+
+module_init(qd_init);
+module_exit(qd_exit);
+MODULE_DESCRIPTION("qd: queue descriptors over shared rings");
+MODULE_LICENSE("GPL");

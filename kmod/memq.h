@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _QD_MEMQ_H
+#define _QD_MEMQ_H
+
+#include <linux/qd.h>
+
+struct qd_ctx;
+
+int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg);
+
+#endif /* _QD_MEMQ_H */

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _QD_OP_H
+#define _QD_OP_H
+
+#include <linux/list.h>
+#include <linux/types.h>
+#include <linux/qd.h>
+
+struct qd_ctx;
+struct qd_object;
+struct qd_region;
+
+/* An element in flight: what one push carries and one pop yields. */
+struct qd_kelem {
+	struct list_head node;		/* in a queue */
+	u32 nsegs;
+	u64 bytes;
+	struct qd_seg segs[QD_SGA_MAX];
+	struct qd_region *regions[QD_SGA_MAX];	/* one reference each */
+};
+
+/* One submitted operation, from its SQE until its CQE is in the ring. */
+struct qd_op {
+	struct list_head node;		/* pending list of its object, or overflow */
+	struct qd_ctx *ctx;		/* holds a context reference */
+	struct qd_object *obj;		/* target, referenced; NULL for nop */
+	struct qd_kelem *elem;		/* push: to enqueue; pop: what it got */
+	u64 user_data;
+	s64 res;
+	s32 qd;
+	u8 opcode;
+};
+
+struct qd_op *qd_op_alloc(struct qd_ctx *ctx);
+void qd_op_free(struct qd_op *op);
+void qd_op_complete(struct qd_op *op, s64 res);
+
+struct qd_kelem *qd_elem_alloc(void);
+void qd_elem_free(struct qd_kelem *elem);
+
+int qd_op_init(void);
+void qd_op_exit(void);
+
+#endif /* _QD_OP_H */

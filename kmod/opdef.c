@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The opcode table. Adding an opcode touches this table and its family
+ * file (nop.c, queue.c, ...), nothing else.
+ */
+#include "opdef.h"
+
+const struct qd_opdef qd_opdefs[QD_OP_LAST] = {
+	[QD_OP_NOP] = {
+		.name = "nop",
+		.prep = qd_nop_prep,
+		.issue = qd_nop_issue,
+	},
+	[QD_OP_PUSH] = {
+		.name = "push",
+		.prep = qd_push_prep,
+		.issue = qd_push_issue,
+	},
+	[QD_OP_POP] = {
+		.name = "pop",
+		.prep = qd_pop_prep,
+		.issue = qd_pop_issue,
+	},
+};

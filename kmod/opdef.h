@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _QD_OPDEF_H
+#define _QD_OPDEF_H
+
+#include <linux/qd.h>
+
+struct qd_op;
+
+/*
+ * One entry per opcode. prep validates the (already copied) SQE and gathers
+ * what issue needs; issue starts the operation. Both return 0 or -errno; an
+ * error completes the op with that result.
+ */
+struct qd_opdef {
+	const char *name;
+	int (*prep)(struct qd_op *op, const struct qd_sqe *sqe);
+	int (*issue)(struct qd_op *op);
+};
+
+extern const struct qd_opdef qd_opdefs[QD_OP_LAST];
+
+/* Per-family prep/issue functions. */
+int qd_nop_prep(struct qd_op *op, const struct qd_sqe *sqe);
+int qd_nop_issue(struct qd_op *op);
+int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe);
+int qd_push_issue(struct qd_op *op);
+int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe);
+int qd_pop_issue(struct qd_op *op);
+
+#endif /* _QD_OPDEF_H */

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * QD_OP_PUSH and QD_OP_POP: the element operations every queue type
+ * supports. prep gathers and checks the element; issue hands the op to the
+ * object's backend.
+ */
+#include <linux/uaccess.h>
+
+#include "common/qd_sga.h"
+#include "ctx.h"
+#include "object.h"
+#include "op.h"
+#include "opdef.h"
+#include "region.h"
+
+/* Called with ctx->lock held, so regions cannot go away meanwhile. */
+int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
+{
+	struct qd_kelem *elem;
+	u32 i;
+	int ret;
+
+	if (sqe->nsegs == 0 || sqe->nsegs > QD_SGA_MAX || !sqe->addr)
+		return -EINVAL;
+
+	elem = qd_elem_alloc();
+	if (!elem)
+		return -ENOMEM;
+	op->elem = elem;
+
+	if (copy_from_user(elem->segs, u64_to_user_ptr(sqe->addr),
+			   sqe->nsegs * sizeof(struct qd_seg)))
+		return -EFAULT;
+	ret = qd_sga_check(elem->segs, sqe->nsegs, &elem->bytes);
+	if (ret)
+		return ret;
+
+	for (i = 0; i < sqe->nsegs; i++) {
+		ret = qd_region_resolve(op->ctx, &elem->segs[i],
+					&elem->regions[i]);
+		if (ret)
+			return ret;
+		elem->nsegs = i + 1;	/* references held so far */
+	}
+	return 0;
+}
+
+static int qd_queue_issue(struct qd_op *op, bool push)
+{
+	struct qd_object *obj;
+
+	obj = qd_object_get(op->ctx, op->qd);
+	if (!obj)
+		return -EBADF;
+	op->obj = obj;
+	if (push)
+		return obj->ops->push ? obj->ops->push(obj, op) : -EOPNOTSUPP;
+	return obj->ops->pop ? obj->ops->pop(obj, op) : -EOPNOTSUPP;
+}
+
+int qd_push_issue(struct qd_op *op)
+{
+	return qd_queue_issue(op, true);
+}
+
+int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
+{
+	if (sqe->nsegs || sqe->addr)
+		return -EINVAL;
+	return 0;
+}
+
+int qd_pop_issue(struct qd_op *op)
+{
+	return qd_queue_issue(op, false);
+}

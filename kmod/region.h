@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _QD_REGION_H
+#define _QD_REGION_H
+
+#include <linux/atomic.h>
+#include <linux/types.h>
+#include <linux/qd.h>
+
+struct qd_ctx;
+struct page;
+
+/* Pinned user memory named by an id; buffers are (id, offset, len). */
+struct qd_region {
+	u32 id;
+	u64 addr;
+	u64 len;
+	unsigned long nr_pages;
+	struct page **pages;
+	atomic_t users;			/* elements and ops referencing it */
+};
+
+int qd_region_register(struct qd_ctx *ctx, struct qd_region_reg __user *arg);
+int qd_region_unregister(struct qd_ctx *ctx, u32 id);
+void qd_region_free_all(struct qd_ctx *ctx);
+int qd_region_resolve(struct qd_ctx *ctx, const struct qd_seg *seg,
+		      struct qd_region **out);
+void qd_region_put(struct qd_region *region);
+
+#endif /* _QD_REGION_H */

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note OR MIT */
+/*
+ * qd: queue descriptors. The ABI between qd.ko (/dev/qd) and user space.
+ *
+ * One open of /dev/qd is a context. A context has:
+ *  - a submission queue (SQ) of struct qd_sqe and a completion queue (CQ) of
+ *    struct qd_cqe, both mmap'd, both power-of-two sized (QD_IOC_SETUP);
+ *  - registered regions: pinned user memory, named by a region id; every
+ *    buffer qd moves is a (region, offset, len) segment inside one;
+ *  - queue descriptors (qds): small integers naming queues (memory queues
+ *    today; sockets, files, RDMA and derived queues later).
+ *
+ * Ring protocol (both rings are single-producer, single-consumer):
+ *  SQ: user space owns tail, the kernel owns head.
+ *      user:   write sqes[tail & mask]; store_release(sq.tail, tail + 1)
+ *      kernel: load_acquire(sq.tail); copy the SQE once; store_release(sq.head)
+ *  CQ: the kernel owns tail, user space owns head.
+ *      kernel: write cqes[tail & mask] (and elems[tail & mask]);
+ *              store_release(cq.tail, tail + 1)
+ *      user:   load_acquire(cq.tail); read the CQE (and its element);
+ *              store_release(cq.head, head + 1)
+ *  Slot i of the CQ's element array belongs to CQ slot i: a CQE with
+ *  QD_CQE_F_ELEM carries its element (up to QD_SGA_MAX segments) there.
+ *
+ *  The CQ never drops a completion. When it is full, completions wait in a
+ *  kernel overflow list, QD_CQ_F_OVERFLOW is set in cq.flags and cq.overflow
+ *  counts them; every QD_IOC_ENTER moves what fits back into the ring.
+ *
+ * All structures have explicit padding; every resv field must be zero.
+ */
+#ifndef _UAPI_LINUX_QD_H
+#define _UAPI_LINUX_QD_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+#include <linux/const.h>
+
+#define QD_DEVICE_PATH		"/dev/qd"
+
+/* Most segments in one element (scatter-gather array). */
+#define QD_SGA_MAX		8
+
+/* Ring bounds. Sizes are powers of two; anything else is -EINVAL. */
+#define QD_MAX_SQ_ENTRIES	4096
+#define QD_MAX_CQ_ENTRIES	16384
+
+/* Memory queue depth bounds (elements held in a queue). */
+#define QD_MEMQ_DEFAULT_DEPTH	1024
+#define QD_MEMQ_MAX_DEPTH	65536
+
+/* Registered regions: at most this many per context, ids 0..QD_MAX_REGIONS-1. */
+#define QD_MAX_REGIONS		256
+#define QD_MAX_REGION_BYTES	_BITULL(32)
+
+/* Offsets to pass to mmap(2) on the context's fd. */
+#define QD_OFF_SQ_RING		0ULL
+#define QD_OFF_CQ_RING		0x10000000ULL
+
+/* One buffer inside a registered region. */
+struct qd_seg {
+	__u64	offset;		/* byte offset inside the region */
+	__u32	len;		/* bytes, > 0 */
+	__u16	region;		/* region id from QD_IOC_REGISTER */
+	__u16	resv;		/* must be zero */
+};
+
+/* An element: what one push carries and one pop yields. */
+struct qd_elem {
+	struct qd_seg	segs[QD_SGA_MAX];
+};
+
+/* Submission queue entry opcodes: table in kmod/opdef.c. */
+enum {
+	QD_OP_NOP	= 0,	/* completes with res 0 */
+	QD_OP_PUSH	= 1,	/* qd, addr -> nsegs struct qd_seg; res = bytes */
+	QD_OP_POP	= 2,	/* qd; res = bytes, element in the CQ slot */
+	QD_OP_LAST,
+};
+
+/* Submission queue entry: 64 bytes. */
+struct qd_sqe {
+	__u8	opcode;		/* QD_OP_* */
+	__u8	flags;		/* QD_SQE_F_*: none defined yet, must be zero */
+	__u16	nsegs;		/* PUSH: number of struct qd_seg at addr */
+	__s32	qd;		/* target queue descriptor */
+	__u64	user_data;	/* echoed in the CQE */
+	__u64	addr;		/* PUSH: user pointer to struct qd_seg[nsegs] */
+	__u64	resv[5];	/* must be zero */
+};
+
+/* Completion queue entry: 32 bytes. */
+struct qd_cqe {
+	__u64	user_data;	/* from the SQE */
+	__s64	res;		/* bytes moved, 0, or -errno */
+	__u32	flags;		/* QD_CQE_F_* */
+	__s32	qd;		/* the SQE's qd */
+	__u8	opcode;		/* the SQE's opcode */
+	__u8	nsegs;		/* QD_CQE_F_ELEM: segments in elems[slot] */
+	__u16	resv1;
+	__u32	resv2;
+};
+
+#define QD_CQE_F_ELEM		_BITUL(0)	/* elems[slot] holds the element */
+
+/* Ring flags. */
+#define QD_CQ_F_OVERFLOW	_BITUL(0)	/* completions wait in the kernel */
+
+/* Byte offsets of the fields inside the SQ ring mapping. */
+struct qd_sq_offsets {
+	__u32	head;
+	__u32	tail;
+	__u32	ring_mask;
+	__u32	ring_entries;
+	__u32	flags;
+	__u32	sqes;		/* struct qd_sqe[ring_entries] */
+	__u32	resv[2];
+};
+
+/* Byte offsets of the fields inside the CQ ring mapping. */
+struct qd_cq_offsets {
+	__u32	head;
+	__u32	tail;
+	__u32	ring_mask;
+	__u32	ring_entries;
+	__u32	flags;		/* QD_CQ_F_* */
+	__u32	overflow;	/* completions parked in the overflow list, total */
+	__u32	cqes;		/* struct qd_cqe[ring_entries] */
+	__u32	elems;		/* struct qd_elem[ring_entries] */
+	__u32	resv[4];
+};
+
+/* Feature bits returned by QD_IOC_SETUP. */
+#define QD_FEAT_MEMQ		_BITUL(0)	/* memory queues */
+#define QD_FEAT_CQ_ELEMS	_BITUL(1)	/* elements delivered in the CQ */
+#define QD_FEAT_NOOVERFLOW_LOSS	_BITUL(2)	/* overflow list, never a drop */
+#define QD_FEAT_REGIONS		_BITUL(3)	/* registered regions */
+
+/* QD_IOC_SETUP: create the rings, once per context. */
+struct qd_params {
+	__u32	sq_entries;	/* in: power of two, 1..QD_MAX_SQ_ENTRIES */
+	/* in: 0 (= 2 * sq_entries) or a power of two in
+	 * sq_entries..QD_MAX_CQ_ENTRIES; out: the size used
+	 */
+	__u32	cq_entries;
+	__u32	flags;		/* in: QD_SETUP_*: none defined, must be zero */
+	__u32	features;	/* out: QD_FEAT_* */
+	__u32	sq_ring_bytes;	/* out: length to mmap at QD_OFF_SQ_RING */
+	__u32	cq_ring_bytes;	/* out: length to mmap at QD_OFF_CQ_RING */
+	__u32	max_inflight;	/* out: operations the context runs at once */
+	__u32	resv[5];	/* must be zero */
+	struct qd_sq_offsets	sq_off;	/* out */
+	struct qd_cq_offsets	cq_off;	/* out */
+};
+
+/* QD_IOC_ENTER: submit SQEs, optionally wait for completions. */
+struct qd_enter {
+	__u32	to_submit;	/* SQEs to consume from the SQ (at most) */
+	__u32	min_complete;	/* QD_ENTER_GETEVENTS: CQEs to wait for */
+	__u32	flags;		/* QD_ENTER_* */
+	__u32	resv1;		/* must be zero */
+	__s64	timeout_ns;	/* QD_ENTER_TIMEOUT: relative, >= 0 */
+	__u64	resv[2];	/* must be zero */
+};
+
+#define QD_ENTER_GETEVENTS	_BITUL(0)	/* wait for min_complete CQEs */
+#define QD_ENTER_TIMEOUT	_BITUL(1)	/* timeout_ns bounds the wait */
+#define QD_ENTER_ALL		(QD_ENTER_GETEVENTS | QD_ENTER_TIMEOUT)
+
+/* QD_IOC_REGISTER: pin [addr, addr + len) and name it with a region id. */
+struct qd_region_reg {
+	__u64	addr;		/* page aligned */
+	__u64	len;		/* multiple of the page size, 1..QD_MAX_REGION_BYTES */
+	__u32	flags;		/* must be zero */
+	__u32	id;		/* out: region id */
+	__u64	resv[2];	/* must be zero */
+};
+
+/* QD_IOC_QUEUE: create a memory queue. */
+struct qd_queue_create {
+	__u32	depth;		/* elements held; 0 = QD_MEMQ_DEFAULT_DEPTH */
+	__u32	flags;		/* must be zero */
+	__s32	qd;		/* out: the new queue descriptor */
+	__u32	resv[5];	/* must be zero */
+};
+
+#define QD_IOC_MAGIC		0xCD
+#define QD_IOC_SETUP		_IOWR(QD_IOC_MAGIC, 0x00, struct qd_params)
+#define QD_IOC_ENTER		_IOW(QD_IOC_MAGIC, 0x01, struct qd_enter)
+#define QD_IOC_REGISTER		_IOWR(QD_IOC_MAGIC, 0x02, struct qd_region_reg)
+#define QD_IOC_UNREGISTER	_IOW(QD_IOC_MAGIC, 0x03, __u32)
+#define QD_IOC_QUEUE		_IOWR(QD_IOC_MAGIC, 0x04, struct qd_queue_create)
+#define QD_IOC_CLOSE		_IOW(QD_IOC_MAGIC, 0x05, __s32)
+
+#endif /* _UAPI_LINUX_QD_H */
