@@ -4,8 +4,8 @@
  *
  * Lifetime: the file holds one reference and every live op another, so a
  * completion that arrives after close still finds its context. The last
- * reference frees the context from a work item, since it may be dropped
- * from a completion callback.
+ * reference frees the context: in release when the file's is the last,
+ * otherwise from a work item, since a completion callback may drop it.
  */
 #include <linux/cred.h>
 #include <linux/sched/mm.h>
@@ -23,10 +23,8 @@
 static struct workqueue_struct *qd_wq;
 static atomic_t qd_ctx_ids = ATOMIC_INIT(0);
 
-static void qd_ctx_free_work(struct work_struct *work)
+static void qd_ctx_free(struct qd_ctx *ctx)
 {
-	struct qd_ctx *ctx = container_of(work, struct qd_ctx, free_work);
-
 	qd_region_free_all(ctx);
 	qd_rings_free(ctx);
 	xa_destroy(&ctx->qds);
@@ -38,6 +36,11 @@ static void qd_ctx_free_work(struct work_struct *work)
 	mutex_destroy(&ctx->lock);
 	kfree(ctx);
 	atomic_long_dec(&qd_stats.contexts);
+}
+
+static void qd_ctx_free_work(struct work_struct *work)
+{
+	qd_ctx_free(container_of(work, struct qd_ctx, free_work));
 }
 
 void qd_ctx_put(struct qd_ctx *ctx)
@@ -89,7 +92,13 @@ void qd_ctx_release(struct qd_ctx *ctx)
 
 	/* Nobody will reap these; later completions are dropped, not parked. */
 	qd_cq_discard_overflow(ctx);
-	qd_ctx_put(ctx);
+
+	/*
+	 * Usually nothing else holds the context now: free it here, so that
+	 * pins and the memlock charge are gone when close() returns.
+	 */
+	if (refcount_dec_and_test(&ctx->refs))
+		qd_ctx_free(ctx);
 }
 
 int qd_ctx_init(void)

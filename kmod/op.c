@@ -81,7 +81,7 @@ int qd_op_init(void)
 	qd_op_cache = KMEM_CACHE(qd_op, SLAB_ACCOUNT);
 	if (!qd_op_cache)
 		return -ENOMEM;
-	qd_elem_cache = KMEM_CACHE(qd_kelem, SLAB_ACCOUNT);
+	qd_elem_cache = KMEM_CACHE_USERCOPY(qd_kelem, SLAB_ACCOUNT, segs);
 	if (!qd_elem_cache) {
 		kmem_cache_destroy(qd_op_cache);
 		return -ENOMEM;

@@ -53,6 +53,20 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 		qd_op_complete(op, ret);
 }
 
+/*
+ * Bound the operations a context has in flight. At max_inflight only pushes
+ * are still admitted (up to twice that): pending pops can only be completed
+ * by a push, so refusing pushes too could wedge the context for good.
+ */
+static bool qd_admit(struct qd_ctx *ctx, const struct qd_sqe *sqe)
+{
+	int nr = atomic_read(&ctx->nr_ops);
+
+	if (nr < ctx->max_inflight)
+		return true;
+	return sqe->opcode == QD_OP_PUSH && nr < 2 * ctx->max_inflight;
+}
+
 /* Called with ctx->lock held. Returns SQEs consumed or -errno. */
 static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 {
@@ -68,13 +82,13 @@ static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 	avail = min(qd_ring_used(sq->head, tail), to_submit);
 
 	for (n = 0; n < avail; n++) {
-		if (atomic_read(&ctx->nr_ops) >= ctx->max_inflight)
+		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
+		       sizeof(sqe));
+		if (!qd_admit(ctx, &sqe))
 			break;
 		op = qd_op_alloc(ctx);
 		if (!op)
 			break;
-		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
-		       sizeof(sqe));
 		sq->head++;
 		qd_submit_one(op, &sqe);
 	}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libqd: queue descriptors on top of qd.ko (/dev/qd).
+ *
+ * Every function returns 0 on success or a negative errno; errno is left
+ * alone (except by qd_sgaalloc(), which returns a struct). Asynchronous
+ * operations (qd_push(), qd_pop()) return a token at once; qd_wait() or
+ * qd_wait_any() returns the operation's result and consumes the token.
+ *
+ * libqd keeps one /dev/qd context per process, set up by qd_init() (called
+ * implicitly by every function that needs it). Every function is
+ * thread-safe. Tokens, queue descriptors and buffers belong to the process
+ * that made them: a child of fork() starts with no context and must not
+ * use its parent's.
+ *
+ * The design is in Documentation/libqd.md, one man page per function in
+ * libqd/man/man3.
+ */
+#ifndef LIBQD_QD_H
+#define LIBQD_QD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct timespec;	/* <time.h>; declared here for strict ISO C modes */
+
+/* Most segments in one scatter-gather array (same as the kernel's). */
+#define QD_SGA_MAX	8
+
+/* Names one pending operation until qd_wait*() consumes it. Never 0. */
+typedef uint64_t qd_token_t;
+
+/* One buffer: len bytes at buf. */
+struct qd_sgaseg {
+	void		*buf;
+	uint32_t	len;
+};
+
+/* A scatter-gather array: what one push carries and one pop yields. */
+struct qd_sga {
+	uint32_t		numsegs;		/* 1 .. QD_SGA_MAX */
+	struct qd_sgaseg	segs[QD_SGA_MAX];
+	struct sockaddr_storage	addr;			/* source of a popped datagram */
+};
+
+enum qd_opcode {
+	QD_OPC_INVALID,
+	QD_OPC_PUSH,
+	QD_OPC_POP,
+	QD_OPC_ACCEPT,
+	QD_OPC_CONNECT,
+	QD_OPC_CLOSE,
+	QD_OPC_FAILED,
+};
+
+/* What qd_wait*() returns about a completed operation. */
+struct qd_result {
+	enum qd_opcode	opcode;		/* the operation's kind */
+	int		qd;		/* the queue it ran on */
+	qd_token_t	qt;		/* its token (now consumed) */
+	int64_t		ret;		/* bytes pushed/popped, 0, or -errno */
+	union {
+		struct qd_sga	sga;	/* POP: the element; PUSH: what was pushed */
+		struct {
+			int			qd;
+			struct sockaddr_storage	addr;
+		} accept;
+	} value;
+};
+
+/* libqd's counters and the context's geometry, for qd_stats(). */
+struct qd_stats {
+	/* every system call libqd made for its context or memory */
+	uint64_t	syscalls;
+	uint64_t	enters;		/* QD_IOC_ENTER calls */
+	uint64_t	enter_waits;	/* enters that asked to sleep for completions */
+	uint64_t	sqes_submitted;	/* SQEs the kernel consumed */
+	uint64_t	cqes_reaped;	/* CQEs copied out of the completion ring */
+	/* enters made only to drain the kernel's overflow list */
+	uint64_t	overflow_flushes;
+	uint64_t	regions;	/* regions registered now */
+	uint64_t	region_bytes;	/* bytes pinned in them */
+	uint32_t	sq_entries;	/* ring sizes, 0 before qd_init() */
+	uint32_t	cq_entries;
+	uint32_t	max_inflight;	/* operations the kernel runs at once */
+	uint32_t	features;	/* QD_FEAT_* of <linux/qd.h> */
+	uint64_t	resv[8];	/* zero; room to grow */
+};
+
+/*
+ * qd_init - open /dev/qd and set up this process's context.
+ *
+ * Idempotent and thread-safe; every other function calls it when needed.
+ * Ring sizes default to 256 SQ / 1024 CQ entries; the environment variables
+ * QD_SQ_ENTRIES and QD_CQ_ENTRIES override them. In a child of fork() the
+ * context is forgotten and the next call sets up a new one.
+ * Returns 0, or -errno (-ENOENT: no /dev/qd, qd.ko not loaded).
+ */
+int qd_init(void);
+
+/*
+ * qd_queue - create a memory queue (kernel default depth) and store its
+ * descriptor in *qd_out.
+ */
+int qd_queue(int *qd_out);
+
+/*
+ * qd_push - push the element described by sga to queue qd.
+ *
+ * sga holds 1..QD_SGA_MAX segments of non-zero length, each inside memory
+ * from qd_sgaalloc() or qd_memregister() (-EFAULT otherwise, nothing is
+ * submitted). The buffers must stay unchanged until the push completes;
+ * for a memory queue they then travel with the element, and whoever pops
+ * it owns them. The sga itself may be reused at once. On success *qt_out
+ * names the operation.
+ */
+int qd_push(qd_token_t *qt_out, int qd, const struct qd_sga *sga);
+
+/*
+ * qd_pop - pop one element from queue qd; *qt_out names the operation. The
+ * element arrives in the result's value.sga and belongs to the caller, who
+ * frees it with qd_sgafree().
+ */
+int qd_pop(qd_token_t *qt_out, int qd);
+
+/*
+ * qd_wait - wait for the operation qt and consume its token.
+ *
+ * timeout is relative (CLOCK_MONOTONIC): NULL waits forever, {0, 0} polls.
+ * Returns 0 with the result in *qr_out, -ETIMEDOUT if the timeout passed
+ * first (the token stays valid), -EINVAL for a token that is unknown or
+ * already consumed. A result that is already there costs no system call.
+ */
+int qd_wait(struct qd_result *qr_out, qd_token_t qt,
+	    const struct timespec *timeout);
+
+/*
+ * qd_wait_any - wait for the first of num_qts operations to complete.
+ *
+ * Returns 0, the result in *qr_out and the index of the completed token in
+ * qts in *ready_offset; only that token is consumed. Errors as qd_wait().
+ */
+int qd_wait_any(struct qd_result *qr_out, int *ready_offset,
+		const qd_token_t *qts, int num_qts,
+		const struct timespec *timeout);
+
+/*
+ * qd_close - close queue qd. Operations still pending on it complete with
+ * -ECANCELED (their tokens must still be waited for); queued elements are
+ * dropped.
+ */
+int qd_close(int qd);
+
+/*
+ * qd_sgaalloc - allocate one buffer of exactly size bytes (1 B .. 1 GiB),
+ * aligned to at least 64 bytes, from registered memory, ready to push.
+ * Returns an sga with numsegs 1, or numsegs 0 with errno set (EINVAL: bad
+ * size; ENOMEM: no memory, or RLIMIT_MEMLOCK reached).
+ */
+struct qd_sga qd_sgaalloc(size_t size);
+
+/*
+ * qd_sgafree - free the buffers of sga. Each segment may point anywhere
+ * inside a buffer qd_sgaalloc() returned (a popped element carries the
+ * pusher's pointers); segments inside the same buffer free it once.
+ * Returns -EINVAL, freeing nothing, if a segment is not inside a live
+ * qd_sgaalloc() buffer (double free, qd_memregister() memory, malloc()).
+ */
+int qd_sgafree(struct qd_sga *sga);
+
+/* Extensions */
+
+/*
+ * qd_submit - hand every queued submission to the kernel now. libqd
+ * otherwise batches them into the next system call it makes anyway.
+ */
+int qd_submit(void);
+
+/*
+ * qd_memregister - register (pin) the application's memory
+ * [addr, addr + len) so that buffers inside it can be pushed. addr must be
+ * page aligned; len is rounded up to whole pages. -EEXIST if the range
+ * overlaps memory libqd already knows.
+ */
+int qd_memregister(void *addr, size_t len);
+
+/*
+ * qd_memunregister - unregister the range qd_memregister() registered at
+ * addr. -ENOENT if none starts there; -EBUSY while an element or an
+ * operation still uses it.
+ */
+int qd_memunregister(void *addr);
+
+/*
+ * qd_stats - copy libqd's counters and the context's geometry into *st.
+ * Makes no system call and does not call qd_init().
+ */
+int qd_stats(struct qd_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBQD_QD_H */

@@ -1,0 +1,683 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libqd: the libqd contract (Documentation/libqd.md, libqd/include/qd.h)
+ * against the real module: tokens, waits, close, buffers, threads.
+ */
+#include <pthread.h>
+#include <qd.h>
+
+#include "qd_raw.h"
+#include "qd_proc.h"
+#include "harness.h"
+
+static const struct timespec ZERO = { 0, 0 };
+static const struct timespec SHORT = { 0, 30 * 1000 * 1000 };	/* 30 ms */
+static const struct timespec LONG = { 5, 0 };
+
+FIXTURE(libqd) {
+	int qd;
+};
+
+FIXTURE_SETUP(libqd)
+{
+	/* earlier tests' contexts may still be on their way out */
+	qd_proc_wait_idle(0, 0, 3000, NULL);
+	ASSERT_EQ(0, qd_init());
+	ASSERT_EQ(0, qd_queue(&self->qd));
+}
+
+FIXTURE_TEARDOWN(libqd)
+{
+}
+
+/* Push one buffer and wait for the push. */
+static int push_buf(int qd, void *buf, uint32_t len)
+{
+	struct qd_sga sga = { .numsegs = 1, .segs = { { buf, len } } };
+	struct qd_result qr;
+	qd_token_t qt;
+	int ret;
+
+	ret = qd_push(&qt, qd, &sga);
+	if (ret)
+		return ret;
+	ret = qd_wait(&qr, qt, &LONG);
+	if (ret)
+		return ret;
+	return qr.ret == len ? 0 : -EIO;
+}
+
+TEST_F(libqd, init_is_idempotent)
+{
+	struct qd_proc before, after;
+	struct qd_stats st;
+
+	ASSERT_EQ(0, qd_proc_read(&before));
+	EXPECT_EQ(0, qd_init());
+	EXPECT_EQ(0, qd_init());
+	ASSERT_EQ(0, qd_proc_read(&after));
+	EXPECT_EQ(before.contexts, after.contexts);
+	ASSERT_EQ(0, qd_stats(&st));
+	EXPECT_LT(0u, st.sq_entries);
+	EXPECT_LE(st.sq_entries, st.cq_entries);
+	EXPECT_LT(0u, st.max_inflight);
+}
+
+static void *init_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)qd_init();
+}
+
+/* A process that has not called qd_init() yet. */
+FIXTURE(fresh) {
+	int unused;
+};
+
+FIXTURE_SETUP(fresh)
+{
+	qd_proc_wait_idle(0, 0, 3000, NULL);
+}
+
+FIXTURE_TEARDOWN(fresh)
+{
+}
+
+TEST_F(fresh, concurrent_first_init_makes_one_context)
+{
+	struct qd_proc before, after;
+	pthread_t t[8];
+	int i;
+
+	ASSERT_EQ(0, qd_proc_read(&before));
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, init_thread, NULL));
+	for (i = 0; i < 8; i++) {
+		void *ret;
+
+		ASSERT_EQ(0, pthread_join(t[i], &ret));
+		EXPECT_EQ(0, (int)(intptr_t)ret);
+	}
+	ASSERT_EQ(0, qd_proc_read(&after));
+	EXPECT_EQ(before.contexts + 1, after.contexts);
+}
+
+TEST_F(libqd, push_pop_wait_round_trip)
+{
+	struct qd_sga sga = qd_sgaalloc(256);
+	struct qd_result qr;
+	qd_token_t push_qt, pop_qt;
+
+	ASSERT_EQ(1u, sga.numsegs);
+	memset(sga.segs[0].buf, 0xab, 256);
+	ASSERT_EQ(0, qd_push(&push_qt, self->qd, &sga));
+	EXPECT_NE(0u, push_qt);
+	ASSERT_EQ(0, qd_pop(&pop_qt, self->qd));
+	EXPECT_NE(push_qt, pop_qt);
+
+	ASSERT_EQ(0, qd_wait(&qr, push_qt, &LONG));
+	EXPECT_EQ(QD_OPC_PUSH, (int)qr.opcode);
+	EXPECT_EQ(self->qd, qr.qd);
+	EXPECT_EQ(push_qt, qr.qt);
+	EXPECT_EQ(256, qr.ret);
+
+	ASSERT_EQ(0, qd_wait(&qr, pop_qt, &LONG));
+	EXPECT_EQ(QD_OPC_POP, (int)qr.opcode);
+	EXPECT_EQ(self->qd, qr.qd);
+	EXPECT_EQ(pop_qt, qr.qt);
+	EXPECT_EQ(256, qr.ret);
+	ASSERT_EQ(1u, qr.value.sga.numsegs);
+	EXPECT_EQ(sga.segs[0].buf, qr.value.sga.segs[0].buf);
+	EXPECT_EQ(256u, qr.value.sga.segs[0].len);
+	EXPECT_EQ((char)0xab, ((char *)qr.value.sga.segs[0].buf)[255]);
+	EXPECT_EQ(0, qd_sgafree(&qr.value.sga));
+}
+
+TEST_F(libqd, wait_twice_on_a_token_is_einval)
+{
+	struct qd_sga sga = qd_sgaalloc(64);
+	struct qd_result qr;
+	qd_token_t qt;
+
+	ASSERT_EQ(1u, sga.numsegs);
+	ASSERT_EQ(0, qd_push(&qt, self->qd, &sga));
+	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, qt, &LONG));
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, qt, &ZERO));
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, qt, NULL));
+}
+
+TEST_F(libqd, wait_on_unknown_token_is_einval)
+{
+	struct qd_result qr;
+	qd_token_t qt, qts[2];
+	int off;
+
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, 0, &ZERO));
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, 0x123456789abcULL, &ZERO));
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, ~0ULL, NULL));
+	/* a live token next to a bad one */
+	ASSERT_EQ(0, qd_pop(&qt, self->qd));
+	qts[0] = qt;
+	qts[1] = qt ^ 0x5555;
+	EXPECT_EQ(-EINVAL, qd_wait_any(&qr, &off, qts, 2, &ZERO));
+	/* the live one is untouched */
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt, &ZERO));
+}
+
+TEST_F(libqd, zero_timeout_wait_on_pending_pop_is_etimedout_and_token_stays_valid)
+{
+	struct qd_sga sga = qd_sgaalloc(100);
+	struct qd_result qr;
+	qd_token_t qt;
+	long long t0;
+
+	ASSERT_EQ(1u, sga.numsegs);
+	ASSERT_EQ(0, qd_pop(&qt, self->qd));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt, &ZERO));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt, &ZERO));
+	t0 = qd_now_ns();
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt, &SHORT));
+	EXPECT_LE(20 * 1000 * 1000LL, qd_now_ns() - t0);
+	ASSERT_EQ(0, push_buf(self->qd, sga.segs[0].buf, 100));
+	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+	EXPECT_EQ(100, qr.ret);
+	EXPECT_EQ(sga.segs[0].buf, qr.value.sga.segs[0].buf);
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, qt, &ZERO));
+	qd_sgafree(&sga);
+}
+
+TEST_F(libqd, wait_any_returns_the_ready_offset)
+{
+	struct qd_sga sga = qd_sgaalloc(10);
+	struct qd_result qr;
+	qd_token_t qts[3];
+	int qds[3], i, off = -1;
+
+	ASSERT_EQ(1u, sga.numsegs);
+	qds[0] = self->qd;
+	ASSERT_EQ(0, qd_queue(&qds[1]));
+	ASSERT_EQ(0, qd_queue(&qds[2]));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, qd_pop(&qts[i], qds[i]));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait_any(&qr, &off, qts, 3, &ZERO));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait_any(&qr, &off, qts, 3, &SHORT));
+
+	ASSERT_EQ(0, push_buf(qds[2], sga.segs[0].buf, 10));
+	ASSERT_EQ(0, qd_wait_any(&qr, &off, qts, 3, &LONG));
+	EXPECT_EQ(2, off);
+	EXPECT_EQ(qts[2], qr.qt);
+	EXPECT_EQ(qds[2], qr.qd);
+	EXPECT_EQ(10, qr.ret);
+	/* only that token was consumed */
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, qts[2], &ZERO));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qts[0], &ZERO));
+
+	ASSERT_EQ(0, push_buf(qds[0], sga.segs[0].buf, 10));
+	ASSERT_EQ(0, qd_wait_any(&qr, &off, qts, 2, &LONG));
+	EXPECT_EQ(0, off);
+	EXPECT_EQ(qds[0], qr.qd);
+	ASSERT_EQ(0, qd_close(qds[1]));
+	ASSERT_EQ(0, qd_wait_any(&qr, &off, &qts[1], 1, &LONG));
+	EXPECT_EQ(0, off);
+	EXPECT_EQ(-ECANCELED, qr.ret);
+	qd_sgafree(&sga);
+}
+
+TEST_F(libqd, close_cancels_a_pending_pop)
+{
+	struct qd_result qr;
+	qd_token_t qt1, qt2;
+
+	ASSERT_EQ(0, qd_pop(&qt1, self->qd));
+	ASSERT_EQ(0, qd_pop(&qt2, self->qd));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt1, &SHORT));
+	ASSERT_EQ(0, qd_close(self->qd));
+	ASSERT_EQ(0, qd_wait(&qr, qt2, &LONG));
+	EXPECT_EQ(-ECANCELED, qr.ret);
+	EXPECT_EQ(self->qd, qr.qd);
+	ASSERT_EQ(0, qd_wait(&qr, qt1, &LONG));
+	EXPECT_EQ(-ECANCELED, qr.ret);
+	/* the qd is gone */
+	EXPECT_EQ(-EBADF, qd_close(self->qd));
+}
+
+TEST_F(libqd, push_of_foreign_buffer_is_efault)
+{
+	static char static_buf[256];
+	char stack_buf[64];
+	char *heap = malloc(128);
+	struct qd_sga sga = { .numsegs = 1 };
+	struct qd_sga good = qd_sgaalloc(64);
+	struct qd_result qr;
+	qd_token_t qt;
+
+	ASSERT_NE(NULL, heap);
+	ASSERT_EQ(1u, good.numsegs);
+	sga.segs[0].buf = heap;
+	sga.segs[0].len = 128;
+	EXPECT_EQ(-EFAULT, qd_push(&qt, self->qd, &sga));
+	sga.segs[0].buf = stack_buf;
+	sga.segs[0].len = sizeof(stack_buf);
+	EXPECT_EQ(-EFAULT, qd_push(&qt, self->qd, &sga));
+	sga.segs[0].buf = static_buf;
+	EXPECT_EQ(-EFAULT, qd_push(&qt, self->qd, &sga));
+	/* one bad segment among good ones */
+	sga.numsegs = 2;
+	sga.segs[0] = good.segs[0];
+	sga.segs[1].buf = heap;
+	sga.segs[1].len = 16;
+	EXPECT_EQ(-EFAULT, qd_push(&qt, self->qd, &sga));
+	/* nothing was submitted: a pop finds the queue empty */
+	ASSERT_EQ(0, qd_pop(&qt, self->qd));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt, &SHORT));
+	free(heap);
+	qd_sgafree(&good);
+}
+
+TEST_F(libqd, push_of_empty_sga_fails)
+{
+	struct qd_sga good = qd_sgaalloc(64);
+	struct qd_sga sga = good;
+	qd_token_t qt;
+
+	ASSERT_EQ(1u, good.numsegs);
+	sga.numsegs = 0;
+	EXPECT_GT(0, qd_push(&qt, self->qd, &sga));
+	sga.numsegs = QD_SGA_MAX + 1;
+	EXPECT_GT(0, qd_push(&qt, self->qd, &sga));
+	sga.numsegs = 1;
+	sga.segs[0].len = 0;
+	EXPECT_GT(0, qd_push(&qt, self->qd, &sga));
+	qd_sgafree(&good);
+}
+
+TEST_F(libqd, sgaalloc_sizes_from_1_byte_to_1_mib)
+{
+	static const size_t sizes[] = {
+		1, 2, 63, 64, 65, 1000, 4095, 4096, 4097, 65536, 100000,
+		512 * 1024, 1024 * 1024,
+	};
+	struct qd_sga sgas[sizeof(sizes) / sizeof(sizes[0])];
+	unsigned int i, j;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct qd_sga *s = &sgas[i];
+
+		*s = qd_sgaalloc(sizes[i]);
+		ASSERT_EQ(1u, s->numsegs) TH_LOG("size %zu: %s", sizes[i], strerror(errno));
+		EXPECT_EQ(sizes[i], s->segs[0].len);
+		EXPECT_EQ(0u, (uintptr_t)s->segs[0].buf % 64) TH_LOG("size %zu", sizes[i]);
+		memset(s->segs[0].buf, (int)i, sizes[i]);
+		/* no two live buffers overlap */
+		for (j = 0; j < i; j++) {
+			uintptr_t a = (uintptr_t)sgas[j].segs[0].buf, b = (uintptr_t)s->segs[0].buf;
+
+			EXPECT_TRUE(a + sizes[j] <= b || b + sizes[i] <= a)
+				TH_LOG("size %zu overlaps size %zu", sizes[i], sizes[j]);
+		}
+	}
+	/* each is pushable whole and comes back intact */
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct qd_result qr;
+		qd_token_t qt;
+
+		ASSERT_EQ(0, qd_push(&qt, self->qd, &sgas[i]));
+		ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+		EXPECT_EQ((int64_t)sizes[i], qr.ret);
+		ASSERT_EQ(0, qd_pop(&qt, self->qd));
+		ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+		ASSERT_EQ(1u, qr.value.sga.numsegs);
+		EXPECT_EQ(sgas[i].segs[0].buf, qr.value.sga.segs[0].buf);
+		EXPECT_EQ((char)i, ((char *)qr.value.sga.segs[0].buf)[sizes[i] - 1]);
+	}
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		EXPECT_EQ(0, qd_sgafree(&sgas[i])) TH_LOG("size %zu", sizes[i]);
+}
+
+TEST_F(libqd, sgaalloc_zero_fails_and_bad_free_is_einval)
+{
+	struct qd_sga sga;
+	char *heap = malloc(64);
+	struct qd_sga foreign = { .numsegs = 1, .segs = { { heap, 64 } } };
+
+	errno = 0;
+	sga = qd_sgaalloc(0);
+	EXPECT_EQ(0u, sga.numsegs);
+	EXPECT_EQ(EINVAL, errno);
+
+	sga = qd_sgaalloc(128);
+	ASSERT_EQ(1u, sga.numsegs);
+	EXPECT_EQ(0, qd_sgafree(&sga));
+	EXPECT_EQ(-EINVAL, qd_sgafree(&sga));	/* double free */
+	EXPECT_EQ(-EINVAL, qd_sgafree(&foreign));
+	free(heap);
+}
+
+TEST_F(libqd, freed_buffers_are_reused)
+{
+	struct qd_sga a, b;
+	int i;
+
+	/* allocate and free far more than any sane pool holds at once */
+	for (i = 0; i < 2000; i++) {
+		a = qd_sgaalloc(64 * 1024);
+		ASSERT_EQ(1u, a.numsegs) TH_LOG("round %d: %s", i, strerror(errno));
+		b = qd_sgaalloc(100);
+		ASSERT_EQ(1u, b.numsegs);
+		ASSERT_EQ(0, qd_sgafree(&a));
+		ASSERT_EQ(0, qd_sgafree(&b));
+	}
+}
+
+/* --- threads ---------------------------------------------------------------- */
+
+#ifndef PINGPONG_ROUNDS
+#define PINGPONG_ROUNDS	10000
+#endif
+#define PINGPONG_WINDOW	32	/* elements in flight at once */
+
+struct pingpong {
+	int q_ping, q_pong;
+	int failed_at;		/* element where the echo thread saw a problem, or -1 */
+};
+
+/*
+ * Pops element i from q_ping, checks its sequence number, bumps its second
+ * word and pushes the same buffer on to q_pong.
+ */
+static void *echo_thread(void *arg)
+{
+	struct pingpong *pp = arg;
+	struct qd_result qr;
+	qd_token_t qt;
+	int i;
+
+	for (i = 0; i < PINGPONG_ROUNDS; i++) {
+		uint32_t *v;
+
+		if (qd_pop(&qt, pp->q_ping) || qd_wait(&qr, qt, &LONG) ||
+		    qr.ret != 8 || qr.value.sga.numsegs != 1)
+			goto fail;
+		v = qr.value.sga.segs[0].buf;
+		if (v[0] != (uint32_t)i || v[1] != ~(uint32_t)i)
+			goto fail;
+		v[1]++;
+		if (qd_push(&qt, pp->q_pong, &qr.value.sga) || qd_wait(&qr, qt, &LONG) ||
+		    qr.ret != 8)
+			goto fail;
+	}
+	return NULL;
+fail:
+	pp->failed_at = i;
+	return NULL;
+}
+
+TEST_F(libqd, two_threads_ping_pong_10000_elements)
+{
+	struct pingpong pp = { .q_ping = self->qd, .failed_at = -1 };
+	struct qd_sga sga[PINGPONG_WINDOW];
+	qd_token_t push_qt[PINGPONG_WINDOW];
+	unsigned int sent = 0, recv = 0, i;
+	struct qd_result qr;
+	qd_token_t qt;
+	pthread_t t;
+
+	for (i = 0; i < PINGPONG_WINDOW; i++) {
+		sga[i] = qd_sgaalloc(8);
+		ASSERT_EQ(1u, sga[i].numsegs);
+	}
+	ASSERT_EQ(0, qd_queue(&pp.q_pong));
+	ASSERT_EQ(0, pthread_create(&t, NULL, echo_thread, &pp));
+	while (recv < PINGPONG_ROUNDS) {
+		uint32_t *v;
+
+		/* keep up to a window of elements going out on q_ping */
+		while (sent < PINGPONG_ROUNDS && sent - recv < PINGPONG_WINDOW) {
+			v = sga[sent % PINGPONG_WINDOW].segs[0].buf;
+			v[0] = sent;
+			v[1] = ~sent;
+			ASSERT_EQ(0, qd_push(&push_qt[sent % PINGPONG_WINDOW], pp.q_ping,
+					     &sga[sent % PINGPONG_WINDOW]));
+			sent++;
+		}
+		/* and take the next one back from q_pong: in order, each exactly once */
+		ASSERT_EQ(0, qd_pop(&qt, pp.q_pong));
+		ASSERT_EQ(0, qd_wait(&qr, qt, &LONG)) TH_LOG("element %u (echo failed at %d)",
+							       recv, pp.failed_at);
+		ASSERT_EQ(8, qr.ret);
+		ASSERT_EQ(sga[recv % PINGPONG_WINDOW].segs[0].buf, qr.value.sga.segs[0].buf);
+		v = qr.value.sga.segs[0].buf;
+		ASSERT_EQ(recv, v[0]);
+		ASSERT_EQ(~recv + 1, v[1]);
+		ASSERT_EQ(0, qd_wait(&qr, push_qt[recv % PINGPONG_WINDOW], &LONG));
+		ASSERT_EQ(8, qr.ret);
+		recv++;
+	}
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-1, pp.failed_at);
+	/* nothing left over on either queue */
+	ASSERT_EQ(0, qd_pop(&qt, pp.q_ping));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt, &ZERO));
+	ASSERT_EQ(0, qd_pop(&qt, pp.q_pong));
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, qt, &SHORT));
+	for (i = 0; i < PINGPONG_WINDOW; i++)
+		qd_sgafree(&sga[i]);
+}
+
+#define WAITERS	8
+
+struct waiter {
+	int qd;
+	qd_token_t qt;
+	int ret;
+	struct qd_result qr;
+};
+
+static void *waiter_thread(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->ret = qd_wait(&w->qr, w->qt, NULL);
+	return NULL;
+}
+
+TEST_F(libqd, many_threads_wait_on_different_tokens)
+{
+	struct waiter w[WAITERS];
+	struct qd_sga sga[WAITERS];
+	pthread_t t[WAITERS];
+	int i;
+
+	for (i = 0; i < WAITERS; i++) {
+		sga[i] = qd_sgaalloc(16 + i);
+		ASSERT_EQ(1u, sga[i].numsegs);
+		ASSERT_EQ(0, qd_queue(&w[i].qd));
+		ASSERT_EQ(0, qd_pop(&w[i].qt, w[i].qd));
+		w[i].ret = 1;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, waiter_thread, &w[i]));
+	}
+	qd_sleep_ms(30);
+	/* everyone is asleep in qd_wait; wake them in reverse order */
+	for (i = WAITERS - 1; i >= 0; i--) {
+		EXPECT_EQ(1, w[i].ret) TH_LOG("waiter %d returned early", i);
+		ASSERT_EQ(0, push_buf(w[i].qd, sga[i].segs[0].buf, 16 + i));
+	}
+	for (i = 0; i < WAITERS; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, w[i].ret);
+		EXPECT_EQ(w[i].qd, w[i].qr.qd);
+		EXPECT_EQ(16 + i, w[i].qr.ret);
+		EXPECT_EQ(sga[i].segs[0].buf, w[i].qr.value.sga.segs[0].buf);
+		qd_sgafree(&sga[i]);
+	}
+}
+
+struct worker {
+	int qd, rounds, errors;
+};
+
+static void *worker_thread(void *arg)
+{
+	struct worker *wk = arg;
+	struct qd_sga sga = qd_sgaalloc(32);
+	struct qd_result qr;
+	qd_token_t push_qt, pop_qt;
+	int i;
+
+	if (sga.numsegs != 1) {
+		wk->errors++;
+		return NULL;
+	}
+	for (i = 0; i < wk->rounds; i++) {
+		/* pop first, so that it is pending when the push arrives */
+		if (qd_pop(&pop_qt, wk->qd) || qd_push(&push_qt, wk->qd, &sga)) {
+			wk->errors++;
+			break;
+		}
+		if (qd_wait(&qr, push_qt, &LONG) || qr.ret != 32)
+			wk->errors++;
+		if (qd_wait(&qr, pop_qt, &LONG) || qr.ret != 32 ||
+		    qr.value.sga.segs[0].buf != sga.segs[0].buf)
+			wk->errors++;
+	}
+	qd_sgafree(&sga);
+	return NULL;
+}
+
+TEST_F(libqd, threads_on_their_own_queues_run_concurrently)
+{
+	struct worker wk[4];
+	pthread_t t[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		wk[i].rounds = 1000;
+		wk[i].errors = 0;
+		ASSERT_EQ(0, qd_queue(&wk[i].qd));
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, worker_thread, &wk[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, wk[i].errors) TH_LOG("worker %d", i);
+	}
+}
+
+/* --- small rings: libqd must cope with CQ overflow and max_inflight ---------- */
+
+FIXTURE(tiny) {
+	int qd;
+};
+
+FIXTURE_SETUP(tiny)
+{
+	setenv("QD_SQ_ENTRIES", "4", 1);
+	setenv("QD_CQ_ENTRIES", "8", 1);
+	ASSERT_EQ(0, qd_init());
+	ASSERT_EQ(0, qd_queue(&self->qd));
+}
+
+FIXTURE_TEARDOWN(tiny)
+{
+}
+
+TEST_F(tiny, more_completions_than_the_cq_holds_all_arrive)
+{
+	struct qd_sga sga = qd_sgaalloc(64);
+	qd_token_t pops[64], pushes[64];
+	struct qd_result qr;
+	struct qd_stats st;
+	int i, n;
+
+	ASSERT_EQ(0, qd_stats(&st));
+	ASSERT_EQ(4u, st.sq_entries);
+	ASSERT_EQ(8u, st.cq_entries);
+	ASSERT_EQ(1u, sga.numsegs);
+	/* pending pops below max_inflight but above the CQ size */
+	n = st.max_inflight > 12 ? (int)st.max_inflight - 4 : 8;
+	if (n > 64)
+		n = 64;
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, qd_pop(&pops[i], self->qd)) TH_LOG("pop %d", i);
+	for (i = 0; i < n; i++) {
+		struct qd_sga one = { .numsegs = 1 };
+
+		one.segs[0].buf = (char *)sga.segs[0].buf + i;
+		one.segs[0].len = 1;
+		ASSERT_EQ(0, qd_push(&pushes[i], self->qd, &one)) TH_LOG("push %d", i);
+	}
+	/* 2n completions through an 8-entry CQ */
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, qd_wait(&qr, pushes[i], &LONG)) TH_LOG("push %d", i);
+		EXPECT_EQ(1, qr.ret);
+	}
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, qd_wait(&qr, pops[i], &LONG)) TH_LOG("pop %d", i);
+		EXPECT_EQ(1, qr.ret);
+		/* FIFO: pop i got byte i */
+		EXPECT_EQ((char *)sga.segs[0].buf + i, qr.value.sga.segs[0].buf);
+	}
+	qd_sgafree(&sga);
+}
+
+/* --- fork ---------------------------------------------------------------------- */
+
+TEST_F(libqd, fork_child_starts_with_its_own_context)
+{
+	struct qd_proc before, during;
+	struct qd_sga sga5;
+	struct qd_result qr5;
+	qd_token_t qt5;
+	int pfd[2], hold[2], st;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ(0, pipe(hold));
+	ASSERT_EQ(0, qd_proc_read(&before));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct qd_sga sga;
+		struct qd_result qr;
+		qd_token_t qt;
+		int qd;
+
+		close(pfd[0]);
+		close(hold[1]);
+		/* libqd forgets the parent's context: this makes a new one */
+		if (qd_queue(&qd))
+			_exit(1);
+		sga = qd_sgaalloc(10);
+		if (sga.numsegs != 1)
+			_exit(2);
+		if (qd_push(&qt, qd, &sga) || qd_wait(&qr, qt, &LONG) || qr.ret != 10)
+			_exit(3);
+		if (qd_pop(&qt, qd) || qd_wait(&qr, qt, &LONG) || qr.ret != 10)
+			_exit(4);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(5);
+		/* hold the context until the parent looked (EOF on hold) */
+		if (read(hold[0], &c, 1) < 0)
+			_exit(6);
+		_exit(0);
+	}
+	close(pfd[1]);
+	close(hold[0]);
+	ASSERT_EQ(1, read(pfd[0], &c, 1));
+	ASSERT_EQ(0, qd_proc_read(&during));
+	EXPECT_EQ(before.contexts + 1, during.contexts);
+	close(hold[1]);
+	close(pfd[0]);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	/* the parent's context still works */
+	sga5 = qd_sgaalloc(5);
+	ASSERT_EQ(1u, sga5.numsegs);
+	ASSERT_EQ(0, qd_push(&qt5, self->qd, &sga5));
+	ASSERT_EQ(0, qd_wait(&qr5, qt5, &LONG));
+	EXPECT_EQ(5, qr5.ret);
+}
+
+TEST_HARNESS_MAIN

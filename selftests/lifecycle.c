@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lifecycle: what happens to a context when its process exits, is killed,
+ * forks or closes the fd; /proc/qd and the debugfs view of a context.
+ */
+#include <signal.h>
+
+#include "qd_raw.h"
+#include "qd_proc.h"
+#include "qd_child.h"
+#include "harness.h"
+
+#define REGION_PAGES	16
+#define SETTLE_MS	3000	/* how long a release may take to show in /proc/qd */
+
+FIXTURE(lifecycle) {
+	size_t pg;
+	char *buf;
+	struct qd_proc base;	/* /proc/qd before the test made anything */
+};
+
+FIXTURE_SETUP(lifecycle)
+{
+	self->pg = qd_page_size();
+	self->buf = qd_raw_pages(REGION_PAGES * self->pg);
+	ASSERT_NE(NULL, self->buf);
+	/* start from a quiet module: earlier tests' contexts are gone */
+	ASSERT_NE(-ENOENT, qd_proc_wait_idle(0, 0, SETTLE_MS, NULL))
+		TH_LOG("%s: is qd.ko loaded?", QD_PROC_PATH);
+	ASSERT_EQ(0, qd_proc_read(&self->base));
+}
+
+FIXTURE_TEARDOWN(lifecycle)
+{
+	if (self->buf)
+		munmap(self->buf, REGION_PAGES * self->pg);
+}
+
+/* Wait until the object counts in /proc/qd are back to *base. */
+static int settled(const struct qd_proc *base, struct qd_proc *now)
+{
+	long long end = qd_now_ns() + SETTLE_MS * QD_RAW_MS;
+
+	do {
+		if (qd_proc_read(now))
+			return 0;
+		if (now->contexts == base->contexts && now->queues == base->queues &&
+		    now->regions == base->regions &&
+		    now->pinned_pages == base->pinned_pages &&
+		    now->inflight == base->inflight)
+			return 1;
+		qd_sleep_ms(10);
+	} while (qd_now_ns() < end);
+	return 0;
+}
+
+#define EXPECT_SETTLED(base) do {					\
+	struct qd_proc __now;						\
+	EXPECT_TRUE(settled((base), &__now))				\
+		TH_LOG("left behind: contexts %lld queues %lld regions %lld " \
+		       "pinned_pages %lld inflight %lld",		\
+		       __now.contexts - (base)->contexts,		\
+		       __now.queues - (base)->queues,			\
+		       __now.regions - (base)->regions,			\
+		       __now.pinned_pages - (base)->pinned_pages,	\
+		       __now.inflight - (base)->inflight);		\
+} while (0)
+
+static int submit_one(struct qd_raw *r, struct qd_sqe s)
+{
+	int ret = qd_raw_queue_sqe(r, &s);
+
+	return ret ? ret : qd_raw_submit(r);
+}
+
+/*
+ * Give a context everything that must be released: two regions, a queue
+ * with queued elements, a queue with pending pops, a full queue with a
+ * pending push, unreaped CQEs, and a second context with an overflowed CQ.
+ * Returns 0 or the failing step. Counts added: contexts 2, queues 3 + 1,
+ * regions 2 + 1, pinned pages REGION_PAGES + 1, inflight >= 3.
+ */
+static int make_busy(struct qd_raw *r, struct qd_raw *r2, char *buf, size_t pg)
+{
+	static struct qd_seg segs[4];
+	unsigned int a, b, c;
+	int qa, qb, qc, q2, i;
+
+	if (qd_raw_init(r, 8, 16) || qd_raw_init(r2, 4, 8))
+		return 1;
+	if (qd_raw_register(r->fd, buf, (REGION_PAGES - 1) * pg, &a) ||
+	    qd_raw_register(r->fd, buf + (REGION_PAGES - 1) * pg, pg, &b) ||
+	    qd_raw_register(r2->fd, buf, pg, &c))
+		return 2;
+	if (qd_raw_queue(r->fd, 0, &qa) || qd_raw_queue(r->fd, 0, &qb) ||
+	    qd_raw_queue(r->fd, 1, &qc) || qd_raw_queue(r2->fd, 0, &q2))
+		return 3;
+	segs[0] = qd_seg(a, 0, 100);
+	segs[1] = qd_seg(b, 0, 100);
+	segs[2] = qd_seg(a, pg, 100);
+	segs[3] = qd_seg(c, 0, 10);
+	/* qa: three queued elements over both regions */
+	for (i = 0; i < 3; i++)
+		if (submit_one(r, qd_sqe_push(qa, &segs[i], 1, i)) != 1)
+			return 4;
+	/* qb: two pending pops */
+	for (i = 0; i < 2; i++)
+		if (submit_one(r, qd_sqe_pop(qb, 10 + i)) != 1)
+			return 5;
+	/* qc (depth 1): one element and one pending push */
+	if (submit_one(r, qd_sqe_push(qc, &segs[0], 1, 20)) != 1 ||
+	    submit_one(r, qd_sqe_push(qc, &segs[1], 1, 21)) != 1)
+		return 6;
+	/* r2: more NOP completions than its CQ holds, and an element */
+	if (submit_one(r2, qd_sqe_push(q2, &segs[3], 1, 30)) != 1)
+		return 7;
+	for (i = 0; i < 3; i++) {
+		struct qd_sqe s[4] = { qd_sqe_nop(0), qd_sqe_nop(1), qd_sqe_nop(2), qd_sqe_nop(3) };
+
+		for (int j = 0; j < 4; j++)
+			qd_raw_queue_sqe(r2, &s[j]);
+		if (qd_raw_submit(r2) < 0)
+			return 8;
+	}
+	if (!(*r2->cq_flags & QD_CQ_F_OVERFLOW))
+		return 9;
+	return 0;
+}
+
+static void check_busy_counts(struct __test_metadata *_metadata,
+			      const struct qd_proc *base, size_t pg)
+{
+	struct qd_proc now;
+
+	ASSERT_EQ(0, qd_proc_read(&now));
+	EXPECT_EQ(base->contexts + 2, now.contexts);
+	EXPECT_EQ(base->queues + 4, now.queues);
+	EXPECT_EQ(base->regions + 3, now.regions);
+	EXPECT_EQ(base->pinned_pages + REGION_PAGES + 1, now.pinned_pages);
+	EXPECT_LE(base->inflight + 3, now.inflight);
+	(void)pg;
+}
+
+enum child_end { END_EXIT, END_KILL, END_KILL_IN_ENTER };
+
+static void busy_child_test(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(lifecycle) *self, enum child_end how)
+{
+	int ready[2], go[2], st;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct qd_raw r, r2;
+		int step;
+
+		close(ready[0]);
+		close(go[1]);
+		step = make_busy(&r, &r2, self->buf, self->pg);
+		if (step) {
+			fprintf(stderr, "# child: make_busy failed at step %d\n", step);
+			_exit(step);
+		}
+		CHILD_CHECK(write(ready[1], "r", 1) == 1);
+		/* the parent has looked at /proc/qd when go closes */
+		CHILD_CHECK(read(go[0], &c, 1) == 0);
+		switch (how) {
+		case END_EXIT:
+			_exit(0);	/* nothing closed, unmapped or reaped */
+		case END_KILL:
+			for (;;)
+				pause();
+		case END_KILL_IN_ENTER:
+			/* asleep in the kernel waiting for a CQE that never comes */
+			qd_raw_enter(&r, 0, r.cq_entries, QD_ENTER_GETEVENTS, 0);
+			_exit(3);
+		}
+		_exit(2);
+	}
+	close(ready[1]);
+	close(go[0]);
+	ASSERT_EQ(1, read(ready[0], &c, 1)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	close(ready[0]);
+	check_busy_counts(_metadata, &self->base, self->pg);
+	close(go[1]);
+	if (how != END_EXIT) {
+		qd_sleep_ms(20);
+		ASSERT_EQ(0, kill(pid, SIGKILL));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	if (how == END_EXIT) {
+		EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	} else {
+		EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	}
+	EXPECT_SETTLED(&self->base);
+}
+
+TEST_F(lifecycle, exit_with_pending_work_releases_everything)
+{
+	busy_child_test(_metadata, self, END_EXIT);
+}
+
+TEST_F(lifecycle, sigkill_with_pending_work_releases_everything)
+{
+	busy_child_test(_metadata, self, END_KILL);
+}
+
+TEST_F(lifecycle, sigkill_while_waiting_in_enter_releases_everything)
+{
+	busy_child_test(_metadata, self, END_KILL_IN_ENTER);
+}
+
+TEST_F(lifecycle, closing_the_fd_with_everything_pending_releases_all)
+{
+	struct qd_raw r, r2;
+
+	ASSERT_EQ(0, make_busy(&r, &r2, self->buf, self->pg));
+	check_busy_counts(_metadata, &self->base, self->pg);
+	/* the fd and the ring mappings are the references to drop */
+	qd_raw_exit(&r);
+	qd_raw_exit(&r2);
+	EXPECT_SETTLED(&self->base);
+}
+
+TEST_F(lifecycle, exit_returns_the_memlock_charge)
+{
+	int i;
+
+	/*
+	 * Three children in a row, each without CAP_IPC_LOCK, pin 48 KiB of a
+	 * 64 KiB allowance and exit without unregistering: if exit leaked the
+	 * charge, the second would fail.
+	 */
+	for (i = 0; i < 3; i++) {
+		pid_t pid = fork();
+		int st;
+
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			struct qd_raw r;
+			char *m = qd_raw_pages(48 * 1024);
+
+			CHILD_CHECK(m);
+			CHILD_CHECK(qd_drop_ipc_lock() == 0);
+			CHILD_CHECK(qd_set_memlock(64 * 1024) == 0);
+			CHILD_CHECK(qd_raw_init(&r, 4, 8) == 0);
+			CHILD_CHECK(qd_raw_register(r.fd, m, 48 * 1024, NULL) == 0);
+			_exit(0);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+		EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) TH_LOG("child %d", i);
+		EXPECT_SETTLED(&self->base);
+	}
+}
+
+/* --- fork ----------------------------------------------------------------- */
+
+TEST_F(lifecycle, forked_child_using_parent_context_gets_eperm)
+{
+	struct qd_raw r;
+	struct qd_seg seg;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	unsigned int id;
+	int qd, st;
+	pid_t pid;
+
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 16));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, self->pg, &id));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qd));
+	/* a pop pending across the fork and the child's exit */
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qd, 1)));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct qd_params p = { .sq_entries = 8 };
+		struct qd_queue_create q = { 0 };
+		struct qd_region_reg reg = {
+			.addr = (__u64)(uintptr_t)self->buf, .len = self->pg,
+		};
+		void *m;
+
+		CHILD_CHECK(qd_raw_enter(&r, 0, 0, 0, 0) == -EPERM);
+		CHILD_CHECK(qd_raw_enter(&r, 0, 1, QD_ENTER_ALL, 0) == -EPERM);
+		CHILD_CHECK(qd_raw_ioctl(r.fd, QD_IOC_SETUP, &p) == -EPERM);
+		CHILD_CHECK(qd_raw_ioctl(r.fd, QD_IOC_REGISTER, &reg) == -EPERM);
+		CHILD_CHECK(qd_raw_unregister(r.fd, id) == -EPERM);
+		CHILD_CHECK(qd_raw_ioctl(r.fd, QD_IOC_QUEUE, &q) == -EPERM);
+		CHILD_CHECK(qd_raw_close(r.fd, qd) == -EPERM);
+		CHILD_CHECK(qd_raw_mmap(r.fd, r.p.sq_ring_bytes, QD_OFF_SQ_RING, &m) == -EPERM);
+		CHILD_CHECK(qd_raw_mmap(r.fd, r.p.cq_ring_bytes, QD_OFF_CQ_RING, &m) == -EPERM);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	/* the child's exit cancelled nothing: the pop is still pending */
+	EXPECT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(&r, &cqe, NULL, 20 * QD_RAW_MS));
+	seg = qd_seg(id, 8, 24);
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_push(qd, &seg, 1, 2)));
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(0, qd_raw_wait_cqe(&r, &cqe, &el, 2000 * QD_RAW_MS));
+		EXPECT_EQ(24, cqe.res);
+		if (cqe.user_data == 1) {
+			EXPECT_TRUE(qd_seg_eq(&seg, &el.segs[0]));
+		}
+	}
+	/* and the region is still the parent's to unregister */
+	EXPECT_EQ(0, qd_raw_unregister(r.fd, id));
+	qd_raw_exit(&r);
+	EXPECT_SETTLED(&self->base);
+}
+
+TEST_F(lifecycle, forked_child_can_open_its_own_context)
+{
+	struct qd_raw r;
+	int st;
+	pid_t pid;
+
+	ASSERT_EQ(0, qd_raw_init(&r, 4, 8));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct qd_raw c;
+		struct qd_cqe cqe;
+		struct qd_sqe s = qd_sqe_nop(42);
+
+		CHILD_CHECK(qd_raw_init(&c, 4, 8) == 0);
+		CHILD_CHECK(qd_raw_do(&c, &s, &cqe, NULL) == 0);
+		CHILD_CHECK(cqe.user_data == 42 && cqe.res == 0);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	qd_raw_exit(&r);
+	EXPECT_SETTLED(&self->base);
+}
+
+/* --- /proc/qd ---------------------------------------------------------------- */
+
+TEST_F(lifecycle, proc_qd_has_the_documented_keys)
+{
+	struct qd_proc *s = &self->base;
+
+	EXPECT_EQ(1, s->version);
+	EXPECT_EQ(8, s->nkeys);
+	EXPECT_LE(0, s->contexts);
+	EXPECT_LE(0, s->queues);
+	EXPECT_LE(0, s->regions);
+	EXPECT_LE(0, s->pinned_pages);
+	EXPECT_LE(0, s->inflight);
+	EXPECT_LE(0, s->overflowed);
+	EXPECT_LE(0, s->payload_bytes_copied);
+	EXPECT_NE(NULL, qd_proc_op(s, "nop"));
+	EXPECT_NE(NULL, qd_proc_op(s, "push"));
+	EXPECT_NE(NULL, qd_proc_op(s, "pop"));
+}
+
+TEST_F(lifecycle, proc_qd_counts_objects)
+{
+	struct qd_raw r;
+	struct qd_proc a, b, c;
+	unsigned int id1, id2;
+	int q1, q2;
+
+	ASSERT_EQ(0, qd_raw_init(&r, 4, 8));
+	ASSERT_EQ(0, qd_proc_read(&a));
+	EXPECT_EQ(self->base.contexts + 1, a.contexts);
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, 3 * self->pg, &id1));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf + 3 * self->pg, self->pg, &id2));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &q1));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &q2));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(q1, 1)));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(q2, 2)));
+	ASSERT_EQ(0, qd_proc_read(&b));
+	EXPECT_EQ(a.queues + 2, b.queues);
+	EXPECT_EQ(a.regions + 2, b.regions);
+	EXPECT_EQ(a.pinned_pages + 4, b.pinned_pages);
+	EXPECT_EQ(a.inflight + 2, b.inflight);
+
+	ASSERT_EQ(0, qd_raw_close(r.fd, q1));
+	ASSERT_EQ(0, qd_raw_unregister(r.fd, id1));
+	ASSERT_EQ(0, qd_proc_read(&c));
+	EXPECT_EQ(a.queues + 1, c.queues);
+	EXPECT_EQ(a.regions + 1, c.regions);
+	EXPECT_EQ(a.pinned_pages + 1, c.pinned_pages);
+	/* the cancelled pop's CQE is in the ring: it is no longer in flight */
+	EXPECT_EQ(a.inflight + 1, c.inflight);
+	qd_raw_exit(&r);
+	EXPECT_SETTLED(&self->base);
+}
+
+TEST_F(lifecycle, proc_qd_op_counters_increase)
+{
+	struct qd_raw r;
+	struct qd_proc a, b;
+	struct qd_seg seg;
+	struct qd_sqe s;
+	struct qd_cqe cqe;
+	unsigned int id;
+	int qd, i;
+	const char *names[] = { "nop", "push", "pop" };
+	/* submitted, completed, failed deltas per op, at least */
+	const long long want[3][3] = { { 4, 4, 1 }, { 2, 2, 1 }, { 1, 1, 0 } };
+
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 16));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, self->pg, &id));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qd));
+	ASSERT_EQ(0, qd_proc_read(&a));
+	for (i = 0; i < 3; i++) {
+		s = qd_sqe_nop(i);
+		ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+	}
+	s = qd_sqe_nop(3);
+	s.flags = 1;
+	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+	ASSERT_EQ(-EINVAL, cqe.res);
+	seg = qd_seg(id, 0, 16);
+	s = qd_sqe_push(qd, &seg, 1, 4);
+	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+	ASSERT_EQ(16, cqe.res);
+	s = qd_sqe_push(qd + 1000, &seg, 1, 5);
+	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+	ASSERT_EQ(-EBADF, cqe.res);
+	s = qd_sqe_pop(qd, 6);
+	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+	ASSERT_EQ(16, cqe.res);
+	ASSERT_EQ(0, qd_proc_read(&b));
+
+	for (i = 0; i < 3; i++) {
+		const struct qd_op_stat *x = qd_proc_op(&a, names[i]);
+		const struct qd_op_stat *y = qd_proc_op(&b, names[i]);
+
+		ASSERT_NE(NULL, x);
+		ASSERT_NE(NULL, y);
+		EXPECT_LE(want[i][0], (long long)(y->submitted - x->submitted)) TH_LOG("%s", names[i]);
+		EXPECT_LE(want[i][1], (long long)(y->completed - x->completed)) TH_LOG("%s", names[i]);
+		EXPECT_LE(want[i][2], (long long)(y->failed - x->failed)) TH_LOG("%s", names[i]);
+	}
+	/* the successful pop did not count as failed */
+	EXPECT_EQ(qd_proc_op(&a, "pop")->failed, qd_proc_op(&b, "pop")->failed);
+	qd_raw_exit(&r);
+}
+
+TEST_F(lifecycle, memq_copies_no_payload_bytes)
+{
+	struct qd_raw r;
+	struct qd_proc a, b;
+	struct qd_seg seg;
+	struct qd_sqe s;
+	struct qd_cqe cqe;
+	unsigned int id;
+	int qd, i;
+
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 16));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, REGION_PAGES * self->pg, &id));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qd));
+	ASSERT_EQ(0, qd_proc_read(&a));
+	seg = qd_seg(id, 0, REGION_PAGES * self->pg);
+	for (i = 0; i < 10; i++) {
+		s = qd_sqe_push(qd, &seg, 1, i);
+		ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+		ASSERT_EQ((long long)seg.len, cqe.res);
+		s = qd_sqe_pop(qd, i);
+		ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+		ASSERT_EQ((long long)seg.len, cqe.res);
+	}
+	ASSERT_EQ(0, qd_proc_read(&b));
+	EXPECT_EQ(a.payload_bytes_copied, b.payload_bytes_copied);
+	qd_raw_exit(&r);
+}
+
+TEST_F(lifecycle, proc_qd_counts_overflowed_completions)
+{
+	struct qd_raw r;
+	struct qd_proc a, b;
+	int i, j;
+
+	ASSERT_EQ(0, qd_raw_init(&r, 4, 8));
+	ASSERT_EQ(0, qd_proc_read(&a));
+	for (i = 0; i < 4; i++) {
+		for (j = 0; j < 4; j++) {
+			struct qd_sqe s = qd_sqe_nop(4 * i + j);
+
+			ASSERT_EQ(0, qd_raw_queue_sqe(&r, &s));
+		}
+		ASSERT_EQ(4, qd_raw_submit(&r));
+	}
+	ASSERT_EQ(0, qd_proc_read(&b));
+	EXPECT_LE(a.overflowed + 8, b.overflowed);
+	qd_raw_exit(&r);
+	EXPECT_SETTLED(&self->base);
+}
+
+/* --- debugfs ------------------------------------------------------------------- */
+
+#define NEED_DEBUGFS() do {						\
+	if (qd_debugfs_ready())						\
+		SKIP(return, "no %s (debugfs not mounted?)", QD_DEBUGFS_DIR); \
+} while (0)
+
+TEST_F(lifecycle, debugfs_shows_a_live_context)
+{
+	static const char *const qcols[] = {
+		"qd", "type", "depth", "max_depth", "pending_pops",
+		"pending_pushes", "pushed", "popped",
+	};
+	static const char *const rcols[] = { "id", "addr", "len", "pages", "users" };
+	unsigned long long qv[8], rv[5];
+	char dirs[4][256], path[300], comm[64], want_comm[64] = "";
+	struct qd_seg seg;
+	struct qd_raw r;
+	unsigned int id;
+	int qd, n, i;
+	FILE *f;
+
+	NEED_DEBUGFS();
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 32));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, 4 * self->pg, &id));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 7, &qd));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qd, 1)));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qd, 2)));
+
+	n = qd_debugfs_ctx_dirs(getpid(), dirs, 4);
+	ASSERT_EQ(1, n);
+
+	snprintf(path, sizeof(path), "%s/info", dirs[0]);
+	EXPECT_EQ(getpid(), qd_kv(path, "pid"));
+	f = fopen("/proc/self/comm", "re");
+	if (f) {
+		if (fgets(want_comm, sizeof(want_comm), f))
+			want_comm[strcspn(want_comm, "\n")] = 0;
+		fclose(f);
+	}
+	ASSERT_EQ(0, qd_kv_str(path, "comm", comm, sizeof(comm)));
+	EXPECT_STREQ(want_comm, comm);
+	EXPECT_EQ(8, qd_kv(path, "sq_entries"));
+	EXPECT_EQ(32, qd_kv(path, "cq_entries"));
+	EXPECT_EQ(2, qd_kv(path, "sq_head"));
+	EXPECT_EQ(2, qd_kv(path, "sq_tail"));
+	EXPECT_EQ(0, qd_kv(path, "cq_head"));
+	EXPECT_EQ(0, qd_kv(path, "cq_tail"));
+	EXPECT_EQ(0, qd_kv(path, "overflow"));
+	EXPECT_EQ(2, qd_kv(path, "inflight"));
+	EXPECT_LE(2, qd_kv(path, "enters"));
+	EXPECT_EQ(1, qd_kv(path, "regions"));
+	EXPECT_EQ(1, qd_kv(path, "queues"));
+
+	snprintf(path, sizeof(path), "%s/queues", dirs[0]);
+	EXPECT_EQ(1, qd_table_rows(path));
+	ASSERT_EQ(0, qd_table_row(path, qd, qcols, 8, qv, NULL));
+	EXPECT_EQ(0u, qv[2]);		/* depth: elements held now */
+	EXPECT_EQ(7u, qv[3]);		/* max_depth */
+	EXPECT_EQ(2u, qv[4]);		/* pending_pops */
+	EXPECT_EQ(0u, qv[5]);
+
+	snprintf(path, sizeof(path), "%s/regions", dirs[0]);
+	EXPECT_EQ(1, qd_table_rows(path));
+	ASSERT_EQ(0, qd_table_row(path, id, rcols, 5, rv, NULL));
+	EXPECT_EQ((uintptr_t)self->buf, rv[1]);
+	EXPECT_EQ(4 * self->pg, rv[2]);
+	EXPECT_EQ(4u, rv[3]);
+
+	/* three pushes: two feed the pops, one stays */
+	seg = qd_seg(id, 0, 10);
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(1, submit_one(&r, qd_sqe_push(qd, &seg, 1, 10 + i)));
+	snprintf(path, sizeof(path), "%s/queues", dirs[0]);
+	ASSERT_EQ(0, qd_table_row(path, qd, qcols, 8, qv, NULL));
+	EXPECT_EQ(1u, qv[2]);
+	EXPECT_EQ(0u, qv[4]);
+	EXPECT_EQ(3u, qv[6]);		/* pushed */
+	EXPECT_EQ(2u, qv[7]);		/* popped */
+	snprintf(path, sizeof(path), "%s/info", dirs[0]);
+	EXPECT_EQ(5, qd_kv(path, "cq_tail"));
+	EXPECT_EQ(0, qd_kv(path, "inflight"));
+	/* the region's users include the queued element */
+	snprintf(path, sizeof(path), "%s/regions", dirs[0]);
+	{
+		unsigned long long users_busy;
+
+		ASSERT_EQ(0, qd_table_row(path, id, rcols, 5, rv, NULL));
+		users_busy = rv[4];
+		ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qd, 3)));
+		ASSERT_EQ(0, qd_table_row(path, id, rcols, 5, rv, NULL));
+		EXPECT_GT(users_busy, rv[4]);
+	}
+	qd_raw_exit(&r);
+}
+
+TEST_F(lifecycle, debugfs_has_one_dir_per_context_gone_after_close)
+{
+	char dirs[4][256], kept[300];
+	struct qd_raw a, b;
+	struct stat st;
+
+	NEED_DEBUGFS();
+	ASSERT_EQ(0, qd_debugfs_ctx_dirs(getpid(), dirs, 4));
+	ASSERT_EQ(0, qd_raw_init(&a, 4, 8));
+	ASSERT_EQ(0, qd_raw_init(&b, 4, 8));
+	ASSERT_EQ(2, qd_debugfs_ctx_dirs(getpid(), dirs, 4));
+	EXPECT_STRNE(dirs[0], dirs[1]);
+	snprintf(kept, sizeof(kept), "%s/info", dirs[0]);
+	ASSERT_EQ(0, stat(kept, &st));
+	snprintf(kept, sizeof(kept), "%s/queues", dirs[0]);
+	ASSERT_EQ(0, stat(kept, &st));
+	snprintf(kept, sizeof(kept), "%s/regions", dirs[0]);
+	ASSERT_EQ(0, stat(kept, &st));
+
+	/* the directory outlives neither the fd nor the mappings */
+	qd_raw_exit(&a);
+	qd_raw_exit(&b);
+	EXPECT_SETTLED(&self->base);
+	EXPECT_EQ(0, qd_debugfs_ctx_dirs(getpid(), dirs, 4));
+	EXPECT_NE(0, stat(kept, &st));
+}
+
+TEST_F(lifecycle, debugfs_file_held_open_across_close_is_safe)
+{
+	char dirs[2][256], path[300], line[256];
+	struct qd_raw r;
+	FILE *f;
+
+	NEED_DEBUGFS();
+	ASSERT_EQ(0, qd_raw_init(&r, 4, 8));
+	ASSERT_EQ(1, qd_debugfs_ctx_dirs(getpid(), dirs, 2));
+	snprintf(path, sizeof(path), "%s/info", dirs[0]);
+	f = fopen(path, "re");
+	ASSERT_NE(NULL, f);
+	qd_raw_exit(&r);
+	EXPECT_SETTLED(&self->base);
+	/* reading a removed context's file must fail cleanly (or read nothing), not oops */
+	setvbuf(f, NULL, _IONBF, 0);
+	while (fgets(line, sizeof(line), f))
+		;
+	fclose(f);
+}
+
+TEST_HARNESS_MAIN

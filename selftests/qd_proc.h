@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * qd_proc.h: read /proc/qd and the debugfs files of a context.
+ *
+ * /proc/qd is `key value` lines, then `op <name> submitted N completed N
+ * failed N` per opcode. debugfs `info` is `key value` lines; `queues` and
+ * `regions` are a header line and then one row per object.
+ */
+#ifndef QD_PROC_H
+#define QD_PROC_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#define QD_PROC_PATH	"/proc/qd"
+#define QD_DEBUGFS	"/sys/kernel/debug"
+#define QD_DEBUGFS_DIR	QD_DEBUGFS "/qd"
+
+struct qd_op_stat {
+	char			name[32];
+	unsigned long long	submitted, completed, failed;
+};
+
+struct qd_proc {
+	long long		version;
+	long long		contexts, queues, regions, pinned_pages;
+	long long		inflight, overflowed, payload_bytes_copied;
+	int			nkeys;		/* of the 8 above, how many were found */
+	int			nops;
+	struct qd_op_stat	ops[16];
+};
+
+/* Parse /proc/qd: 0, or -errno. Unknown keys are ignored. */
+static inline int qd_proc_read(struct qd_proc *s)
+{
+	static const char *const keys[] = {
+		"version", "contexts", "queues", "regions", "pinned_pages",
+		"inflight", "overflowed", "payload_bytes_copied",
+	};
+	long long *vals[] = {
+		&s->version, &s->contexts, &s->queues, &s->regions,
+		&s->pinned_pages, &s->inflight, &s->overflowed,
+		&s->payload_bytes_copied,
+	};
+	char line[256], key[64];
+	FILE *f;
+	unsigned int i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < 8; i++)
+		*vals[i] = -1;
+	f = fopen(QD_PROC_PATH, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		struct qd_op_stat op;
+		long long v;
+
+		if (sscanf(line, "op %31s submitted %llu completed %llu failed %llu",
+			   op.name, &op.submitted, &op.completed, &op.failed) == 4) {
+			if (s->nops < (int)(sizeof(s->ops) / sizeof(s->ops[0])))
+				s->ops[s->nops++] = op;
+			continue;
+		}
+		if (sscanf(line, "%63s %lld", key, &v) != 2)
+			continue;
+		for (i = 0; i < 8; i++) {
+			if (!strcmp(key, keys[i]) && *vals[i] == -1) {
+				*vals[i] = v;
+				s->nkeys++;
+			}
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/*
+ * A context is freed after its last reference goes (close, exit), possibly a
+ * little later from a work item. Wait up to ms for /proc/qd to show no more
+ * than `contexts` contexts and `pinned` pinned pages. 0 once it does, else
+ * -ETIMEDOUT (out holds the last reading either way, if non-NULL).
+ */
+static inline int qd_proc_wait_idle(long long contexts, long long pinned, int ms,
+				    struct qd_proc *out)
+{
+	struct qd_proc s;
+	int i;
+
+	for (i = 0; i <= ms / 10; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (qd_proc_read(&s))
+			return -ENOENT;
+		if (out)
+			*out = s;
+		if (s.contexts <= contexts && s.pinned_pages <= pinned)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static inline const struct qd_op_stat *qd_proc_op(const struct qd_proc *s,
+						  const char *name)
+{
+	int i;
+
+	for (i = 0; i < s->nops; i++)
+		if (!strcasecmp(s->ops[i].name, name))
+			return &s->ops[i];
+	return NULL;
+}
+
+/* A `Key:  N kB` field of /proc/<pid>/status in kB, or -1. */
+static inline long long qd_status_kb(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, field, n) && line[n] == ':') {
+			v = strtoll(line + n + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* Make sure debugfs is mounted: 0 if QD_DEBUGFS is usable. */
+static inline int qd_debugfs_ready(void)
+{
+	struct stat st;
+
+	if (!stat(QD_DEBUGFS_DIR, &st))
+		return 0;
+	/* Not mounted yet (the module's dir would be there otherwise). */
+	mount("debugfs", QD_DEBUGFS, "debugfs", 0, NULL);
+	return stat(QD_DEBUGFS_DIR, &st) ? -errno : 0;
+}
+
+/*
+ * Collect the debugfs directories of pid's contexts (`<pid>-<n>`) into
+ * names[] (full paths, sorted by n). Returns how many, or -errno.
+ */
+static inline int qd_debugfs_ctx_dirs(pid_t pid, char names[][256], int max)
+{
+	char prefix[32];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0, i, j;
+	size_t plen;
+
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%d-", (int)pid);
+	dir = opendir(QD_DEBUGFS_DIR);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir)) && n < max) {
+		if (strncmp(d->d_name, prefix, plen))
+			continue;
+		snprintf(names[n++], 256, "%s/%.200s", QD_DEBUGFS_DIR, d->d_name);
+	}
+	closedir(dir);
+	/* order by the numeric suffix */
+	for (i = 1; i < n; i++) {
+		for (j = i; j > 0; j--) {
+			long a = strtol(strrchr(names[j - 1], '-') + 1, NULL, 10);
+			long b = strtol(strrchr(names[j], '-') + 1, NULL, 10);
+			char t[256];
+
+			if (a <= b)
+				break;
+			memcpy(t, names[j], 256);
+			memcpy(names[j], names[j - 1], 256);
+			memcpy(names[j - 1], t, 256);
+		}
+	}
+	return n;
+}
+
+/* Value of `key value` in a file as a string (first token), 0 or -errno. */
+static inline int qd_kv_str(const char *path, const char *key, char *out, size_t outlen)
+{
+	char line[512], k[128], v[256];
+	FILE *f = fopen(path, "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %255s", k, v) == 2 && !strcmp(k, key)) {
+			size_t l = strlen(v);
+
+			if (l >= outlen)
+				l = outlen - 1;
+			memcpy(out, v, l);
+			out[l] = 0;
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* Numeric value of `key value` in a file, or -1 (accepts 0x.. too). */
+static inline long long qd_kv(const char *path, const char *key)
+{
+	char v[256];
+
+	if (qd_kv_str(path, key, v, sizeof(v)))
+		return -1;
+	return strtoll(v, NULL, 0);
+}
+
+/*
+ * Read a table file (header + rows). The header names the columns; for the
+ * row whose first column equals first (decimal), store the values of cols[]
+ * in vals[] (strtoull base 0; strings that do not parse give 0) and raw
+ * strings in strs[] if non-NULL. 0 if the row was found, -ENOENT if not,
+ * -EINVAL if a column is missing from the header.
+ */
+static inline int qd_table_row(const char *path, long long first,
+			       const char *const *cols, int ncols,
+			       unsigned long long *vals, char (*strs)[64])
+{
+	char line[1024], *tok, *save;
+	char hdr[32][64];
+	int nhdr = 0, idx[16], i, ret = -ENOENT;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -ENOENT;
+	}
+	for (tok = strtok_r(line, " \t\n", &save); tok && nhdr < 32;
+	     tok = strtok_r(NULL, " \t\n", &save))
+		snprintf(hdr[nhdr++], 64, "%s", tok);
+	for (i = 0; i < ncols; i++) {
+		int j;
+
+		idx[i] = -1;
+		for (j = 0; j < nhdr; j++)
+			if (!strcmp(hdr[j], cols[i]))
+				idx[i] = j;
+		if (idx[i] < 0) {
+			fclose(f);
+			return -EINVAL;
+		}
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char row[32][64];
+		int n = 0;
+
+		for (tok = strtok_r(line, " \t\n", &save); tok && n < 32;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			snprintf(row[n++], 64, "%s", tok);
+		if (!n || strtoll(row[0], NULL, 0) != first)
+			continue;
+		for (i = 0; i < ncols; i++) {
+			const char *s = idx[i] < n ? row[idx[i]] : "";
+
+			vals[i] = strtoull(s, NULL, 0);
+			if (strs)
+				snprintf(strs[i], 64, "%s", s);
+		}
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* Data rows (lines after the header) in a table file, or -errno. */
+static inline int qd_table_rows(const char *path)
+{
+	char line[1024];
+	FILE *f = fopen(path, "re");
+	int n = -1;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (strspn(line, " \t\n") != strlen(line))
+			n++;
+	fclose(f);
+	return n < 0 ? 0 : n;
+}
+
+#endif /* QD_PROC_H */

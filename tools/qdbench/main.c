@@ -1,0 +1,599 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qdbench memq: qd memory queues vs pipes vs eventfd + shared memory, two
+ * threads, ping-pong and stream, side by side in one run. See
+ * Documentation/tools.md for the method.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "qdbench.h"
+
+#define MAX_SIZES	32
+#define MAX_RESULTS	(MAX_SIZES * 2 * 3)
+
+static const struct mech *const all_mechs[] = { &mech_pipe, &mech_efd, &mech_qd };
+#define NMECHS	3
+
+static struct {
+	size_t		sizes[MAX_SIZES];
+	int		nsizes;
+	uint64_t	iters;
+	double		budget, warm;
+	bool		modes[2];
+	bool		use[NMECHS];
+	unsigned int	window;		/* 0: by size */
+	enum touch	touch;
+	int		cpu_a, cpu_b;
+	int		cpus_auto;	/* 1: same CPU, 2: two CPUs */
+	bool		json;
+	const char	*json_path;
+	unsigned int	timeout;
+} opt = {
+	.iters = 1000000,
+	.budget = 0.3,
+	.warm = 0.03,
+	.modes = { true, true },
+	.use = { true, true, true },
+	.cpu_a = -1,
+	.cpu_b = -1,
+	.cpus_auto = 1,
+	.timeout = 120,
+};
+
+static struct result results[MAX_RESULTS];
+static int nresults;
+static FILE *out;		/* the human-readable tables */
+static char current[128];	/* the configuration running, for the watchdog */
+
+static void watchdog(int sig)
+{
+	static const char msg[] = "qdbench: timed out in ";
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0 ||
+	    write(2, current, strlen(current)) < 0 || write(2, "\n", 1) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: qdbench memq [options]\n"
+		"  Two threads exchange S-byte elements over qd memory queues, pipes and\n"
+		"  eventfd+shm, side by side.\n"
+		"  --sizes LIST      element sizes, e.g. 64,1K,1M (default 64,256,1K,4K,16K,64K,256K,1M)\n"
+		"  --iters N         measured ops per configuration at most (default 1000000)\n"
+		"  --time-ms MS      measured time per configuration at most (default 300)\n"
+		"  --warmup-ms MS    warm-up per configuration at most (default 30)\n"
+		"  --mode M          pingpong, stream or both (default both)\n"
+		"  --mech LIST       of qd,pipe,eventfd (default all three)\n"
+		"  --window N        stream: elements in flight (default min(64, max(4, 16 MiB / S)))\n"
+		"  --touch T         ends: 8 bytes at each end (default); all: one byte per cache line\n"
+		"  --cpus P          same: A and B pinned to one CPU (default); split: to two\n"
+		"                    CPUs; A,B: to CPUs A and B; none: placed by the scheduler\n"
+		"  --json[=FILE]     JSON results to FILE, or to stdout (tables then go to stderr)\n"
+		"  --timeout S       give up if one configuration takes longer (default 120)\n");
+}
+
+static size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm': case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g': case 'G':
+		v <<= 30;
+		end++;
+		break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	if (*end)
+		return 0;
+	return v;
+}
+
+static void parse_sizes(const char *arg)
+{
+	char *s = strdup(arg), *save, *tok;
+
+	opt.nsizes = 0;
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t v = parse_size(tok);
+
+		if (v < 16 || v > (1u << 30))
+			die("bad size '%s' (16 B .. 1 GiB)", tok);
+		if (opt.nsizes == MAX_SIZES)
+			die("at most %d sizes", MAX_SIZES);
+		opt.sizes[opt.nsizes++] = v;
+	}
+	free(s);
+	if (!opt.nsizes)
+		die("no sizes in '%s'", arg);
+}
+
+static void parse_mechs(const char *arg)
+{
+	char *s = strdup(arg), *save, *tok;
+	int i;
+
+	memset(opt.use, 0, sizeof(opt.use));
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < NMECHS; i++)
+			if (!strcmp(tok, all_mechs[i]->name) ||
+			    !strcmp(tok, all_mechs[i]->label))
+				break;
+		if (i == NMECHS)
+			die("unknown mechanism '%s' (qd, pipe, eventfd)", tok);
+		opt.use[i] = true;
+	}
+	free(s);
+}
+
+static const char *size_str(size_t s, char *buf, size_t len)
+{
+	if (s >= (1u << 20) && !(s & ((1u << 20) - 1)))
+		snprintf(buf, len, "%zuM", s >> 20);
+	else if (s >= 1024 && !(s & 1023))
+		snprintf(buf, len, "%zuK", s >> 10);
+	else
+		snprintf(buf, len, "%zu", s);
+	return buf;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted v[n], in microseconds. */
+static double pct_us(const uint64_t *v, uint64_t n, double p)
+{
+	uint64_t i;
+
+	if (!n)
+		return 0;
+	i = (uint64_t)(p / 100.0 * n + 0.999999);
+	if (i < 1)
+		i = 1;
+	if (i > n)
+		i = n;
+	return v[i - 1] / 1000.0;
+}
+
+static unsigned int window_for(size_t size)
+{
+	size_t w;
+
+	if (opt.window)
+		return opt.window;
+	w = (16u << 20) / size;
+	if (w > 64)
+		w = 64;
+	if (w < 4)
+		w = 4;
+	return w;
+}
+
+static void measure(struct result *res, const struct mech *m, enum mode mode,
+		    size_t size, uint64_t *lat, uint64_t lat_cap)
+{
+	struct run r = {
+		.m = m,
+		.mode = mode,
+		.size = size,
+		.window = window_for(size),
+		.iters = opt.iters,
+		.budget = opt.budget,
+		.warm_budget = opt.warm,
+		.touch = opt.touch,
+		.lat_ns = lat,
+		.lat_cap = lat_cap,
+	};
+	long long copied0 = -1, copied1 = -1;
+	uint64_t nlat;
+	double per_n, per_b;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->mech = m->name;
+	res->label = m->label;
+	res->mode = mode;
+	res->size = size;
+	res->window = mode == MODE_STREAM ? r.window : 1;
+	res->copied_per_op = m->copied(size) * (mode == MODE_PINGPONG ? 2 : 1);
+	res->kernel_copied = -1;
+	snprintf(current, sizeof(current), "%s %s %zu bytes", m->name,
+		 mode == MODE_PINGPONG ? "ping-pong" : "stream", size);
+
+	alarm(opt.timeout);
+	err = m->setup(&r);
+	if (err)
+		die("%s: setup: %s", current, strerror(-err));
+	if (m == &mech_qd)
+		copied0 = proc_qd_copied();
+	run_one(&r);
+	if (m == &mech_qd)
+		copied1 = proc_qd_copied();
+	m->teardown(&r);
+	alarm(0);
+
+	res->ok = true;
+	res->n = r.n;
+	res->a_cpu = r.a_cpu;
+	res->b_cpu = r.b_cpu;
+	if (mode == MODE_PINGPONG) {
+		res->secs = r.a_secs;
+		res->ops = r.n / r.a_secs;
+		nlat = r.n < lat_cap ? r.n : lat_cap;
+		qsort(lat, nlat, sizeof(*lat), cmp_u64);
+		res->p50_us = pct_us(lat, nlat, 50);
+		res->p99_us = pct_us(lat, nlat, 99);
+		res->p999_us = pct_us(lat, nlat, 99.9);
+	} else if (r.b_n) {
+		res->secs = r.b_secs;
+		res->ops = r.b_n / r.b_secs;
+	} else {
+		res->secs = r.a_secs;
+		res->ops = r.n / r.a_secs;
+	}
+	res->mbps = mode == MODE_STREAM ? res->ops * size / 1e6 : 0;
+
+	per_n = 1.0 / r.n;
+	per_b = r.b_n ? 1.0 / r.b_n : per_n;
+	if (m->thread_syscalls)
+		res->sys_per_op = r.a_sys * per_n + r.b_sys * per_b;
+	else
+		res->sys_per_op = (double)(r.proc_sys1 - r.proc_sys0) * per_n;
+	res->csw_per_op = r.a_csw * per_n + r.b_csw * per_b;
+	res->all_per_op = r.all_ok ? r.a_all * per_n + r.b_all * per_b : -1;
+	if (copied0 >= 0 && copied1 >= 0) {
+		res->kernel_copied = copied1 - copied0;
+		if (res->kernel_copied)
+			fprintf(stderr, "qdbench: warning: /proc/qd payload_bytes_copied grew by %lld during %s: qd copied payload\n",
+				res->kernel_copied, current);
+	}
+}
+
+/*
+ * Pin A and B to the first CPU we may run on (same) or to the first two
+ * (split), so every mechanism runs with the same placement: left to the
+ * scheduler, it changes from run to run and so do the results.
+ */
+static void pick_cpus(bool split)
+{
+	cpu_set_t set;
+	int i;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	for (i = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &set))
+			continue;
+		if (opt.cpu_a < 0) {
+			opt.cpu_a = i;
+			if (!split)
+				break;
+		} else {
+			opt.cpu_b = i;
+			break;
+		}
+	}
+	if (opt.cpu_b < 0)
+		opt.cpu_b = opt.cpu_a;
+}
+
+static void print_header(void)
+{
+	struct utsname u;
+	char cs[64] = "?";
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+
+	if (f) {
+		if (fgets(cs, sizeof(cs), f))
+			cs[strcspn(cs, "\n")] = 0;
+		fclose(f);
+	}
+	uname(&u);
+	fprintf(out, "qdbench memq: %s %s %s, %ld CPUs, clocksource %s\n",
+		u.sysname, u.release, u.machine, sysconf(_SC_NPROCESSORS_ONLN), cs);
+	if (opt.cpu_a >= 0 && opt.cpu_a == opt.cpu_b)
+		fprintf(out, "threads: A and B pinned to CPU %d (--cpus split: on two CPUs)\n", opt.cpu_a);
+	else if (opt.cpu_a >= 0)
+		fprintf(out, "threads: A pinned to CPU %d, B to CPU %d\n", opt.cpu_a, opt.cpu_b);
+	else
+		fprintf(out, "threads: placed by the scheduler (not pinned)\n");
+	fprintf(out, "per configuration: warm-up <= %.0f ms, then <= %.0f ms or %llu ops; payload touch: %s\n",
+		opt.warm * 1e3, opt.budget * 1e3, (unsigned long long)opt.iters,
+		opt.touch == TOUCH_ALL ? "one byte per cache line + 8 B at each end" :
+		"8 B at each end, written by the sender, checked by the receiver");
+	fprintf(out, "sys/op   system calls per op: pipe, eventfd counted by qdbench at each read/write (short ones too);\n"
+		     "         qd from libqd's qd_stats() (every syscall libqd made, process-wide)\n"
+		     "all/op   every system call of both threads per op, counted by the kernel (perf on\n"
+		     "         raw_syscalls:sys_enter, clock_gettime excluded): qd's futex waits show here\n"
+		     "csw/op   context switches per op: getrusage(RUSAGE_THREAD) of both threads\n"
+		     "copied/op payload bytes copied per op BY CONSTRUCTION, not measured: pipe 2*S per transfer\n"
+		     "         (user->kernel->user), eventfd+shm 1*S (memcpy into shm), qd 0 (the buffers travel;\n"
+		     "         checked against /proc/qd payload_bytes_copied)\n"
+		     "cpus     the CPUs thread A / thread B ran on at the end\n"
+		     "Under emulation (QEMU TCG) absolute times are distorted: read the ratios and the counts.\n");
+}
+
+static void fmt_ratio(char *buf, size_t len, const struct result *r, const struct result *base)
+{
+	if (!base || !base->ok || !r->ok || base->ops <= 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.2fx", r->ops / base->ops);
+}
+
+static void print_table_head(enum mode mode)
+{
+	if (mode == MODE_PINGPONG) {
+		fprintf(out, "\nping-pong: op = one round trip of an S-byte element, A -> B -> A\n");
+		fprintf(out, "%7s  %-12s %10s %8s %9s %9s %9s %7s %7s %7s %10s %5s\n",
+			"size", "mechanism", "rt/s", "vs pipe", "p50 us", "p99 us",
+			"p99.9 us", "sys/op", "all/op", "csw/op", "copied/op", "cpus");
+	} else {
+		fprintf(out, "\nstream: op = one S-byte element A -> B, at most `window` in flight\n");
+		fprintf(out, "%7s  %-12s %6s %10s %9s %8s %7s %7s %7s %10s %5s\n",
+			"size", "mechanism", "window", "elem/s", "MB/s", "vs pipe",
+			"sys/op", "all/op", "csw/op", "copied/op", "cpus");
+	}
+}
+
+static void print_row(const struct result *r, const struct result *base)
+{
+	char sz[32], ratio[32], cpus[32], all[32];
+
+	size_str(r->size, sz, sizeof(sz));
+	snprintf(cpus, sizeof(cpus), "%d/%d", r->a_cpu, r->b_cpu);
+	if (r->all_per_op < 0)
+		snprintf(all, sizeof(all), "-");
+	else
+		snprintf(all, sizeof(all), "%.2f", r->all_per_op);
+	fmt_ratio(ratio, sizeof(ratio), r, base);
+	if (r->mode == MODE_PINGPONG)
+		fprintf(out, "%7s  %-12s %10.0f %8s %9.1f %9.1f %9.1f %7.2f %7s %7.2f %10llu %5s\n",
+			sz, r->label, r->ops, ratio, r->p50_us, r->p99_us,
+			r->p999_us, r->sys_per_op, all, r->csw_per_op,
+			(unsigned long long)r->copied_per_op, cpus);
+	else
+		fprintf(out, "%7s  %-12s %6u %10.0f %9.1f %8s %7.2f %7s %7.2f %10llu %5s\n",
+			sz, r->label, r->window, r->ops, r->mbps, ratio,
+			r->sys_per_op, all, r->csw_per_op,
+			(unsigned long long)r->copied_per_op, cpus);
+	fflush(out);
+}
+
+static void print_json(FILE *f)
+{
+	int i, j;
+
+	fprintf(f, "{\n  \"bench\": \"memq\",\n  \"config\": {\"iters\": %llu, \"time_ms\": %.0f, \"warmup_ms\": %.0f, \"touch\": \"%s\", \"sizes\": [",
+		(unsigned long long)opt.iters, opt.budget * 1e3, opt.warm * 1e3,
+		opt.touch == TOUCH_ALL ? "all" : "ends");
+	for (j = 0; j < opt.nsizes; j++)
+		fprintf(f, "%s%zu", j ? ", " : "", opt.sizes[j]);
+	fprintf(f, "]},\n  \"copied_per_op\": \"by construction\",\n  \"results\": [\n");
+	for (i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+
+		fprintf(f, "    {\"mode\": \"%s\", \"size\": %zu, \"mechanism\": \"%s\", \"ok\": %s, "
+			"\"ops\": %llu, \"secs\": %.6f, \"ops_per_sec\": %.1f, ",
+			r->mode == MODE_PINGPONG ? "pingpong" : "stream", r->size,
+			r->mech, r->ok ? "true" : "false", (unsigned long long)r->n,
+			r->secs, r->ops);
+		if (r->mode == MODE_PINGPONG)
+			fprintf(f, "\"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, ",
+				r->p50_us, r->p99_us, r->p999_us);
+		else
+			fprintf(f, "\"window\": %u, \"mb_per_sec\": %.1f, ", r->window, r->mbps);
+		fprintf(f, "\"syscalls_per_op\": %.3f, \"ctxsw_per_op\": %.3f, \"copied_per_op\": %llu, \"cpu_a\": %d, \"cpu_b\": %d",
+			r->sys_per_op, r->csw_per_op, (unsigned long long)r->copied_per_op,
+			r->a_cpu, r->b_cpu);
+		if (r->all_per_op >= 0)
+			fprintf(f, ", \"all_syscalls_per_op\": %.3f", r->all_per_op);
+		if (r->kernel_copied >= 0)
+			fprintf(f, ", \"kernel_payload_bytes_copied\": %lld", r->kernel_copied);
+		fprintf(f, "}%s\n", i + 1 < nresults ? "," : "");
+	}
+	fprintf(f, "  ]\n}\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sizes", required_argument, NULL, 's' },
+		{ "iters", required_argument, NULL, 'i' },
+		{ "time-ms", required_argument, NULL, 't' },
+		{ "warmup-ms", required_argument, NULL, 'W' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "mech", required_argument, NULL, 'M' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "touch", required_argument, NULL, 'T' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "json", optional_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	static const size_t def_sizes[] = {
+		64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
+	};
+	char why[256];
+	bool usable[NMECHS] = { false };
+	bool failed = false;
+	uint64_t *lat, lat_cap;
+	int c, i, mi, si, mode;
+
+	if (argc < 2 || strcmp(argv[1], "memq")) {
+		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+			usage(stdout);
+			return 0;
+		}
+		usage(stderr);
+		return 2;
+	}
+	argv++;
+	argc--;
+	for (i = 0; i < (int)(sizeof(def_sizes) / sizeof(def_sizes[0])); i++)
+		opt.sizes[opt.nsizes++] = def_sizes[i];
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			parse_sizes(optarg);
+			break;
+		case 'i':
+			opt.iters = strtoull(optarg, NULL, 10);
+			if (opt.iters < 2)
+				die("--iters must be at least 2");
+			break;
+		case 't':
+			opt.budget = strtod(optarg, NULL) / 1e3;
+			if (opt.budget <= 0)
+				die("bad --time-ms '%s'", optarg);
+			break;
+		case 'W':
+			opt.warm = strtod(optarg, NULL) / 1e3;
+			if (opt.warm < 0)
+				die("bad --warmup-ms '%s'", optarg);
+			break;
+		case 'm':
+			opt.modes[MODE_PINGPONG] = !strcmp(optarg, "pingpong") || !strcmp(optarg, "both");
+			opt.modes[MODE_STREAM] = !strcmp(optarg, "stream") || !strcmp(optarg, "both");
+			if (!opt.modes[0] && !opt.modes[1])
+				die("bad --mode '%s' (pingpong, stream, both)", optarg);
+			break;
+		case 'M':
+			parse_mechs(optarg);
+			break;
+		case 'w':
+			opt.window = strtoul(optarg, NULL, 10);
+			if (opt.window < 1 || opt.window > 1024)
+				die("bad --window '%s' (1..1024)", optarg);
+			break;
+		case 'T':
+			if (!strcmp(optarg, "ends"))
+				opt.touch = TOUCH_ENDS;
+			else if (!strcmp(optarg, "all"))
+				opt.touch = TOUCH_ALL;
+			else
+				die("bad --touch '%s' (ends, all)", optarg);
+			break;
+		case 'c':
+			opt.cpus_auto = 0;
+			opt.cpu_a = opt.cpu_b = -1;
+			if (!strcmp(optarg, "same"))
+				opt.cpus_auto = 1;
+			else if (!strcmp(optarg, "split"))
+				opt.cpus_auto = 2;
+			else if (strcmp(optarg, "none") &&
+				 (sscanf(optarg, "%d,%d", &opt.cpu_a, &opt.cpu_b) != 2 ||
+				  opt.cpu_a < 0 || opt.cpu_b < 0))
+				die("bad --cpus '%s' (same, split, none or A,B)", optarg);
+			break;
+		case 'j':
+			opt.json = true;
+			opt.json_path = optarg;
+			break;
+		case 'o':
+			opt.timeout = strtoul(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	out = opt.json && !opt.json_path ? stderr : stdout;
+	if (opt.cpus_auto)
+		pick_cpus(opt.cpus_auto == 2);
+	signal(SIGALRM, watchdog);
+
+	print_header();
+	for (mi = 0; mi < NMECHS; mi++) {
+		if (!opt.use[mi])
+			continue;
+		why[0] = 0;
+		if (all_mechs[mi]->probe(why, sizeof(why))) {
+			fprintf(out, "%s: unavailable: %s\n", all_mechs[mi]->label, why);
+			failed = true;
+			continue;
+		}
+		usable[mi] = true;
+	}
+
+	/* percentiles from the first 4M round trips at most */
+	lat_cap = opt.iters < (4u << 20) ? opt.iters : (4u << 20);
+	lat = malloc(lat_cap * sizeof(*lat));
+	if (!lat)
+		die("no memory for %llu latencies", (unsigned long long)lat_cap);
+	set_cpus(opt.cpu_a, opt.cpu_b);
+	worker_start(0);
+
+	for (mode = MODE_PINGPONG; mode <= MODE_STREAM; mode++) {
+		if (!opt.modes[mode])
+			continue;
+		print_table_head(mode);
+		for (si = 0; si < opt.nsizes; si++) {
+			const struct result *base = NULL;
+
+			for (mi = 0; mi < NMECHS; mi++) {
+				struct result *r;
+
+				if (!usable[mi])
+					continue;
+				r = &results[nresults++];
+				measure(r, all_mechs[mi], mode, opt.sizes[si], lat, lat_cap);
+				if (all_mechs[mi] == &mech_pipe)
+					base = r;
+				print_row(r, base);
+			}
+		}
+	}
+	worker_stop();
+	free(lat);
+
+	if (opt.json) {
+		FILE *f = stdout;
+
+		if (opt.json_path) {
+			f = fopen(opt.json_path, "we");
+			if (!f)
+				die("%s: %s", opt.json_path, strerror(errno));
+		}
+		print_json(f);
+		if (f != stdout)
+			fclose(f);
+	}
+	return failed ? 1 : 0;
+}

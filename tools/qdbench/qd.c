@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qd: two memory queues through libqd; the payload is never copied, the
+ * buffers (from qd_sgaalloc()) travel with the elements.
+ *
+ * Ping-pong: A pushes its buffer to q1, B pops it and pushes the same sga to
+ * q2, A pops it back. Each side posts its next pop before it waits, and
+ * waits for its push's completion only later, so libqd can hand the kernel
+ * a push and a pop in one system call.
+ *
+ * Stream: A owns a pool of `window` buffers. It pushes each element to q1
+ * and posts one pop on q2 per push; B pops from q1 (keeping up to
+ * B_POPS pops posted), touches the element and pushes the buffer back on q2,
+ * the return queue, where A's pops collect it for reuse. No allocation and
+ * no copy in the loop: a free list that crosses threads, as a real
+ * zero-copy producer/consumer would run it. When the pool is empty, A waits
+ * for the oldest buffer to come back (the ring is full).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qdbench.h"
+
+#ifdef QDBENCH_NO_LIBQD
+
+static uint64_t qd_copied(size_t size)
+{
+	(void)size;
+	return 0;
+}
+
+static int qd_probe(char *why, size_t len)
+{
+	snprintf(why, len, "qdbench was built without libqd (NO_LIBQD=1)");
+	return -ENOSYS;
+}
+
+const struct mech mech_qd = {
+	.name = "qd",
+	.label = "qd",
+	.copied = qd_copied,
+	.probe = qd_probe,
+};
+
+#else
+
+#include <qd.h>
+
+#define B_POPS	16
+
+struct tokq {
+	qd_token_t	*t;
+	unsigned int	cap, head, n;
+};
+
+struct qd_state {
+	int		q1, q2;
+	bool		q1_open, q2_open;
+	unsigned int	nbufs;
+	struct qd_sga	*bufs;		/* as allocated, for teardown */
+
+	/* A side */
+	_Alignas(64) struct qd_sga a_cur;
+	qd_token_t	a_pop, a_push;
+	struct qd_sga	**a_free;
+	unsigned int	a_nfree;
+	struct tokq	a_pushes, a_returns;
+
+	/* B side */
+	_Alignas(64) struct qd_sga b_cur;
+	qd_token_t	b_pop, b_push;
+	bool		b_pop_posted, b_push_pending;
+	uint64_t	b_posted;	/* pops posted so far */
+	struct tokq	b_pops, b_pushes;
+};
+
+static int tokq_init(struct tokq *q, unsigned int cap)
+{
+	q->t = calloc(cap, sizeof(*q->t));
+	q->cap = cap;
+	q->head = q->n = 0;
+	return q->t ? 0 : -ENOMEM;
+}
+
+static void tokq_put(struct tokq *q, qd_token_t t)
+{
+	q->t[(q->head + q->n++) % q->cap] = t;
+}
+
+static qd_token_t tokq_get(struct tokq *q)
+{
+	qd_token_t t = q->t[q->head];
+
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+	return t;
+}
+
+static uint64_t qd_copied(size_t size)
+{
+	(void)size;
+	return 0;
+}
+
+static int qd_probe(char *why, size_t len)
+{
+	int err = qd_init();
+
+	if (err == -ENOENT)
+		snprintf(why, len, "qd_init: no /dev/qd (qd.ko not loaded)");
+	else if (err)
+		snprintf(why, len, "qd_init: %s", strerror(-err));
+	return err;
+}
+
+static uint64_t qd_process_syscalls(void)
+{
+	struct qd_stats st;
+
+	if (qd_stats(&st))
+		return 0;
+	return st.syscalls;
+}
+
+/* Wait for t, which must complete with exactly want bytes. */
+static int wait_bytes(qd_token_t t, size_t want, struct qd_result *qr)
+{
+	struct qd_result tmp;
+	int err;
+
+	if (!qr)
+		qr = &tmp;
+	err = qd_wait(qr, t, NULL);
+	if (err)
+		return err;
+	if (qr->ret < 0)
+		return (int)qr->ret;
+	if ((size_t)qr->ret != want) {
+		fprintf(stderr, "qdbench: qd: %s moved %lld bytes, expected %zu\n",
+			qr->opcode == QD_OPC_POP ? "pop" : "push",
+			(long long)qr->ret, want);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void qd_teardown(struct run *r)
+{
+	struct qd_state *s = r->priv;
+	unsigned int i;
+
+	if (!s)
+		return;
+	if (s->q1_open)
+		qd_close(s->q1);
+	if (s->q2_open)
+		qd_close(s->q2);
+	/* every buffer is home again after a successful run */
+	for (i = 0; i < s->nbufs; i++)
+		qd_sgafree(&s->bufs[i]);
+	free(s->bufs);
+	free(s->a_free);
+	free(s->a_pushes.t);
+	free(s->a_returns.t);
+	free(s->b_pops.t);
+	free(s->b_pushes.t);
+	free(s);
+	r->priv = NULL;
+}
+
+static int qd_setup(struct run *r)
+{
+	struct qd_state *s = aligned_alloc(64, sizeof(*s));
+	unsigned int i;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	memset(s, 0, sizeof(*s));
+	r->priv = s;
+	err = qd_queue(&s->q1);
+	if (err)
+		goto err;
+	s->q1_open = true;
+	err = qd_queue(&s->q2);
+	if (err)
+		goto err;
+	s->q2_open = true;
+
+	s->nbufs = r->mode == MODE_STREAM ? r->window : 1;
+	s->bufs = calloc(s->nbufs, sizeof(*s->bufs));
+	s->a_free = calloc(s->nbufs, sizeof(*s->a_free));
+	err = -ENOMEM;
+	if (!s->bufs || !s->a_free)
+		goto err;
+	for (i = 0; i < s->nbufs; i++) {
+		struct qd_sga sga = qd_sgaalloc(r->size);
+
+		if (!sga.numsegs) {
+			err = -errno;
+			goto err;
+		}
+		s->bufs[i] = sga;
+		memset(sga.segs[0].buf, 0x5a, sga.segs[0].len);
+		s->a_free[s->a_nfree++] = &s->bufs[i];
+	}
+	s->a_cur = s->bufs[0];
+	if ((err = tokq_init(&s->a_pushes, s->nbufs)) ||
+	    (err = tokq_init(&s->a_returns, s->nbufs)) ||
+	    (err = tokq_init(&s->b_pops, B_POPS)) ||
+	    (err = tokq_init(&s->b_pushes, s->nbufs)))
+		goto err;
+	return 0;
+err:
+	/* bufs[] holds only what was allocated: nbufs counts the rest as 0 */
+	for (i = 0; s->bufs && i < s->nbufs; i++)
+		if (!s->bufs[i].numsegs)
+			break;
+	s->nbufs = s->bufs ? i : 0;
+	qd_teardown(r);
+	return err;
+}
+
+static void sga_payload(const struct qd_sga *sga, struct payload *p)
+{
+	unsigned int i;
+
+	p->n = sga->numsegs;
+	for (i = 0; i < sga->numsegs && i < PL_MAXSEGS; i++) {
+		p->iov[i].iov_base = sga->segs[i].buf;
+		p->iov[i].iov_len = sga->segs[i].len;
+	}
+}
+
+static int qd_a_buf(struct run *r, struct payload *p)
+{
+	struct qd_state *s = r->priv;
+	struct qd_result qr;
+	int err;
+
+	if (r->mode == MODE_STREAM) {
+		if (s->a_nfree) {
+			s->a_cur = *s->a_free[--s->a_nfree];
+		} else {
+			/* the pool is empty: wait for the oldest buffer to return */
+			err = wait_bytes(tokq_get(&s->a_returns), r->size, &qr);
+			if (err)
+				return err;
+			s->a_cur = qr.value.sga;
+		}
+	}
+	sga_payload(&s->a_cur, p);
+	return 0;
+}
+
+static int qd_a_send(struct run *r, bool last)
+{
+	struct qd_state *s = r->priv;
+	qd_token_t t;
+	int err;
+
+	(void)last;
+	if (r->mode == MODE_PINGPONG) {
+		err = qd_pop(&s->a_pop, s->q2);
+		if (!err)
+			err = qd_push(&s->a_push, s->q1, &s->a_cur);
+		return err;
+	}
+	if (s->a_pushes.n == s->a_pushes.cap) {
+		err = wait_bytes(tokq_get(&s->a_pushes), r->size, NULL);
+		if (err)
+			return err;
+	}
+	err = qd_push(&t, s->q1, &s->a_cur);
+	if (err)
+		return err;
+	tokq_put(&s->a_pushes, t);
+	err = qd_pop(&t, s->q2);	/* where this buffer will come back */
+	if (err)
+		return err;
+	tokq_put(&s->a_returns, t);
+	return 0;
+}
+
+static int qd_a_recv(struct run *r, struct payload *p)
+{
+	struct qd_state *s = r->priv;
+	struct qd_result qr;
+	int err;
+
+	err = wait_bytes(s->a_pop, r->size, &qr);
+	if (err)
+		return err;
+	s->a_cur = qr.value.sga;
+	err = wait_bytes(s->a_push, r->size, NULL);
+	if (err)
+		return err;
+	sga_payload(&s->a_cur, p);
+	return 0;
+}
+
+/* Stream: collect every push and every buffer still out. */
+static int qd_a_done(struct run *r)
+{
+	struct qd_state *s = r->priv;
+	struct qd_result qr;
+	int err;
+
+	if (r->mode == MODE_PINGPONG)
+		return 0;
+	while (s->a_pushes.n) {
+		err = wait_bytes(tokq_get(&s->a_pushes), r->size, NULL);
+		if (err)
+			return err;
+	}
+	while (s->a_returns.n) {
+		err = wait_bytes(tokq_get(&s->a_returns), r->size, &qr);
+		if (err)
+			return err;
+	}
+	/* the same buffers as bufs[]: all home, teardown frees them */
+	s->a_nfree = s->nbufs;
+	return 0;
+}
+
+static int qd_b_recv(struct run *r, struct payload *p)
+{
+	struct qd_state *s = r->priv;
+	struct qd_result qr;
+	int err;
+
+	if (r->mode == MODE_PINGPONG) {
+		if (!s->b_pop_posted) {
+			err = qd_pop(&s->b_pop, s->q1);
+			if (err)
+				return err;
+		}
+		s->b_pop_posted = false;
+		err = wait_bytes(s->b_pop, r->size, &qr);
+		if (err)
+			return err;
+		if (s->b_push_pending) {
+			s->b_push_pending = false;
+			err = wait_bytes(s->b_push, r->size, NULL);
+			if (err)
+				return err;
+		}
+	} else {
+		uint64_t total = atomic_load(&r->total);
+
+		while (s->b_pops.n < s->b_pops.cap && (!total || s->b_posted < total)) {
+			qd_token_t t;
+
+			err = qd_pop(&t, s->q1);
+			if (err)
+				return err;
+			tokq_put(&s->b_pops, t);
+			s->b_posted++;
+		}
+		err = wait_bytes(tokq_get(&s->b_pops), r->size, &qr);
+		if (err)
+			return err;
+	}
+	s->b_cur = qr.value.sga;
+	sga_payload(&s->b_cur, p);
+	return 0;
+}
+
+/* Ping-pong: the same buffers go back; post the next pop with the push. */
+static int qd_b_send(struct run *r, bool last)
+{
+	struct qd_state *s = r->priv;
+	int err;
+
+	err = qd_push(&s->b_push, s->q2, &s->b_cur);
+	if (err)
+		return err;
+	s->b_push_pending = true;
+	if (!last) {
+		err = qd_pop(&s->b_pop, s->q1);
+		if (err)
+			return err;
+		s->b_pop_posted = true;
+	}
+	return 0;
+}
+
+/* Stream: return the buffer to A through q2. */
+static int qd_b_release(struct run *r, bool last)
+{
+	struct qd_state *s = r->priv;
+	qd_token_t t;
+	int err;
+
+	(void)last;
+	if (s->b_pushes.n == s->b_pushes.cap) {
+		err = wait_bytes(tokq_get(&s->b_pushes), r->size, NULL);
+		if (err)
+			return err;
+	}
+	err = qd_push(&t, s->q2, &s->b_cur);
+	if (err)
+		return err;
+	tokq_put(&s->b_pushes, t);
+	return 0;
+}
+
+static int qd_b_done(struct run *r)
+{
+	struct qd_state *s = r->priv;
+	struct qd_result qr;
+	int err;
+
+	if (s->b_push_pending) {
+		s->b_push_pending = false;
+		err = wait_bytes(s->b_push, r->size, NULL);
+		if (err)
+			return err;
+	}
+	while (s->b_pushes.n) {
+		err = wait_bytes(tokq_get(&s->b_pushes), r->size, NULL);
+		if (err)
+			return err;
+	}
+	if (!s->b_pops.n)
+		return 0;
+	/* pops posted past the last element: closing q1 cancels them */
+	err = qd_close(s->q1);
+	if (err)
+		return err;
+	s->q1_open = false;
+	while (s->b_pops.n) {
+		err = qd_wait(&qr, tokq_get(&s->b_pops), NULL);
+		if (err)
+			return err;
+		if (qr.ret != -ECANCELED) {
+			fprintf(stderr, "qdbench: qd: a pop left over after the last element completed with %lld, expected -ECANCELED\n",
+				(long long)qr.ret);
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+const struct mech mech_qd = {
+	.name = "qd",
+	.label = "qd",
+	.copied = qd_copied,
+	.probe = qd_probe,
+	.setup = qd_setup,
+	.teardown = qd_teardown,
+	.a_buf = qd_a_buf,
+	.a_send = qd_a_send,
+	.a_recv = qd_a_recv,
+	.a_done = qd_a_done,
+	.b_recv = qd_b_recv,
+	.b_send = qd_b_send,
+	.b_release = qd_b_release,
+	.b_done = qd_b_done,
+	.process_syscalls = qd_process_syscalls,
+};
+
+#endif /* QDBENCH_NO_LIBQD */

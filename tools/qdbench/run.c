@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The driver: thread A (the caller) and thread B (a worker that lives for
+ * the whole benchmark) run one (mode, size, mechanism) configuration.
+ *
+ * A warms up for a while, then publishes how many ops the warm-up took
+ * (r->warm) and measures; before it sends the final op it publishes the
+ * total (r->total). B learns both from the element it has just received,
+ * so each thread can take its counters at its own phase boundary without
+ * an extra handshake:
+ *  - A counts from before sending op warm+1 to after op total (n ops);
+ *  - B counts from after receiving op k0 (the first one that arrives once
+ *    warm is published: warm+1 in ping-pong) to after receiving op total,
+ *    i.e. total - k0 whole receive cycles.
+ * Per-op figures add A's per-op and B's per-op counts.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "qdbench.h"
+
+#define REPLY_BIT	(1ull << 63)
+
+static struct {
+	pthread_mutex_t	lock;
+	pthread_cond_t	cond;
+	pthread_t	tid;
+	struct run	*job;
+	bool		busy, quit, running, sysc;
+	int		cpu;
+} worker = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.cpu = -1,
+};
+
+static int cpu_a = -1;
+static bool main_sysc;
+
+static uint64_t thread_csw(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru))
+		return 0;
+	return (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
+}
+
+static uint64_t thread_sys(const struct mech *m)
+{
+	return m->thread_syscalls ? m->thread_syscalls() : 0;
+}
+
+static uint64_t process_sys(const struct mech *m)
+{
+	return m->process_syscalls ? m->process_syscalls() : 0;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		die("cannot pin to CPU %d", cpu);
+}
+
+#define CHECK(r, what, expr) do {					\
+	int __e = (expr);						\
+	if (__e)							\
+		die("%s %s %zu B: %s: %s", (r)->m->name,		\
+		    (r)->mode == MODE_PINGPONG ? "ping-pong" : "stream",\
+		    (r)->size, what, strerror(-__e));			\
+} while (0)
+
+/* B: answer (ping-pong) or consume (stream) until op `total`. */
+static void b_loop(struct run *r)
+{
+	const struct mech *m = r->m;
+	uint64_t k = 0, k0 = 0, sys0 = 0, csw0 = 0, t0 = 0, all0 = 0;
+	bool started = false;
+
+	for (;;) {
+		struct payload p;
+		uint64_t total;
+		bool last;
+
+		CHECK(r, "B receive", m->b_recv(r, &p));
+		k++;
+		total = atomic_load(&r->total);
+		last = total && k == total;
+		if (!started && atomic_load(&r->warm)) {
+			started = true;
+			k0 = k;
+			sys0 = thread_sys(m);
+			csw0 = thread_csw();
+			all0 = sysc_read();
+			t0 = now_ns();
+		}
+		if (last) {
+			/* the read that fetches the count counts itself */
+			r->b_all = sysc_read() - all0 - 1;
+			r->b_secs = (now_ns() - t0) / 1e9;
+			r->b_sys = thread_sys(m) - sys0;
+			r->b_csw = thread_csw() - csw0;
+			r->b_n = k - k0;
+			r->b_cpu = sched_getcpu();
+			if (r->mode == MODE_STREAM)
+				r->proc_sys1 = process_sys(m);
+		}
+		CHECK(r, "B payload", pl_check(&p, k, r->touch));
+		if (r->mode == MODE_PINGPONG) {
+			pl_mark(&p, k ^ REPLY_BIT, r->touch);
+			CHECK(r, "B send", m->b_send(r, last));
+		} else {
+			CHECK(r, "B release", m->b_release(r, last));
+		}
+		if (last)
+			break;
+	}
+	CHECK(r, "B finish", m->b_done(r));
+}
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	pin(worker.cpu);
+	worker.sysc = sysc_open();
+	pthread_mutex_lock(&worker.lock);
+	for (;;) {
+		struct run *r;
+
+		while (!worker.job && !worker.quit)
+			pthread_cond_wait(&worker.cond, &worker.lock);
+		if (worker.quit)
+			break;
+		r = worker.job;
+		pthread_mutex_unlock(&worker.lock);
+		b_loop(r);
+		pthread_mutex_lock(&worker.lock);
+		worker.job = NULL;
+		worker.busy = false;
+		pthread_cond_broadcast(&worker.cond);
+	}
+	pthread_mutex_unlock(&worker.lock);
+	return NULL;
+}
+
+void set_cpus(int a, int b)
+{
+	cpu_a = a;
+	worker.cpu = b;
+}
+
+void worker_start(int unused)
+{
+	(void)unused;
+	pin(cpu_a);
+	main_sysc = sysc_open();
+	if (pthread_create(&worker.tid, NULL, worker_main, NULL))
+		die("pthread_create failed");
+	worker.running = true;
+}
+
+void worker_stop(void)
+{
+	if (!worker.running)
+		return;
+	pthread_mutex_lock(&worker.lock);
+	worker.quit = true;
+	pthread_cond_broadcast(&worker.cond);
+	pthread_mutex_unlock(&worker.lock);
+	pthread_join(worker.tid, NULL);
+	worker.running = false;
+}
+
+/* A: one op. Ping-pong: a whole round trip. Stream: one element sent. */
+static void a_op(struct run *r, uint64_t seq, bool last)
+{
+	const struct mech *m = r->m;
+	struct payload p;
+
+	CHECK(r, "A buffer", m->a_buf(r, &p));
+	pl_mark(&p, seq, r->touch);
+	CHECK(r, "A send", m->a_send(r, last));
+	if (r->mode == MODE_PINGPONG) {
+		CHECK(r, "A receive", m->a_recv(r, &p));
+		CHECK(r, "A payload", pl_check(&p, seq ^ REPLY_BIT, r->touch));
+	}
+}
+
+void run_one(struct run *r)
+{
+	const struct mech *m = r->m;
+	bool pp = r->mode == MODE_PINGPONG;
+	uint64_t seq = 0, n = 0, warm_max, t0, tnow, sys0, csw0, all0;
+	unsigned int clock_every = pp ? 1 : 16;
+
+	atomic_store(&r->warm, 0);
+	atomic_store(&r->total, 0);
+	r->n = r->b_n = 0;
+	if (r->iters < 2)
+		r->iters = 2;
+	warm_max = r->iters / 10 ? r->iters / 10 : 1;
+
+	pthread_mutex_lock(&worker.lock);
+	worker.job = r;
+	worker.busy = true;
+	pthread_cond_broadcast(&worker.cond);
+	pthread_mutex_unlock(&worker.lock);
+
+	/* warm-up: first touches, caches, the scheduler settling */
+	t0 = now_ns();
+	tnow = t0;
+	do {
+		a_op(r, ++seq, false);
+		if (seq % clock_every == 0)
+			tnow = now_ns();
+	} while (seq < warm_max && (tnow - t0) / 1e9 < r->warm_budget);
+	atomic_store(&r->warm, seq);
+
+	r->proc_sys0 = process_sys(m);
+	sys0 = thread_sys(m);
+	csw0 = thread_csw();
+	all0 = sysc_read();
+	t0 = now_ns();
+	tnow = t0;
+	for (;;) {
+		bool last = n + 1 >= r->iters ||
+			    (n + 1 >= 2 && (tnow - t0) / 1e9 >= r->budget);
+		uint64_t ts = 0;
+
+		if (last)
+			atomic_store(&r->total, seq + 1);
+		if (pp)
+			ts = now_ns();
+		a_op(r, ++seq, last);
+		if (pp) {
+			tnow = now_ns();
+			if (n < r->lat_cap)
+				r->lat_ns[n] = tnow - ts;
+		} else if ((n + 1) % clock_every == 0) {
+			tnow = now_ns();
+		}
+		n++;
+		if (last)
+			break;
+	}
+	r->a_all = sysc_read() - all0 - 1;
+	r->a_secs = (now_ns() - t0) / 1e9;
+	r->a_sys = thread_sys(m) - sys0;
+	r->a_csw = thread_csw() - csw0;
+	r->a_cpu = sched_getcpu();
+	if (pp)
+		r->proc_sys1 = process_sys(m);
+	r->n = n;
+	CHECK(r, "A finish", m->a_done(r));
+
+	pthread_mutex_lock(&worker.lock);
+	while (worker.busy)
+		pthread_cond_wait(&worker.cond, &worker.lock);
+	pthread_mutex_unlock(&worker.lock);
+	r->all_ok = main_sysc && worker.sysc;
+}

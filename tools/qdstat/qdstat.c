@@ -1,0 +1,767 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qdstat: show what qd.ko is doing.
+ *
+ * Reads the module-wide counters in /proc/qd and, per context, the debugfs
+ * files qd/<pid>-<n>/{info,queues,regions}. Every file is parsed by key
+ * (info, /proc/qd) or by the column names of its header line (queues,
+ * regions), so counters the kernel adds later show up without a change here:
+ * unknown keys and columns are printed generically.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#define MAX_KEYS	64
+#define MAX_OPS		64
+#define MAX_COLS	32
+#define MAX_CTX		1024
+#define TOKLEN		64
+
+static const char *proc_path = "/proc/qd";
+static const char *debugfs_path = "/sys/kernel/debug/qd";
+
+/* ---- small string table printer ---------------------------------------- */
+
+struct table {
+	int ncols, nrows, cap;
+	char **cells;		/* nrows x ncols, row 0 is the header */
+	bool *left;		/* per column: left aligned */
+};
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+
+	if (!p) {
+		perror("qdstat: calloc");
+		exit(1);
+	}
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p) {
+		perror("qdstat: strdup");
+		exit(1);
+	}
+	return p;
+}
+
+static void table_init(struct table *t, int ncols)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->left = xcalloc(ncols, sizeof(bool));
+}
+
+static char **table_row(struct table *t)
+{
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->cells = realloc(t->cells, sizeof(char *) * t->cap * t->ncols);
+		if (!t->cells) {
+			perror("qdstat: realloc");
+			exit(1);
+		}
+	}
+	memset(&t->cells[t->nrows * t->ncols], 0, sizeof(char *) * t->ncols);
+	return &t->cells[t->nrows++ * t->ncols];
+}
+
+static void table_set(char **row, int col, const char *s)
+{
+	free(row[col]);
+	row[col] = xstrdup(s ? s : "");
+}
+
+static void table_free(struct table *t)
+{
+	int i;
+
+	for (i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t->left);
+	memset(t, 0, sizeof(*t));
+}
+
+static void table_print(struct table *t, const char *indent)
+{
+	int *w = xcalloc(t->ncols, sizeof(int));
+	int r, c;
+
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			int l = s ? (int)strlen(s) : 0;
+
+			if (l > w[c])
+				w[c] = l;
+		}
+	for (r = 0; r < t->nrows; r++) {
+		char line[4096];
+		size_t len = 0;
+
+		for (c = 0; c < t->ncols && len < sizeof(line); c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			int k;
+
+			if (!s)
+				s = "";
+			if (t->left[c])
+				k = snprintf(line + len, sizeof(line) - len, "%-*s  ", w[c], s);
+			else
+				k = snprintf(line + len, sizeof(line) - len, "%*s  ", w[c], s);
+			if (k > 0)
+				len += k;
+		}
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+		while (len && line[len - 1] == ' ')
+			len--;
+		line[len] = 0;
+		printf("%s%s\n", indent, line);
+	}
+	free(w);
+	table_free(t);
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+struct kv {
+	char key[TOKLEN];
+	char val[256];
+};
+
+struct kvfile {
+	int n;
+	struct kv kv[MAX_KEYS];
+};
+
+struct opstat {
+	char name[TOKLEN];
+	unsigned long long submitted, completed, failed;
+};
+
+struct procqd {
+	struct kvfile keys;
+	int nops;
+	struct opstat ops[MAX_OPS];
+};
+
+static void chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = 0;
+}
+
+/* Parse one `key value...` line; the value is the rest of the line. */
+static bool parse_kv_line(char *line, struct kv *kv)
+{
+	char *p = line, *k;
+	size_t n;
+
+	chomp(line);
+	p += strspn(p, " \t");
+	if (!*p)
+		return false;
+	k = p;
+	n = strcspn(p, " \t");
+	p += n;
+	p += strspn(p, " \t");
+	snprintf(kv->key, sizeof(kv->key), "%.*s", (int)n, k);
+	snprintf(kv->val, sizeof(kv->val), "%s", p);
+	return true;
+}
+
+static int read_kvfile(const char *path, struct kvfile *f)
+{
+	char line[512];
+	FILE *fp = fopen(path, "re");
+
+	f->n = 0;
+	if (!fp)
+		return -errno;
+	while (fgets(line, sizeof(line), fp) && f->n < MAX_KEYS)
+		if (parse_kv_line(line, &f->kv[f->n]))
+			f->n++;
+	fclose(fp);
+	return 0;
+}
+
+static const char *kv_get(const struct kvfile *f, const char *key)
+{
+	int i;
+
+	for (i = 0; i < f->n; i++)
+		if (!strcmp(f->kv[i].key, key))
+			return f->kv[i].val;
+	return NULL;
+}
+
+static int read_proc(const char *path, struct procqd *p)
+{
+	char line[512];
+	FILE *fp = fopen(path, "re");
+
+	memset(p, 0, sizeof(*p));
+	if (!fp)
+		return -errno;
+	while (fgets(line, sizeof(line), fp)) {
+		struct opstat op;
+
+		if (sscanf(line, " op %63s submitted %llu completed %llu failed %llu",
+			   op.name, &op.submitted, &op.completed, &op.failed) == 4) {
+			if (p->nops < MAX_OPS)
+				p->ops[p->nops++] = op;
+			continue;
+		}
+		if (p->keys.n < MAX_KEYS &&
+		    parse_kv_line(line, &p->keys.kv[p->keys.n]))
+			p->keys.n++;
+	}
+	fclose(fp);
+	return 0;
+}
+
+/* A table file: a header line naming the columns, then rows. */
+struct tabfile {
+	int ncols, nrows;
+	char hdr[MAX_COLS][TOKLEN];
+	char (*rows)[MAX_COLS][TOKLEN];
+	int *rowlen;
+};
+
+static int split(char *line, char out[][TOKLEN], int max)
+{
+	char *save, *tok;
+	int n = 0;
+
+	for (tok = strtok_r(line, " \t\n", &save); tok && n < max;
+	     tok = strtok_r(NULL, " \t\n", &save))
+		snprintf(out[n++], TOKLEN, "%s", tok);
+	return n;
+}
+
+static int read_tabfile(const char *path, struct tabfile *t)
+{
+	char line[2048];
+	int cap = 0;
+	FILE *fp = fopen(path, "re");
+
+	memset(t, 0, sizeof(*t));
+	if (!fp)
+		return -errno;
+	while (fgets(line, sizeof(line), fp)) {
+		char cols[MAX_COLS][TOKLEN];
+		int n = split(line, cols, MAX_COLS);
+
+		if (!n)
+			continue;
+		if (!t->ncols) {
+			memcpy(t->hdr, cols, sizeof(cols[0]) * n);
+			t->ncols = n;
+			continue;
+		}
+		if (t->nrows == cap) {
+			cap = cap ? cap * 2 : 16;
+			t->rows = realloc(t->rows, sizeof(*t->rows) * cap);
+			t->rowlen = realloc(t->rowlen, sizeof(int) * cap);
+			if (!t->rows || !t->rowlen) {
+				perror("qdstat: realloc");
+				exit(1);
+			}
+		}
+		memcpy(t->rows[t->nrows], cols, sizeof(cols[0]) * n);
+		t->rowlen[t->nrows++] = n;
+	}
+	fclose(fp);
+	return 0;
+}
+
+static void free_tabfile(struct tabfile *t)
+{
+	free(t->rows);
+	free(t->rowlen);
+	t->rows = NULL;
+	t->rowlen = NULL;
+}
+
+static int tab_col(const struct tabfile *t, const char *name)
+{
+	int i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (!strcmp(t->hdr[i], name))
+			return i;
+	return -1;
+}
+
+static const char *tab_cell(const struct tabfile *t, int row, int col)
+{
+	if (col < 0 || col >= t->rowlen[row])
+		return "-";
+	return t->rows[row][col];
+}
+
+/* ---- contexts ----------------------------------------------------------- */
+
+struct ctxdir {
+	char name[256];
+	long pid, n;
+};
+
+static int ctx_cmp(const void *a, const void *b)
+{
+	const struct ctxdir *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return (x->n > y->n) - (x->n < y->n);
+}
+
+static int list_contexts(const char *dir, struct ctxdir *out, int max)
+{
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+	int n = 0;
+
+	if (!dp)
+		return -errno;
+	while ((d = readdir(dp)) && n < max) {
+		char *end;
+		long pid, idx;
+
+		if (d->d_name[0] == '.')
+			continue;
+		pid = strtol(d->d_name, &end, 10);
+		if (end == d->d_name || *end != '-')
+			continue;
+		idx = strtol(end + 1, &end, 10);
+		if (*end)
+			continue;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", d->d_name);
+		out[n].pid = pid;
+		out[n].n = idx;
+		n++;
+	}
+	closedir(dp);
+	qsort(out, n, sizeof(*out), ctx_cmp);
+	return n;
+}
+
+static const char *const info_known[] = {
+	"pid", "comm", "sq_entries", "sq_head", "sq_tail", "cq_entries",
+	"cq_head", "cq_tail", "overflow", "inflight", "enters", "regions",
+	"queues", NULL,
+};
+
+static bool is_known(const char *const *list, const char *key)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, key))
+			return true;
+	return false;
+}
+
+static const char *or_dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static void ring3(char *buf, size_t len, const struct kvfile *f,
+		  const char *a, const char *b, const char *c)
+{
+	snprintf(buf, len, "%s/%s/%s", or_dash(kv_get(f, a)),
+		 or_dash(kv_get(f, b)), or_dash(kv_get(f, c)));
+}
+
+/*
+ * Print a table file with the ctx name in front: the expected columns first
+ * (in that order, "-" when the kernel does not have them), then any others.
+ */
+static void add_tab_rows(struct table *t, const char *ctx, struct tabfile *f,
+			 const char *const *want, int nwant, int extra_col)
+{
+	int r, i;
+
+	for (r = 0; r < f->nrows; r++) {
+		char **row = table_row(t);
+		char extra[512] = "";
+		size_t el = 0;
+
+		table_set(row, 0, ctx);
+		for (i = 0; i < nwant; i++)
+			table_set(row, 1 + i, tab_cell(f, r, tab_col(f, want[i])));
+		for (i = 0; i < f->ncols; i++) {
+			bool known = false;
+			int j;
+
+			for (j = 0; j < nwant; j++)
+				if (!strcmp(f->hdr[i], want[j]))
+					known = true;
+			if (known || el >= sizeof(extra) - 1)
+				continue;
+			el += snprintf(extra + el, sizeof(extra) - el, "%s%s=%s",
+				       el ? " " : "", f->hdr[i], tab_cell(f, r, i));
+		}
+		table_set(row, extra_col, extra);
+	}
+}
+
+struct snapshot {
+	struct procqd proc;
+	struct timespec when;
+};
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (a->tv_sec - b->tv_sec) + (a->tv_nsec - b->tv_nsec) / 1e9;
+}
+
+static void print_module(const struct snapshot *cur, const struct snapshot *prev)
+{
+	const struct procqd *p = &cur->proc;
+	struct table t;
+	double dt = prev ? ts_diff(&cur->when, &prev->when) : 0;
+	int i, col = 0;
+
+	printf("qd module (%s)\n", proc_path);
+	/* key value pairs, several per line */
+	for (i = 0; i < p->keys.n; i++) {
+		int w = printf("  %s %s", p->keys.kv[i].key, p->keys.kv[i].val);
+
+		col += w;
+		if (col > 60 || i == p->keys.n - 1) {
+			putchar('\n');
+			col = 0;
+		}
+	}
+	if (!p->nops)
+		return;
+	putchar('\n');
+	table_init(&t, dt > 0 ? 5 : 4);
+	t.left[0] = true;
+	{
+		char **h = table_row(&t);
+
+		table_set(h, 0, "op");
+		table_set(h, 1, "submitted");
+		table_set(h, 2, "completed");
+		table_set(h, 3, "failed");
+		if (dt > 0)
+			table_set(h, 4, "completed/s");
+	}
+	for (i = 0; i < p->nops; i++) {
+		char **row = table_row(&t);
+		char buf[64];
+
+		table_set(row, 0, p->ops[i].name);
+		snprintf(buf, sizeof(buf), "%llu", p->ops[i].submitted);
+		table_set(row, 1, buf);
+		snprintf(buf, sizeof(buf), "%llu", p->ops[i].completed);
+		table_set(row, 2, buf);
+		snprintf(buf, sizeof(buf), "%llu", p->ops[i].failed);
+		table_set(row, 3, buf);
+		if (dt > 0) {
+			unsigned long long before = p->ops[i].completed;
+			int j;
+
+			for (j = 0; j < prev->proc.nops; j++)
+				if (!strcmp(prev->proc.ops[j].name, p->ops[i].name))
+					before = prev->proc.ops[j].completed;
+			snprintf(buf, sizeof(buf), "%.0f",
+				 before <= p->ops[i].completed ?
+				 (p->ops[i].completed - before) / dt : 0.0);
+			table_set(row, 4, buf);
+		}
+	}
+	table_print(&t, "  ");
+}
+
+static const char *const q_cols[] = {
+	"qd", "type", "depth", "max_depth", "pending_pops", "pending_pushes",
+	"pushed", "popped",
+};
+static const char *const q_hdr[] = {
+	"ctx", "qd", "type", "depth", "max_depth", "pend_pops", "pend_pushes",
+	"pushed", "popped", "",
+};
+static const char *const r_cols[] = { "id", "addr", "len", "pages", "users" };
+static const char *const r_hdr[] = {
+	"ctx", "id", "addr", "len", "pages", "users", "",
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static int ctx_file(char *buf, size_t len, const char *ctx, const char *file)
+{
+	int n = snprintf(buf, len, "%s/%s/%s", debugfs_path, ctx, file);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Is the directory that should hold path on a mounted debugfs? */
+static bool under_debugfs(const char *path)
+{
+	char parent[512], *slash;
+	struct statfs sf;
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	slash = strrchr(parent, '/');
+	if (!slash)
+		return false;
+	if (slash == parent)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	return !statfs(parent, &sf) && sf.f_type == DEBUGFS_MAGIC;
+}
+
+static void print_section(const char *what, struct table *t)
+{
+	printf("\n%s: %d\n", what, t->nrows - 1);
+	if (t->nrows > 1)
+		table_print(t, "  ");
+	else
+		table_free(t);
+}
+
+static void print_contexts(void)
+{
+	static struct ctxdir dirs[MAX_CTX];
+	struct table ct, qt, rt;
+	int n, i, c;
+
+	n = list_contexts(debugfs_path, dirs, MAX_CTX);
+	if (n < 0) {
+		putchar('\n');
+		if (n == -ENOENT && !under_debugfs(debugfs_path))
+			printf("debugfs is not mounted (%s missing; mount -t debugfs none /sys/kernel/debug): no per-context view\n",
+			       debugfs_path);
+		else if (n == -ENOENT)
+			printf("debugfs is mounted but %s is missing: no per-context view\n",
+			       debugfs_path);
+		else
+			printf("debugfs: cannot read %s: %s\n", debugfs_path,
+			       strerror(-n));
+		return;
+	}
+
+	table_init(&ct, 9);
+	ct.left[1] = ct.left[2] = ct.left[8] = true;
+	{
+		static const char *const h[] = {
+			"pid", "ctx", "comm", "sq ent/head/tail",
+			"cq ent/head/tail", "overflow", "inflight", "enters", "",
+		};
+		char **row = table_row(&ct);
+
+		for (c = 0; c < 9; c++)
+			table_set(row, c, h[c]);
+	}
+	table_init(&qt, ARRAY_SIZE(q_hdr));
+	qt.left[0] = qt.left[2] = qt.left[ARRAY_SIZE(q_hdr) - 1] = true;
+	{
+		char **row = table_row(&qt);
+
+		for (c = 0; c < (int)ARRAY_SIZE(q_hdr); c++)
+			table_set(row, c, q_hdr[c]);
+	}
+	table_init(&rt, ARRAY_SIZE(r_hdr));
+	rt.left[0] = rt.left[ARRAY_SIZE(r_hdr) - 1] = true;
+	{
+		char **row = table_row(&rt);
+
+		for (c = 0; c < (int)ARRAY_SIZE(r_hdr); c++)
+			table_set(row, c, r_hdr[c]);
+	}
+
+	for (i = 0; i < n; i++) {
+		char path[512], buf[256], extra[512] = "";
+		struct kvfile info;
+		struct tabfile tf;
+		size_t el = 0;
+		char **row;
+		int k;
+
+		if (ctx_file(path, sizeof(path), dirs[i].name, "info"))
+			continue;
+		if (read_kvfile(path, &info))
+			continue;	/* the context went away meanwhile */
+		row = table_row(&ct);
+		snprintf(buf, sizeof(buf), "%ld", dirs[i].pid);
+		table_set(row, 0, kv_get(&info, "pid") ? kv_get(&info, "pid") : buf);
+		table_set(row, 1, dirs[i].name);
+		table_set(row, 2, or_dash(kv_get(&info, "comm")));
+		ring3(buf, sizeof(buf), &info, "sq_entries", "sq_head", "sq_tail");
+		table_set(row, 3, buf);
+		ring3(buf, sizeof(buf), &info, "cq_entries", "cq_head", "cq_tail");
+		table_set(row, 4, buf);
+		table_set(row, 5, or_dash(kv_get(&info, "overflow")));
+		table_set(row, 6, or_dash(kv_get(&info, "inflight")));
+		table_set(row, 7, or_dash(kv_get(&info, "enters")));
+		for (k = 0; k < info.n; k++) {
+			if (is_known(info_known, info.kv[k].key) ||
+			    el >= sizeof(extra) - 1)
+				continue;
+			el += snprintf(extra + el, sizeof(extra) - el, "%s%s=%s",
+				       el ? " " : "", info.kv[k].key, info.kv[k].val);
+		}
+		table_set(row, 8, extra);
+
+		if (ctx_file(path, sizeof(path), dirs[i].name, "queues"))
+			continue;
+		if (!read_tabfile(path, &tf)) {
+			add_tab_rows(&qt, dirs[i].name, &tf, q_cols,
+				     ARRAY_SIZE(q_cols), ARRAY_SIZE(q_hdr) - 1);
+			free_tabfile(&tf);
+		}
+		if (ctx_file(path, sizeof(path), dirs[i].name, "regions"))
+			continue;
+		if (!read_tabfile(path, &tf)) {
+			add_tab_rows(&rt, dirs[i].name, &tf, r_cols,
+				     ARRAY_SIZE(r_cols), ARRAY_SIZE(r_hdr) - 1);
+			free_tabfile(&tf);
+		}
+	}
+
+	print_section("contexts", &ct);
+	print_section("queues", &qt);
+	print_section("regions", &rt);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: qdstat [-w [SECS]] [-n COUNT] [--proc FILE] [--debugfs DIR]\n"
+		"  Show qd.ko's module counters (/proc/qd) and, from debugfs, every\n"
+		"  context with its rings, queues and registered regions.\n"
+		"  -w, --watch [SECS]  refresh every SECS seconds (default 1) until interrupted\n"
+		"  -n, --count COUNT   stop after COUNT refreshes (implies -w)\n"
+		"  --proc FILE         module counters file (default /proc/qd)\n"
+		"  --debugfs DIR       per-context directory (default /sys/kernel/debug/qd)\n");
+}
+
+static bool is_number(const char *s)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	strtod(s, &end);
+	return !*end;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "watch", optional_argument, NULL, 'w' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "proc", required_argument, NULL, 'P' },
+		{ "debugfs", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct snapshot snap[2];
+	double interval = 1.0;
+	long count = -1, iter;
+	bool watch = false, tty = isatty(STDOUT_FILENO);
+	int c;
+
+	while ((c = getopt_long(argc, argv, "w::n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			watch = true;
+			if (!optarg && optind < argc && is_number(argv[optind]))
+				optarg = argv[optind++];
+			if (optarg) {
+				if (!is_number(optarg) || (interval = strtod(optarg, NULL)) <= 0) {
+					fprintf(stderr, "qdstat: bad interval '%s'\n", optarg);
+					return 2;
+				}
+			}
+			break;
+		case 'n':
+			count = strtol(optarg, NULL, 10);
+			if (count <= 0) {
+				fprintf(stderr, "qdstat: bad count '%s'\n", optarg);
+				return 2;
+			}
+			watch = true;
+			break;
+		case 'P':
+			proc_path = optarg;
+			break;
+		case 'D':
+			debugfs_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!watch)
+		count = 1;
+
+	for (iter = 0; count < 0 || iter < count; iter++) {
+		struct snapshot *cur = &snap[iter & 1], *prev = iter ? &snap[!(iter & 1)] : NULL;
+		int err;
+
+		clock_gettime(CLOCK_MONOTONIC, &cur->when);
+		err = read_proc(proc_path, &cur->proc);
+		if (err) {
+			if (err == -ENOENT)
+				fprintf(stderr, "qdstat: %s: qd.ko not loaded\n", proc_path);
+			else
+				fprintf(stderr, "qdstat: %s: %s\n", proc_path, strerror(-err));
+			return 1;
+		}
+		if (watch) {
+			char tbuf[64];
+			time_t now = time(NULL);
+
+			if (tty)
+				fputs("\033[H\033[2J", stdout);
+			else if (iter)
+				putchar('\n');
+			strftime(tbuf, sizeof(tbuf), "%F %T", localtime(&now));
+			printf("qdstat  %s  every %gs\n\n", tbuf, interval);
+		}
+		print_module(cur, prev);
+		print_contexts();
+		fflush(stdout);
+		if (count < 0 || iter + 1 < count) {
+			struct timespec ts = {
+				.tv_sec = (time_t)interval,
+				.tv_nsec = (long)((interval - (time_t)interval) * 1e9),
+			};
+
+			while (nanosleep(&ts, &ts) && errno == EINTR)
+				;
+		}
+	}
+	return 0;
+}

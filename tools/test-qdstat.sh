@@ -1,0 +1,153 @@
+#!/bin/bash
+# Host test of qdstat's parsing: feed it a fake /proc/qd and debugfs tree
+# (the formats qd.ko produces) and check the numbers come out. TAP output.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+qdstat=${QDSTAT:-$here/qdstat/qdstat}
+[ -x "$qdstat" ] || make -s -C "$here" qdstat/qdstat >/dev/null || exit 1
+
+tmp=$(mktemp -d)
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
+
+n=0 fail=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $1"; }
+# is DESC CMD...: ok when CMD succeeds
+is() {
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else notok "$d"; fi
+}
+# check DESC FILE REGEX: FILE has a line matching the extended REGEX
+check() {
+	if grep -Eq -- "$3" "$2"; then ok "$1"; else notok "$1"; sed 's/^/# /' "$2"; fi
+}
+
+cat >"$tmp/proc" <<'P'
+version 1
+contexts 2
+queues 3
+regions 4
+pinned_pages 512
+inflight 1
+overflowed 0
+payload_bytes_copied 0
+some_future_counter 77
+op nop submitted 0 completed 0 failed 0
+op push submitted 10 completed 10 failed 0
+op pop submitted 11 completed 10 failed 0
+P
+
+d=$tmp/qd
+mkdir -p "$d/4242-0" "$d/4242-1" "$d/17-3"
+cat >"$d/4242-0/info" <<'P'
+pid 4242
+comm qdbench
+sq_entries 256
+sq_head 21
+sq_tail 21
+cq_entries 512
+cq_head 19
+cq_tail 20
+overflow 0
+inflight 1
+enters 12
+regions 2
+queues 2
+future_key 9
+P
+cat >"$d/4242-0/queues" <<'P'
+qd type depth max_depth pending_pops pending_pushes pushed popped
+3 memq 1024 7 1 0 10 10
+4 memq 64 2 0 5 123 118
+P
+cat >"$d/4242-0/regions" <<'P'
+id addr len pages users
+0 0x7f0000000000 2097152 512 3
+1 0x7f0000200000 4096 1 0
+P
+cat >"$d/4242-1/info" <<'P'
+pid 4242
+comm qdbench
+sq_entries 64
+sq_head 5
+sq_tail 6
+cq_entries 128
+cq_head 4
+cq_tail 4
+overflow 2
+inflight 0
+enters 3
+regions 0
+queues 0
+P
+printf 'qd type depth max_depth pending_pops pending_pushes pushed popped\n' >"$d/4242-1/queues"
+printf 'id addr len pages users\n' >"$d/4242-1/regions"
+# A later kernel with an extra column in the middle.
+cat >"$d/17-3/info" <<'P'
+pid 17
+comm srv
+sq_entries 8
+sq_head 0
+sq_tail 0
+cq_entries 16
+cq_head 0
+cq_tail 0
+overflow 0
+inflight 0
+enters 0
+P
+cat >"$d/17-3/queues" <<'P'
+qd type flavour depth max_depth pending_pops pending_pushes pushed popped
+9 memq sweet 32 1 0 0 5 4
+P
+printf 'id addr len pages users\n' >"$d/17-3/regions"
+
+out=$tmp/out
+"$qdstat" --proc "$tmp/proc" --debugfs "$d" >"$out" 2>&1
+rc=$?
+is "exit status 0 with a full tree (got $rc)" [ $rc -eq 0 ]
+check "module counters" "$out" 'contexts 2.*queues 3'
+check "pinned_pages" "$out" 'pinned_pages 512'
+check "payload_bytes_copied" "$out" 'payload_bytes_copied 0'
+check "unknown /proc key printed" "$out" 'some_future_counter 77'
+check "op push row" "$out" '^ *push +10 +10 +0$'
+check "op pop row" "$out" '^ *pop +11 +10 +0$'
+check "context count" "$out" '^contexts: 3$'
+check "context 4242-0 rings" "$out" '4242 +4242-0 +qdbench +256/21/21 +512/19/20 +0 +1 +12'
+check "context 4242-1 overflow" "$out" '4242 +4242-1 +qdbench +64/5/6 +128/4/4 +2 +0 +3'
+check "unknown info key printed" "$out" '4242-0 .*future_key=9'
+check "contexts sorted by pid" "$out" '^ +17 +17-3 +srv'
+is "pid 17 listed before pid 4242" \
+	[ "$(grep -n '17-3 ' "$out" | head -1 | cut -d: -f1)" -lt "$(grep -n '4242-0 ' "$out" | head -1 | cut -d: -f1)" ]
+check "queue count" "$out" '^queues: 3$'
+check "queue 3 row" "$out" '4242-0 +3 +memq +1024 +7 +1 +0 +10 +10'
+check "queue 4 row" "$out" '4242-0 +4 +memq +64 +2 +0 +5 +123 +118'
+check "queue found by column name" "$out" '17-3 +9 +memq +32 +1 +0 +0 +5 +4 +flavour=sweet'
+check "region count" "$out" '^regions: 2$'
+check "region 0 row" "$out" '4242-0 +0 +0x7f0000000000 +2097152 +512 +3'
+check "region 1 row" "$out" '4242-0 +1 +0x7f0000200000 +4096 +1 +0'
+
+"$qdstat" --proc "$tmp/nope" --debugfs "$d" >"$out" 2>&1
+rc=$?
+is "missing /proc/qd exits 1 (got $rc)" [ $rc -eq 1 ]
+check "missing /proc/qd says not loaded" "$out" 'qd.ko not loaded'
+
+"$qdstat" --proc "$tmp/proc" --debugfs "$tmp/nodebugfs/qd" >"$out" 2>&1
+rc=$?
+is "missing debugfs still exits 0 (got $rc)" [ $rc -eq 0 ]
+check "missing debugfs: module counters shown" "$out" 'pinned_pages 512'
+check "missing debugfs: says so" "$out" 'debugfs is not mounted'
+
+"$qdstat" --proc "$tmp/proc" --debugfs "$d" -w 0.05 -n 3 >"$out" 2>&1
+rc=$?
+is "-w -n exits 0 (got $rc)" [ $rc -eq 0 ]
+is "-n 3 refreshes 3 times" [ "$(grep -c '^qdstat ' "$out")" -eq 3 ]
+check "watch shows a rate column" "$out" 'completed/s'
+
+"$qdstat" --bogus >"$out" 2>&1
+rc=$?
+is "bad option exits 2 (got $rc)" [ $rc -eq 2 ]
+
+echo "1..$n"
+[ $fail -eq 0 ]
