@@ -724,6 +724,78 @@ TEST_F(tiny, max_inflight_leaves_sqes_in_sq)
 	EXPECT_EQ(made - max, badf);
 }
 
+TEST_F(tiny, push_is_admitted_when_pending_pops_fill_max_inflight)
+{
+	struct qd_raw *r = &self->r;
+	unsigned int max = r->p.max_inflight, made = 0, consumed = 0;
+	struct qd_seg seg = qd_seg(self->region, 0, 64);
+	struct qd_sqe s;
+	struct qd_cqe cqe;
+	int ret, spins = 0, popped = 0, pushed = 0, old_qd;
+
+	if (max > 4096)
+		SKIP(return, "max_inflight %u is too many to reach cheaply", max);
+	/* exactly max pending pops */
+	while (consumed < max && spins++ < 10000) {
+		while (made < max && made - consumed < r->sq_entries) {
+			s = qd_sqe_pop(self->qd, made++);
+			ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
+		}
+		ret = qd_raw_submit(r);
+		ASSERT_LT(0, ret);
+		consumed += ret;
+	}
+	ASSERT_EQ(max, consumed);
+
+	/* another pop is refused, but a push is still taken and feeds a pop */
+	s = qd_sqe_pop(self->qd, 1000000);
+	ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
+	EXPECT_EQ(0, qd_raw_submit(r));
+	EXPECT_EQ(1u, qd_raw_sq_pending(r));
+	/* a fresh queue first, so the old qd number is not reused by it */
+	old_qd = self->qd;
+	ASSERT_EQ(0, qd_raw_queue(r->fd, 0, &self->qd));
+	ASSERT_EQ(0, qd_raw_close(r->fd, old_qd));	/* drops the pops, runs the SQE */
+
+	/* reap the cancellations, then fill the budget again, push last */
+	do {
+		while (qd_raw_peek_cqe(r, &cqe, NULL))
+			;
+		ASSERT_LE(0, qd_raw_enter(r, qd_raw_sq_pending(r), 0, 0, 0));
+	} while ((qd_raw_sq_pending(r) || qd_raw_cq_ready(r) ||
+		  (qd_load_acquire(r->cq_flags) & QD_CQ_F_OVERFLOW)) &&
+		 spins++ < 20000);
+	made = consumed = 0;
+	while (consumed < max && spins++ < 40000) {
+		while (made < max && made - consumed < r->sq_entries) {
+			s = qd_sqe_pop(self->qd, made++);
+			ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
+		}
+		ret = qd_raw_submit(r);
+		ASSERT_LT(0, ret);
+		consumed += ret;
+	}
+	ASSERT_EQ(max, consumed);
+	s = qd_sqe_push(self->qd, &seg, 1, 2000000);
+	ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
+	EXPECT_EQ(1, qd_raw_submit(r));
+
+	/* the CQ (8 entries) overflowed long ago; drain everything */
+	spins = 0;
+	while ((!pushed || !popped) && spins++ < 20000) {
+		while (qd_raw_peek_cqe(r, &cqe, NULL)) {
+			if (cqe.user_data == 2000000 && cqe.res == 64)
+				pushed++;
+			else if (cqe.user_data == 0 && cqe.res == 64)
+				popped++;
+		}
+		ASSERT_LE(0, qd_raw_enter(r, 0, 0, 0, 0));
+	}
+	EXPECT_EQ(1, pushed);
+	EXPECT_EQ(1, popped);	/* the oldest pending pop got the element */
+	ASSERT_EQ(0, qd_raw_close(r->fd, self->qd));
+}
+
 /* --- the same through libqd ------------------------------------------------ */
 
 FIXTURE(memq_libqd) {
