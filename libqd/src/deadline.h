@@ -56,7 +56,7 @@ static inline int64_t qd_remaining(int64_t at, int64_t now_ns)
 	return at > now_ns ? at - now_ns : 0;
 }
 
-/* at as a struct timespec, for pthread_cond_timedwait(). */
+/* at as a struct timespec. */
 static inline struct timespec qd_ns_to_ts(int64_t at)
 {
 	return (struct timespec){ .tv_sec = at / QD_NSEC,

@@ -45,7 +45,16 @@ struct qd_ctx {
 	unsigned int		kernel_waiters;
 
 	pthread_mutex_t		cq_lock;
-	pthread_cond_t		cq_cond;	/* CLOCK_MONOTONIC */
+	/*
+	 * The followers' condition (a futex, not a pthread condvar: a
+	 * condvar hands its mutex back marked contended, so the next unlock
+	 * is a futex call even when nobody waits). cq_seq is bumped by
+	 * every broadcast; cq_sleepers is set by a thread about to sleep on
+	 * it and cleared by the broadcast that wakes the sleepers, so a
+	 * broadcast makes a system call only when somebody sleeps.
+	 */
+	uint32_t		cq_seq;		/* atomic */
+	uint32_t		cq_sleepers;	/* atomic flag */
 	struct qd_cqring	cq;
 	struct qd_slots		slots;
 };

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* Counted system-call wrappers (see syscall.h). */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "syscall.h"
 #include "sys.h"
@@ -125,6 +130,29 @@ int qd__close_qd(int fd, int qd)
 
 	count1();
 	return qd__sys_ioctl(fd, QD_IOC_CLOSE, &arg);
+}
+
+int qd__futex_wait(uint32_t *word, uint32_t val, int64_t at_ns)
+{
+	struct timespec ts = {
+		.tv_sec = at_ns / 1000000000LL,
+		.tv_nsec = at_ns % 1000000000LL,
+	};
+
+	/* FUTEX_WAIT_BITSET: an absolute timeout on CLOCK_MONOTONIC. */
+	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+		    val, at_ns == INT64_MAX ? NULL : &ts, NULL,
+		    FUTEX_BITSET_MATCH_ANY))
+		return -errno;
+	return 0;
+}
+
+int qd__futex_wake_all(uint32_t *word)
+{
+	long n = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
+			 INT_MAX, NULL, NULL, 0);
+
+	return n < 0 ? -errno : (int)n;
 }
 
 void *qd__mmap_anon(size_t len, int *err)

@@ -52,6 +52,15 @@ int qd__register(int fd, void *addr, size_t len, uint32_t *id);
 int qd__unregister(int fd, uint32_t id, size_t len);
 int qd__queue_create(int fd, uint32_t depth, int *qd_out);
 int qd__close_qd(int fd, int qd);
+/*
+ * futex(2) on a private word, for libqd's own thread wake-ups (as pthread's
+ * would be); not counted in qd_stats(): it is not made for the context.
+ * qd__futex_wait sleeps while *word == val, until the absolute
+ * CLOCK_MONOTONIC time at_ns (INT64_MAX: no limit), a wake-up or a signal.
+ */
+int qd__futex_wait(uint32_t *word, uint32_t val, int64_t at_ns);
+int qd__futex_wake_all(uint32_t *word);
+
 /* Anonymous private memory, populated. */
 void *qd__mmap_anon(size_t len, int *err);
 int qd__munmap_anon(void *addr, size_t len);

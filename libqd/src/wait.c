@@ -6,10 +6,16 @@
  * leader) sleeps in QD_IOC_ENTER; while it is there it is also the only
  * reaper, so the kernel's "min_complete CQEs in the ring" test is never
  * defeated by another thread emptying the ring under it, and it returns as
- * soon as any CQE is posted. Everyone else sleeps on cq_cond, which is
+ * soon as any CQE is posted. Everyone else sleeps on cq_seq, which is
  * broadcast whenever completions were reaped or the leader came back.
  * Without a leader, any waiter reaps, so a result already in the CQ costs
  * no system call.
+ *
+ * A broadcast is made after cq_lock is dropped where possible (a thread woken
+ * while we hold the lock would only block again on the mutex, one more
+ * futex round trip and context switch per wake-up): the waiters re-check
+ * everything under the lock anyway, and none can miss a change made under
+ * the lock before the broadcast that follows its release.
  */
 #include <errno.h>
 #include <string.h>
@@ -21,12 +27,42 @@
 
 void qd__wait_init(void)
 {
-	pthread_condattr_t attr;
+	qd__ctx.cq_seq = 0;
+	qd__ctx.cq_sleepers = 0;
+}
 
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&qd__ctx.cq_cond, &attr);
-	pthread_condattr_destroy(&attr);
+/*
+ * Wake every follower. With or without cq_lock. The sequentially
+ * consistent bump and exchange pair with the sleeper's store and load in
+ * cond_wait(): either the sleeper sees the new cq_seq (its futex wait
+ * returns at once) or we see its flag and wake it. Clearing the flag makes
+ * the next broadcasts free until somebody sleeps again.
+ */
+static void broadcast(struct qd_ctx *c)
+{
+	__atomic_add_fetch(&c->cq_seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&c->cq_sleepers, __ATOMIC_SEQ_CST) &&
+	    __atomic_exchange_n(&c->cq_sleepers, 0, __ATOMIC_SEQ_CST))
+		qd__futex_wake_all(&c->cq_seq);
+}
+
+/*
+ * Sleep until a broadcast or the deadline at (QD_FOREVER: none); called
+ * with cq_lock held, which is dropped meanwhile. Wakes the other followers
+ * first if *bcast. Spurious returns are fine: every caller loops.
+ */
+static void cond_wait(struct qd_ctx *c, int64_t at, int *bcast)
+{
+	uint32_t seq;
+
+	if (*bcast)
+		broadcast(c);
+	*bcast = 0;
+	__atomic_store_n(&c->cq_sleepers, 1, __ATOMIC_SEQ_CST);
+	seq = __atomic_load_n(&c->cq_seq, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&c->cq_lock);
+	qd__futex_wait(&c->cq_seq, seq, at);
+	pthread_mutex_lock(&c->cq_lock);
 }
 
 static void on_cqe(void *arg, const struct qd_cqe *cqe,
@@ -62,26 +98,28 @@ static int reap(struct qd_ctx *c)
 int qd__reap(void)
 {
 	struct qd_ctx *c = &qd__ctx;
-	int n = 0;
+	int n = 0, bcast = 0;
 
 	pthread_mutex_lock(&c->cq_lock);
 	if (!c->kernel_waiters) {
 		n = reap(c);
-		if (n > 0)
-			pthread_cond_broadcast(&c->cq_cond);
 	} else if (qd_cq_ready(&c->cq)) {
 		/* The leader is on its way out and reaps these. */
-		pthread_cond_wait(&c->cq_cond, &c->cq_lock);
+		cond_wait(c, QD_FOREVER, &bcast);
 	}
 	pthread_mutex_unlock(&c->cq_lock);
+	if (n > 0)
+		broadcast(c);
 	return n;
 }
 
 /*
  * Sleep in the kernel for at most rem ns, submitting what is queued.
- * Called with cq_lock held; drops it meanwhile.
+ * Called with cq_lock held; drops it meanwhile, and broadcasts then if
+ * *bcast. On return the followers still have to be woken (*bcast set):
+ * the caller broadcasts once it drops cq_lock or before it sleeps.
  */
-static int kernel_wait(struct qd_ctx *c, int64_t rem)
+static int kernel_wait(struct qd_ctx *c, int64_t rem, int *bcast)
 {
 	uint32_t to_submit, flags = QD_ENTER_GETEVENTS;
 	int ret;
@@ -91,6 +129,8 @@ static int kernel_wait(struct qd_ctx *c, int64_t rem)
 	to_submit = qd_sq_queued(&c->sq);
 	pthread_mutex_unlock(&c->sq_lock);
 	pthread_mutex_unlock(&c->cq_lock);
+	if (*bcast)
+		broadcast(c);
 
 	if (rem != QD_FOREVER)
 		flags |= QD_ENTER_TIMEOUT;
@@ -101,34 +141,25 @@ static int kernel_wait(struct qd_ctx *c, int64_t rem)
 	pthread_mutex_lock(&c->sq_lock);
 	c->kernel_waiters--;
 	pthread_mutex_unlock(&c->sq_lock);
-	pthread_cond_broadcast(&c->cq_cond);
+	*bcast = 1;
 	return ret;
 }
 
-/* Run a no-wait enter with cq_lock dropped. */
-static int enter_unlocked(struct qd_ctx *c)
+/* Run a no-wait enter with cq_lock dropped (broadcasting then if *bcast). */
+static int enter_unlocked(struct qd_ctx *c, int *bcast)
 {
 	int ret;
 
 	pthread_mutex_unlock(&c->cq_lock);
+	if (*bcast)
+		broadcast(c);
+	*bcast = 0;
 	pthread_mutex_lock(&c->sq_lock);
 	ret = qd_sq_queued(&c->sq);
 	pthread_mutex_unlock(&c->sq_lock);
 	ret = qd__enter(c->fd, ret, 0, 0, 0);
 	pthread_mutex_lock(&c->cq_lock);
 	return ret;
-}
-
-static void cond_wait(struct qd_ctx *c, int64_t at)
-{
-	struct timespec ts;
-
-	if (at == QD_FOREVER) {
-		pthread_cond_wait(&c->cq_cond, &c->cq_lock);
-	} else {
-		ts = qd_ns_to_ts(at);
-		pthread_cond_timedwait(&c->cq_cond, &c->cq_lock, &ts);
-	}
 }
 
 /*
@@ -188,17 +219,36 @@ static void fill_result(struct qd_result *qr, const struct qd_slot *s,
 	}
 }
 
+/* A timeout that is neither forever (NULL) nor a poll ({0, 0}). */
+static int timed(const struct timespec *timeout)
+{
+	return timeout && (timeout->tv_sec || timeout->tv_nsec);
+}
+
+/* Nanoseconds left until at, reading the clock only when it matters. */
+static int64_t remaining(int64_t at)
+{
+	if (at == QD_FOREVER || !at)
+		return at;
+	return qd_remaining(at, qd_now_ns());
+}
+
 static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 		       int n, const struct timespec *timeout)
 {
 	struct qd_ctx *c = &qd__ctx;
-	int flushed = 0, drained = 0, idx = -1, ret;
+	int flushed = 0, drained = 0, bcast = 0, idx = -1, ret;
 	struct qd_slot *s = NULL, res;
 	int64_t at, rem;
 
 	if (!qr || !qts || n <= 0)
 		return -EINVAL;
-	ret = qd_deadline(&at, timeout, qd_now_ns());
+	/*
+	 * Read the clock only for a timeout that needs it: forever and a
+	 * poll never look at it (where the clock is not in the vDSO, each
+	 * read is a system call).
+	 */
+	ret = qd_deadline(&at, timeout, timed(timeout) ? qd_now_ns() : 0);
 	if (ret)
 		return ret;
 	/* No context, no token. */
@@ -215,7 +265,7 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 			if (ret < 0)
 				break;
 			if (ret > 0) {
-				pthread_cond_broadcast(&c->cq_cond);
+				bcast = 1;
 				drained = 0;
 				continue;
 			}
@@ -223,13 +273,13 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 			if (!drained && qd_cq_overflowed(&c->cq)) {
 				drained = 1;
 				qd_count(&qd__cnt.overflow_flushes, 1);
-				ret = enter_unlocked(c);
+				ret = enter_unlocked(c, &bcast);
 				if (ret < 0 && ret != -EINTR)
 					break;
 				continue;
 			}
 		}
-		rem = qd_remaining(at, qd_now_ns());
+		rem = remaining(at);
 		if (!rem && !flushed) {
 			/* Even a poll hands over what is queued, once. */
 			flushed = 1;
@@ -237,7 +287,7 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 			ret = qd_sq_queued(&c->sq);
 			pthread_mutex_unlock(&c->sq_lock);
 			if (ret) {
-				ret = enter_unlocked(c);
+				ret = enter_unlocked(c, &bcast);
 				if (ret < 0 && ret != -EINTR)
 					break;
 				continue;
@@ -245,7 +295,7 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 		}
 		if (c->kernel_waiters && qd_cq_ready(&c->cq)) {
 			/* The leader is on its way out with these. */
-			pthread_cond_wait(&c->cq_cond, &c->cq_lock);
+			cond_wait(c, QD_FOREVER, &bcast);
 			continue;
 		}
 		if (!rem) {
@@ -253,18 +303,20 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 			break;
 		}
 		if (!c->kernel_waiters) {
-			ret = kernel_wait(c, rem);
+			ret = kernel_wait(c, rem, &bcast);
 			if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
 				break;
 			continue;
 		}
-		cond_wait(c, at);
+		cond_wait(c, at, &bcast);
 	}
 	if (!ret && idx >= 0) {
 		res = *s;
 		qd__slot_free(&c->slots, s);
 	}
 	pthread_mutex_unlock(&c->cq_lock);
+	if (bcast)
+		broadcast(c);
 
 	if (ret)
 		return ret;
