@@ -22,7 +22,7 @@ struct qd_op *qd_op_alloc(struct qd_ctx *ctx)
 	qd_ctx_get(ctx);
 	op->ctx = ctx;
 	atomic_inc(&ctx->nr_ops);
-	atomic_long_inc(&qd_stats.inflight);
+	qd_stat_inc(inflight);
 	return op;
 }
 
@@ -36,7 +36,7 @@ void qd_op_free(struct qd_op *op)
 	if (op->obj)
 		qd_object_put(op->obj);
 	kmem_cache_free(qd_op_cache, op);
-	atomic_long_dec(&qd_stats.inflight);
+	qd_stat_dec(inflight);
 	atomic_dec(&ctx->nr_ops);
 	qd_ctx_put(ctx);
 }
@@ -46,9 +46,9 @@ void qd_op_complete(struct qd_op *op, s64 res)
 {
 	op->res = res;
 	if (op->opcode < QD_OP_LAST) {
-		atomic_long_inc(&qd_stats.op[op->opcode].completed);
+		qd_stat_inc(op[op->opcode].completed);
 		if (res < 0)
-			atomic_long_inc(&qd_stats.op[op->opcode].failed);
+			qd_stat_inc(op[op->opcode].failed);
 	}
 	qd_cq_post(op->ctx, op);
 }

@@ -3,26 +3,38 @@
 #define _QD_STATS_H
 
 #include <linux/atomic.h>
+#include <linux/percpu.h>
 #include <linux/qd.h>
 
-/* Module-wide counters shown in /proc/qd. */
+/* Rare events: module-wide atomics. */
 struct qd_stats {
 	atomic_long_t contexts;
 	atomic_long_t queues;
 	atomic_long_t regions;
 	atomic_long_t pinned_pages;
-	atomic_long_t inflight;
 	atomic_long_t overflowed;
 	atomic_long_t payload_bytes_copied;
-	atomic_long_t invalid_opcode;
+};
+
+/*
+ * Per-operation events: per-CPU counters, so the hot path touches no shared
+ * cache line; /proc/qd sums them. Any context.
+ */
+struct qd_pcpu_stats {
+	long inflight;
+	unsigned long invalid_opcode;
 	struct {
-		atomic_long_t submitted;
-		atomic_long_t completed;
-		atomic_long_t failed;
+		unsigned long submitted;
+		unsigned long completed;
+		unsigned long failed;
 	} op[QD_OP_LAST];
 };
 
 extern struct qd_stats qd_stats;
+DECLARE_PER_CPU(struct qd_pcpu_stats, qd_pcpu_stats);
+
+#define qd_stat_inc(field)	this_cpu_inc(qd_pcpu_stats.field)
+#define qd_stat_dec(field)	this_cpu_dec(qd_pcpu_stats.field)
 
 int qd_stats_init(void);
 void qd_stats_exit(void);

@@ -36,12 +36,12 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 	op->qd = sqe->qd;
 
 	if (sqe->opcode >= QD_OP_LAST) {
-		atomic_long_inc(&qd_stats.invalid_opcode);
+		qd_stat_inc(invalid_opcode);
 		qd_op_complete(op, -EINVAL);
 		return;
 	}
 	def = &qd_opdefs[sqe->opcode];
-	atomic_long_inc(&qd_stats.op[sqe->opcode].submitted);
+	qd_stat_inc(op[sqe->opcode].submitted);
 
 	if (sqe->flags || !qd_sqe_resv_clear(sqe))
 		ret = -EINVAL;
