@@ -33,12 +33,17 @@ struct fuzz {
 	struct qd_seg segs[64][QD_SGA_MAX + 2];	/* per SQ slot, alive until consumed */
 };
 
+static unsigned long long xorshift(unsigned long long *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
 static unsigned long long rnd(struct fuzz *f)
 {
-	f->rng ^= f->rng << 13;
-	f->rng ^= f->rng >> 7;
-	f->rng ^= f->rng << 17;
-	return f->rng;
+	return xorshift(&f->rng);
 }
 
 static unsigned int pct(struct fuzz *f)
@@ -270,8 +275,7 @@ static void *control_thread(void *arg)
 	int qd;
 
 	while (!rc->stop) {
-		rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-		switch (rng % 4) {
+		switch (xorshift(&rng) % 4) {
 		case 0:
 			if (mem && !qd_raw_register(f->r.fd, mem, 4096, &id))
 				qd_raw_unregister(f->r.fd, id);
