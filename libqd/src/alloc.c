@@ -30,7 +30,7 @@ static struct {
 	struct qd_chunktab	tab;
 	struct qd_class		cls[QD_NCLASSES];
 } A = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
 };
 
 int qd__size_class(size_t size)

@@ -8,6 +8,14 @@
  *   sq_lock     the SQ tail, kernel_waiters (to change or read it)
  *   alloc lock  the chunk table and the allocator (alloc.c)
  * No lock is held across a system call that sleeps.
+ *
+ * cq_lock, sq_lock and the alloc lock are adaptive (they spin a little
+ * before sleeping): on the hot paths their critical sections are a few
+ * loads and stores, and two threads on different CPUs take them for every
+ * element. A plain mutex then sleeps and wakes in the kernel on most
+ * acquisitions (a futex wait and a futex wake: more system calls than
+ * libqd's own). The rare long holds (a full SQ's enter, registering a
+ * region) just spin a little longer before they sleep.
  */
 #ifndef LIBQD_INT_H
 #define LIBQD_INT_H

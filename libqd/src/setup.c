@@ -14,8 +14,8 @@
 
 struct qd_ctx qd__ctx = {
 	.fd = -1,
-	.sq_lock = PTHREAD_MUTEX_INITIALIZER,
-	.cq_lock = PTHREAD_MUTEX_INITIALIZER,
+	.sq_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
+	.cq_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
 };
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
