@@ -30,6 +30,12 @@ FIXTURE(memq) {
 	ASSERT_EQ(0, qd_raw_queue(self->r.fd, 0, &self->qd));		\
 } while (0)
 
+#define MEMQ_FINI() do {						\
+	qd_raw_exit(&self->r);						\
+	if (self->buf)							\
+		munmap(self->buf, REGION_BYTES);			\
+} while (0)
+
 FIXTURE_SETUP(memq)
 {
 	MEMQ_INIT(16, 32);
@@ -37,9 +43,7 @@ FIXTURE_SETUP(memq)
 
 FIXTURE_TEARDOWN(memq)
 {
-	qd_raw_exit(&self->r);
-	if (self->buf)
-		munmap(self->buf, REGION_BYTES);
+	MEMQ_FINI();
 }
 
 /* Queue an SQE and submit everything pending; asserts all were consumed. */
@@ -558,9 +562,7 @@ FIXTURE_SETUP(tiny)
 
 FIXTURE_TEARDOWN(tiny)
 {
-	qd_raw_exit(&self->r);
-	if (self->buf)
-		munmap(self->buf, REGION_BYTES);
+	MEMQ_FINI();
 }
 
 TEST_F(tiny, cq_overflow_loses_no_completion)
