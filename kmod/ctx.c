@@ -5,9 +5,15 @@
  * Lifetime: the file holds one reference and every live op another, so a
  * completion that arrives after close still finds its context. The last
  * reference frees the context: in release when the file's is the last,
- * otherwise from a work item, since a completion callback may drop it.
+ * otherwise from a work item, since a completion callback (any context,
+ * hardirq included) may drop it. A context also holds a reference on the
+ * module from open until it is freed, so qd.ko cannot be unloaded while a
+ * backend may still complete one of its ops; the module's exit destroys the
+ * workqueue, which waits for a last free that is still running.
  */
 #include <linux/cred.h>
+#include <linux/err.h>
+#include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/user.h>
 #include <linux/slab.h>
@@ -19,23 +25,37 @@
 #include "object.h"
 #include "region.h"
 #include "stats.h"
+#include "user.h"
 
 static struct workqueue_struct *qd_wq;
 static atomic_t qd_ctx_ids = ATOMIC_INIT(0);
 
+/* Every context, for per-user sums in /proc/qd. Process context. */
+static DEFINE_MUTEX(qd_ctx_list_lock);
+static LIST_HEAD(qd_ctx_list);
+
 static void qd_ctx_free(struct qd_ctx *ctx)
 {
+	mutex_lock(&qd_ctx_list_lock);
+	list_del(&ctx->node);
+	mutex_unlock(&qd_ctx_list_lock);
+
 	qd_region_free_all(ctx);
 	qd_rings_free(ctx);
 	xa_destroy(&ctx->qds);
 	xa_destroy(&ctx->regions);
+	WARN_ON_ONCE(atomic_read(&ctx->nr_queued));
+	qd_user_del_context(ctx->quser);
+	qd_user_put(ctx->quser);
 	put_net(ctx->net);
 	put_cred(ctx->cred);
 	free_uid(ctx->user);
 	mmdrop(ctx->mm);
 	mutex_destroy(&ctx->lock);
+	mutex_destroy(&ctx->sq_lock);
 	kfree(ctx);
 	atomic_long_dec(&qd_stats.contexts);
+	module_put(THIS_MODULE);
 }
 
 static void qd_ctx_free_work(struct work_struct *work)
@@ -43,6 +63,7 @@ static void qd_ctx_free_work(struct work_struct *work)
 	qd_ctx_free(container_of(work, struct qd_ctx, free_work));
 }
 
+/* Any context. */
 void qd_ctx_put(struct qd_ctx *ctx)
 {
 	if (refcount_dec_and_test(&ctx->refs))
@@ -52,11 +73,20 @@ void qd_ctx_put(struct qd_ctx *ctx)
 struct qd_ctx *qd_ctx_create(void)
 {
 	struct qd_ctx *ctx;
+	int ret = -ENOMEM;
 
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
-		return NULL;
+		return ERR_PTR(-ENOMEM);
+	ctx->quser = qd_user_get(current_uid());
+	if (!ctx->quser)
+		goto err_free;
+	ret = qd_user_add_context(ctx->quser);
+	if (ret)
+		goto err_user;
 
+	/* The file holds the module while we run: this cannot fail. */
+	__module_get(THIS_MODULE);
 	refcount_set(&ctx->refs, 1);
 	ctx->id = atomic_inc_return(&qd_ctx_ids);
 	ctx->pid = task_tgid_nr(current);
@@ -66,9 +96,9 @@ struct qd_ctx *qd_ctx_create(void)
 	ctx->cred = get_current_cred();
 	ctx->net = get_net(current->nsproxy->net_ns);
 	ctx->user = get_uid(current_user());
+	ctx->max_queued = READ_ONCE(qd_max_queued);
+	mutex_init(&ctx->sq_lock);
 	mutex_init(&ctx->lock);
-	atomic_set(&ctx->nr_ops, 0);
-	atomic64_set(&ctx->enters, 0);
 	xa_init_flags(&ctx->qds, XA_FLAGS_ALLOC);
 	xa_init_flags(&ctx->regions, XA_FLAGS_ALLOC);
 	spin_lock_init(&ctx->cq.lock);
@@ -76,9 +106,18 @@ struct qd_ctx *qd_ctx_create(void)
 	init_waitqueue_head(&ctx->cq.wait);
 	INIT_WORK(&ctx->free_work, qd_ctx_free_work);
 
+	mutex_lock(&qd_ctx_list_lock);
+	list_add_tail(&ctx->node, &qd_ctx_list);
+	mutex_unlock(&qd_ctx_list_lock);
 	atomic_long_inc(&qd_stats.contexts);
 	qd_debugfs_ctx_add(ctx);
 	return ctx;
+
+err_user:
+	qd_user_put(ctx->quser);
+err_free:
+	kfree(ctx);
+	return ERR_PTR(ret);
 }
 
 /* The file is gone: cancel everything, then drop the file's reference. */
@@ -99,6 +138,26 @@ void qd_ctx_release(struct qd_ctx *ctx)
 	 */
 	if (refcount_dec_and_test(&ctx->refs))
 		qd_ctx_free(ctx);
+}
+
+/* What the contexts of uid hold (all contexts if uid is INVALID_UID). */
+void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s)
+{
+	struct qd_ctx *ctx;
+
+	memset(s, 0, sizeof(*s));
+	mutex_lock(&qd_ctx_list_lock);
+	list_for_each_entry(ctx, &qd_ctx_list, node) {
+		if (uid_valid(uid) && !uid_eq(ctx->quser->uid, uid))
+			continue;
+		s->contexts++;
+		s->queues += atomic_read(&ctx->nr_queues);
+		s->regions += atomic_read(&ctx->nr_regions);
+		s->pinned_pages += atomic_long_read(&ctx->pinned_pages);
+		s->inflight += atomic_read(&ctx->nr_ops);
+		s->queued += atomic_read(&ctx->nr_queued);
+	}
+	mutex_unlock(&qd_ctx_list_lock);
 }
 
 int qd_ctx_init(void)

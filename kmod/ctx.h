@@ -3,6 +3,7 @@
 #define _QD_CTX_H
 
 #include <linux/atomic.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/sched.h>
@@ -15,9 +16,22 @@ struct cred;
 struct dentry;
 struct mm_struct;
 struct net;
+struct qd_user;
 struct user_struct;
 
-/* One open of /dev/qd. */
+/*
+ * One open of /dev/qd.
+ *
+ * Locks (all process context; none is held across a wait for completions):
+ *  sq_lock  the SQ consumer (QD_IOC_ENTER's submission). Held while SQEs are
+ *           copied and prepared, which may fault on user memory; taken
+ *           killable.
+ *  lock     setup and changes to the qd and region tables. Never held across
+ *           a user fault; taken killable from ioctls.
+ *  cq.lock  (rings.h) the CQ tail and overflow list; any context.
+ * Lookups of qds and regions are lockless (RCU plus a reference), so
+ * submission does not take ctx->lock.
+ */
 struct qd_ctx {
 	refcount_t refs;		/* the file, plus one per live op */
 	u32 id;
@@ -27,22 +41,27 @@ struct qd_ctx {
 	const struct cred *cred;
 	struct net *net;
 	struct user_struct *user;	/* RLIMIT_MEMLOCK accounting */
+	struct qd_user *quser;		/* per-user bounds (user.c) */
+	struct list_head node;		/* in the list of all contexts */
 
-	/*
-	 * Serialises the SQ consumer, setup, registration and changes to the
-	 * qd and region tables.
-	 */
-	struct mutex lock;
+	struct mutex sq_lock;		/* see above */
+	struct mutex lock;		/* see above */
 	bool rings_ready;
 	struct qd_sq sq;
 	struct qd_cq cq;
 	u32 max_inflight;
+	u32 max_queued;
 	atomic_t nr_ops;		/* ops allocated and not yet freed */
+	atomic_t nr_wait_push;		/* pushes pending on full queues */
+	atomic_t nr_wait_pop;		/* pops pending on empty queues */
+	atomic_t nr_queued;		/* elements held (op.c) */
+	atomic_t nr_queues;
+	atomic_t nr_regions;
 	atomic64_t enters;
 
 	struct xarray qds;		/* qd -> struct qd_object */
 	struct xarray regions;		/* id -> struct qd_region */
-	unsigned long pinned_pages;
+	atomic_long_t pinned_pages;
 
 	struct dentry *debugfs;
 	struct work_struct free_work;
@@ -61,6 +80,13 @@ static inline bool qd_ctx_owner(struct qd_ctx *ctx)
 {
 	return current->mm == ctx->mm;
 }
+
+/* Sums over contexts, for /proc/qd. */
+struct qd_ctx_sums {
+	long contexts, queues, regions, pinned_pages, inflight, queued;
+};
+
+void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s);
 
 int qd_enter(struct qd_ctx *ctx, struct qd_enter __user *arg);
 

@@ -22,7 +22,8 @@ static int info_show(struct seq_file *m, void *v)
 	struct qd_object *obj;
 	u32 sq_tail = 0, cq_head = 0;
 
-	mutex_lock(&ctx->lock);
+	if (mutex_lock_killable(&ctx->lock))
+		return -EINTR;
 	xa_for_each(&ctx->qds, i, obj)
 		nr_qds++;
 	xa_for_each(&ctx->regions, i, region)
@@ -38,9 +39,11 @@ static int info_show(struct seq_file *m, void *v)
 		   ctx->cq.entries, cq_head, READ_ONCE(ctx->cq.tail));
 	seq_printf(m, "overflow %u\n", READ_ONCE(ctx->cq.nr_overflow));
 	seq_printf(m, "inflight %d\n", atomic_read(&ctx->nr_ops));
+	seq_printf(m, "queued %d\nmax_queued %u\n", atomic_read(&ctx->nr_queued),
+		   ctx->max_queued);
 	seq_printf(m, "enters %lld\n", atomic64_read(&ctx->enters));
 	seq_printf(m, "regions %lu\nqueues %lu\n", nr_regions, nr_qds);
-	seq_printf(m, "pinned_pages %lu\n", ctx->pinned_pages);
+	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&ctx->pinned_pages));
 	mutex_unlock(&ctx->lock);
 	return 0;
 }
@@ -53,7 +56,8 @@ static int queues_show(struct seq_file *m, void *v)
 	unsigned long qd;
 
 	seq_puts(m, "qd type depth max_depth pending_pops pending_pushes pushed popped\n");
-	mutex_lock(&ctx->lock);
+	if (mutex_lock_killable(&ctx->lock))
+		return -EINTR;
 	xa_for_each(&ctx->qds, qd, obj)
 		obj->ops->show(obj, m);
 	mutex_unlock(&ctx->lock);
@@ -68,7 +72,8 @@ static int regions_show(struct seq_file *m, void *v)
 	unsigned long id;
 
 	seq_puts(m, "id addr len pages users\n");
-	mutex_lock(&ctx->lock);
+	if (mutex_lock_killable(&ctx->lock))
+		return -EINTR;
 	xa_for_each(&ctx->regions, id, region)
 		seq_printf(m, "%u 0x%llx %llu %lu %d\n", region->id,
 			   region->addr, region->len, region->nr_pages,

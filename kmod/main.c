@@ -2,6 +2,7 @@
 /*
  * qd: queue descriptors. The misc device /dev/qd; each open is a context.
  */
+#include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -24,8 +25,8 @@ static int qd_open(struct inode *inode, struct file *file)
 	if (!current->mm)
 		return -EPERM;
 	ctx = qd_ctx_create();
-	if (!ctx)
-		return -ENOMEM;
+	if (IS_ERR(ctx))
+		return PTR_ERR(ctx);
 	file->private_data = ctx;
 	return 0;
 }
@@ -43,12 +44,16 @@ static long qd_setup(struct qd_ctx *ctx, struct qd_params __user *arg)
 
 	if (copy_from_user(&p, arg, sizeof(p)))
 		return -EFAULT;
-	mutex_lock(&ctx->lock);
+	if (mutex_lock_killable(&ctx->lock))
+		return -EINTR;
 	ret = qd_rings_setup(ctx, &p);
 	mutex_unlock(&ctx->lock);
 	if (ret)
 		return ret;
-	/* The rings stay: user space can still map them and ask again. */
+	/*
+	 * The rings stay even if the copy fails: a second QD_IOC_SETUP gets
+	 * -EBUSY, so such a context is only good for closing.
+	 */
 	return copy_to_user(arg, &p, sizeof(p)) ? -EFAULT : 0;
 }
 
@@ -59,7 +64,8 @@ static long qd_close_qd(struct qd_ctx *ctx, s32 __user *arg)
 
 	if (get_user(qd, arg))
 		return -EFAULT;
-	mutex_lock(&ctx->lock);
+	if (mutex_lock_killable(&ctx->lock))
+		return -EINTR;
 	ret = qd_object_close(ctx, qd);
 	mutex_unlock(&ctx->lock);
 	return ret;
@@ -103,15 +109,26 @@ static int qd_mmap(struct file *file, struct vm_area_struct *vma)
 	return qd_rings_mmap(ctx, vma);
 }
 
+/*
+ * Readable when completions are in the CQ ring or parked in the overflow
+ * list; parked ones are first moved into the ring when it has room. The
+ * wait queue exists from open, so a poll or epoll registration made before
+ * QD_IOC_SETUP is woken by the first completion. Only the owner may use
+ * the context: any other process gets EPOLLERR, as it gets -EPERM from
+ * every ioctl and mmap.
+ */
 static __poll_t qd_poll(struct file *file, poll_table *wait)
 {
 	struct qd_ctx *ctx = file->private_data;
 
+	if (!qd_ctx_owner(ctx))
+		return EPOLLERR;
+	poll_wait(file, &ctx->cq.wait, wait);
 	/* Pairs with the release in qd_rings_setup(). */
 	if (!smp_load_acquire(&ctx->rings_ready))
 		return 0;
-	poll_wait(file, &ctx->cq.wait, wait);
-	return qd_cq_ready(ctx) ? EPOLLIN | EPOLLRDNORM : 0;
+	qd_cq_flush_overflow(ctx);
+	return qd_cq_pending(ctx) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 static const struct file_operations qd_fops = {

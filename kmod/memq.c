@@ -5,6 +5,10 @@
  * the same segments. At most max_depth elements wait in a queue; a push to
  * a full queue waits (FIFO) until a pop makes room, and a pop on an empty
  * queue waits until a push arrives.
+ *
+ * q->lock is taken with interrupts off: push and pop may run in any
+ * context (object.h), and an op may be completed (and its queue reached)
+ * from softirq or hardirq while process context holds the lock.
  */
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -19,7 +23,7 @@
 
 struct qd_memq {
 	struct qd_object obj;
-	spinlock_t lock;		/* everything below */
+	spinlock_t lock;		/* everything below; irq-safe */
 	bool closed;
 	u32 depth;
 	u32 max_depth;
@@ -41,6 +45,7 @@ static struct qd_memq *to_memq(struct qd_object *obj)
 static void qd_memq_give(struct qd_memq *q, struct qd_op *pop,
 			 struct qd_kelem *elem, struct list_head *done)
 {
+	qd_op_unwait(pop);
 	pop->elem = elem;
 	pop->res = elem->bytes;
 	q->popped++;
@@ -63,11 +68,12 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	struct qd_memq *q = to_memq(obj);
 	struct qd_kelem *elem = op->elem;
 	struct qd_op *pop;
+	unsigned long flags;
 	LIST_HEAD(done);
 
-	spin_lock(&q->lock);
+	spin_lock_irqsave(&q->lock, flags);
 	if (q->closed) {
-		spin_unlock(&q->lock);
+		spin_unlock_irqrestore(&q->lock, flags);
 		return -EBADF;
 	}
 	op->res = elem->bytes;
@@ -86,10 +92,11 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 		q->pushed++;
 		list_add_tail(&op->node, &done);
 	} else {
+		qd_op_wait(op, QD_OP_WAIT_PUSH);
 		list_add_tail(&op->node, &q->pushes);
 		q->nr_pushes++;
 	}
-	spin_unlock(&q->lock);
+	spin_unlock_irqrestore(&q->lock, flags);
 
 	qd_memq_finish(&done);
 	return 0;
@@ -100,17 +107,19 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 	struct qd_memq *q = to_memq(obj);
 	struct qd_kelem *elem;
 	struct qd_op *push;
+	unsigned long flags;
 	LIST_HEAD(done);
 
-	spin_lock(&q->lock);
+	spin_lock_irqsave(&q->lock, flags);
 	if (q->closed) {
-		spin_unlock(&q->lock);
+		spin_unlock_irqrestore(&q->lock, flags);
 		return -EBADF;
 	}
 	if (list_empty(&q->elems)) {
+		qd_op_wait(op, QD_OP_WAIT_POP);
 		list_add_tail(&op->node, &q->pops);
 		q->nr_pops++;
-		spin_unlock(&q->lock);
+		spin_unlock_irqrestore(&q->lock, flags);
 		return 0;
 	}
 	elem = list_first_entry(&q->elems, struct qd_kelem, node);
@@ -123,27 +132,30 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 		push = list_first_entry(&q->pushes, struct qd_op, node);
 		list_del(&push->node);
 		q->nr_pushes--;
+		qd_op_unwait(push);
 		list_add_tail(&push->elem->node, &q->elems);
 		push->elem = NULL;
 		q->depth++;
 		q->pushed++;
 		list_add_tail(&push->node, &done);
 	}
-	spin_unlock(&q->lock);
+	spin_unlock_irqrestore(&q->lock, flags);
 
 	qd_memq_finish(&done);
 	return 0;
 }
 
+/* Process context (object.h): may sleep between elements. */
 static void qd_memq_close(struct qd_object *obj)
 {
 	struct qd_memq *q = to_memq(obj);
 	struct qd_kelem *elem, *etmp;
 	struct qd_op *op, *tmp;
+	unsigned long flags;
 	LIST_HEAD(cancel);
 	LIST_HEAD(elems);
 
-	spin_lock(&q->lock);
+	spin_lock_irqsave(&q->lock, flags);
 	q->closed = true;
 	list_splice_init(&q->pops, &cancel);
 	list_splice_tail_init(&q->pushes, &cancel);
@@ -151,33 +163,43 @@ static void qd_memq_close(struct qd_object *obj)
 	q->nr_pops = 0;
 	q->nr_pushes = 0;
 	q->depth = 0;
-	spin_unlock(&q->lock);
+	spin_unlock_irqrestore(&q->lock, flags);
 
 	list_for_each_entry_safe(op, tmp, &cancel, node) {
 		list_del_init(&op->node);
+		qd_op_unwait(op);
 		qd_op_complete(op, -ECANCELED);
+		cond_resched();
 	}
 	list_for_each_entry_safe(elem, etmp, &elems, node) {
 		list_del(&elem->node);
 		qd_elem_free(elem);
+		cond_resched();
 	}
 }
 
+/* Any context: the last reference may be an op's. */
 static void qd_memq_release(struct qd_object *obj)
 {
 	atomic_long_dec(&qd_stats.queues);
-	kfree(to_memq(obj));
+	kfree_rcu(to_memq(obj), obj.rcu);
 }
 
 static void qd_memq_show(struct qd_object *obj, struct seq_file *m)
 {
 	struct qd_memq *q = to_memq(obj);
+	u32 depth, pops, pushes;
+	u64 pushed, popped;
 
-	spin_lock(&q->lock);
-	seq_printf(m, "%d memq %u %u %u %u %llu %llu\n", obj->qd, q->depth,
-		   q->max_depth, q->nr_pops, q->nr_pushes, q->pushed,
-		   q->popped);
-	spin_unlock(&q->lock);
+	spin_lock_irq(&q->lock);
+	depth = q->depth;
+	pops = q->nr_pops;
+	pushes = q->nr_pushes;
+	pushed = q->pushed;
+	popped = q->popped;
+	spin_unlock_irq(&q->lock);
+	seq_printf(m, "%d memq %u %u %u %u %llu %llu\n", obj->qd, depth,
+		   q->max_depth, pops, pushes, pushed, popped);
 }
 
 static const struct qd_object_ops qd_memq_ops = {
@@ -193,7 +215,8 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 {
 	struct qd_queue_create c;
 	struct qd_memq *q;
-	int i, qd;
+	u32 qd;
+	int i, ret;
 
 	if (copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
@@ -212,19 +235,28 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	INIT_LIST_HEAD(&q->pushes);
 	q->max_depth = c.depth ? c.depth : QD_MEMQ_DEFAULT_DEPTH;
 
-	mutex_lock(&ctx->lock);
-	qd = qd_object_install(ctx, &q->obj, &qd_memq_ops);
-	if (qd < 0) {
-		mutex_unlock(&ctx->lock);
-		kfree(q);
-		return qd;
-	}
-	atomic_long_inc(&qd_stats.queues);
+	/* Reserve a qd, report it (may fault), then install the queue. */
+	ret = mutex_lock_killable(&ctx->lock);
+	if (ret)
+		goto err_free;
+	ret = qd_object_reserve(ctx, &qd);
+	mutex_unlock(&ctx->lock);
+	if (ret)
+		goto err_free;
 	if (put_user(qd, &arg->qd)) {
-		qd_object_close(ctx, qd);
+		ret = -EFAULT;
+		mutex_lock(&ctx->lock);
+		qd_object_unreserve(ctx, qd);
 		mutex_unlock(&ctx->lock);
-		return -EFAULT;
+		goto err_free;
 	}
+	mutex_lock(&ctx->lock);
+	qd_object_install(ctx, qd, &q->obj, &qd_memq_ops);
+	atomic_long_inc(&qd_stats.queues);
 	mutex_unlock(&ctx->lock);
 	return 0;
+
+err_free:
+	kfree(q);
+	return ret;
 }

@@ -1,9 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The qd table: small integers naming objects of a context. Changes happen
- * under ctx->lock; lookups too (the submission path holds it), so a plain
- * reference count is all an object needs.
+ * The qd table: small integers naming objects of a context.
+ *
+ * Changes happen under ctx->lock; lookups are lockless: RCU finds the
+ * object and refcount_inc_not_zero() keeps it, so the submission path takes
+ * no context-wide lock and release frees objects after a grace period.
+ *
+ * A new qd is first reserved (the index is taken, lookups see nothing),
+ * then reported to user space with no lock held (the copy may fault), then
+ * installed; a close of a reserved index is -EBADF and leaves the
+ * reservation alone, so nothing else can take the index meanwhile.
  */
+#include <linux/sched.h>
 #include <linux/xarray.h>
 
 #include "ctx.h"
@@ -13,36 +21,50 @@
 #define CONFIG_QD_MAX_QDS 65536
 #endif
 
-/* Called with ctx->lock held. Returns the new qd or -errno. */
-int qd_object_install(struct qd_ctx *ctx, struct qd_object *obj,
-		      const struct qd_object_ops *ops)
+/* Called with ctx->lock held. */
+int qd_object_reserve(struct qd_ctx *ctx, u32 *qd)
 {
-	u32 id;
 	int ret;
 
 	lockdep_assert_held(&ctx->lock);
-	obj->ops = ops;
-	obj->ctx = ctx;
-	refcount_set(&obj->refs, 1);
-	ret = xa_alloc(&ctx->qds, &id, obj, XA_LIMIT(0, CONFIG_QD_MAX_QDS - 1),
+	ret = xa_alloc(&ctx->qds, qd, NULL, XA_LIMIT(0, CONFIG_QD_MAX_QDS - 1),
 		       GFP_KERNEL_ACCOUNT);
-	if (ret)
-		return ret == -EBUSY ? -EMFILE : ret;
-	obj->qd = id;
-	return id;
+	return ret == -EBUSY ? -EMFILE : ret;
 }
 
-/* Called with ctx->lock held. */
+/* Called with ctx->lock held: give back a reserved, never installed qd. */
+void qd_object_unreserve(struct qd_ctx *ctx, u32 qd)
+{
+	lockdep_assert_held(&ctx->lock);
+	xa_release(&ctx->qds, qd);
+}
+
+/* Called with ctx->lock held: make obj visible at a reserved qd. */
+void qd_object_install(struct qd_ctx *ctx, u32 qd, struct qd_object *obj,
+		       const struct qd_object_ops *ops)
+{
+	lockdep_assert_held(&ctx->lock);
+	obj->ops = ops;
+	obj->ctx = ctx;
+	obj->qd = qd;
+	refcount_set(&obj->refs, 1);
+	atomic_inc(&ctx->nr_queues);
+	/* The slot exists (reserved): storing into it allocates nothing. */
+	WARN_ON_ONCE(xa_err(xa_store(&ctx->qds, qd, obj, GFP_KERNEL_ACCOUNT)));
+}
+
+/* Any context. Returns the object with a reference, or NULL. */
 struct qd_object *qd_object_get(struct qd_ctx *ctx, int qd)
 {
 	struct qd_object *obj;
 
-	lockdep_assert_held(&ctx->lock);
 	if (qd < 0)
 		return NULL;
+	rcu_read_lock();
 	obj = xa_load(&ctx->qds, qd);
-	if (obj)
-		refcount_inc(&obj->refs);
+	if (obj && !refcount_inc_not_zero(&obj->refs))
+		obj = NULL;
+	rcu_read_unlock();
 	return obj;
 }
 
@@ -61,21 +83,26 @@ int qd_object_close(struct qd_ctx *ctx, int qd)
 	lockdep_assert_held(&ctx->lock);
 	if (qd < 0)
 		return -EBADF;
-	obj = xa_erase(&ctx->qds, qd);
+	/* A reserved index loads as NULL: not ours to release. */
+	obj = xa_load(&ctx->qds, qd);
 	if (!obj)
 		return -EBADF;
+	xa_erase(&ctx->qds, qd);
+	atomic_dec(&ctx->nr_queues);
 	obj->ops->close(obj);
 	qd_object_put(obj);
 	return 0;
 }
 
-/* Called with ctx->lock held. */
+/* Called with ctx->lock held, from release: may sleep. */
 void qd_object_close_all(struct qd_ctx *ctx)
 {
 	struct qd_object *obj;
 	unsigned long qd;
 
 	lockdep_assert_held(&ctx->lock);
-	xa_for_each(&ctx->qds, qd, obj)
+	xa_for_each(&ctx->qds, qd, obj) {
 		qd_object_close(ctx, qd);
+		cond_resched();
+	}
 }

@@ -2,6 +2,7 @@
 #ifndef _QD_OBJECT_H
 #define _QD_OBJECT_H
 
+#include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/types.h>
 
@@ -14,16 +15,28 @@ struct seq_file;
  * What a queue descriptor names. Each backend (memory queue today; sockets,
  * files, RDMA and derived queues later) fills in these operations.
  *
- * push/pop take ownership of the op when they return 0 and complete it now
- * or later with qd_op_complete(); on a negative return the caller completes
- * the op with that error.
+ * Contexts each callback may run in, and what it may do there:
+ *  push, pop  any context: process (submission) today; softirq (socket
+ *             callbacks) or hardirq (block completions, derived queues fed
+ *             from them) as backends land. Must not sleep; locks they take
+ *             must be irq-safe (spin_lock_irqsave). They take ownership of the
+ *             op when they return 0 and complete it now or later with
+ *             qd_op_complete(); on a negative return the caller completes
+ *             the op with that error.
+ *  close      process context, with ctx->lock held; may sleep (e.g.
+ *             cond_resched() while dropping many elements). Cancels
+ *             everything pending (-ECANCELED) and refuses later push/pop.
+ *  release    any context (the last reference may be an op's, dropped where
+ *             it completes); must not sleep. Lookups are lockless, so the
+ *             object must be freed after an RCU grace period (kfree_rcu()).
+ *  show       process context (debugfs), with ctx->lock held; may sleep.
  */
 struct qd_object_ops {
 	const char *type;
 	int (*push)(struct qd_object *obj, struct qd_op *op);
 	int (*pop)(struct qd_object *obj, struct qd_op *op);
-	void (*close)(struct qd_object *obj);	/* cancel everything pending */
-	void (*release)(struct qd_object *obj);	/* free; last reference gone */
+	void (*close)(struct qd_object *obj);
+	void (*release)(struct qd_object *obj);
 	void (*show)(struct qd_object *obj, struct seq_file *m);
 };
 
@@ -32,10 +45,13 @@ struct qd_object {
 	struct qd_ctx *ctx;
 	refcount_t refs;
 	int qd;
+	struct rcu_head rcu;
 };
 
-int qd_object_install(struct qd_ctx *ctx, struct qd_object *obj,
-		      const struct qd_object_ops *ops);
+int qd_object_reserve(struct qd_ctx *ctx, u32 *qd);
+void qd_object_unreserve(struct qd_ctx *ctx, u32 qd);
+void qd_object_install(struct qd_ctx *ctx, u32 qd, struct qd_object *obj,
+		       const struct qd_object_ops *ops);
 struct qd_object *qd_object_get(struct qd_ctx *ctx, int qd);
 void qd_object_put(struct qd_object *obj);
 int qd_object_close(struct qd_ctx *ctx, int qd);

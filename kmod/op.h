@@ -10,13 +10,24 @@ struct qd_ctx;
 struct qd_object;
 struct qd_region;
 
-/* An element in flight: what one push carries and one pop yields. */
+/*
+ * An element in flight: what one push carries and one pop yields. Charged
+ * to its context's and user's element bounds from allocation to free.
+ */
 struct qd_kelem {
 	struct list_head node;		/* in a queue */
+	struct qd_ctx *ctx;		/* charged; outlived by the context */
 	u32 nsegs;
 	u64 bytes;
 	struct qd_seg segs[QD_SGA_MAX];
 	struct qd_region *regions[QD_SGA_MAX];	/* one reference each */
+};
+
+/* Why an op waits inside a backend (see qd_op_wait()). */
+enum qd_op_wait {
+	QD_OP_RUNNING = 0,
+	QD_OP_WAIT_PUSH,	/* a push waiting for room: a pop completes it */
+	QD_OP_WAIT_POP,		/* a pop waiting for an element: a push does */
 };
 
 /* One submitted operation, from its SQE until its CQE is in the ring. */
@@ -29,13 +40,22 @@ struct qd_op {
 	s64 res;
 	s32 qd;
 	u8 opcode;
+	u8 wait;			/* enum qd_op_wait */
+	union {				/* per-opcode state, from prep */
+		struct {
+			u64 delay_ns;
+			u32 flags;
+		} nop;
+	};
 };
 
 struct qd_op *qd_op_alloc(struct qd_ctx *ctx);
 void qd_op_free(struct qd_op *op);
 void qd_op_complete(struct qd_op *op, s64 res);
+void qd_op_wait(struct qd_op *op, enum qd_op_wait why);
+void qd_op_unwait(struct qd_op *op);
 
-struct qd_kelem *qd_elem_alloc(void);
+struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err);
 void qd_elem_free(struct qd_kelem *elem);
 
 int qd_op_init(void);

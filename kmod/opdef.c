@@ -5,9 +5,10 @@
  */
 #include "opdef.h"
 
-const struct qd_opdef qd_opdefs[QD_OP_LAST] = {
+const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 	[QD_OP_NOP] = {
 		.name = "nop",
+		.op_flags = QD_NOP_HARDIRQ | QD_NOP_SOFTIRQ,
 		.prep = qd_nop_prep,
 		.issue = qd_nop_issue,
 	},

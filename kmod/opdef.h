@@ -2,9 +2,13 @@
 #ifndef _QD_OPDEF_H
 #define _QD_OPDEF_H
 
+#include <linux/types.h>
 #include <linux/qd.h>
 
 struct qd_op;
+
+/* Opcodes this module knows; not part of the ABI. */
+#define QD_OP_COUNT	(QD_OP_POP + 1)
 
 /*
  * One entry per opcode. prep validates the (already copied) SQE and gathers
@@ -13,11 +17,12 @@ struct qd_op;
  */
 struct qd_opdef {
 	const char *name;
+	u32 op_flags;		/* sqe->op_flags bits the opcode defines */
 	int (*prep)(struct qd_op *op, const struct qd_sqe *sqe);
 	int (*issue)(struct qd_op *op);
 };
 
-extern const struct qd_opdef qd_opdefs[QD_OP_LAST];
+extern const struct qd_opdef qd_opdefs[QD_OP_COUNT];
 
 /* Per-family prep/issue functions. */
 int qd_nop_prep(struct qd_op *op, const struct qd_sqe *sqe);

@@ -13,7 +13,10 @@
 #include "opdef.h"
 #include "region.h"
 
-/* Called with ctx->lock held, so regions cannot go away meanwhile. */
+/*
+ * Called with ctx->sq_lock held (not ctx->lock: the copy may fault). Each
+ * region is resolved with a reference, which keeps it registered.
+ */
 int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
 	struct qd_kelem *elem;
@@ -23,9 +26,9 @@ int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	if (sqe->nsegs == 0 || sqe->nsegs > QD_SGA_MAX || !sqe->addr)
 		return -EINVAL;
 
-	elem = qd_elem_alloc();
+	elem = qd_elem_alloc(op->ctx, &ret);
 	if (!elem)
-		return -ENOMEM;
+		return ret;
 	op->elem = elem;
 
 	if (copy_from_user(elem->segs, u64_to_user_ptr(sqe->addr),

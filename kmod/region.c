@@ -2,9 +2,23 @@
 /*
  * Registered regions: user memory pinned long-term (FOLL_LONGTERM) so that
  * queues and, later, devices can use the pages without faulting, charged
- * to the owner's RLIMIT_MEMLOCK as mlock and io_uring do.
+ * to the owner's RLIMIT_MEMLOCK as mlock and io_uring do (not for a task
+ * with CAP_IPC_LOCK, as io_uring) and always to mm->pinned_vm.
+ *
+ * Only anonymous memory, shmem (tmpfs, memfd, shared anonymous) and
+ * hugetlbfs can be registered: receive and block reads will write into
+ * regions, and a long-term pin of page cache pages of another file system
+ * would write them behind that file system's back (io_uring refuses them
+ * for the same reason).
+ *
+ * Pinning and the copy of the id to user space happen without ctx->lock
+ * held; resolving a segment is lockless (RCU and a user count that
+ * unregistration turns negative).
  */
 #include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/hugetlb.h>
+#include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -17,59 +31,108 @@
 #include "region.h"
 #include "stats.h"
 
-static int qd_account_pages(struct qd_ctx *ctx, unsigned long nr)
+#define QD_REGION_DEAD	INT_MIN
+
+static int qd_account_pages(struct qd_ctx *ctx, struct qd_region *region)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	unsigned long nr = region->nr_pages;
 	unsigned long cur, new;
 
-	cur = atomic_long_read(&ctx->user->locked_vm);
-	do {
-		new = cur + nr;
-		if (new > limit && !capable(CAP_IPC_LOCK))
-			return -ENOMEM;
-	} while (!atomic_long_try_cmpxchg(&ctx->user->locked_vm, &cur, new));
-
+	region->charged = !capable(CAP_IPC_LOCK);
+	if (region->charged) {
+		cur = atomic_long_read(&ctx->user->locked_vm);
+		do {
+			new = cur + nr;
+			if (new > limit)
+				return -ENOMEM;
+		} while (!atomic_long_try_cmpxchg(&ctx->user->locked_vm, &cur,
+						  new));
+	}
 	atomic64_add(nr, &ctx->mm->pinned_vm);
-	ctx->pinned_pages += nr;
+	atomic_long_add(nr, &ctx->pinned_pages);
 	atomic_long_add(nr, &qd_stats.pinned_pages);
 	return 0;
 }
 
-static void qd_unaccount_pages(struct qd_ctx *ctx, unsigned long nr)
+static void qd_unaccount_pages(struct qd_ctx *ctx, struct qd_region *region)
 {
-	atomic_long_sub(nr, &ctx->user->locked_vm);
+	unsigned long nr = region->nr_pages;
+
+	if (region->charged)
+		atomic_long_sub(nr, &ctx->user->locked_vm);
 	atomic64_sub(nr, &ctx->mm->pinned_vm);
-	ctx->pinned_pages -= nr;
+	atomic_long_sub(nr, &ctx->pinned_pages);
 	atomic_long_sub(nr, &qd_stats.pinned_pages);
 }
 
+/* Process context: unpinning may sleep. Nobody can take a reference now. */
 static void qd_region_destroy(struct qd_ctx *ctx, struct qd_region *region)
 {
 	unpin_user_pages_dirty_lock(region->pages, region->nr_pages, true);
 	kvfree(region->pages);
-	qd_unaccount_pages(ctx, region->nr_pages);
-	kfree(region);
+	qd_unaccount_pages(ctx, region);
+	atomic_dec(&ctx->nr_regions);
 	atomic_long_dec(&qd_stats.regions);
+	/* A lockless resolve may still be looking at it. */
+	kfree_rcu(region, rcu);
+}
+
+/* Whether a VMA's pages may be pinned long-term and written by devices. */
+static bool qd_vma_pinnable(struct vm_area_struct *vma)
+{
+	struct file *file = vma->vm_file;
+
+	if (!file || vma_is_anonymous(vma) || is_vm_hugetlb_page(vma))
+		return true;
+	/* shmem: tmpfs, memfd, MAP_SHARED|MAP_ANONYMOUS, SysV shm */
+	return file_inode(file)->i_sb->s_magic == TMPFS_MAGIC;
+}
+
+/* Called with the mmap lock held. */
+static int qd_region_check_vmas(struct mm_struct *mm, unsigned long start,
+				unsigned long end)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr;
+
+	for (addr = start; addr < end; addr = vma->vm_end) {
+		vma = find_vma(mm, addr);
+		if (!vma || vma->vm_start > addr)
+			return -EFAULT;
+		if (!qd_vma_pinnable(vma))
+			return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 static int qd_region_pin(struct qd_region *region)
 {
+	struct mm_struct *mm = current->mm;
 	unsigned long done = 0;
-	int ret;
+	long ret;
 
-	while (done < region->nr_pages) {
-		ret = pin_user_pages_fast(region->addr + (done << PAGE_SHIFT),
-					  min_t(unsigned long, region->nr_pages - done,
-						INT_MAX),
-					  FOLL_WRITE | FOLL_LONGTERM,
-					  region->pages + done);
-		if (ret <= 0) {
-			unpin_user_pages(region->pages, done);
-			return ret ? ret : -EFAULT;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	/* Under the same lock as the pin, so the VMAs checked are pinned. */
+	ret = qd_region_check_vmas(mm, region->addr,
+				   region->addr + region->len);
+	while (!ret && done < region->nr_pages) {
+		ret = pin_user_pages(region->addr + (done << PAGE_SHIFT),
+				     region->nr_pages - done,
+				     FOLL_WRITE | FOLL_LONGTERM,
+				     region->pages + done, NULL);
+		if (ret > 0) {
+			done += ret;
+			ret = 0;
+		} else if (!ret) {
+			ret = -EFAULT;
 		}
-		done += ret;
 	}
-	return 0;
+	mmap_read_unlock(mm);
+	if (ret)
+		unpin_user_pages(region->pages, done);
+	return ret;
 }
 
 static int qd_reg_check(const struct qd_region_reg *r)
@@ -112,36 +175,46 @@ int qd_region_register(struct qd_ctx *ctx, struct qd_region_reg __user *arg)
 		goto err_free;
 	}
 
-	mutex_lock(&ctx->lock);
-	ret = qd_account_pages(ctx, region->nr_pages);
+	ret = qd_account_pages(ctx, region);
 	if (ret)
-		goto err_unlock;
+		goto err_pages;
 	ret = qd_region_pin(region);
 	if (ret)
 		goto err_unaccount;
-	ret = xa_alloc(&ctx->regions, &id, region,
+
+	/* Reserve an id, report it (may fault), then publish the region. */
+	if (mutex_lock_killable(&ctx->lock)) {
+		ret = -EINTR;
+		goto err_unpin;
+	}
+	ret = xa_alloc(&ctx->regions, &id, NULL,
 		       XA_LIMIT(0, QD_MAX_REGIONS - 1), GFP_KERNEL_ACCOUNT);
+	mutex_unlock(&ctx->lock);
 	if (ret) {
 		ret = ret == -EBUSY ? -ENOSPC : ret;
 		goto err_unpin;
 	}
 	region->id = id;
-	atomic_long_inc(&qd_stats.regions);
 	if (put_user(id, &arg->id)) {
-		xa_erase(&ctx->regions, id);
-		qd_region_destroy(ctx, region);
+		ret = -EFAULT;
+		mutex_lock(&ctx->lock);
+		xa_release(&ctx->regions, id);
 		mutex_unlock(&ctx->lock);
-		return -EFAULT;
+		goto err_unpin;
 	}
+	mutex_lock(&ctx->lock);
+	WARN_ON_ONCE(xa_err(xa_store(&ctx->regions, id, region,
+				     GFP_KERNEL_ACCOUNT)));
+	atomic_inc(&ctx->nr_regions);
+	atomic_long_inc(&qd_stats.regions);
 	mutex_unlock(&ctx->lock);
 	return 0;
 
 err_unpin:
 	unpin_user_pages(region->pages, region->nr_pages);
 err_unaccount:
-	qd_unaccount_pages(ctx, region->nr_pages);
-err_unlock:
-	mutex_unlock(&ctx->lock);
+	qd_unaccount_pages(ctx, region);
+err_pages:
 	kvfree(region->pages);
 err_free:
 	kfree(region);
@@ -153,17 +226,20 @@ int qd_region_unregister(struct qd_ctx *ctx, u32 id)
 	struct qd_region *region;
 	int ret = 0;
 
-	mutex_lock(&ctx->lock);
+	if (mutex_lock_killable(&ctx->lock))
+		return -EINTR;
 	region = xa_load(&ctx->regions, id);
 	if (!region) {
 		ret = -ENOENT;
-	} else if (atomic_read(&region->users)) {
+	} else if (atomic_cmpxchg(&region->users, 0, QD_REGION_DEAD)) {
+		/* Elements or ops still use it. */
 		ret = -EBUSY;
 	} else {
 		xa_erase(&ctx->regions, id);
-		qd_region_destroy(ctx, region);
 	}
 	mutex_unlock(&ctx->lock);
+	if (!ret)
+		qd_region_destroy(ctx, region);
 	return ret;
 }
 
@@ -177,25 +253,29 @@ void qd_region_free_all(struct qd_ctx *ctx)
 		WARN_ON_ONCE(atomic_read(&region->users));
 		xa_erase(&ctx->regions, id);
 		qd_region_destroy(ctx, region);
+		cond_resched();
 	}
 }
 
 /*
- * Find the region a segment lies in and take a reference on it. Called
- * with ctx->lock held.
+ * Find the region a segment lies in and take a reference on it, which
+ * keeps it registered until qd_region_put(). Any context; no lock needed.
  */
 int qd_region_resolve(struct qd_ctx *ctx, const struct qd_seg *seg,
 		      struct qd_region **out)
 {
 	struct qd_region *region;
+	int ret = -EFAULT;
 
-	lockdep_assert_held(&ctx->lock);
+	rcu_read_lock();
 	region = xa_load(&ctx->regions, seg->region);
-	if (!region || !qd_seg_in_region(seg->offset, seg->len, region->len))
-		return -EFAULT;
-	atomic_inc(&region->users);
-	*out = region;
-	return 0;
+	if (region && qd_seg_in_region(seg->offset, seg->len, region->len) &&
+	    atomic_inc_unless_negative(&region->users)) {
+		*out = region;
+		ret = 0;
+	}
+	rcu_read_unlock();
+	return ret;
 }
 
 /* Any context. */

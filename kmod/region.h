@@ -3,6 +3,7 @@
 #define _QD_REGION_H
 
 #include <linux/atomic.h>
+#include <linux/rcupdate.h>
 #include <linux/types.h>
 #include <linux/qd.h>
 
@@ -12,11 +13,14 @@ struct page;
 /* Pinned user memory named by an id; buffers are (id, offset, len). */
 struct qd_region {
 	u32 id;
+	bool charged;			/* to the user's locked_vm */
 	u64 addr;
 	u64 len;
 	unsigned long nr_pages;
 	struct page **pages;
-	atomic_t users;			/* elements and ops referencing it */
+	/* elements and ops referencing it; QD_REGION_DEAD once unregistered */
+	atomic_t users;
+	struct rcu_head rcu;
 };
 
 int qd_region_register(struct qd_ctx *ctx, struct qd_region_reg __user *arg);

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The submission and completion rings: setup, mmap, and posting
- * completions. Ring memory is vmalloc_user() memory mapped into the owner,
- * so a completion is written through the kernel mapping from any context,
- * never with copy_to_user().
+ * completions. Ring memory is vmalloc memory charged to the opener's
+ * memory cgroup and mapped into the owner page by page, so a completion is
+ * written through the kernel mapping from any context, never with
+ * copy_to_user().
+ *
+ * cq->lock (irq-safe) orders posting, parking in the overflow list and
+ * flushing it; every access to a context by a poster happens under it,
+ * wake-up included, because a context release (which takes it to discard
+ * the overflow list) may free the context as soon as it is dropped.
  *
  * Ordering (see uapi/linux/qd.h): the producer writes the entry, then
  * store-releases its tail; the consumer load-acquires the tail, reads the
@@ -26,15 +32,22 @@ static_assert(sizeof(struct qd_sqe) == 64);
 static_assert(sizeof(struct qd_cqe) == 32);
 static_assert(sizeof(struct qd_seg) == 16);
 
+/* Rings are user-caused memory: charge them to the memory cgroup. */
 static void *qd_ring_alloc(size_t bytes)
 {
-	return vmalloc_user(PAGE_ALIGN(bytes));
+	return __vmalloc(PAGE_ALIGN(bytes), GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 }
+
+/* Flushing moves at most this many CQEs per hold of cq->lock (irqs off). */
+#define QD_CQ_FLUSH_BATCH	32
 
 static void qd_fill_offsets(struct qd_params *p)
 {
 	struct qd_sq_offsets *so = &p->sq_off;
 	struct qd_cq_offsets *co = &p->cq_off;
+
+	memset(so, 0, sizeof(*so));
+	memset(co, 0, sizeof(*co));
 
 	so->head = offsetof(struct qd_ring_hdr, head);
 	so->tail = offsetof(struct qd_ring_hdr, tail);
@@ -112,12 +125,14 @@ int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p)
 	cq->hdr->ring_entries = cq->entries;
 
 	ctx->max_inflight = 2 * cq->entries;
+	p->max_queued = ctx->max_queued;
 	/* Pairs with the acquire in readers: rings are complete when seen. */
 	smp_store_release(&ctx->rings_ready, true);
 
 	qd_fill_offsets(p);
 	p->features = QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS |
-		      QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS;
+		      QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS |
+		      QD_FEAT_NOP_IRQ | QD_FEAT_ELEM_LIMIT;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
 	p->max_inflight = ctx->max_inflight;
@@ -134,8 +149,10 @@ int qd_rings_mmap(struct qd_ctx *ctx, struct vm_area_struct *vma)
 {
 	unsigned long off = vma->vm_pgoff << PAGE_SHIFT;
 	unsigned long len = vma->vm_end - vma->vm_start;
+	unsigned long i;
 	size_t bytes;
 	void *mem;
+	int ret;
 
 	/* Pairs with the release in qd_rings_setup(). */
 	if (!smp_load_acquire(&ctx->rings_ready))
@@ -152,9 +169,18 @@ int qd_rings_mmap(struct qd_ctx *ctx, struct vm_area_struct *vma)
 	if (len > bytes)
 		return -EINVAL;
 
-	/* A forked child gets no view of its parent's rings. */
+	/*
+	 * Not copied into a forked child (unless it asks, MADV_DOFORK); a
+	 * child cannot use the context anyway (qd_ctx_owner()).
+	 */
 	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
-	return remap_vmalloc_range(vma, mem, 0);
+	for (i = 0; i < len >> PAGE_SHIFT; i++) {
+		ret = vm_insert_page(vma, vma->vm_start + (i << PAGE_SHIFT),
+				     vmalloc_to_page(mem + (i << PAGE_SHIFT)));
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /* Entries posted and not yet consumed by user space. */
@@ -166,6 +192,24 @@ u32 qd_cq_ready(struct qd_ctx *ctx)
 	u32 tail = READ_ONCE(cq->tail);
 
 	return min(qd_ring_used(head, tail), cq->entries);
+}
+
+/* Completions are in the ring or parked: what poll reports. */
+bool qd_cq_pending(struct qd_ctx *ctx)
+{
+	return qd_cq_ready(ctx) || !list_empty_careful(&ctx->cq.overflow);
+}
+
+/*
+ * Wake-up condition of a waiter for min CQEs: they are there, or parked
+ * completions could be moved into a ring with room (the waiter flushes).
+ */
+bool qd_cq_should_wake(struct qd_ctx *ctx, u32 min)
+{
+	u32 ready = qd_cq_ready(ctx);
+
+	return ready >= min || (ready < ctx->cq.entries &&
+				!list_empty_careful(&ctx->cq.overflow));
 }
 
 /* Called with cq->lock held and a free slot. */
@@ -201,6 +245,7 @@ static bool qd_cq_has_space(struct qd_cq *cq)
 	return qd_ring_space(head, cq->tail, cq->entries) > 0;
 }
 
+/* Called with cq->lock held. */
 static void qd_cq_wake(struct qd_cq *cq)
 {
 	if (wq_has_sleeper(&cq->wait))
@@ -209,7 +254,10 @@ static void qd_cq_wake(struct qd_cq *cq)
 
 /*
  * Post op's completion and free it, or park it in the overflow list when
- * the CQ is full. Any context.
+ * the CQ is full. Any context. Once a parked op is in the list it belongs
+ * to the context, which may be released (and freed) the moment cq->lock is
+ * dropped: so the wake-up happens under the lock, and only a posted op,
+ * still ours and holding a context reference, is freed after it.
  */
 void qd_cq_post(struct qd_ctx *ctx, struct qd_op *op)
 {
@@ -232,14 +280,14 @@ void qd_cq_post(struct qd_ctx *ctx, struct qd_op *op)
 		atomic_long_inc(&qd_stats.overflowed);
 		done = false;
 	}
+	qd_cq_wake(cq);
 	spin_unlock_irqrestore(&cq->lock, flags);
 
-	/* Wake first: freeing the op may drop the last context reference. */
-	qd_cq_wake(cq);
 	if (done)
 		qd_op_free(op);
 }
 
+/* Process context. */
 static void qd_free_list(struct list_head *list)
 {
 	struct qd_op *op, *tmp;
@@ -247,35 +295,45 @@ static void qd_free_list(struct list_head *list)
 	list_for_each_entry_safe(op, tmp, list, node) {
 		list_del(&op->node);
 		qd_op_free(op);
+		cond_resched();
 	}
 }
 
-/* Move parked completions into the ring while it has room. */
+/*
+ * Move parked completions into the ring while it has room, a batch per
+ * hold of the lock, and wake waiters when some moved. Process context (the
+ * caller holds the context: its file or a reference); may sleep.
+ */
 void qd_cq_flush_overflow(struct qd_ctx *ctx)
 {
 	struct qd_cq *cq = &ctx->cq;
 	struct qd_op *op, *tmp;
-	unsigned long flags;
+	bool more = true;
+	unsigned int n;
 	LIST_HEAD(done);
 
-	if (list_empty_careful(&cq->overflow))
-		return;
+	while (more && !list_empty_careful(&cq->overflow)) {
+		n = 0;
+		spin_lock_irq(&cq->lock);
+		list_for_each_entry_safe(op, tmp, &cq->overflow, node) {
+			if (n == QD_CQ_FLUSH_BATCH || !qd_cq_has_space(cq))
+				break;
+			qd_cq_fill(cq, op);
+			list_move_tail(&op->node, &done);
+			cq->nr_overflow--;
+			n++;
+		}
+		more = n == QD_CQ_FLUSH_BATCH;
+		if (list_empty(&cq->overflow))
+			/* The flushed CQEs are visible before the flag clears. */
+			smp_store_release(&cq->hdr->flags,
+					  cq->hdr->flags & ~QD_CQ_F_OVERFLOW);
+		if (n)
+			qd_cq_wake(cq);
+		spin_unlock_irq(&cq->lock);
 
-	spin_lock_irqsave(&cq->lock, flags);
-	list_for_each_entry_safe(op, tmp, &cq->overflow, node) {
-		if (!qd_cq_has_space(cq))
-			break;
-		qd_cq_fill(cq, op);
-		list_move_tail(&op->node, &done);
-		cq->nr_overflow--;
+		qd_free_list(&done);
 	}
-	if (list_empty(&cq->overflow))
-		/* The flushed CQEs are visible before the flag clears. */
-		smp_store_release(&cq->hdr->flags,
-				  cq->hdr->flags & ~QD_CQ_F_OVERFLOW);
-	spin_unlock_irqrestore(&cq->lock, flags);
-
-	qd_free_list(&done);
 }
 
 /* The context is being released: drop parked completions, park no more. */

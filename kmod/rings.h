@@ -25,7 +25,7 @@ struct qd_ring_hdr {
 };
 
 struct qd_sq {
-	struct qd_ring_hdr *hdr;	/* vmalloc_user memory, mapped by user */
+	struct qd_ring_hdr *hdr;	/* vmalloc memory, mapped by user */
 	struct qd_sqe *sqes;
 	size_t bytes;
 	u32 entries;
@@ -41,7 +41,7 @@ struct qd_cq {
 	u32 entries;
 	u32 mask;
 
-	spinlock_t lock;		/* tail, overflow list, hdr->flags */
+	spinlock_t lock;		/* tail, overflow list, hdr->flags; any context */
 	u32 tail;			/* the kernel's own copy */
 	struct list_head overflow;	/* qd_op waiting for a CQ slot */
 	u32 nr_overflow;
@@ -57,5 +57,7 @@ void qd_cq_post(struct qd_ctx *ctx, struct qd_op *op);
 void qd_cq_flush_overflow(struct qd_ctx *ctx);
 void qd_cq_discard_overflow(struct qd_ctx *ctx);
 u32 qd_cq_ready(struct qd_ctx *ctx);
+bool qd_cq_pending(struct qd_ctx *ctx);
+bool qd_cq_should_wake(struct qd_ctx *ctx, u32 min);
 
 #endif /* _QD_RINGS_H */

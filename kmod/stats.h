@@ -6,6 +6,8 @@
 #include <linux/percpu.h>
 #include <linux/qd.h>
 
+#include "opdef.h"
+
 /* Rare events: module-wide atomics. */
 struct qd_stats {
 	atomic_long_t contexts;
@@ -13,7 +15,6 @@ struct qd_stats {
 	atomic_long_t regions;
 	atomic_long_t pinned_pages;
 	atomic_long_t overflowed;
-	atomic_long_t payload_bytes_copied;
 };
 
 /*
@@ -27,7 +28,7 @@ struct qd_pcpu_stats {
 		unsigned long submitted;
 		unsigned long completed;
 		unsigned long failed;
-	} op[QD_OP_LAST];
+	} op[QD_OP_COUNT];
 };
 
 extern struct qd_stats qd_stats;

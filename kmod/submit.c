@@ -7,6 +7,8 @@
  * validated. Every consumed SQE yields exactly one CQE.
  */
 #include <linux/hrtimer.h>
+#include <linux/nospec.h>
+#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
 
@@ -20,6 +22,8 @@ static bool qd_sqe_resv_clear(const struct qd_sqe *sqe)
 {
 	int i;
 
+	if (sqe->resv0)
+		return false;
 	for (i = 0; i < ARRAY_SIZE(sqe->resv); i++)
 		if (sqe->resv[i])
 			return false;
@@ -29,21 +33,25 @@ static bool qd_sqe_resv_clear(const struct qd_sqe *sqe)
 static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 {
 	const struct qd_opdef *def;
+	unsigned int opcode = sqe->opcode;
 	int ret;
 
 	op->user_data = sqe->user_data;
-	op->opcode = sqe->opcode;
+	op->opcode = opcode;
 	op->qd = sqe->qd;
 
-	if (sqe->opcode >= QD_OP_LAST) {
+	if (opcode >= QD_OP_COUNT) {
 		qd_stat_inc(invalid_opcode);
 		qd_op_complete(op, -EINVAL);
 		return;
 	}
-	def = &qd_opdefs[sqe->opcode];
-	qd_stat_inc(op[sqe->opcode].submitted);
+	/* No speculative call through a table entry past its end. */
+	opcode = array_index_nospec(opcode, QD_OP_COUNT);
+	def = &qd_opdefs[opcode];
+	qd_stat_inc(op[opcode].submitted);
 
-	if (sqe->flags || !qd_sqe_resv_clear(sqe))
+	if (sqe->flags || sqe->op_flags & ~def->op_flags ||
+	    !qd_sqe_resv_clear(sqe))
 		ret = -EINVAL;
 	else
 		ret = def->prep(op, sqe);
@@ -54,20 +62,25 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 }
 
 /*
- * Bound the operations a context has in flight. At max_inflight only pushes
- * are still admitted (up to twice that): pending pops can only be completed
- * by a push, so refusing pushes too could wedge the context for good.
+ * Bound the operations a context has in flight by max_inflight. A push is
+ * admitted without counting pops that wait on empty queues, and a pop
+ * without counting pushes that wait on full queues: each kind is what
+ * completes the other's waiters, so neither may be refused because of
+ * them. Pending pushes and pops are each bounded by max_inflight, so a
+ * context has at most twice that many ops.
  */
 static bool qd_admit(struct qd_ctx *ctx, const struct qd_sqe *sqe)
 {
 	int nr = atomic_read(&ctx->nr_ops);
 
-	if (nr < ctx->max_inflight)
-		return true;
-	return sqe->opcode == QD_OP_PUSH && nr < 2 * ctx->max_inflight;
+	if (sqe->opcode == QD_OP_PUSH)
+		nr -= atomic_read(&ctx->nr_wait_pop);
+	else if (sqe->opcode == QD_OP_POP)
+		nr -= atomic_read(&ctx->nr_wait_push);
+	return nr < ctx->max_inflight;
 }
 
-/* Called with ctx->lock held. Returns SQEs consumed or -errno. */
+/* Called with ctx->sq_lock held. Returns SQEs consumed or -errno. */
 static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 {
 	struct qd_sq *sq = &ctx->sq;
@@ -75,6 +88,7 @@ static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 	struct qd_op *op;
 	u32 tail, avail, n;
 
+	lockdep_assert_held(&ctx->sq_lock);
 	/* Pairs with user space's release of tail after writing SQEs. */
 	tail = smp_load_acquire(&sq->hdr->tail);
 	if (!qd_ring_valid(sq->head, tail, sq->entries))
@@ -99,24 +113,44 @@ static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 	return n;
 }
 
+/*
+ * Wait until min CQEs are in the ring. Parked completions are moved into
+ * the ring before every sleep, so a waiter never sleeps while completions
+ * are parked and the ring has room for them: after the flush, either the
+ * ring holds min, or nothing is parked, or the ring is full (and so holds
+ * min too, since min <= entries).
+ */
 static int qd_wait_cqes(struct qd_ctx *ctx, const struct qd_enter *e)
 {
 	struct qd_cq *cq = &ctx->cq;
 	u32 min = e->min_complete;
+	ktime_t end = 0;
 	long ret;
 
 	if (e->flags & QD_ENTER_TIMEOUT)
-		ret = wait_event_interruptible_hrtimeout(cq->wait,
-							 qd_cq_ready(ctx) >= min,
-							 ns_to_ktime(e->timeout_ns));
-	else
-		ret = wait_event_interruptible(cq->wait, qd_cq_ready(ctx) >= min);
+		end = ktime_add_safe(ktime_get(), ns_to_ktime(e->timeout_ns));
 
-	if (ret == -ETIME)
-		return -ETIMEDOUT;
-	if (ret)
-		return -EINTR;
-	return 0;
+	for (;;) {
+		qd_cq_flush_overflow(ctx);
+		if (qd_cq_ready(ctx) >= min)
+			return 0;
+		if (e->flags & QD_ENTER_TIMEOUT) {
+			ktime_t left = ktime_sub(end, ktime_get());
+
+			if (ktime_compare(left, 0) <= 0)
+				return -ETIMEDOUT;
+			ret = wait_event_interruptible_hrtimeout(cq->wait,
+								 qd_cq_should_wake(ctx, min),
+								 left);
+		} else {
+			ret = wait_event_interruptible(cq->wait,
+						       qd_cq_should_wake(ctx, min));
+		}
+		if (ret == -ETIME)
+			return -ETIMEDOUT;
+		if (ret)
+			return -EINTR;
+	}
 }
 
 int qd_enter(struct qd_ctx *ctx, struct qd_enter __user *arg)
@@ -137,13 +171,15 @@ int qd_enter(struct qd_ctx *ctx, struct qd_enter __user *arg)
 		return -EINVAL;
 
 	atomic64_inc(&ctx->enters);
-	mutex_lock(&ctx->lock);
 	qd_cq_flush_overflow(ctx);
-	if (e.to_submit)
+	if (e.to_submit) {
+		if (mutex_lock_killable(&ctx->sq_lock))
+			return -EINTR;
 		submitted = qd_submit_sqes(ctx, e.to_submit);
-	mutex_unlock(&ctx->lock);
-	if (submitted < 0)
-		return submitted;
+		mutex_unlock(&ctx->sq_lock);
+		if (submitted < 0)
+			return submitted;
+	}
 
 	if (e.flags & QD_ENTER_GETEVENTS && e.min_complete) {
 		ret = qd_wait_cqes(ctx, &e);

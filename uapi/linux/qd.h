@@ -69,12 +69,15 @@ struct qd_elem {
 	struct qd_seg	segs[QD_SGA_MAX];
 };
 
-/* Submission queue entry opcodes: table in kmod/opdef.c. */
+/*
+ * Submission queue entry opcodes: table in kmod/opdef.c. An opcode the
+ * running module does not know completes with -EINVAL; the count is not
+ * part of the ABI.
+ */
 enum {
-	QD_OP_NOP	= 0,	/* completes with res 0 */
+	QD_OP_NOP	= 0,	/* completes with res 0 (see QD_NOP_*) */
 	QD_OP_PUSH	= 1,	/* qd, addr -> nsegs struct qd_seg; res = bytes */
 	QD_OP_POP	= 2,	/* qd; res = bytes, element in the CQ slot */
-	QD_OP_LAST,
 };
 
 /* Submission queue entry: 64 bytes. */
@@ -84,9 +87,27 @@ struct qd_sqe {
 	__u16	nsegs;		/* PUSH: number of struct qd_seg at addr */
 	__s32	qd;		/* target queue descriptor */
 	__u64	user_data;	/* echoed in the CQE */
-	__u64	addr;		/* PUSH: user pointer to struct qd_seg[nsegs] */
-	__u64	resv[5];	/* must be zero */
+	union {
+		__u64	addr;	  /* PUSH: user pointer to struct qd_seg[nsegs] */
+		__u64	delay_ns; /* NOP with QD_NOP_HARDIRQ/SOFTIRQ */
+	};
+	union {
+		__u32	op_flags;  /* per opcode; zero where none are defined */
+		__u32	nop_flags; /* NOP: QD_NOP_* */
+	};
+	__u32	resv0;		/* must be zero */
+	__u64	resv[4];	/* must be zero */
 };
+
+/*
+ * NOP variants that complete later from interrupt context: from an hrtimer
+ * callback in hardirq (QD_NOP_HARDIRQ) or softirq (QD_NOP_SOFTIRQ) context,
+ * delay_ns (at most QD_NOP_MAX_DELAY_NS) after submission. They exercise
+ * the completion path the device backends use; at most one flag.
+ */
+#define QD_NOP_HARDIRQ		_BITUL(0)
+#define QD_NOP_SOFTIRQ		_BITUL(1)
+#define QD_NOP_MAX_DELAY_NS	1000000000ULL
 
 /* Completion queue entry: 32 bytes. */
 struct qd_cqe {
@@ -134,6 +155,8 @@ struct qd_cq_offsets {
 #define QD_FEAT_CQ_ELEMS	_BITUL(1)	/* elements delivered in the CQ */
 #define QD_FEAT_NOOVERFLOW_LOSS	_BITUL(2)	/* overflow list, never a drop */
 #define QD_FEAT_REGIONS		_BITUL(3)	/* registered regions */
+#define QD_FEAT_NOP_IRQ		_BITUL(4)	/* QD_NOP_HARDIRQ, QD_NOP_SOFTIRQ */
+#define QD_FEAT_ELEM_LIMIT	_BITUL(5)	/* -ENOBUFS past max_queued */
 
 /* QD_IOC_SETUP: create the rings, once per context. */
 struct qd_params {
@@ -147,7 +170,8 @@ struct qd_params {
 	__u32	sq_ring_bytes;	/* out: length to mmap at QD_OFF_SQ_RING */
 	__u32	cq_ring_bytes;	/* out: length to mmap at QD_OFF_CQ_RING */
 	__u32	max_inflight;	/* out: operations the context runs at once */
-	__u32	resv[5];	/* must be zero */
+	__u32	max_queued;	/* out: elements the context may hold at once */
+	__u32	resv[4];	/* must be zero */
 	struct qd_sq_offsets	sq_off;	/* out */
 	struct qd_cq_offsets	cq_off;	/* out */
 };
@@ -183,7 +207,8 @@ struct qd_queue_create {
 	__u32	resv[5];	/* must be zero */
 };
 
-#define QD_IOC_MAGIC		0xCD
+/* 0xDE: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst */
+#define QD_IOC_MAGIC		0xDE
 #define QD_IOC_SETUP		_IOWR(QD_IOC_MAGIC, 0x00, struct qd_params)
 #define QD_IOC_ENTER		_IOW(QD_IOC_MAGIC, 0x01, struct qd_enter)
 #define QD_IOC_REGISTER		_IOWR(QD_IOC_MAGIC, 0x02, struct qd_region_reg)

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-user bounds. Without a memory cgroup limit (the default for a login
+ * session) nothing else stops an unprivileged user from filling kernel
+ * memory with contexts or queued elements, so both are bounded per real uid,
+ * like RLIMIT_MEMLOCK, and per context. Everything here is also charged to
+ * the memory cgroup of the task that caused it.
+ *
+ * Bounds are module parameters, root-writable in /sys/module/qd/parameters:
+ *  max_queued         elements one context may hold (sampled at open)
+ *  max_user_queued    elements all contexts of one uid may hold
+ *  max_user_contexts  contexts one uid may have open (or not yet freed)
+ */
+#include <linux/hashtable.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "user.h"
+
+unsigned int qd_max_queued = 65536;
+module_param_named(max_queued, qd_max_queued, uint, 0644);
+MODULE_PARM_DESC(max_queued, "elements one context may hold (default 65536)");
+
+static unsigned long qd_max_user_queued = 262144;
+module_param_named(max_user_queued, qd_max_user_queued, ulong, 0644);
+MODULE_PARM_DESC(max_user_queued, "elements all contexts of a user may hold (default 262144)");
+
+static unsigned int qd_max_user_contexts = 128;
+module_param_named(max_user_contexts, qd_max_user_contexts, uint, 0644);
+MODULE_PARM_DESC(max_user_contexts, "contexts a user may have (default 128)");
+
+/* Process context only: taken by context creation and freeing. */
+static DEFINE_SPINLOCK(qd_users_lock);
+static DEFINE_HASHTABLE(qd_users, 6);
+
+static struct qd_user *qd_user_find(kuid_t uid)
+{
+	struct qd_user *u;
+
+	hash_for_each_possible(qd_users, u, node, __kuid_val(uid))
+		if (uid_eq(u->uid, uid) && refcount_inc_not_zero(&u->refs))
+			return u;
+	return NULL;
+}
+
+struct qd_user *qd_user_get(kuid_t uid)
+{
+	struct qd_user *u, *new;
+
+	spin_lock(&qd_users_lock);
+	u = qd_user_find(uid);
+	spin_unlock(&qd_users_lock);
+	if (u)
+		return u;
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return NULL;
+	new->uid = uid;
+	refcount_set(&new->refs, 1);
+
+	spin_lock(&qd_users_lock);
+	u = qd_user_find(uid);
+	if (!u) {
+		hash_add(qd_users, &new->node, __kuid_val(uid));
+		u = new;
+		new = NULL;
+	}
+	spin_unlock(&qd_users_lock);
+	kfree(new);
+	return u;
+}
+
+void qd_user_put(struct qd_user *u)
+{
+	bool last;
+
+	spin_lock(&qd_users_lock);
+	last = refcount_dec_and_test(&u->refs);
+	if (last)
+		hash_del(&u->node);
+	spin_unlock(&qd_users_lock);
+	if (!last)
+		return;
+	WARN_ON_ONCE(atomic_read(&u->contexts) ||
+		     atomic_long_read(&u->queued));
+	kfree(u);
+}
+
+/* Returns 0, or -EMFILE when the user has max_user_contexts already. */
+int qd_user_add_context(struct qd_user *u)
+{
+	if (atomic_inc_return(&u->contexts) > READ_ONCE(qd_max_user_contexts)) {
+		atomic_dec(&u->contexts);
+		return -EMFILE;
+	}
+	return 0;
+}
+
+void qd_user_del_context(struct qd_user *u)
+{
+	atomic_dec(&u->contexts);
+}
+
+/* Any context. */
+bool qd_user_charge_elem(struct qd_user *u)
+{
+	if (atomic_long_inc_return(&u->queued) >
+	    (long)READ_ONCE(qd_max_user_queued)) {
+		atomic_long_dec(&u->queued);
+		return false;
+	}
+	return true;
+}
+
+/* Any context. */
+void qd_user_uncharge_elem(struct qd_user *u)
+{
+	atomic_long_dec(&u->queued);
+}
+
+/* Elements held by all users: for /proc/qd. */
+long qd_user_queued_total(void)
+{
+	struct qd_user *u;
+	long sum = 0;
+	int bkt;
+
+	spin_lock(&qd_users_lock);
+	hash_for_each(qd_users, bkt, u, node)
+		sum += atomic_long_read(&u->queued);
+	spin_unlock(&qd_users_lock);
+	return sum;
+}
