@@ -109,6 +109,7 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 	struct qd_op *push;
 	unsigned long flags;
 	LIST_HEAD(done);
+	int ret;
 
 	spin_lock_irqsave(&q->lock, flags);
 	if (q->closed) {
@@ -116,11 +117,13 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 		return -EBADF;
 	}
 	if (list_empty(&q->elems)) {
-		qd_op_wait(op, QD_OP_WAIT_POP);
-		list_add_tail(&op->node, &q->pops);
-		q->nr_pops++;
+		ret = qd_op_wait(op, QD_OP_WAIT_POP);
+		if (!ret) {
+			list_add_tail(&op->node, &q->pops);
+			q->nr_pops++;
+		}
 		spin_unlock_irqrestore(&q->lock, flags);
-		return 0;
+		return ret;
 	}
 	elem = list_first_entry(&q->elems, struct qd_kelem, node);
 	list_del_init(&elem->node);

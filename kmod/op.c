@@ -58,25 +58,63 @@ void qd_op_complete(struct qd_op *op, s64 res)
 }
 
 /*
- * A backend parks op until an operation of the other kind arrives. Pending
- * pushes do not count against the admission of pops, nor pending pops
- * against pushes (submit.c), so neither kind can starve the kind that
- * completes it. Any context.
+ * The context's budget of max_queued (and the user's of max_user_queued)
+ * counts elements held and pops waiting for one: what a context can make
+ * the kernel hold without bound otherwise. Any context.
  */
-void qd_op_wait(struct qd_op *op, enum qd_op_wait why)
+static bool qd_charge(struct qd_ctx *ctx)
 {
+	if (atomic_inc_return(&ctx->nr_queued) > ctx->max_queued)
+		goto err;
+	if (!qd_user_charge_elem(ctx->quser))
+		goto err;
+	return true;
+err:
+	atomic_dec(&ctx->nr_queued);
+	return false;
+}
+
+static void qd_uncharge(struct qd_ctx *ctx)
+{
+	qd_user_uncharge_elem(ctx->quser);
+	atomic_dec(&ctx->nr_queued);
+}
+
+/*
+ * A backend parks op until an operation of the other kind arrives. Waiting
+ * ops do not count against max_inflight (submit.c): a waiting push is what
+ * a pop completes and vice versa, so counting either would let one kind
+ * starve the other, and a FIFO SQ would block behind it. They are bounded
+ * by max_queued instead: a waiting push holds an element, a waiting pop is
+ * charged as one. Returns 0, or -ENOBUFS when a pop cannot be charged.
+ * Any context.
+ */
+int qd_op_wait(struct qd_op *op, enum qd_op_wait why)
+{
+	struct qd_ctx *ctx = op->ctx;
+
+	if (why == QD_OP_WAIT_POP) {
+		if (!qd_charge(ctx))
+			return -ENOBUFS;
+		atomic_inc(&ctx->nr_wait_pop);
+	} else {
+		atomic_inc(&ctx->nr_wait_push);
+	}
 	op->wait = why;
-	atomic_inc(why == QD_OP_WAIT_PUSH ? &op->ctx->nr_wait_push :
-					    &op->ctx->nr_wait_pop);
+	return 0;
 }
 
 /* The backend takes op out of its pending list. Any context. */
 void qd_op_unwait(struct qd_op *op)
 {
-	if (op->wait == QD_OP_RUNNING)
-		return;
-	atomic_dec(op->wait == QD_OP_WAIT_PUSH ? &op->ctx->nr_wait_push :
-						 &op->ctx->nr_wait_pop);
+	struct qd_ctx *ctx = op->ctx;
+
+	if (op->wait == QD_OP_WAIT_POP) {
+		atomic_dec(&ctx->nr_wait_pop);
+		qd_uncharge(ctx);
+	} else if (op->wait == QD_OP_WAIT_PUSH) {
+		atomic_dec(&ctx->nr_wait_push);
+	}
 	op->wait = QD_OP_RUNNING;
 }
 
@@ -89,25 +127,19 @@ struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err)
 	struct qd_kelem *elem;
 
 	*err = -ENOBUFS;
-	if (atomic_inc_return(&ctx->nr_queued) > ctx->max_queued)
-		goto err_ctx;
-	if (!qd_user_charge_elem(ctx->quser))
-		goto err_ctx;
-	*err = -ENOMEM;
+	if (!qd_charge(ctx))
+		return NULL;
 	elem = kmem_cache_alloc(qd_elem_cache, GFP_KERNEL_ACCOUNT);
-	if (!elem)
-		goto err_user;
+	if (!elem) {
+		qd_uncharge(ctx);
+		*err = -ENOMEM;
+		return NULL;
+	}
 	INIT_LIST_HEAD(&elem->node);
 	elem->ctx = ctx;
 	elem->nsegs = 0;
 	elem->bytes = 0;
 	return elem;
-
-err_user:
-	qd_user_uncharge_elem(ctx->quser);
-err_ctx:
-	atomic_dec(&ctx->nr_queued);
-	return NULL;
 }
 
 /* Any context. Drops the element's region references and its charge. */
@@ -119,8 +151,7 @@ void qd_elem_free(struct qd_kelem *elem)
 	for (i = 0; i < elem->nsegs; i++)
 		qd_region_put(elem->regions[i]);
 	kmem_cache_free(qd_elem_cache, elem);
-	qd_user_uncharge_elem(ctx->quser);
-	atomic_dec(&ctx->nr_queued);
+	qd_uncharge(ctx);
 }
 
 int qd_op_init(void)

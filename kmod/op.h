@@ -52,7 +52,7 @@ struct qd_op {
 struct qd_op *qd_op_alloc(struct qd_ctx *ctx);
 void qd_op_free(struct qd_op *op);
 void qd_op_complete(struct qd_op *op, s64 res);
-void qd_op_wait(struct qd_op *op, enum qd_op_wait why);
+int qd_op_wait(struct qd_op *op, enum qd_op_wait why);
 void qd_op_unwait(struct qd_op *op);
 
 struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err);

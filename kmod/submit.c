@@ -62,22 +62,21 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 }
 
 /*
- * Bound the operations a context has in flight by max_inflight. A push is
- * admitted without counting pops that wait on empty queues, and a pop
- * without counting pushes that wait on full queues: each kind is what
- * completes the other's waiters, so neither may be refused because of
- * them. Pending pushes and pops are each bounded by max_inflight, so a
- * context has at most twice that many ops.
+ * Bound the operations a context runs at once by max_inflight. Ops waiting
+ * in a queue for an op of the other kind (op.c: qd_op_wait()) do not count:
+ * they are bounded by max_queued, and counting them here would let pending
+ * pushes refuse the pops that complete them (or the reverse), with the rest
+ * of the SQ stuck behind the refused SQE. What counts always finishes on its
+ * own or when user space reaps the CQ (parked completions), so a context
+ * at the bound drains without needing a new submission.
  */
-static bool qd_admit(struct qd_ctx *ctx, const struct qd_sqe *sqe)
+static bool qd_admit(struct qd_ctx *ctx)
 {
-	int nr = atomic_read(&ctx->nr_ops);
+	int running = atomic_read(&ctx->nr_ops) -
+		      atomic_read(&ctx->nr_wait_push) -
+		      atomic_read(&ctx->nr_wait_pop);
 
-	if (sqe->opcode == QD_OP_PUSH)
-		nr -= atomic_read(&ctx->nr_wait_pop);
-	else if (sqe->opcode == QD_OP_POP)
-		nr -= atomic_read(&ctx->nr_wait_push);
-	return nr < ctx->max_inflight;
+	return running < (int)ctx->max_inflight;
 }
 
 /* Called with ctx->sq_lock held. Returns SQEs consumed or -errno. */
@@ -98,7 +97,7 @@ static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 	for (n = 0; n < avail; n++) {
 		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
 		       sizeof(sqe));
-		if (!qd_admit(ctx, &sqe))
+		if (!qd_admit(ctx))
 			break;
 		op = qd_op_alloc(ctx);
 		if (!op)
