@@ -620,6 +620,190 @@ TEST_F(tiny, more_completions_than_the_cq_holds_all_arrive)
 	qd_sgafree(&sga);
 }
 
+/* --- liveness with libqd's defaults ----------------------------------------- */
+
+/*
+ * Ordinary producer/consumer code with libqd's default rings and the
+ * default queue depth (1024): one side issues 3,200 operations without
+ * waiting for them, then the other side issues its 3,200. Pending
+ * operations of the first kind fill the kernel's max_inflight; the second
+ * kind, the only one that can complete them, must still get in, and every
+ * element must come out, in order.
+ */
+#define LIVE_N		3200
+#define LIVE_TIMEOUT	300	/* seconds, for the whole test (debug kernels) */
+
+struct live {
+	int		qd;
+	char		*base;		/* element i is base[i], 1 byte */
+	qd_token_t	push[LIVE_N], pop[LIVE_N];
+	int		push_err, push_at;	/* first failing qd_push */
+	int		pop_err, pop_at;	/* first failing qd_pop */
+};
+
+static void *live_pusher(void *arg)
+{
+	struct live *l = arg;
+	int i;
+
+	for (i = 0; i < LIVE_N; i++) {
+		struct qd_sga one = { .numsegs = 1, .segs = { { l->base + i, 1 } } };
+		int ret = qd_push(&l->push[i], l->qd, &one);
+
+		if (ret) {
+			l->push_err = ret;
+			l->push_at = i;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *live_popper(void *arg)
+{
+	struct live *l = arg;
+	int i;
+
+	for (i = 0; i < LIVE_N; i++) {
+		int ret = qd_pop(&l->pop[i], l->qd);
+
+		if (ret) {
+			l->pop_err = ret;
+			l->pop_at = i;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static struct live *live_new(struct __test_metadata *_metadata, int qd,
+			     struct qd_sga *mem)
+{
+	struct qd_stats st;
+	struct live *l;
+
+	ASSERT_EQ(0, qd_stats(&st)) return NULL;
+	/* libqd's defaults: nothing in the environment overrides them */
+	if (getenv("QD_SQ_ENTRIES") || getenv("QD_CQ_ENTRIES"))
+		SKIP(return NULL, "QD_SQ_ENTRIES/QD_CQ_ENTRIES set: not libqd's defaults");
+	TH_LOG("libqd defaults: sq %u cq %u max_inflight %u", st.sq_entries,
+	       st.cq_entries, st.max_inflight);
+	*mem = qd_sgaalloc(LIVE_N);
+	ASSERT_EQ(1u, mem->numsegs) return NULL;
+	l = calloc(1, sizeof(*l));
+	ASSERT_NE(NULL, l) return NULL;
+	l->qd = qd;
+	l->base = mem->segs[0].buf;
+	l->push_at = l->pop_at = -1;
+	return l;
+}
+
+/* The context's state, for a failure message. */
+static const char *live_state(void)
+{
+	static char buf[512];
+	char dirs[1][256], path[300];
+	struct qd_stats st;
+	struct qd_proc p;
+	int n = 0;
+
+	buf[0] = 0;
+	if (!qd_stats(&st))
+		n += snprintf(buf + n, sizeof(buf) - n,
+			      "libqd: %llu SQEs submitted, %llu CQEs reaped; ",
+			      (unsigned long long)st.sqes_submitted,
+			      (unsigned long long)st.cqes_reaped);
+	if (!qd_proc_read(&p))
+		n += snprintf(buf + n, sizeof(buf) - n, "/proc/qd: inflight %lld queued %lld; ",
+			      p.inflight, p.queued);
+	if (!qd_debugfs_ready() && qd_debugfs_ctx_dirs(getpid(), dirs, 1) == 1) {
+		snprintf(path, sizeof(path), "%s/info", dirs[0]);
+		snprintf(buf + n, sizeof(buf) - n,
+			 "debugfs: sq head %lld tail %lld, cq head %lld tail %lld, inflight %lld",
+			 qd_kv(path, "sq_head"), qd_kv(path, "sq_tail"),
+			 qd_kv(path, "cq_head"), qd_kv(path, "cq_tail"),
+			 qd_kv(path, "inflight"));
+	}
+	return buf;
+}
+
+/* Wait for pop i: the i-th element. 0 or the failing step. */
+static int live_check_pop(struct live *l, int i)
+{
+	struct qd_result qr;
+	int ret = qd_wait(&qr, l->pop[i], &LONG);
+
+	if (ret)
+		return ret;
+	if (qr.ret != 1 || qr.value.sga.numsegs != 1 ||
+	    qr.value.sga.segs[0].buf != l->base + i || qr.value.sga.segs[0].len != 1)
+		return -EIO;
+	return 0;
+}
+
+static int live_check_push(struct live *l, int i)
+{
+	struct qd_result qr;
+	int ret = qd_wait(&qr, l->push[i], &LONG);
+
+	if (ret)
+		return ret;
+	return qr.ret == 1 ? 0 : -EIO;
+}
+
+TEST_F_TIMEOUT(libqd, consumer_pops_all_of_3200_pushes_left_unwaited, LIVE_TIMEOUT)
+{
+	struct qd_sga mem;
+	struct live *l = live_new(_metadata, self->qd, &mem);
+	pthread_t producer;
+	int i;
+
+	if (!l)
+		return;
+	/* the producer pushes 3,200 elements and waits for none of them */
+	ASSERT_EQ(0, pthread_create(&producer, NULL, live_pusher, l));
+	ASSERT_EQ(0, pthread_join(producer, NULL));
+	ASSERT_EQ(0, l->push_err) TH_LOG("qd_push %d failed: %s", l->push_at, live_state());
+	/* the consumer pops them one by one: 1,024 queued, the rest pending */
+	for (i = 0; i < LIVE_N; i++) {
+		ASSERT_EQ(0, qd_pop(&l->pop[i], self->qd)) TH_LOG("qd_pop %d", i);
+		ASSERT_EQ(0, live_check_pop(l, i)) TH_LOG("pop %d of %d: %s", i, LIVE_N, live_state());
+	}
+	/* and every push completed */
+	for (i = 0; i < LIVE_N; i++)
+		ASSERT_EQ(0, live_check_push(l, i)) TH_LOG("push %d: %s", i, live_state());
+	free(l);
+	qd_sgafree(&mem);
+}
+
+TEST_F_TIMEOUT(libqd, producer_feeds_all_of_3200_pops_left_unwaited, LIVE_TIMEOUT)
+{
+	struct qd_sga mem;
+	struct live *l = live_new(_metadata, self->qd, &mem);
+	pthread_t consumer;
+	int i;
+
+	if (!l)
+		return;
+	/* the consumer posts 3,200 pops on the empty queue and waits for none */
+	ASSERT_EQ(0, pthread_create(&consumer, NULL, live_popper, l));
+	ASSERT_EQ(0, pthread_join(consumer, NULL));
+	ASSERT_EQ(0, l->pop_err) TH_LOG("qd_pop %d failed: %s", l->pop_at, live_state());
+	/* the producer pushes, waiting for each push */
+	for (i = 0; i < LIVE_N; i++) {
+		struct qd_sga one = { .numsegs = 1, .segs = { { l->base + i, 1 } } };
+
+		ASSERT_EQ(0, qd_push(&l->push[i], self->qd, &one))
+			TH_LOG("qd_push %d: %s", i, live_state());
+		ASSERT_EQ(0, live_check_push(l, i)) TH_LOG("push %d of %d: %s", i, LIVE_N, live_state());
+	}
+	/* every pop got its element, in order */
+	for (i = 0; i < LIVE_N; i++)
+		ASSERT_EQ(0, live_check_pop(l, i)) TH_LOG("pop %d: %s", i, live_state());
+	free(l);
+	qd_sgafree(&mem);
+}
+
 /* --- fork ---------------------------------------------------------------------- */
 
 TEST_F(libqd, fork_child_starts_with_its_own_context)

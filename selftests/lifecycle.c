@@ -3,6 +3,8 @@
  * lifecycle: what happens to a context when its process exits, is killed,
  * forks or closes the fd; /proc/qd and the debugfs view of a context.
  */
+#include <grp.h>
+#include <poll.h>
 #include <signal.h>
 
 #include "qd_raw.h"
@@ -47,7 +49,8 @@ static int settled(const struct qd_proc *base, struct qd_proc *now)
 		if (now->contexts == base->contexts && now->queues == base->queues &&
 		    now->regions == base->regions &&
 		    now->pinned_pages == base->pinned_pages &&
-		    now->inflight == base->inflight)
+		    now->inflight == base->inflight &&
+		    now->queued == base->queued)
 			return 1;
 		qd_sleep_ms(10);
 	} while (qd_now_ns() < end);
@@ -58,12 +61,13 @@ static int settled(const struct qd_proc *base, struct qd_proc *now)
 	struct qd_proc __now;						\
 	EXPECT_TRUE(settled((base), &__now))				\
 		TH_LOG("left behind: contexts %lld queues %lld regions %lld " \
-		       "pinned_pages %lld inflight %lld",		\
+		       "pinned_pages %lld inflight %lld queued %lld",	\
 		       __now.contexts - (base)->contexts,		\
 		       __now.queues - (base)->queues,			\
 		       __now.regions - (base)->regions,			\
 		       __now.pinned_pages - (base)->pinned_pages,	\
-		       __now.inflight - (base)->inflight);		\
+		       __now.inflight - (base)->inflight,		\
+		       __now.queued - (base)->queued);			\
 } while (0)
 
 static int submit_one(struct qd_raw *r, struct qd_sqe s)
@@ -78,7 +82,8 @@ static int submit_one(struct qd_raw *r, struct qd_sqe s)
  * with queued elements, a queue with pending pops, a full queue with a
  * pending push, unreaped CQEs, and a second context with an overflowed CQ.
  * Returns 0 or the failing step. Counts added: contexts 2, queues 3 + 1,
- * regions 2 + 1, pinned pages REGION_PAGES + 1, inflight >= 3.
+ * regions 2 + 1, pinned pages REGION_PAGES + 1, inflight >= 3, queued
+ * 3 + 2 (the pending push holds one) + 1 elements and 2 waiting pops.
  */
 static int make_busy(struct qd_raw *r, struct qd_raw *r2, char *buf, size_t pg)
 {
@@ -138,6 +143,7 @@ static void check_busy_counts(struct __test_metadata *_metadata,
 	EXPECT_EQ(base->regions + 3, now.regions);
 	EXPECT_EQ(base->pinned_pages + REGION_PAGES + 1, now.pinned_pages);
 	EXPECT_LE(base->inflight + 3, now.inflight);
+	EXPECT_EQ(base->queued + 6 + 2, now.queued);
 	(void)pg;
 }
 
@@ -263,12 +269,67 @@ TEST_F(lifecycle, exit_returns_the_memlock_charge)
 
 /* --- fork ----------------------------------------------------------------- */
 
-TEST_F(lifecycle, forked_child_using_parent_context_gets_eperm)
+/*
+ * In a forked child: every ioctl and mmap of the parent's context is -EPERM
+ * and poll says EPOLLERR (not EPOLLIN, although the ring holds CQEs).
+ */
+static void child_cannot_use(struct qd_raw *r, char *buf, size_t pg,
+			     unsigned int id, int qd)
 {
-	struct qd_raw r;
-	struct qd_seg seg;
+	struct qd_params p = { .sq_entries = 8 };
+	struct qd_queue_create q = { 0 };
+	struct qd_region_reg reg = { .addr = (__u64)(uintptr_t)buf, .len = pg };
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN | POLLRDNORM };
+	void *m;
+
+	CHILD_CHECK(qd_raw_enter(r, 0, 0, 0, 0) == -EPERM);
+	CHILD_CHECK(qd_raw_enter(r, 0, 1, QD_ENTER_ALL, 0) == -EPERM);
+	CHILD_CHECK(qd_raw_ioctl(r->fd, QD_IOC_SETUP, &p) == -EPERM);
+	CHILD_CHECK(qd_raw_ioctl(r->fd, QD_IOC_REGISTER, &reg) == -EPERM);
+	CHILD_CHECK(qd_raw_unregister(r->fd, id) == -EPERM);
+	CHILD_CHECK(qd_raw_ioctl(r->fd, QD_IOC_QUEUE, &q) == -EPERM);
+	CHILD_CHECK(qd_raw_close(r->fd, qd) == -EPERM);
+	CHILD_CHECK(qd_raw_mmap(r->fd, r->p.sq_ring_bytes, QD_OFF_SQ_RING, &m) == -EPERM);
+	CHILD_CHECK(qd_raw_mmap(r->fd, r->p.cq_ring_bytes, QD_OFF_CQ_RING, &m) == -EPERM);
+	CHILD_CHECK(poll(&pfd, 1, 0) == 1);
+	CHILD_CHECK(pfd.revents & POLLERR);
+	CHILD_CHECK(!(pfd.revents & (POLLIN | POLLRDNORM)));
+}
+
+/* 1 if [addr, addr + len) is mapped in this process. */
+static int is_mapped(void *addr, size_t len)
+{
+	return !msync(addr, len, MS_ASYNC);
+}
+
+/*
+ * The parent's context after a child that could not use it: the pop still
+ * pending (the child's exit cancelled nothing), the region still its own.
+ */
+static void parent_context_intact(struct __test_metadata *_metadata,
+				  struct qd_raw *r, unsigned int id, int qd)
+{
+	struct qd_seg seg = qd_seg(id, 8, 24);
 	struct qd_cqe cqe;
 	struct qd_elem el;
+	int i;
+
+	EXPECT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(r, &cqe, NULL, 20 * QD_RAW_MS));
+	ASSERT_EQ(1, submit_one(r, qd_sqe_push(qd, &seg, 1, 2)));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, qd_raw_wait_cqe(r, &cqe, &el, 2000 * QD_RAW_MS));
+		EXPECT_EQ(24, cqe.res);
+		if (cqe.user_data == 1) {
+			EXPECT_TRUE(qd_seg_eq(&seg, &el.segs[0]));
+		}
+	}
+	EXPECT_EQ(0, qd_raw_unregister(r->fd, id));
+}
+
+TEST_F(lifecycle, forked_child_using_parent_context_gets_eperm)
+{
+	struct qd_cqe cqe;
+	struct qd_raw r;
 	unsigned int id;
 	int qd, st;
 	pid_t pid;
@@ -278,44 +339,76 @@ TEST_F(lifecycle, forked_child_using_parent_context_gets_eperm)
 	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qd));
 	/* a pop pending across the fork and the child's exit */
 	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qd, 1)));
+	/* a CQE in the ring: the owner's poll says EPOLLIN */
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_nop(100)));
 
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		struct qd_params p = { .sq_entries = 8 };
-		struct qd_queue_create q = { 0 };
-		struct qd_region_reg reg = {
-			.addr = (__u64)(uintptr_t)self->buf, .len = self->pg,
-		};
-		void *m;
-
-		CHILD_CHECK(qd_raw_enter(&r, 0, 0, 0, 0) == -EPERM);
-		CHILD_CHECK(qd_raw_enter(&r, 0, 1, QD_ENTER_ALL, 0) == -EPERM);
-		CHILD_CHECK(qd_raw_ioctl(r.fd, QD_IOC_SETUP, &p) == -EPERM);
-		CHILD_CHECK(qd_raw_ioctl(r.fd, QD_IOC_REGISTER, &reg) == -EPERM);
-		CHILD_CHECK(qd_raw_unregister(r.fd, id) == -EPERM);
-		CHILD_CHECK(qd_raw_ioctl(r.fd, QD_IOC_QUEUE, &q) == -EPERM);
-		CHILD_CHECK(qd_raw_close(r.fd, qd) == -EPERM);
-		CHILD_CHECK(qd_raw_mmap(r.fd, r.p.sq_ring_bytes, QD_OFF_SQ_RING, &m) == -EPERM);
-		CHILD_CHECK(qd_raw_mmap(r.fd, r.p.cq_ring_bytes, QD_OFF_CQ_RING, &m) == -EPERM);
+		/* the rings are not inherited (VM_DONTCOPY) */
+		CHILD_CHECK(!is_mapped(r.sq_ring, r.sq_len));
+		CHILD_CHECK(!is_mapped(r.cq_ring, r.cq_len));
+		child_cannot_use(&r, self->buf, self->pg, id, qd);
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
-	/* the child's exit cancelled nothing: the pop is still pending */
-	EXPECT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(&r, &cqe, NULL, 20 * QD_RAW_MS));
-	seg = qd_seg(id, 8, 24);
-	ASSERT_EQ(1, submit_one(&r, qd_sqe_push(qd, &seg, 1, 2)));
-	for (int i = 0; i < 2; i++) {
-		ASSERT_EQ(0, qd_raw_wait_cqe(&r, &cqe, &el, 2000 * QD_RAW_MS));
-		EXPECT_EQ(24, cqe.res);
-		if (cqe.user_data == 1) {
-			EXPECT_TRUE(qd_seg_eq(&seg, &el.segs[0]));
-		}
+	ASSERT_EQ(1, qd_raw_peek_cqe(&r, &cqe, NULL));
+	EXPECT_EQ(100u, cqe.user_data);
+	parent_context_intact(_metadata, &r, id, qd);
+	qd_raw_exit(&r);
+	EXPECT_SETTLED(&self->base);
+}
+
+/*
+ * MADV_DOFORK undoes the mappings' VM_DONTCOPY: the child then shares the
+ * ring pages (and can read what the kernel wrote there), but the context is
+ * still not its own: every ioctl and mmap is -EPERM, poll EPOLLERR.
+ */
+TEST_F(lifecycle, forked_child_of_madv_dofork_rings_sees_pages_but_cannot_use_them)
+{
+	struct qd_raw r;
+	unsigned int id;
+	int qd, st, i;
+	pid_t pid;
+
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 16));
+	ASSERT_EQ(0, madvise(r.sq_ring, r.sq_len, MADV_DOFORK));
+	ASSERT_EQ(0, madvise(r.cq_ring, r.cq_len, MADV_DOFORK));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, self->pg, &id));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qd));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qd, 1)));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(1, submit_one(&r, qd_sqe_nop(100 + i)));
+	ASSERT_EQ(3u, qd_raw_cq_ready(&r));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		CHILD_CHECK(is_mapped(r.sq_ring, r.sq_len));
+		CHILD_CHECK(is_mapped(r.cq_ring, r.cq_len));
+		/* the same pages: the kernel's CQEs and indices */
+		CHILD_CHECK(qd_load_acquire(r.cq_tail) == 3);
+		CHILD_CHECK(*r.cq_head == 0);
+		CHILD_CHECK(qd_load_acquire(r.sq_head) == 4);
+		for (i = 0; i < 3; i++)
+			CHILD_CHECK(r.cqes[i].user_data == 100u + i);
+		child_cannot_use(&r, self->buf, self->pg, id, qd);
+		/* and nothing it could do moved the parent's rings */
+		CHILD_CHECK(qd_load_acquire(r.cq_tail) == 3);
+		_exit(0);
 	}
-	/* and the region is still the parent's to unregister */
-	EXPECT_EQ(0, qd_raw_unregister(r.fd, id));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	for (i = 0; i < 3; i++) {
+		struct qd_cqe cqe;
+
+		ASSERT_EQ(1, qd_raw_peek_cqe(&r, &cqe, NULL));
+		EXPECT_EQ(100u + i, cqe.user_data);
+	}
+	parent_context_intact(_metadata, &r, id, qd);
 	qd_raw_exit(&r);
 	EXPECT_SETTLED(&self->base);
 }
@@ -350,16 +443,26 @@ TEST_F(lifecycle, forked_child_can_open_its_own_context)
 TEST_F(lifecycle, proc_qd_has_the_documented_keys)
 {
 	struct qd_proc *s = &self->base;
+	int i;
 
-	EXPECT_EQ(1, s->version);
-	EXPECT_EQ(8, s->nkeys);
+	EXPECT_EQ(2, s->version);
+	/* the harness runs as root: every context */
+	EXPECT_STREQ("all", s->scope);
+	EXPECT_EQ(-1, s->scope_uid);
+	EXPECT_EQ(QD_PROC_NKEYS, s->nkeys);
 	EXPECT_LE(0, s->contexts);
 	EXPECT_LE(0, s->queues);
 	EXPECT_LE(0, s->regions);
 	EXPECT_LE(0, s->pinned_pages);
 	EXPECT_LE(0, s->inflight);
+	EXPECT_LE(0, s->queued);
 	EXPECT_LE(0, s->overflowed);
-	EXPECT_LE(0, s->payload_bytes_copied);
+	EXPECT_LE(0, s->invalid_opcode);
+	/* nothing else: payload_bytes_copied is gone (nothing copies yet) */
+	EXPECT_EQ(0, s->nunknown);
+	for (i = 0; i < s->nunknown && i < 8; i++)
+		TH_LOG("unexpected key %s", s->unknown[i]);
+	EXPECT_EQ(3, s->nops);
 	EXPECT_NE(NULL, qd_proc_op(s, "nop"));
 	EXPECT_NE(NULL, qd_proc_op(s, "push"));
 	EXPECT_NE(NULL, qd_proc_op(s, "pop"));
@@ -434,7 +537,13 @@ TEST_F(lifecycle, proc_qd_op_counters_increase)
 	s = qd_sqe_pop(qd, 6);
 	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
 	ASSERT_EQ(16, cqe.res);
+	/* an opcode the module does not know counts as invalid_opcode */
+	s = qd_sqe_nop(7);
+	s.opcode = QD_OP_POP + 1;
+	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
+	ASSERT_EQ(-EINVAL, cqe.res);
 	ASSERT_EQ(0, qd_proc_read(&b));
+	EXPECT_LE(a.invalid_opcode + 1, b.invalid_opcode);
 
 	for (i = 0; i < 3; i++) {
 		const struct qd_op_stat *x = qd_proc_op(&a, names[i]);
@@ -451,32 +560,235 @@ TEST_F(lifecycle, proc_qd_op_counters_increase)
 	qd_raw_exit(&r);
 }
 
-TEST_F(lifecycle, memq_copies_no_payload_bytes)
+/*
+ * Every push holds one element from its submission until the element is
+ * popped and the pop's CQE is in the ring, the queue is closed, or the push
+ * fails.
+ */
+TEST_F(lifecycle, proc_qd_counts_queued_elements)
 {
 	struct qd_raw r;
 	struct qd_proc a, b;
 	struct qd_seg seg;
-	struct qd_sqe s;
 	struct qd_cqe cqe;
 	unsigned int id;
-	int qd, i;
+	int q1, q2, i;
 
-	ASSERT_EQ(0, qd_raw_init(&r, 8, 16));
-	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, REGION_PAGES * self->pg, &id));
-	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qd));
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 8));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, self->pg, &id));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 1, &q1));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &q2));
+	seg = qd_seg(id, 0, 16);
 	ASSERT_EQ(0, qd_proc_read(&a));
-	seg = qd_seg(id, 0, REGION_PAGES * self->pg);
-	for (i = 0; i < 10; i++) {
-		s = qd_sqe_push(qd, &seg, 1, i);
-		ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
-		ASSERT_EQ((long long)seg.len, cqe.res);
-		s = qd_sqe_pop(qd, i);
-		ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
-		ASSERT_EQ((long long)seg.len, cqe.res);
-	}
-	ASSERT_EQ(0, qd_proc_read(&b));
-	EXPECT_EQ(a.payload_bytes_copied, b.payload_bytes_copied);
+#define QUEUED(n) do {							\
+	ASSERT_EQ(0, qd_proc_read(&b));					\
+	EXPECT_EQ(a.queued + (n), b.queued);				\
+} while (0)
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(1, submit_one(&r, qd_sqe_push(q2, &seg, 1, i)));
+	QUEUED(3);
+	/* q1 holds one; the next push waits for room, holding its element */
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_push(q1, &seg, 1, 10)));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_push(q1, &seg, 1, 11)));
+	QUEUED(5);
+	/* a push that fails holds nothing */
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_push(q2 + 1000, &seg, 1, 12)));
+	QUEUED(5);
+	while (qd_raw_peek_cqe(&r, &cqe, NULL))
+		;
+	/* a pop whose CQE is in the ring lets go; the waiting push moves in */
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(q1, 20)));
+	ASSERT_EQ(0, qd_raw_wait_cqe(&r, &cqe, NULL, 2000 * QD_RAW_MS));
+	QUEUED(4);
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(q2, 21)));
+	QUEUED(3);
+	while (qd_raw_peek_cqe(&r, &cqe, NULL))
+		;
+
+	/* a pop whose CQE is parked (the ring is full) still holds it */
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(1, submit_one(&r, qd_sqe_nop(30 + i)));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(q2, 22)));
+	ASSERT_TRUE(!!(qd_load_acquire(r.cq_flags) & QD_CQ_F_OVERFLOW));
+	QUEUED(3);
+	while (qd_raw_peek_cqe(&r, &cqe, NULL))
+		;
+	ASSERT_EQ(0, qd_raw_enter(&r, 0, 0, 0, 0));	/* moves it into the ring */
+	ASSERT_EQ(1, qd_raw_peek_cqe(&r, &cqe, NULL));
+	EXPECT_EQ(22u, cqe.user_data);
+	EXPECT_EQ(16, cqe.res);
+	QUEUED(2);
+
+	/* closing a queue drops what it holds */
+	ASSERT_EQ(0, qd_raw_close(r.fd, q2));
+	QUEUED(1);
+	ASSERT_EQ(0, qd_raw_close(r.fd, q1));
+	QUEUED(0);
+#undef QUEUED
 	qd_raw_exit(&r);
+	EXPECT_SETTLED(&self->base);
+}
+
+/*
+ * A reader without CAP_SYS_ADMIN (here uid 65534, which opens /proc/qd
+ * itself after setuid) sees "scope uid 65534" and sums over its own
+ * contexts only: not root's, and no module-wide counters. Root, meanwhile,
+ * sees "scope all" and everything.
+ */
+struct uid_view {
+	int		err;
+	struct qd_proc	proc;
+};
+
+/* In a child: become uid/gid 65534 (no capabilities left). */
+static void become_nobody(void)
+{
+	CHILD_CHECK(qd_set_memlock(64 * 1024) == 0);
+	CHILD_CHECK(setgroups(0, NULL) == 0);
+	CHILD_CHECK(setgid(65534) == 0);
+	CHILD_CHECK(setuid(65534) == 0);
+	CHILD_CHECK(getuid() == 65534 && geteuid() == 65534);
+}
+
+TEST_F(lifecycle, proc_qd_unprivileged_reader_sees_only_its_uid)
+{
+	struct qd_raw r, r2;
+	struct uid_view v;
+	struct qd_proc all;
+	struct qd_seg seg;
+	unsigned int id;
+	int res[2], go[2], qa, qb, i;
+	pid_t pid;
+
+	/* nobody's sums must be exact: no context of any uid is left over */
+	ASSERT_EQ(0, qd_proc_wait_idle(0, 0, SETTLE_MS, NULL));
+	/* root: contexts 2, queues 2, regions 1 (3 pages), inflight 2, queued 1 + 2 pops */
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 16));
+	ASSERT_EQ(0, qd_raw_init(&r2, 4, 8));
+	ASSERT_EQ(0, qd_raw_register(r.fd, self->buf, 3 * self->pg, &id));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qa));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qb));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qa, 1)));
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_pop(qa, 2)));
+	seg = qd_seg(id, 0, 8);
+	ASSERT_EQ(1, submit_one(&r, qd_sqe_push(qb, &seg, 1, 3)));
+
+	ASSERT_EQ(0, pipe(res));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* nobody: contexts 1, queues 3, regions 1 (1 page), inflight 1, queued 2 + 1 pop */
+		struct qd_raw c;
+		unsigned int cid;
+		int q[3];
+		char x;
+
+		close(res[0]);
+		close(go[1]);
+		become_nobody();
+		CHILD_CHECK(qd_raw_init(&c, 4, 8) == 0);
+		CHILD_CHECK(qd_raw_register(c.fd, self->buf + 4 * self->pg, self->pg, &cid) == 0);
+		for (i = 0; i < 3; i++)
+			CHILD_CHECK(qd_raw_queue(c.fd, 0, &q[i]) == 0);
+		CHILD_CHECK(submit_one(&c, qd_sqe_pop(q[0], 1)) == 1);
+		seg = qd_seg(cid, 0, 4);
+		CHILD_CHECK(submit_one(&c, qd_sqe_push(q[1], &seg, 1, 2)) == 1);
+		CHILD_CHECK(submit_one(&c, qd_sqe_push(q[1], &seg, 1, 3)) == 1);
+		memset(&v, 0, sizeof(v));
+		v.err = qd_proc_read(&v.proc);
+		CHILD_CHECK(write(res[1], &v, sizeof(v)) == sizeof(v));
+		/* hold the context until the parent has looked */
+		CHILD_CHECK(read(go[0], &x, 1) == 0);
+		qd_raw_exit(&c);
+		_exit(0);
+	}
+	close(res[1]);
+	close(go[0]);
+	ASSERT_EQ((ssize_t)sizeof(v), read(res[0], &v, sizeof(v))) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	ASSERT_EQ(0, qd_proc_read(&all));
+	close(go[1]);
+	close(res[0]);
+	EXPECT_EQ(0, qd_wait_child(pid));
+
+	/* what nobody saw: its own context and nothing else */
+	ASSERT_EQ(0, v.err);
+	EXPECT_EQ(2, v.proc.version);
+	EXPECT_STREQ("uid", v.proc.scope);
+	EXPECT_EQ(65534, v.proc.scope_uid);
+	EXPECT_EQ(1, v.proc.contexts);
+	EXPECT_EQ(3, v.proc.queues);
+	EXPECT_EQ(1, v.proc.regions);
+	EXPECT_EQ(1, v.proc.pinned_pages);
+	EXPECT_EQ(1, v.proc.inflight);
+	EXPECT_EQ(2 + 1, v.proc.queued);
+	/* only those six (and version): no module-wide counters */
+	EXPECT_EQ(7, v.proc.nkeys);
+	EXPECT_EQ(-1, v.proc.overflowed);
+	EXPECT_EQ(-1, v.proc.invalid_opcode);
+	EXPECT_EQ(0, v.proc.nops);
+	EXPECT_EQ(0, v.proc.nunknown);
+
+	/* what root saw meanwhile: everybody's */
+	EXPECT_EQ(2, all.version);
+	EXPECT_STREQ("all", all.scope);
+	EXPECT_EQ(self->base.contexts + 2 + 1, all.contexts);
+	EXPECT_EQ(self->base.queues + 2 + 3, all.queues);
+	EXPECT_EQ(self->base.regions + 1 + 1, all.regions);
+	EXPECT_EQ(self->base.pinned_pages + 3 + 1, all.pinned_pages);
+	EXPECT_EQ(self->base.inflight + 2 + 1, all.inflight);
+	EXPECT_EQ(self->base.queued + 1 + 2 + 2 + 1, all.queued);
+	EXPECT_LE(0, all.overflowed);
+	EXPECT_LE(3, all.nops);
+
+	qd_raw_exit(&r);
+	qd_raw_exit(&r2);
+	EXPECT_SETTLED(&self->base);
+}
+
+/* The scope is decided when the file is opened, not when it is read. */
+TEST_F(lifecycle, proc_qd_scope_is_decided_at_open)
+{
+	int res[2];
+	pid_t pid;
+	struct uid_view v[2];
+
+	ASSERT_EQ(0, pipe(res));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		FILE *early;
+
+		close(res[0]);
+		memset(v, 0, sizeof(v));
+		early = fopen(QD_PROC_PATH, "re");
+		CHILD_CHECK(early);
+		become_nobody();
+		v[0].err = qd_proc_parse(early, &v[0].proc);
+		fclose(early);
+		v[1].err = qd_proc_read(&v[1].proc);
+		CHILD_CHECK(write(res[1], v, sizeof(v)) == sizeof(v));
+		_exit(0);
+	}
+	close(res[1]);
+	ASSERT_EQ((ssize_t)sizeof(v), read(res[0], v, sizeof(v)));
+	close(res[0]);
+	EXPECT_EQ(0, qd_wait_child(pid));
+	/* opened as root, read as nobody: all */
+	EXPECT_EQ(0, v[0].err);
+	EXPECT_STREQ("all", v[0].proc.scope);
+	EXPECT_EQ(QD_PROC_NKEYS, v[0].proc.nkeys);
+	EXPECT_LE(3, v[0].proc.nops);
+	/* opened as nobody: its own uid, which has no contexts */
+	EXPECT_EQ(0, v[1].err);
+	EXPECT_STREQ("uid", v[1].proc.scope);
+	EXPECT_EQ(65534, v[1].proc.scope_uid);
+	EXPECT_EQ(0, v[1].proc.contexts);
+	EXPECT_EQ(0, v[1].proc.pinned_pages);
+	EXPECT_EQ(0, v[1].proc.nops);
 }
 
 TEST_F(lifecycle, proc_qd_counts_overflowed_completions)

@@ -678,20 +678,24 @@ TEST_F(tiny, cq_overflow_keeps_popped_elements)
 	EXPECT_EQ(0u, *r->cq_flags & QD_CQ_F_OVERFLOW);
 }
 
+/*
+ * Parked completions count against max_inflight (they finish when the CQ is
+ * reaped): with the CQ unreaped, the kernel consumes cq_entries (posted,
+ * freed) + max_inflight (parked) NOPs, leaves the rest in the SQ, and takes
+ * them once the CQ is reaped.
+ */
 TEST_F(tiny, max_inflight_leaves_sqes_in_sq)
 {
 	struct qd_raw *r = &self->r;
 	unsigned int max = r->p.max_inflight, consumed = 0, made = 0, reaped = 0;
-	unsigned int cancelled = 0, badf = 0;
 	struct qd_cqe cqe;
 	int ret, spins = 0;
 
 	if (max > 4096)
 		SKIP(return, "max_inflight %u is too many to reach cheaply", max);
-	/* pending pops until the kernel stops consuming */
 	while (spins++ < 10000) {
 		while (made - consumed < r->sq_entries) {
-			struct qd_sqe s = qd_sqe_pop(self->qd, made++);
+			struct qd_sqe s = qd_sqe_nop(made++);
 
 			ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
 		}
@@ -701,45 +705,45 @@ TEST_F(tiny, max_inflight_leaves_sqes_in_sq)
 		if (ret < (int)r->sq_entries)
 			break;
 	}
-	EXPECT_EQ(max, consumed);
+	EXPECT_EQ(r->cq_entries + max, consumed);
 	EXPECT_LT(0u, qd_raw_sq_pending(r));
 	/* still full: nothing more is taken */
 	EXPECT_EQ(0, qd_raw_submit(r));
 	EXPECT_EQ(made - consumed, qd_raw_sq_pending(r));
 
-	/* closing the queue ends the pending pops; the SQEs left run after */
-	ASSERT_EQ(0, qd_raw_close(r->fd, self->qd));
+	/* reaping lets the parked ones in and the rest run, in order */
 	spins = 0;
-	while (reaped < made && spins++ < 10000) {
+	while (reaped < made && spins++ < 100000) {
 		while (qd_raw_peek_cqe(r, &cqe, NULL)) {
+			EXPECT_EQ(reaped, cqe.user_data);
+			EXPECT_EQ(0, cqe.res);
 			reaped++;
-			if (cqe.res == -ECANCELED)
-				cancelled++;
-			else if (cqe.res == -EBADF)
-				badf++;
 		}
 		ret = qd_raw_enter(r, qd_raw_sq_pending(r), 0, 0, 0);
 		ASSERT_LE(0, ret);
 	}
 	EXPECT_EQ(made, reaped);
-	EXPECT_EQ(max, cancelled);
-	EXPECT_EQ(made - max, badf);
 }
 
-TEST_F(tiny, push_is_admitted_when_pending_pops_fill_max_inflight)
+/*
+ * Pops waiting on an empty queue do not count against max_inflight (they
+ * are bounded by max_queued): many times max_inflight of them are taken,
+ * and a push after them is taken too and feeds the oldest.
+ */
+TEST_F(tiny, waiting_pops_do_not_count_against_max_inflight)
 {
 	struct qd_raw *r = &self->r;
-	unsigned int max = r->p.max_inflight, made = 0, consumed = 0;
+	unsigned int max = r->p.max_inflight, made = 0, consumed = 0, want;
 	struct qd_seg seg = qd_seg(self->region, 0, 64);
 	struct qd_sqe s;
 	struct qd_cqe cqe;
-	int ret, spins = 0, popped = 0, pushed = 0, old_qd;
+	int ret, spins = 0, popped = 0, pushed = 0, cancelled = 0;
 
-	if (max > 4096)
-		SKIP(return, "max_inflight %u is too many to reach cheaply", max);
-	/* exactly max pending pops */
-	while (consumed < max && spins++ < 10000) {
-		while (made < max && made - consumed < r->sq_entries) {
+	want = 4 * max;
+	if (want > r->p.max_queued)
+		SKIP(return, "max_queued %u is below %u", r->p.max_queued, want);
+	while (consumed < want && spins++ < 100000) {
+		while (made < want && made - consumed < r->sq_entries) {
 			s = qd_sqe_pop(self->qd, made++);
 			ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
 		}
@@ -747,42 +751,12 @@ TEST_F(tiny, push_is_admitted_when_pending_pops_fill_max_inflight)
 		ASSERT_LT(0, ret);
 		consumed += ret;
 	}
-	ASSERT_EQ(max, consumed);
+	ASSERT_EQ(want, consumed);
+	EXPECT_EQ(0u, qd_raw_sq_pending(r));
 
-	/* another pop is refused, but a push is still taken and feeds a pop */
-	s = qd_sqe_pop(self->qd, 1000000);
-	ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
-	EXPECT_EQ(0, qd_raw_submit(r));
-	EXPECT_EQ(1u, qd_raw_sq_pending(r));
-	/* a fresh queue first, so the old qd number is not reused by it */
-	old_qd = self->qd;
-	ASSERT_EQ(0, qd_raw_queue(r->fd, 0, &self->qd));
-	ASSERT_EQ(0, qd_raw_close(r->fd, old_qd));	/* drops the pops, runs the SQE */
-
-	/* reap the cancellations, then fill the budget again, push last */
-	do {
-		while (qd_raw_peek_cqe(r, &cqe, NULL))
-			;
-		ASSERT_LE(0, qd_raw_enter(r, qd_raw_sq_pending(r), 0, 0, 0));
-	} while ((qd_raw_sq_pending(r) || qd_raw_cq_ready(r) ||
-		  (qd_load_acquire(r->cq_flags) & QD_CQ_F_OVERFLOW)) &&
-		 spins++ < 20000);
-	made = consumed = 0;
-	while (consumed < max && spins++ < 40000) {
-		while (made < max && made - consumed < r->sq_entries) {
-			s = qd_sqe_pop(self->qd, made++);
-			ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
-		}
-		ret = qd_raw_submit(r);
-		ASSERT_LT(0, ret);
-		consumed += ret;
-	}
-	ASSERT_EQ(max, consumed);
 	s = qd_sqe_push(self->qd, &seg, 1, 2000000);
 	ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
 	EXPECT_EQ(1, qd_raw_submit(r));
-
-	/* the CQ (8 entries) overflowed long ago; drain everything */
 	spins = 0;
 	while ((!pushed || !popped) && spins++ < 20000) {
 		while (qd_raw_peek_cqe(r, &cqe, NULL)) {
@@ -795,7 +769,235 @@ TEST_F(tiny, push_is_admitted_when_pending_pops_fill_max_inflight)
 	}
 	EXPECT_EQ(1, pushed);
 	EXPECT_EQ(1, popped);	/* the oldest pending pop got the element */
+
+	/* closing the queue cancels the others */
 	ASSERT_EQ(0, qd_raw_close(r->fd, self->qd));
+	self->qd = -1;
+	spins = 0;
+	while (cancelled < (int)want - 1 && spins++ < 100000) {
+		while (qd_raw_peek_cqe(r, &cqe, NULL))
+			cancelled += cqe.res == -ECANCELED;
+		ASSERT_LE(0, qd_raw_enter(r, 0, 0, 0, 0));
+	}
+	EXPECT_EQ((int)want - 1, cancelled);
+}
+
+/* --- liveness: neither kind of pending op starves the other ------------- */
+
+/*
+ * Tiny rings (sq 1..4, cq 2..8) and a queue of depth 1. One kind of
+ * operation is left pending until it fills max_inflight; then the other kind,
+ * the only one that can complete them, must still be admitted, and every
+ * element must come out in order.
+ */
+FIXTURE(live) {
+	struct qd_raw r;
+	char *buf;
+	unsigned int region;
+	int qd;
+};
+
+FIXTURE_VARIANT(live) {
+	unsigned int sq, cq;
+};
+
+FIXTURE_VARIANT_ADD(live, sq1_cq2) { .sq = 1, .cq = 2 };
+FIXTURE_VARIANT_ADD(live, sq2_cq4) { .sq = 2, .cq = 4 };
+FIXTURE_VARIANT_ADD(live, sq4_cq8) { .sq = 4, .cq = 8 };
+
+FIXTURE_SETUP(live)
+{
+	ASSERT_EQ(0, qd_raw_init(&self->r, variant->sq, variant->cq));
+	self->buf = qd_raw_pages(REGION_BYTES);
+	ASSERT_NE(NULL, self->buf);
+	ASSERT_EQ(0, qd_raw_register(self->r.fd, self->buf, REGION_BYTES,
+				     &self->region));
+	ASSERT_EQ(0, qd_raw_queue(self->r.fd, 1, &self->qd));
+}
+
+FIXTURE_TEARDOWN(live)
+{
+	MEMQ_FINI();
+}
+
+#define LIVE_MAX	4096u		/* elements a test moves at most */
+#define POP_TAG		(1ULL << 32)	/* pops' user_data: POP_TAG + k */
+
+struct live_run {
+	struct qd_raw	*r;
+	int		qd;
+	unsigned int	region;
+	unsigned int	pushes, pops;		/* how many of each to make */
+	unsigned int	pushed, popped;		/* SQEs queued so far */
+	unsigned int	push_done, pop_done;	/* CQEs reaped */
+	unsigned int	next_pop;		/* FIFO: the element pop k must get */
+	int		bad;			/* first wrong CQE, as a line */
+	struct qd_seg	segs[LIVE_MAX];
+};
+
+/* The element push k carries: a distinct (offset, len) in the region. */
+static struct qd_seg live_seg(const struct live_run *lr, unsigned int k)
+{
+	return qd_seg(lr->region, (k * 8) % (REGION_BYTES - 8), 1 + k % 7);
+}
+
+static void live_reap(struct live_run *lr)
+{
+	struct qd_cqe cqe;
+	struct qd_elem el;
+
+	while (qd_raw_peek_cqe(lr->r, &cqe, &el)) {
+		if (cqe.user_data >= POP_TAG) {
+			struct qd_seg want = live_seg(lr, lr->next_pop);
+
+			if (cqe.user_data != POP_TAG + lr->pop_done || cqe.res != want.len ||
+			    cqe.nsegs != 1 || !qd_seg_eq(&want, &el.segs[0]))
+				lr->bad = lr->bad ? lr->bad : __LINE__;
+			lr->next_pop++;
+			lr->pop_done++;
+		} else {
+			if (cqe.res != 1 + (long long)(cqe.user_data % 7))
+				lr->bad = lr->bad ? lr->bad : __LINE__;
+			lr->push_done++;
+		}
+	}
+}
+
+/*
+ * Queue up to `limit` more SQEs of one kind (as many as the SQ takes) and
+ * enter: the number the kernel consumed, or -errno.
+ */
+static int live_submit(struct live_run *lr, int push, unsigned int limit)
+{
+	unsigned int *made = push ? &lr->pushed : &lr->popped;
+	unsigned int total = push ? lr->pushes : lr->pops;
+	unsigned int n = 0;
+
+	while (*made < total && n < limit) {
+		struct qd_sqe s;
+
+		if (push) {
+			lr->segs[*made] = live_seg(lr, *made);
+			s = qd_sqe_push(lr->qd, &lr->segs[*made], 1, *made);
+		} else {
+			s = qd_sqe_pop(lr->qd, POP_TAG + *made);
+		}
+		if (qd_raw_queue_sqe(lr->r, &s))
+			break;
+		(*made)++;
+		n++;
+	}
+	return qd_raw_submit(lr->r);
+}
+
+/*
+ * Run until every push and pop completed: submit what is left of `second`
+ * kind, reap, wait a little in the kernel when nothing moved. 0, or
+ * -ETIMEDOUT if nothing moved for LONG_NS.
+ */
+static int live_finish(struct live_run *lr, int second_is_push)
+{
+	long long idle_since = qd_now_ns();
+
+	while (lr->push_done < lr->pushes || lr->pop_done < lr->pops) {
+		unsigned int before = lr->push_done + lr->pop_done;
+		unsigned int queued = lr->pushed + lr->popped;
+		int ret;
+
+		ret = live_submit(lr, second_is_push, ~0u);
+		if (ret < 0)
+			return ret;
+		live_reap(lr);
+		if (lr->push_done + lr->pop_done != before || lr->pushed + lr->popped != queued ||
+		    ret > 0) {
+			idle_since = qd_now_ns();
+			continue;
+		}
+		if (qd_now_ns() - idle_since > LONG_NS)
+			return -ETIMEDOUT;
+		/* wait for a CQE (this also moves parked ones into the ring) */
+		ret = qd_raw_enter(lr->r, 0, 1, QD_ENTER_ALL, 20 * QD_RAW_MS);
+		if (ret < 0 && ret != -ETIMEDOUT && ret != -EINTR)
+			return ret;
+	}
+	return 0;
+}
+
+#define LIVE_REPORT(lr)							\
+	TH_LOG("pushes %u/%u queued, %u done; pops %u/%u queued, %u done; " \
+	       "SQ %u left, ring %u, overflow %u, max_inflight %u",	\
+	       (lr)->pushed, (lr)->pushes, (lr)->push_done,		\
+	       (lr)->popped, (lr)->pops, (lr)->pop_done,		\
+	       qd_raw_sq_pending((lr)->r), qd_raw_cq_ready((lr)->r),	\
+	       !!(qd_load_acquire((lr)->r->cq_flags) & QD_CQ_F_OVERFLOW), \
+	       (lr)->r->p.max_inflight)
+
+/* Pending pushes on a full queue fill max_inflight; the pops must get in. */
+TEST_F(live, pops_admitted_while_pending_pushes_fill_max_inflight)
+{
+	static struct live_run lr;
+	unsigned int max = self->r.p.max_inflight;
+	long long end = qd_now_ns() + LONG_NS;
+
+	ASSERT_GE(LIVE_MAX - 1, max);
+	lr = (struct live_run){
+		.r = &self->r, .qd = self->qd, .region = self->region,
+		.pushes = 1 + max, .pops = 1 + max,	/* one fills the queue */
+	};
+	/* every push is taken: one into the queue, max left pending */
+	while (lr.pushed < lr.pushes && qd_now_ns() < end) {
+		int ret = live_submit(&lr, 1, ~0u);
+
+		ASSERT_LE(0, ret);
+		live_reap(&lr);
+		ASSERT_EQ(0u, qd_raw_sq_pending(&self->r)) LIVE_REPORT(&lr);
+	}
+	ASSERT_EQ(lr.pushes, lr.pushed);
+	live_reap(&lr);
+	ASSERT_EQ(1u, lr.push_done) LIVE_REPORT(&lr);
+
+	/* the pops: each is admitted, each gets the oldest element */
+	EXPECT_EQ(0, live_finish(&lr, 0)) LIVE_REPORT(&lr);
+	EXPECT_EQ(0, lr.bad) TH_LOG("wrong CQE noticed at line %d", lr.bad);
+	EXPECT_EQ(lr.pushes, lr.push_done);
+	EXPECT_EQ(lr.pops, lr.pop_done);
+	NOTHING_MORE();
+}
+
+/* The mirror: pending pops on the empty queue fill max_inflight; pushes get in. */
+TEST_F(live, pushes_admitted_while_pending_pops_fill_max_inflight)
+{
+	static struct live_run lr;
+	unsigned int max = self->r.p.max_inflight;
+	long long end = qd_now_ns() + LONG_NS;
+
+	ASSERT_GE(LIVE_MAX - 1, max);
+	lr = (struct live_run){
+		.r = &self->r, .qd = self->qd, .region = self->region,
+		.pushes = max + 1, .pops = max,
+	};
+	while (lr.popped < lr.pops && qd_now_ns() < end) {
+		ASSERT_LE(0, live_submit(&lr, 0, ~0u));
+		ASSERT_EQ(0u, qd_raw_sq_pending(&self->r)) LIVE_REPORT(&lr);
+	}
+	ASSERT_EQ(lr.pops, lr.popped);
+	NOTHING_MORE();
+
+	EXPECT_EQ(0, live_finish(&lr, 1)) LIVE_REPORT(&lr);
+	EXPECT_EQ(0, lr.bad) TH_LOG("wrong CQE noticed at line %d", lr.bad);
+	EXPECT_EQ(lr.pushes, lr.push_done);
+	EXPECT_EQ(lr.pops, lr.pop_done);
+	/* the last push's element is in the queue: a pop gets it */
+	SUBMIT(qd_sqe_pop(self->qd, 7));
+	{
+		struct qd_cqe cqe;
+		struct qd_elem el;
+		struct qd_seg want = live_seg(&lr, max);
+
+		REAP(&cqe, &el);
+		EXPECT_EQ(7u, cqe.user_data);
+		EXPECT_TRUE(qd_seg_eq(&want, &el.segs[0]));
+	}
 }
 
 /* --- the same through libqd ------------------------------------------------ */

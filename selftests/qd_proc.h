@@ -2,9 +2,16 @@
 /*
  * qd_proc.h: read /proc/qd and the debugfs files of a context.
  *
- * /proc/qd is `key value` lines, then `op <name> submitted N completed N
- * failed N` per opcode. debugfs `info` is `key value` lines; `queues` and
- * `regions` are a header line and then one row per object.
+ * /proc/qd (version 2) is `key value` lines, parsed by key:
+ *   version 2
+ *   scope all | scope uid <uid>
+ *   contexts, queues, regions, pinned_pages, inflight, queued N
+ *   overflowed, invalid_opcode N                    (scope all only)
+ *   op <name> submitted N completed N failed N      (scope all only)
+ * A reader with CAP_SYS_ADMIN when it opened the file sees every context
+ * (scope all); any other reader sees sums over its real uid's contexts.
+ * debugfs `info` is `key value` lines; `queues` and `regions` are a header
+ * line and then one row per object.
  */
 #ifndef QD_PROC_H
 #define QD_PROC_H
@@ -28,37 +35,51 @@ struct qd_op_stat {
 	unsigned long long	submitted, completed, failed;
 };
 
+/* The numeric keys qd_proc_read() knows, in struct qd_proc's order. */
+#define QD_PROC_KEYS	"version", "contexts", "queues", "regions",	\
+			"pinned_pages", "inflight", "queued", "overflowed", \
+			"invalid_opcode"
+#define QD_PROC_NKEYS	9
+
 struct qd_proc {
+	/* -1 when the key is missing */
 	long long		version;
 	long long		contexts, queues, regions, pinned_pages;
-	long long		inflight, overflowed, payload_bytes_copied;
-	int			nkeys;		/* of the 8 above, how many were found */
+	long long		inflight, queued;
+	long long		overflowed, invalid_opcode;	/* scope all */
+	int			nkeys;		/* of the QD_PROC_NKEYS, how many were found */
+	/* the scope line: "all", or "uid" with scope_uid; "" when missing */
+	char			scope[16];
+	long long		scope_uid;	/* -1 unless scope uid */
+	int			nunknown;	/* other key lines */
+	char			unknown[8][64];	/* their keys (the first 8) */
 	int			nops;
 	struct qd_op_stat	ops[16];
 };
 
-/* Parse /proc/qd: 0, or -errno. Unknown keys are ignored. */
-static inline int qd_proc_read(struct qd_proc *s)
+static inline long long *qd_proc_val(struct qd_proc *s, unsigned int i)
 {
-	static const char *const keys[] = {
-		"version", "contexts", "queues", "regions", "pinned_pages",
-		"inflight", "overflowed", "payload_bytes_copied",
-	};
-	long long *vals[] = {
+	long long *vals[QD_PROC_NKEYS] = {
 		&s->version, &s->contexts, &s->queues, &s->regions,
-		&s->pinned_pages, &s->inflight, &s->overflowed,
-		&s->payload_bytes_copied,
+		&s->pinned_pages, &s->inflight, &s->queued, &s->overflowed,
+		&s->invalid_opcode,
 	};
-	char line[256], key[64];
-	FILE *f;
+
+	return vals[i];
+}
+
+/* Parse an open /proc/qd: 0, or -EINVAL if a known key appears twice. */
+static inline int qd_proc_parse(FILE *f, struct qd_proc *s)
+{
+	static const char *const keys[QD_PROC_NKEYS] = { QD_PROC_KEYS };
+	char line[256], key[64], rest[64];
 	unsigned int i;
+	int ret = 0;
 
 	memset(s, 0, sizeof(*s));
-	for (i = 0; i < 8; i++)
-		*vals[i] = -1;
-	f = fopen(QD_PROC_PATH, "re");
-	if (!f)
-		return -errno;
+	for (i = 0; i < QD_PROC_NKEYS; i++)
+		*qd_proc_val(s, i) = -1;
+	s->scope_uid = -1;
 	while (fgets(line, sizeof(line), f)) {
 		struct qd_op_stat op;
 		long long v;
@@ -69,17 +90,46 @@ static inline int qd_proc_read(struct qd_proc *s)
 				s->ops[s->nops++] = op;
 			continue;
 		}
+		if (!strncmp(line, "scope ", 6) &&
+		    sscanf(line + 6, "%15s %63s", s->scope, rest) >= 1) {
+			if (!strcmp(s->scope, "uid"))
+				s->scope_uid = strtoll(rest, NULL, 10);
+			continue;
+		}
 		if (sscanf(line, "%63s %lld", key, &v) != 2)
 			continue;
-		for (i = 0; i < 8; i++) {
-			if (!strcmp(key, keys[i]) && *vals[i] == -1) {
-				*vals[i] = v;
-				s->nkeys++;
-			}
+		for (i = 0; i < QD_PROC_NKEYS; i++) {
+			if (strcmp(key, keys[i]))
+				continue;
+			if (*qd_proc_val(s, i) != -1)
+				ret = -EINVAL;
+			*qd_proc_val(s, i) = v;
+			s->nkeys++;
+			break;
+		}
+		if (i == QD_PROC_NKEYS) {
+			if (s->nunknown < 8)
+				snprintf(s->unknown[s->nunknown], sizeof(s->unknown[0]), "%s", key);
+			s->nunknown++;
 		}
 	}
+	return ret;
+}
+
+/* Parse /proc/qd: 0, or -errno. */
+static inline int qd_proc_read(struct qd_proc *s)
+{
+	FILE *f = fopen(QD_PROC_PATH, "re");
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		memset(s, 0, sizeof(*s));
+		return ret;
+	}
+	ret = qd_proc_parse(f, s);
 	fclose(f);
-	return 0;
+	return ret;
 }
 
 /*

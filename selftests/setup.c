@@ -33,13 +33,15 @@ TEST_F(setup, valid_setup_returns_features_sizes_and_offsets)
 {
 	struct qd_params p = { .sq_entries = 8 };
 	const __u32 feats = QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS |
-			    QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS;
+			    QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS |
+			    QD_FEAT_NOP_IRQ | QD_FEAT_ELEM_LIMIT;
 
 	ASSERT_EQ(0, qd_raw_setup(self->fd, &p));
 	EXPECT_EQ(8u, p.sq_entries);
 	EXPECT_EQ(16u, p.cq_entries);	/* 0 means 2 * sq_entries */
 	EXPECT_EQ(feats, p.features & feats);
 	EXPECT_LT(0u, p.max_inflight);
+	EXPECT_LT(0u, p.max_queued);
 
 	/* every SQ field and the SQE array inside the SQ mapping */
 	EXPECT_GE(p.sq_ring_bytes, p.sq_off.head + 4);
@@ -158,12 +160,60 @@ TEST_F(setup, nonzero_resv_is_einval)
 {
 	unsigned int i;
 
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < sizeof(((struct qd_params *)0)->resv) / sizeof(__u32); i++) {
 		struct qd_params p = { .sq_entries = 8 };
 
 		p.resv[i] = 1;
 		EXPECT_EQ(-EINVAL, qd_raw_setup(self->fd, &p)) TH_LOG("resv[%u]", i);
 	}
+}
+
+/*
+ * sq_off and cq_off are outputs, resv included: whatever the caller left
+ * in them, QD_IOC_SETUP returns the reserved words zeroed.
+ */
+TEST_F(setup, ring_offset_resv_words_come_back_zero)
+{
+	struct qd_params p = { .sq_entries = 8 };
+	unsigned int i;
+
+	memset(&p.sq_off, 0xa5, sizeof(p.sq_off));
+	memset(&p.cq_off, 0x5a, sizeof(p.cq_off));
+	ASSERT_EQ(0, qd_raw_setup(self->fd, &p));
+	for (i = 0; i < sizeof(p.sq_off.resv) / sizeof(p.sq_off.resv[0]); i++)
+		EXPECT_EQ(0u, p.sq_off.resv[i]) TH_LOG("sq_off.resv[%u]", i);
+	for (i = 0; i < sizeof(p.cq_off.resv) / sizeof(p.cq_off.resv[0]); i++)
+		EXPECT_EQ(0u, p.cq_off.resv[i]) TH_LOG("cq_off.resv[%u]", i);
+	/* and the offsets themselves were filled in */
+	EXPECT_NE(p.sq_off.head, p.sq_off.tail);
+	EXPECT_NE(0xa5a5a5a5u, p.sq_off.sqes);
+	EXPECT_NE(0x5a5a5a5au, p.cq_off.cqes);
+}
+
+/*
+ * The ioctl magic is 0xDE (0xCD belongs to another subsystem in
+ * Documentation/userspace-api/ioctl/ioctl-number.rst): the old numbers are
+ * unknown commands.
+ */
+TEST_F(setup, ioctl_magic_is_0xde_and_the_old_0xcd_numbers_are_enotty)
+{
+	struct qd_params p = { .sq_entries = 8 };
+	struct qd_enter e = { 0 };
+	struct qd_queue_create q = { 0 };
+	__s32 qd = 0;
+
+	EXPECT_EQ(0xDE, QD_IOC_MAGIC);
+	EXPECT_EQ(0xDE, (int)_IOC_TYPE(QD_IOC_SETUP));
+	EXPECT_EQ(0xDE, (int)_IOC_TYPE(QD_IOC_ENTER));
+	EXPECT_EQ(0xDE, (int)_IOC_TYPE(QD_IOC_CLOSE));
+	EXPECT_EQ(-ENOTTY, qd_raw_ioctl(self->fd, _IOWR(0xCD, 0x00, struct qd_params), &p));
+	ASSERT_EQ(0, qd_raw_setup(self->fd, &p));
+	EXPECT_EQ(-ENOTTY, qd_raw_ioctl(self->fd, _IOW(0xCD, 0x01, struct qd_enter), &e));
+	EXPECT_EQ(-ENOTTY, qd_raw_ioctl(self->fd, _IOWR(0xCD, 0x04, struct qd_queue_create), &q));
+	EXPECT_EQ(-ENOTTY, qd_raw_ioctl(self->fd, _IOW(0xCD, 0x05, __s32), &qd));
+	/* the new numbers work */
+	EXPECT_EQ(0, qd_raw_ioctl(self->fd, QD_IOC_ENTER, &e));
+	EXPECT_EQ(0, qd_raw_ioctl(self->fd, QD_IOC_QUEUE, &q));
 }
 
 TEST_F(setup, failed_setup_leaves_context_unset)

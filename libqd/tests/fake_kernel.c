@@ -281,9 +281,10 @@ static void issue(struct ctx *c, const struct qd_sqe *sqe)
 	op->user_data = sqe->user_data;
 	op->opcode = sqe->opcode;
 	op->qd = sqe->qd;
-	if (sqe->flags)
+	/* no op_flags are defined here (the fake has no deferred NOPs) */
+	if (sqe->flags || sqe->op_flags || sqe->resv0)
 		return complete(c, op, -EINVAL);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < (int)(sizeof(sqe->resv) / sizeof(sqe->resv[0])); i++)
 		if (sqe->resv[i])
 			return complete(c, op, -EINVAL);
 
@@ -424,7 +425,7 @@ static int do_setup(struct ctx *c, struct qd_params *p)
 		return -EBUSY;
 	if (p->flags)
 		return -EINVAL;
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < sizeof(p->resv) / sizeof(p->resv[0]); i++)
 		if (p->resv[i])
 			return -EINVAL;
 	if (!p->sq_entries || p->sq_entries & (p->sq_entries - 1) ||

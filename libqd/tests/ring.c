@@ -175,7 +175,8 @@ static void sq_next_zeroes_the_entry(void)
 	memset(f.s.sqes, 0xff, 2 * sizeof(struct qd_sqe));
 	sqe = qd_sq_next(&f.s);
 	REQUIRE(sqe);
-	CHECK(sqe->resv[4] == 0 && sqe->flags == 0 && sqe->addr == 0);
+	CHECK(sqe->resv[3] == 0 && sqe->resv0 == 0 && sqe->op_flags == 0 &&
+	      sqe->flags == 0 && sqe->addr == 0);
 	fake_fini(&f);
 }
 

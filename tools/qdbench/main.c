@@ -211,7 +211,6 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 		.lat_ns = lat,
 		.lat_cap = lat_cap,
 	};
-	long long copied0 = -1, copied1 = -1;
 	uint64_t nlat;
 	double per_n, per_b;
 	int err;
@@ -223,7 +222,6 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 	res->size = size;
 	res->window = mode == MODE_STREAM ? r.window : 1;
 	res->copied_per_op = m->copied(size) * (mode == MODE_PINGPONG ? 2 : 1);
-	res->kernel_copied = -1;
 	snprintf(current, sizeof(current), "%s %s %zu bytes", m->name,
 		 mode == MODE_PINGPONG ? "ping-pong" : "stream", size);
 
@@ -231,11 +229,7 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 	err = m->setup(&r);
 	if (err)
 		die("%s: setup: %s", current, strerror(-err));
-	if (m == &mech_qd)
-		copied0 = proc_qd_copied();
 	run_one(&r);
-	if (m == &mech_qd)
-		copied1 = proc_qd_copied();
 	m->teardown(&r);
 	alarm(0);
 
@@ -268,12 +262,6 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 		res->sys_per_op = (double)(r.proc_sys1 - r.proc_sys0) * per_n;
 	res->csw_per_op = r.a_csw * per_n + r.b_csw * per_b;
 	res->all_per_op = r.all_ok ? r.a_all * per_n + r.b_all * per_b : -1;
-	if (copied0 >= 0 && copied1 >= 0) {
-		res->kernel_copied = copied1 - copied0;
-		if (res->kernel_copied)
-			fprintf(stderr, "qdbench: warning: /proc/qd payload_bytes_copied grew by %lld during %s: qd copied payload\n",
-				res->kernel_copied, current);
-	}
 }
 
 /*
@@ -334,8 +322,8 @@ static void print_header(void)
 		     "         raw_syscalls:sys_enter, clock_gettime excluded): qd's futex waits show here\n"
 		     "csw/op   context switches per op: getrusage(RUSAGE_THREAD) of both threads\n"
 		     "copied/op payload bytes copied per op BY CONSTRUCTION, not measured: pipe 2*S per transfer\n"
-		     "         (user->kernel->user), eventfd+shm 1*S (memcpy into shm), qd 0 (the buffers travel;\n"
-		     "         checked against /proc/qd payload_bytes_copied)\n"
+		     "         (user->kernel->user), eventfd+shm 1*S (memcpy into shm), qd 0 (memory queues move\n"
+		     "         descriptors: the buffers travel, nothing in qd copies payload)\n"
 		     "cpus     the CPUs thread A / thread B ran on at the end\n"
 		     "Under emulation (QEMU TCG) absolute times are distorted: read the ratios and the counts.\n");
 }
@@ -415,8 +403,6 @@ static void print_json(FILE *f)
 			r->a_cpu, r->b_cpu);
 		if (r->all_per_op >= 0)
 			fprintf(f, ", \"all_syscalls_per_op\": %.3f", r->all_per_op);
-		if (r->kernel_copied >= 0)
-			fprintf(f, ", \"kernel_payload_bytes_copied\": %lld", r->kernel_copied);
 		fprintf(f, "}%s\n", i + 1 < nresults ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");

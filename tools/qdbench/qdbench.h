@@ -108,7 +108,6 @@ struct result {
 	double		sys_per_op, csw_per_op;
 	double		all_per_op;	/* every syscall, measured; < 0 n/a */
 	uint64_t	copied_per_op;	/* by construction */
-	long long	kernel_copied;	/* /proc/qd payload_bytes_copied delta, -1 n/a */
 	unsigned int	window;
 	int		a_cpu, b_cpu;
 };
@@ -139,7 +138,6 @@ size_t pl_len(const struct payload *p);
 void pl_mark(const struct payload *p, uint64_t v, enum touch t);
 int pl_check(const struct payload *p, uint64_t v, enum touch t);
 void pl_copy(void *dst, const struct payload *src);
-long long proc_qd_copied(void);
 size_t pipe_capacity(size_t want);
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 

@@ -276,22 +276,6 @@ void pl_copy(void *dst, const struct payload *src)
 	}
 }
 
-/* /proc/qd payload_bytes_copied, or -1 when it cannot be read. */
-long long proc_qd_copied(void)
-{
-	char line[256];
-	long long v = -1, x;
-	FILE *f = fopen("/proc/qd", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "payload_bytes_copied %lld", &x) == 1)
-			v = x;
-	fclose(f);
-	return v;
-}
-
 /*
  * Every system call this thread makes, counted by the kernel: a perf
  * counter on the raw_syscalls:sys_enter tracepoint (root or a permissive

@@ -2,11 +2,16 @@
 /*
  * qdstat: show what qd.ko is doing.
  *
- * Reads the module-wide counters in /proc/qd and, per context, the debugfs
- * files qd/<pid>-<n>/{info,queues,regions}. Every file is parsed by key
- * (info, /proc/qd) or by the column names of its header line (queues,
- * regions), so counters the kernel adds later show up without a change here:
- * unknown keys and columns are printed generically.
+ * Reads the counters in /proc/qd and, per context, the debugfs files
+ * qd/<pid>-<n>/{info,queues,regions}. Every file is parsed by key (info,
+ * /proc/qd) or by the column names of its header line (queues, regions), so
+ * counters the kernel adds later show up without a change here: unknown keys
+ * and columns are printed generically.
+ *
+ * /proc/qd's `scope` line says whose contexts its counts cover: `all` for a
+ * reader with CAP_SYS_ADMIN, `uid N` (the reader's own contexts, and no
+ * module-wide counters) for anyone else. debugfs is root's only: an
+ * unprivileged qdstat shows its own counts and says so.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -434,24 +439,53 @@ static double ts_diff(const struct timespec *a, const struct timespec *b)
 	return (a->tv_sec - b->tv_sec) + (a->tv_nsec - b->tv_nsec) / 1e9;
 }
 
+/* What /proc/qd's scope line says, for the heading. */
+static void scope_text(const struct procqd *p, char *buf, size_t len)
+{
+	const char *scope = kv_get(&p->keys, "scope");
+
+	if (!scope)
+		snprintf(buf, len, "all contexts");
+	else if (!strcmp(scope, "all"))
+		snprintf(buf, len, "all contexts");
+	else if (!strncmp(scope, "uid ", 4))
+		snprintf(buf, len,
+			 "contexts of uid %s only; all contexts and module-wide counters need CAP_SYS_ADMIN",
+			 scope + 4);
+	else
+		snprintf(buf, len, "scope %s", scope);
+}
+
 static void print_module(const struct snapshot *cur, const struct snapshot *prev)
 {
 	const struct procqd *p = &cur->proc;
+	const char *version = kv_get(&p->keys, "version");
 	struct table t;
 	double dt = prev ? ts_diff(&cur->when, &prev->when) : 0;
-	int i, col = 0;
+	char scope[160];
+	int i, col = 0, shown = 0;
 
-	printf("qd module (%s)\n", proc_path);
-	/* key value pairs, several per line */
+	scope_text(p, scope, sizeof(scope));
+	printf("qd module (%s, version %s): %s\n", proc_path, or_dash(version), scope);
+	/* key value pairs, several per line (version and scope are above) */
 	for (i = 0; i < p->keys.n; i++) {
-		int w = printf("  %s %s", p->keys.kv[i].key, p->keys.kv[i].val);
+		const char *k = p->keys.kv[i].key;
+		int w;
 
+		if (!strcmp(k, "version") || !strcmp(k, "scope"))
+			continue;
+		w = printf("  %s %s", k, p->keys.kv[i].val);
+		shown++;
 		col += w;
-		if (col > 60 || i == p->keys.n - 1) {
+		if (col > 60) {
 			putchar('\n');
 			col = 0;
 		}
 	}
+	if (col)
+		putchar('\n');
+	if (!shown)
+		printf("  (no counters)\n");
 	if (!p->nops)
 		return;
 	putchar('\n');
@@ -551,7 +585,10 @@ static void print_contexts(void)
 	n = list_contexts(debugfs_path, dirs, MAX_CTX);
 	if (n < 0) {
 		putchar('\n');
-		if (n == -ENOENT && !under_debugfs(debugfs_path))
+		if (n == -EACCES || n == -EPERM)
+			printf("no per-context view: %s is readable by root only\n",
+			       debugfs_path);
+		else if (n == -ENOENT && !under_debugfs(debugfs_path))
 			printf("debugfs is not mounted (%s missing; mount -t debugfs none /sys/kernel/debug): no per-context view\n",
 			       debugfs_path);
 		else if (n == -ENOENT)
@@ -650,8 +687,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: qdstat [-w [SECS]] [-n COUNT] [--proc FILE] [--debugfs DIR]\n"
-		"  Show qd.ko's module counters (/proc/qd) and, from debugfs, every\n"
-		"  context with its rings, queues and registered regions.\n"
+		"  Show qd.ko's counters (/proc/qd: every context's for root, your own\n"
+		"  contexts' otherwise) and, from debugfs (root), every context with its\n"
+		"  rings, queues and registered regions.\n"
 		"  -w, --watch [SECS]  refresh every SECS seconds (default 1) until interrupted\n"
 		"  -n, --count COUNT   stop after COUNT refreshes (implies -w)\n"
 		"  --proc FILE         module counters file (default /proc/qd)\n"
