@@ -5,7 +5,10 @@
  */
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <linux/userfaultfd.h>
+#include <sys/syscall.h>
 
 #include "qd_raw.h"
 #include "qd_proc.h"
@@ -955,6 +958,222 @@ TEST_F(lifecycle, debugfs_file_held_open_across_close_is_safe)
 	while (fgets(line, sizeof(line), f))
 		;
 	fclose(f);
+}
+
+/* --- a thread stuck in a user fault ---------------------------------------- */
+
+/*
+ * A page whose first touch blocks in userfaultfd until uffd_resolve(): the
+ * way a FUSE or uffd-backed buffer can hold a thread inside the kernel.
+ */
+struct uffd_page {
+	int uffd;
+	char *page;
+	size_t pg;
+};
+
+static int uffd_page_init(struct uffd_page *u)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	u->pg = qd_page_size();
+	u->uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u->uffd < 0)
+		return -errno;
+	u->page = mmap(NULL, u->pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u->page == MAP_FAILED)
+		return -errno;
+	reg.range.start = (unsigned long)u->page;
+	reg.range.len = u->pg;
+	if (ioctl(u->uffd, UFFDIO_API, &api) || ioctl(u->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+/* Wait for the fault to be pending; 0 or -errno. */
+static int uffd_wait_fault(struct uffd_page *u, int ms)
+{
+	struct pollfd p = { .fd = u->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	if (poll(&p, 1, ms) != 1)
+		return -ETIMEDOUT;
+	if (read(u->uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return -errno;
+	return msg.event == UFFD_EVENT_PAGEFAULT ? 0 : -EPROTO;
+}
+
+static void uffd_resolve(struct uffd_page *u)
+{
+	struct uffdio_zeropage z = { .range = { (unsigned long)u->page, u->pg } };
+
+	ioctl(u->uffd, UFFDIO_ZEROPAGE, &z);	/* EEXIST once resolved */
+}
+
+struct stuck_push {
+	struct qd_raw *r;
+	int qd;
+	void *segs;
+	int ret;
+};
+
+/* Submit a push whose segment array is the uffd page: blocks in the copy. */
+static void *stuck_push_thread(void *arg)
+{
+	struct stuck_push *t = arg;
+	struct qd_sqe s = qd_sqe_push(t->qd, t->segs, 1, 77);
+
+	t->ret = qd_raw_queue_sqe(t->r, &s);
+	if (!t->ret)
+		t->ret = qd_raw_submit(t->r);
+	return NULL;
+}
+
+struct watchdog {
+	struct uffd_page *u;
+	int ms;
+};
+
+/* Unblock the stuck thread late, so that an old module fails, not hangs. */
+static void *watchdog_thread(void *arg)
+{
+	struct watchdog *w = arg;
+
+	qd_sleep_ms(w->ms);
+	uffd_resolve(w->u);
+	return NULL;
+}
+
+#define PROMPT_MS	2000	/* generous: KASAN kernels are slow */
+
+/* Queue create/close, region register/unregister: how long; *err first error. */
+static long long other_ioctls_ms(struct qd_raw *r, void *buf, size_t pg, int *err)
+{
+	long long t0 = qd_now_ns();
+	unsigned int id;
+	int q2;
+
+	*err = qd_raw_queue(r->fd, 0, &q2);
+	if (!*err)
+		*err = qd_raw_close(r->fd, q2);
+	if (!*err)
+		*err = qd_raw_register(r->fd, buf, pg, &id);
+	if (!*err)
+		*err = qd_raw_unregister(r->fd, id);
+	return (qd_now_ns() - t0) / QD_RAW_MS;
+}
+
+/*
+ * While one thread of the owner sits in QD_IOC_ENTER faulting on its
+ * segment array, the context's other ioctls and its debugfs view still
+ * work: no context-wide lock is held across a user fault (the old module
+ * held ctx->lock, so every one of them waited for the fault).
+ */
+TEST_F(lifecycle, a_fault_in_submission_blocks_no_other_ioctl)
+{
+	struct uffd_page u;
+	struct watchdog w = { .u = &u, .ms = 20000 };
+	struct stuck_push t = {};
+	pthread_t th, wd;
+	struct qd_raw r;
+	char dirs[4][256], path[300], buf[4096];
+	long long t0, dt;
+	int qd, fd, n, err;
+
+	ASSERT_EQ(0, qd_raw_init(&r, 8, 16));
+	ASSERT_EQ(0, qd_raw_queue(r.fd, 0, &qd));
+	n = uffd_page_init(&u);
+	if (n == -EPERM || n == -ENOSYS)
+		SKIP(return, "no userfaultfd (%d)", n);
+	ASSERT_EQ(0, n);
+	t.r = &r;
+	t.qd = qd;
+	t.segs = u.page;
+	ASSERT_EQ(0, pthread_create(&th, NULL, stuck_push_thread, &t));
+	ASSERT_EQ(0, uffd_wait_fault(&u, 10000));
+	ASSERT_EQ(0, pthread_create(&wd, NULL, watchdog_thread, &w));
+
+	dt = other_ioctls_ms(&r, self->buf, self->pg, &err);
+	EXPECT_EQ(0, err);
+	EXPECT_GT(PROMPT_MS, dt) TH_LOG("ioctls took %lld ms behind the fault", dt);
+
+	if (!qd_debugfs_ready() &&
+	    qd_debugfs_ctx_dirs(getpid(), dirs, 4) >= 1) {
+		snprintf(path, sizeof(path), "%s/info", dirs[0]);
+		t0 = qd_now_ns();
+		fd = open(path, O_RDONLY);
+		EXPECT_LE(0, fd);
+		if (fd >= 0) {
+			EXPECT_LT(0, read(fd, buf, sizeof(buf)));
+			close(fd);
+		}
+		dt = (qd_now_ns() - t0) / QD_RAW_MS;
+		EXPECT_GT(PROMPT_MS, dt) TH_LOG("debugfs took %lld ms", dt);
+	}
+
+	/* the stuck push finishes once the page exists (all zero: -EINVAL) */
+	uffd_resolve(&u);
+	pthread_join(th, NULL);
+	pthread_cancel(wd);
+	pthread_join(wd, NULL);
+	EXPECT_EQ(1, t.ret);
+	qd_raw_exit(&r);
+	munmap(u.page, u.pg);
+	close(u.uffd);
+}
+
+/* A process whose thread is stuck in that fault dies at SIGKILL. */
+TEST_F(lifecycle, a_thread_stuck_in_a_fault_in_submission_is_killable)
+{
+	struct qd_proc now;
+	int ready[2], st;
+	long long end;
+	pid_t pid;
+	char x;
+
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct uffd_page u;
+		struct stuck_push t = {};
+		struct qd_raw r;
+		pthread_t th;
+		int qd;
+
+		close(ready[0]);
+		CHILD_CHECK(qd_raw_init(&r, 8, 16) == 0);
+		CHILD_CHECK(qd_raw_queue(r.fd, 0, &qd) == 0);
+		if (uffd_page_init(&u))
+			_exit(4);
+		t.r = &r;
+		t.qd = qd;
+		t.segs = u.page;
+		CHILD_CHECK(pthread_create(&th, NULL, stuck_push_thread, &t) == 0);
+		CHILD_CHECK(uffd_wait_fault(&u, 10000) == 0);
+		CHILD_CHECK(write(ready[1], "r", 1) == 1);
+		pause();
+		_exit(3);
+	}
+	close(ready[1]);
+	if (read(ready[0], &x, 1) != 1) {
+		st = qd_wait_child(pid);
+		close(ready[0]);
+		if (st == 4)
+			SKIP(return, "no userfaultfd");
+		ASSERT_EQ(0, st);
+	}
+	close(ready[0]);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	end = qd_now_ns() + 10000 * QD_RAW_MS;
+	while (waitpid(pid, &st, WNOHANG) == 0 && qd_now_ns() < end)
+		qd_sleep_ms(10);
+	ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+		kill(pid, SIGKILL);
+	}
+	EXPECT_TRUE(settled(&self->base, &now));
 }
 
 TEST_HARNESS_MAIN
