@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * region: QD_IOC_REGISTER / QD_IOC_UNREGISTER, segment bounds, references
- * held by queued elements, memlock accounting, through the raw ABI.
+ * held by queued elements, memlock accounting, which mappings may be
+ * registered (anonymous, shmem, hugetlbfs; not other files), through the
+ * raw ABI.
  */
+#include <sys/statfs.h>
+
 #include "qd_raw.h"
 #include "qd_child.h"
 #include "qd_proc.h"
@@ -408,6 +412,205 @@ TEST_F(region, more_than_max_regions_is_enospc)
 				     self->pg, &extra));
 	EXPECT_GT(MAX_REGIONS_U, extra);
 	munmap(m, (QD_MAX_REGIONS + 1) * self->pg);
+}
+
+/* --- which mappings may be pinned ----------------------------------------- */
+
+#define SH_PATH	"/bin/sh"	/* a regular file on the guest's 9p root */
+
+/* Map pages of SH_PATH privately and writably at addr (NULL: anywhere). */
+static char *map_file_private(void *addr, size_t len)
+{
+	struct stat st;
+	char *m;
+	int fd = open(SH_PATH, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || (size_t)st.st_size < len) {
+		close(fd);
+		return NULL;
+	}
+	m = mmap(addr, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | (addr ? MAP_FIXED : 0), fd, 0);
+	close(fd);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/*
+ * Registering [addr, addr + len) is refused with -EOPNOTSUPP and leaves
+ * nothing behind: no region, no pinned page, no pinned_vm.
+ */
+static void expect_refused(struct __test_metadata *_metadata, int fd,
+			   void *addr, size_t len)
+{
+	struct qd_proc before, after;
+	long long pin0, pin1;
+
+	ASSERT_EQ(0, qd_proc_read(&before));
+	pin0 = qd_status_kb(getpid(), "VmPin");
+	EXPECT_EQ(-EOPNOTSUPP, qd_raw_register(fd, addr, len, NULL));
+	ASSERT_EQ(0, qd_proc_read(&after));
+	pin1 = qd_status_kb(getpid(), "VmPin");
+	EXPECT_EQ(before.pinned_pages, after.pinned_pages);
+	EXPECT_EQ(before.regions, after.regions);
+	EXPECT_EQ(pin0, pin1);
+}
+
+/* Registering works; the region is unregistered again. */
+static void expect_allowed(struct __test_metadata *_metadata, int fd,
+			   void *addr, size_t len, const char *what)
+{
+	unsigned int id;
+	int ret = qd_raw_register(fd, addr, len, &id);
+
+	EXPECT_EQ(0, ret) TH_LOG("%s: %s", what, strerror(-ret));
+	if (!ret)
+		EXPECT_EQ(0, qd_raw_unregister(fd, id));
+}
+
+TEST_F(region, private_file_mapping_is_eopnotsupp)
+{
+	const size_t len = 2 * self->pg;
+	struct statfs sf;
+	char *m = map_file_private(NULL, len);
+
+	ASSERT_NE(NULL, m) TH_LOG("cannot map %s", SH_PATH);
+	if (!statfs(SH_PATH, &sf))
+		TH_LOG("%s: f_type %#lx (9p reports the host's)", SH_PATH,
+		       (unsigned long)sf.f_type);
+	/* untouched: page cache pages */
+	expect_refused(_metadata, self->r.fd, m, len);
+	/* written: private copies, but still a file's mapping */
+	memset(m, 0, len);
+	expect_refused(_metadata, self->r.fd, m, len);
+	munmap(m, len);
+}
+
+/* ramfs is not shmem: a shared mapping of one of its files is page cache. */
+TEST_F(region, shared_ramfs_mapping_is_eopnotsupp)
+{
+	char dir[] = "/tmp/qd-ramfs-XXXXXX";
+	pid_t pid;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		const size_t len = 4 * self->pg;
+		struct qd_proc before, after;
+		struct statfs sf;
+		struct qd_raw c;
+		char path[64];
+		char *m;
+		int fd;
+
+		/* a private mount namespace: the guest's mounts stay as they are */
+		CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+		CHILD_CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+		CHILD_CHECK(mount("ramfs", dir, "ramfs", 0, NULL) == 0);
+		CHILD_CHECK(statfs(dir, &sf) == 0 && sf.f_type == RAMFS_MAGIC);
+		snprintf(path, sizeof(path), "%s/f", dir);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		CHILD_CHECK(fd >= 0);
+		CHILD_CHECK(ftruncate(fd, (off_t)len) == 0);
+		m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		CHILD_CHECK(m != MAP_FAILED);
+		memset(m, 0x5a, len);
+		CHILD_CHECK(qd_raw_init(&c, 4, 8) == 0);
+		CHILD_CHECK(qd_proc_read(&before) == 0);
+		CHILD_CHECK(qd_raw_register(c.fd, m, len, NULL) == -EOPNOTSUPP);
+		CHILD_CHECK(qd_proc_read(&after) == 0);
+		CHILD_CHECK(before.pinned_pages == after.pinned_pages);
+		CHILD_CHECK(before.regions == after.regions);
+		qd_raw_exit(&c);
+		munmap(m, len);
+		close(fd);
+		umount2(dir, MNT_DETACH);
+		_exit(0);
+	}
+	EXPECT_EQ(0, qd_wait_child(pid));
+	rmdir(dir);
+}
+
+TEST_F(region, range_spanning_anonymous_and_file_vmas_is_eopnotsupp)
+{
+	const size_t len = 4 * self->pg, half = 2 * self->pg;
+	char *a, *b;
+
+	/* [anon anon file file] */
+	a = qd_raw_pages(len);
+	ASSERT_NE(NULL, a);
+	memset(a, 1, len);
+	ASSERT_EQ(a + half, map_file_private(a + half, half));
+	expect_refused(_metadata, self->r.fd, a, len);
+	/* the anonymous half alone is fine */
+	expect_allowed(_metadata, self->r.fd, a, half, "anonymous half");
+
+	/* [file file anon anon] */
+	b = qd_raw_pages(len);
+	ASSERT_NE(NULL, b);
+	memset(b, 1, len);
+	ASSERT_EQ(b, map_file_private(b, half));
+	expect_refused(_metadata, self->r.fd, b, len);
+	expect_allowed(_metadata, self->r.fd, b + half, half, "anonymous half");
+	munmap(a, len);
+	munmap(b, len);
+}
+
+/*
+ * What the refusal must not catch: anonymous memory, private or shared,
+ * and shmem files (memfd, tmpfs in /dev/shm), shared or private; hugetlbfs
+ * when the guest has huge pages.
+ */
+TEST_F(region, anonymous_and_shmem_mappings_stay_allowed)
+{
+	const size_t len = 4 * self->pg;
+	char path[64];
+	struct statfs sf;
+	char *m;
+	int fd;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	expect_allowed(_metadata, self->r.fd, m, len, "MAP_SHARED|MAP_ANONYMOUS");
+	munmap(m, len);
+	expect_allowed(_metadata, self->r.fd, self->buf, len, "MAP_PRIVATE|MAP_ANONYMOUS");
+
+	fd = memfd_create("qd-region", MFD_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, (off_t)len));
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	expect_allowed(_metadata, self->r.fd, m, len, "memfd MAP_SHARED");
+	munmap(m, len);
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	expect_allowed(_metadata, self->r.fd, m, len, "memfd MAP_PRIVATE");
+	munmap(m, len);
+	close(fd);
+
+	ASSERT_EQ(0, statfs("/dev/shm", &sf));
+	ASSERT_EQ(TMPFS_MAGIC, sf.f_type) TH_LOG("/dev/shm is not tmpfs");
+	snprintf(path, sizeof(path), "/dev/shm/qd-region-%d", getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ASSERT_LE(0, fd);
+	unlink(path);
+	ASSERT_EQ(0, ftruncate(fd, (off_t)len));
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	expect_allowed(_metadata, self->r.fd, m, len, "/dev/shm MAP_SHARED");
+	munmap(m, len);
+	close(fd);
+
+	m = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (m == MAP_FAILED) {
+		TH_LOG("no huge pages in this guest: hugetlbfs not tried");
+	} else {
+		expect_allowed(_metadata, self->r.fd, m, 2 << 20, "MAP_HUGETLB");
+		munmap(m, 2 << 20);
+	}
 }
 
 TEST_HARNESS_MAIN
