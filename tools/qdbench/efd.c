@@ -10,6 +10,10 @@
  * writes 1 to `items` per element, B writes 1 to `space` per element it is
  * done with; a reader takes the whole count in one read(2) and blocks only
  * when it is zero (ring empty for B, ring full for A).
+ * Batch: the same ring of `batch` slots; A copies each element into its
+ * slot and adds the whole batch to `items` with one write, B reads the
+ * count once, and adds what it consumed to `space` with one write at the
+ * end of the batch; A reads `space` until every slot is free again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,8 +30,8 @@ struct efd_state {
 	unsigned int nslots;
 	void	*a_tx;		/* A's payload before it is copied in */
 	/* each side's counters on a cache line of their own */
-	_Alignas(64) uint64_t a_idx, a_credits;	/* stream, A side */
-	_Alignas(64) uint64_t b_idx, b_avail;	/* stream, B side */
+	_Alignas(64) uint64_t a_idx, a_credits, a_unsig;	/* stream, A */
+	_Alignas(64) uint64_t b_idx, b_avail, b_unsig;	/* stream, B */
 };
 
 static uint64_t efd_copied(size_t size)
@@ -75,7 +79,7 @@ static int efd_setup(struct run *r)
 		return err;
 	}
 	s->slot = (r->size + 63) & ~(size_t)63;
-	s->nslots = r->mode == MODE_STREAM ? r->window : 2;
+	s->nslots = r->mode == MODE_PINGPONG ? 2 : r->window;
 	s->shm_len = s->slot * s->nslots;
 	s->shm = shm_alloc(s->shm_len);
 	s->a_tx = buf_alloc(r->size);
@@ -104,10 +108,11 @@ static int efd_a_buf(struct run *r, struct payload *p)
 	return 0;
 }
 
-static int efd_a_send(struct run *r, bool last)
+static int efd_a_send(struct run *r, bool last, bool flush)
 {
 	struct efd_state *s = r->priv;
 	struct payload p;
+	uint64_t n;
 
 	(void)last;
 	pl_flat(&p, s->a_tx, r->size);
@@ -117,7 +122,12 @@ static int efd_a_send(struct run *r, bool last)
 	}
 	pl_copy(slot(s, s->a_idx++), &p);
 	s->a_credits--;
-	return efd_write(s->ab, 1);
+	s->a_unsig++;
+	if (!flush)
+		return 0;
+	n = s->a_unsig;
+	s->a_unsig = 0;
+	return efd_write(s->ab, n);
 }
 
 static int efd_a_recv(struct run *r, struct payload *p)
@@ -127,6 +137,22 @@ static int efd_a_recv(struct run *r, struct payload *p)
 
 	pl_flat(p, slot(s, 1), r->size);
 	return efd_read(s->ba, &v);
+}
+
+/* Batch: wait until B has freed every slot. */
+static int efd_a_sync(struct run *r)
+{
+	struct efd_state *s = r->priv;
+	uint64_t v;
+	int err;
+
+	while (s->a_credits < s->nslots) {
+		err = efd_read(s->ba, &v);
+		if (err)
+			return err;
+		s->a_credits += v;
+	}
+	return 0;
 }
 
 static int efd_a_done(struct run *r)
@@ -167,14 +193,20 @@ static int efd_b_send(struct run *r, bool last)
 	return efd_write(s->ba, 1);
 }
 
-static int efd_b_release(struct run *r, bool last)
+static int efd_b_release(struct run *r, bool last, bool flush)
 {
 	struct efd_state *s = r->priv;
+	uint64_t n;
 
 	(void)last;
 	s->b_idx++;
 	s->b_avail--;
-	return efd_write(s->ba, 1);
+	s->b_unsig++;
+	if (!flush)
+		return 0;
+	n = s->b_unsig;
+	s->b_unsig = 0;
+	return efd_write(s->ba, n);
 }
 
 static int efd_b_done(struct run *r)
@@ -193,6 +225,7 @@ const struct mech mech_efd = {
 	.a_buf = efd_a_buf,
 	.a_send = efd_a_send,
 	.a_recv = efd_a_recv,
+	.a_sync = efd_a_sync,
 	.a_done = efd_a_done,
 	.b_recv = efd_b_recv,
 	.b_send = efd_b_send,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * qdbench memq: qd memory queues vs pipes vs eventfd + shared memory, two
- * threads, ping-pong and stream, side by side in one run. See
+ * qdbench memq: qd memory queues vs pipes, eventfd + shared memory,
+ * io_uring MSG_RING and a lock-free SPSC ring (the limit), two threads,
+ * ping-pong, stream and batches, side by side in one run. See
  * Documentation/tools.md for the method.
  */
 #include <errno.h>
@@ -17,19 +18,23 @@
 #include "qdbench.h"
 
 #define MAX_SIZES	32
-#define MAX_RESULTS	(MAX_SIZES * 2 * 3)
 
-static const struct mech *const all_mechs[] = { &mech_pipe, &mech_efd, &mech_qd };
-#define NMECHS	3
+/* in table order: the two bases (pipe, io_uring) before the others */
+static const struct mech *const all_mechs[] = {
+	&mech_pipe, &mech_efd, &mech_uring, &mech_spsc, &mech_qd,
+};
+#define NMECHS	5
+#define MAX_RESULTS	(MAX_SIZES * NMODES * NMECHS)
 
 static struct {
 	size_t		sizes[MAX_SIZES];
 	int		nsizes;
 	uint64_t	iters;
 	double		budget, warm;
-	bool		modes[2];
+	bool		modes[NMODES];
 	bool		use[NMECHS];
 	unsigned int	window;		/* 0: by size */
+	unsigned int	batch;
 	enum touch	touch;
 	int		cpu_a, cpu_b;
 	int		cpus_auto;	/* 1: same CPU, 2: two CPUs */
@@ -40,8 +45,9 @@ static struct {
 	.iters = 1000000,
 	.budget = 0.3,
 	.warm = 0.03,
-	.modes = { true, true },
-	.use = { true, true, true },
+	.modes = { true, true, true },
+	.use = { true, true, true, true, true },
+	.batch = 32,
 	.cpu_a = -1,
 	.cpu_b = -1,
 	.cpus_auto = 1,
@@ -50,6 +56,8 @@ static struct {
 
 static struct result results[MAX_RESULTS];
 static int nresults;
+static bool usable[NMECHS];
+static char notes[NMECHS][768];
 static FILE *out;		/* the human-readable tables */
 static char current[128];	/* the configuration running, for the watchdog */
 
@@ -68,15 +76,19 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: qdbench memq [options]\n"
-		"  Two threads exchange S-byte elements over qd memory queues, pipes and\n"
-		"  eventfd+shm, side by side.\n"
+		"  Two threads exchange S-byte elements over qd memory queues, pipes,\n"
+		"  eventfd+shm, io_uring MSG_RING and a lock-free SPSC ring, side by side.\n"
 		"  --sizes LIST      element sizes, e.g. 64,1K,1M (default 64,256,1K,4K,16K,64K,256K,1M)\n"
 		"  --iters N         measured ops per configuration at most (default 1000000)\n"
 		"  --time-ms MS      measured time per configuration at most (default 300)\n"
 		"  --warmup-ms MS    warm-up per configuration at most (default 30)\n"
-		"  --mode M          pingpong, stream or both (default both)\n"
-		"  --mech LIST       of qd,pipe,eventfd (default all three)\n"
+		"  --mode LIST       of pingpong,stream,batch; both = pingpong,stream; all (default)\n"
+		"  --mech LIST       of pipe,eventfd,uring,spsc,qd (default all five)\n"
 		"  --window N        stream: elements in flight (default min(64, max(4, 16 MiB / S)))\n"
+		"  --batch N         batch: elements per batch, then wait for all (default 32)\n"
+		"  --uring-flags F   io_uring setup: auto (default: the first the kernel takes of)\n"
+		"                    defer (SINGLE_ISSUER|DEFER_TASKRUN), single (SINGLE_ISSUER|\n"
+		"                    COOP_TASKRUN), coop (COOP_TASKRUN), none\n"
 		"  --touch T         ends: 8 bytes at each end (default); all: one byte per cache line\n"
 		"  --cpus P          same: A and B pinned to one CPU (default); split: to two\n"
 		"                    CPUs; A,B: to CPUs A and B; none: placed by the scheduler\n"
@@ -143,10 +155,37 @@ static void parse_mechs(const char *arg)
 			    !strcmp(tok, all_mechs[i]->label))
 				break;
 		if (i == NMECHS)
-			die("unknown mechanism '%s' (qd, pipe, eventfd)", tok);
+			die("unknown mechanism '%s' (pipe, eventfd, uring, spsc, qd)", tok);
 		opt.use[i] = true;
 	}
 	free(s);
+}
+
+static void parse_modes(const char *arg)
+{
+	char *s = strdup(arg), *save, *tok;
+
+	memset(opt.modes, 0, sizeof(opt.modes));
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "pingpong") || !strcmp(tok, "ping-pong")) {
+			opt.modes[MODE_PINGPONG] = true;
+		} else if (!strcmp(tok, "stream")) {
+			opt.modes[MODE_STREAM] = true;
+		} else if (!strcmp(tok, "batch")) {
+			opt.modes[MODE_BATCH] = true;
+		} else if (!strcmp(tok, "both")) {
+			opt.modes[MODE_PINGPONG] = opt.modes[MODE_STREAM] = true;
+		} else if (!strcmp(tok, "all")) {
+			opt.modes[MODE_PINGPONG] = opt.modes[MODE_STREAM] = true;
+			opt.modes[MODE_BATCH] = true;
+		} else {
+			die("bad --mode '%s' (pingpong, stream, batch, both, all)", tok);
+		}
+	}
+	free(s);
+	if (!opt.modes[MODE_PINGPONG] && !opt.modes[MODE_STREAM] &&
+	    !opt.modes[MODE_BATCH])
+		die("no mode in '%s'", arg);
 }
 
 static const char *size_str(size_t s, char *buf, size_t len)
@@ -182,10 +221,12 @@ static double pct_us(const uint64_t *v, uint64_t n, double p)
 	return v[i - 1] / 1000.0;
 }
 
-static unsigned int window_for(size_t size)
+static unsigned int window_for(enum mode mode, size_t size)
 {
 	size_t w;
 
+	if (mode == MODE_BATCH)
+		return opt.batch;
 	if (opt.window)
 		return opt.window;
 	w = (16u << 20) / size;
@@ -203,7 +244,8 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 		.m = m,
 		.mode = mode,
 		.size = size,
-		.window = window_for(size),
+		.window = window_for(mode, size),
+		.batch = mode == MODE_BATCH ? opt.batch : 1,
 		.iters = opt.iters,
 		.budget = opt.budget,
 		.warm_budget = opt.warm,
@@ -220,10 +262,10 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 	res->label = m->label;
 	res->mode = mode;
 	res->size = size;
-	res->window = mode == MODE_STREAM ? r.window : 1;
+	res->window = mode == MODE_PINGPONG ? 1 : r.window;
 	res->copied_per_op = m->copied(size) * (mode == MODE_PINGPONG ? 2 : 1);
 	snprintf(current, sizeof(current), "%s %s %zu bytes", m->name,
-		 mode == MODE_PINGPONG ? "ping-pong" : "stream", size);
+		 mode_name(mode), size);
 
 	alarm(opt.timeout);
 	err = m->setup(&r);
@@ -245,14 +287,15 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 		res->p50_us = pct_us(lat, nlat, 50);
 		res->p99_us = pct_us(lat, nlat, 99);
 		res->p999_us = pct_us(lat, nlat, 99.9);
-	} else if (r.b_n) {
+	} else if (mode == MODE_STREAM && r.b_n) {
 		res->secs = r.b_secs;
 		res->ops = r.b_n / r.b_secs;
 	} else {
+		/* batch: A's rate, which includes waiting for every batch */
 		res->secs = r.a_secs;
 		res->ops = r.n / r.a_secs;
 	}
-	res->mbps = mode == MODE_STREAM ? res->ops * size / 1e6 : 0;
+	res->mbps = mode != MODE_PINGPONG ? res->ops * size / 1e6 : 0;
 
 	per_n = 1.0 / r.n;
 	per_b = r.b_n ? 1.0 / r.b_n : per_n;
@@ -261,6 +304,12 @@ static void measure(struct result *res, const struct mech *m, enum mode mode,
 	else
 		res->sys_per_op = (double)(r.proc_sys1 - r.proc_sys0) * per_n;
 	res->csw_per_op = r.a_csw * per_n + r.b_csw * per_b;
+	if (m->thread_cqes)
+		res->cqe_per_op = r.a_cqe * per_n + r.b_cqe * per_b;
+	else if (m->process_cqes)
+		res->cqe_per_op = (double)(r.proc_cqe1 - r.proc_cqe0) * per_n;
+	else
+		res->cqe_per_op = -1;
 	res->all_per_op = r.all_ok ? r.a_all * per_n + r.b_all * per_b : -1;
 }
 
@@ -297,6 +346,7 @@ static void print_header(void)
 	struct utsname u;
 	char cs[64] = "?";
 	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+	int mi;
 
 	if (f) {
 		if (fgets(cs, sizeof(cs), f))
@@ -316,14 +366,27 @@ static void print_header(void)
 		opt.warm * 1e3, opt.budget * 1e3, (unsigned long long)opt.iters,
 		opt.touch == TOUCH_ALL ? "one byte per cache line + 8 B at each end" :
 		"8 B at each end, written by the sender, checked by the receiver");
-	fprintf(out, "sys/op   system calls per op: pipe, eventfd counted by qdbench at each read/write (short ones too);\n"
-		     "         qd from libqd's qd_stats() (every syscall libqd made, process-wide)\n"
+	fprintf(out, "mechanisms: pipe; eventfd+shm (memcpy into shared slots, eventfd signals);\n"
+		     "         io_uring (IORING_OP_MSG_RING between two rings, one per thread, carrying the\n"
+		     "         buffer pointer and length: zero copy); spsc-limit (lock-free SPSC descriptor rings\n"
+		     "         in shared memory, futex wake only when the consumer said it sleeps: the limit);\n"
+		     "         qd (memory queues through libqd)\n");
+	for (mi = 0; mi < NMECHS; mi++)
+		if (usable[mi] && notes[mi][0])
+			fprintf(out, "%s: %s\n", all_mechs[mi]->label, notes[mi]);
+	fprintf(out, "sys/op   system calls per op: pipe, eventfd, spsc, io_uring counted by qdbench at each\n"
+		     "         read/write/futex/io_uring_enter (short ones too); qd from libqd's qd_stats()\n"
+		     "         (every syscall libqd made, process-wide)\n"
 		     "all/op   every system call of both threads per op, counted by the kernel (perf on\n"
 		     "         raw_syscalls:sys_enter, clock_gettime excluded): qd's futex waits show here\n"
 		     "csw/op   context switches per op: getrusage(RUSAGE_THREAD) of both threads\n"
+		     "cqe/op   completions consumed per op, both threads: io_uring CQEs (the sender's are\n"
+		     "         skipped, so one per hand-off: element to B, buffer back to A); qd CQEs reaped\n"
+		     "         (qd_stats, push and pop completions); - where there are none\n"
 		     "copied/op payload bytes copied per op BY CONSTRUCTION, not measured: pipe 2*S per transfer\n"
-		     "         (user->kernel->user), eventfd+shm 1*S (memcpy into shm), qd 0 (memory queues move\n"
-		     "         descriptors: the buffers travel, nothing in qd copies payload)\n"
+		     "         (user->kernel->user), eventfd+shm 1*S (memcpy into shm), io_uring, spsc and qd 0\n"
+		     "         (the buffers travel: only pointers and lengths move)\n"
+		     "vs pipe, vs uring: ops/s ratio to the pipe and to io_uring at the same size and mode\n"
 		     "cpus     the CPUs thread A / thread B ran on at the end\n"
 		     "Under emulation (QEMU TCG) absolute times are distorted: read the ratios and the counts.\n");
 }
@@ -340,69 +403,132 @@ static void print_table_head(enum mode mode)
 {
 	if (mode == MODE_PINGPONG) {
 		fprintf(out, "\nping-pong: op = one round trip of an S-byte element, A -> B -> A\n");
-		fprintf(out, "%7s  %-12s %10s %8s %9s %9s %9s %7s %7s %7s %10s %5s\n",
-			"size", "mechanism", "rt/s", "vs pipe", "p50 us", "p99 us",
-			"p99.9 us", "sys/op", "all/op", "csw/op", "copied/op", "cpus");
-	} else {
-		fprintf(out, "\nstream: op = one S-byte element A -> B, at most `window` in flight\n");
-		fprintf(out, "%7s  %-12s %6s %10s %9s %8s %7s %7s %7s %10s %5s\n",
+		fprintf(out, "%7s  %-12s %10s %8s %8s %9s %9s %9s %7s %7s %7s %7s %10s %5s\n",
+			"size", "mechanism", "rt/s", "vs pipe", "vs uring", "p50 us",
+			"p99 us", "p99.9 us", "sys/op", "all/op", "csw/op", "cqe/op",
+			"copied/op", "cpus");
+	} else if (mode == MODE_STREAM) {
+		fprintf(out, "\nstream: op = one S-byte element A -> B, at most `window` in flight, buffers returned to A\n");
+		fprintf(out, "%7s  %-12s %6s %10s %9s %8s %8s %7s %7s %7s %7s %10s %5s\n",
 			"size", "mechanism", "window", "elem/s", "MB/s", "vs pipe",
-			"sys/op", "all/op", "csw/op", "copied/op", "cpus");
+			"vs uring", "sys/op", "all/op", "csw/op", "cqe/op",
+			"copied/op", "cpus");
+	} else {
+		fprintf(out, "\nbatch: op = one S-byte element A -> B; A sends `batch` of them, then waits until all are back\n");
+		fprintf(out, "%7s  %-12s %6s %10s %9s %8s %8s %7s %7s %7s %7s %10s %5s\n",
+			"size", "mechanism", "batch", "elem/s", "MB/s", "vs pipe",
+			"vs uring", "sys/op", "all/op", "csw/op", "cqe/op",
+			"copied/op", "cpus");
 	}
 }
 
-static void print_row(const struct result *r, const struct result *base)
+static void fmt_count(char *buf, size_t len, double v)
 {
-	char sz[32], ratio[32], cpus[32], all[32];
+	if (v < 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.2f", v);
+}
+
+static void print_row(const struct result *r, const struct result *pipe,
+		      const struct result *uring)
+{
+	char sz[32], vp[32], vu[32], cpus[32], all[32], cqe[32];
 
 	size_str(r->size, sz, sizeof(sz));
 	snprintf(cpus, sizeof(cpus), "%d/%d", r->a_cpu, r->b_cpu);
-	if (r->all_per_op < 0)
-		snprintf(all, sizeof(all), "-");
-	else
-		snprintf(all, sizeof(all), "%.2f", r->all_per_op);
-	fmt_ratio(ratio, sizeof(ratio), r, base);
+	fmt_count(all, sizeof(all), r->all_per_op);
+	fmt_count(cqe, sizeof(cqe), r->cqe_per_op);
+	fmt_ratio(vp, sizeof(vp), r, pipe);
+	fmt_ratio(vu, sizeof(vu), r, uring);
 	if (r->mode == MODE_PINGPONG)
-		fprintf(out, "%7s  %-12s %10.0f %8s %9.1f %9.1f %9.1f %7.2f %7s %7.2f %10llu %5s\n",
-			sz, r->label, r->ops, ratio, r->p50_us, r->p99_us,
-			r->p999_us, r->sys_per_op, all, r->csw_per_op,
+		fprintf(out, "%7s  %-12s %10.0f %8s %8s %9.1f %9.1f %9.1f %7.2f %7s %7.2f %7s %10llu %5s\n",
+			sz, r->label, r->ops, vp, vu, r->p50_us, r->p99_us,
+			r->p999_us, r->sys_per_op, all, r->csw_per_op, cqe,
 			(unsigned long long)r->copied_per_op, cpus);
 	else
-		fprintf(out, "%7s  %-12s %6u %10.0f %9.1f %8s %7.2f %7s %7.2f %10llu %5s\n",
-			sz, r->label, r->window, r->ops, r->mbps, ratio,
-			r->sys_per_op, all, r->csw_per_op,
+		fprintf(out, "%7s  %-12s %6u %10.0f %9.1f %8s %8s %7.2f %7s %7.2f %7s %10llu %5s\n",
+			sz, r->label, r->window, r->ops, r->mbps, vp, vu,
+			r->sys_per_op, all, r->csw_per_op, cqe,
 			(unsigned long long)r->copied_per_op, cpus);
 	fflush(out);
+}
+
+/* The pipe's and io_uring's result for r's mode and size, if any. */
+static const struct result *base_of(const struct result *r, const char *mech)
+{
+	int i;
+
+	for (i = 0; i < nresults; i++)
+		if (results[i].mode == r->mode && results[i].size == r->size &&
+		    !strcmp(results[i].mech, mech))
+			return &results[i];
+	return NULL;
+}
+
+static void json_ratio(FILE *f, const char *key, const struct result *r,
+		       const struct result *base)
+{
+	if (base && base->ok && r->ok && base->ops > 0)
+		fprintf(f, ", \"%s\": %.4f", key, r->ops / base->ops);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s >= 0x20)
+			fputc(*s, f);
+	}
+	fputc('"', f);
 }
 
 static void print_json(FILE *f)
 {
 	int i, j;
 
-	fprintf(f, "{\n  \"bench\": \"memq\",\n  \"config\": {\"iters\": %llu, \"time_ms\": %.0f, \"warmup_ms\": %.0f, \"touch\": \"%s\", \"sizes\": [",
+	fprintf(f, "{\n  \"bench\": \"memq\",\n  \"config\": {\"iters\": %llu, \"time_ms\": %.0f, \"warmup_ms\": %.0f, \"touch\": \"%s\", \"batch\": %u, \"sizes\": [",
 		(unsigned long long)opt.iters, opt.budget * 1e3, opt.warm * 1e3,
-		opt.touch == TOUCH_ALL ? "all" : "ends");
+		opt.touch == TOUCH_ALL ? "all" : "ends", opt.batch);
 	for (j = 0; j < opt.nsizes; j++)
 		fprintf(f, "%s%zu", j ? ", " : "", opt.sizes[j]);
-	fprintf(f, "]},\n  \"copied_per_op\": \"by construction\",\n  \"results\": [\n");
+	fprintf(f, "]},\n  \"copied_per_op\": \"by construction\",\n  \"mechanisms\": [\n");
+	for (i = 0, j = 0; i < NMECHS; i++) {
+		if (!opt.use[i])
+			continue;
+		fprintf(f, "%s    {\"mechanism\": \"%s\", \"label\": \"%s\", \"ok\": %s, \"note\": ",
+			j++ ? ",\n" : "", all_mechs[i]->name, all_mechs[i]->label,
+			usable[i] ? "true" : "false");
+		json_str(f, notes[i]);
+		fputc('}', f);
+	}
+	fprintf(f, "\n  ],\n  \"results\": [\n");
 	for (i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
 
 		fprintf(f, "    {\"mode\": \"%s\", \"size\": %zu, \"mechanism\": \"%s\", \"ok\": %s, "
 			"\"ops\": %llu, \"secs\": %.6f, \"ops_per_sec\": %.1f, ",
-			r->mode == MODE_PINGPONG ? "pingpong" : "stream", r->size,
-			r->mech, r->ok ? "true" : "false", (unsigned long long)r->n,
-			r->secs, r->ops);
+			r->mode == MODE_PINGPONG ? "pingpong" : mode_name(r->mode),
+			r->size, r->mech, r->ok ? "true" : "false",
+			(unsigned long long)r->n, r->secs, r->ops);
 		if (r->mode == MODE_PINGPONG)
 			fprintf(f, "\"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, ",
 				r->p50_us, r->p99_us, r->p999_us);
-		else
+		else if (r->mode == MODE_STREAM)
 			fprintf(f, "\"window\": %u, \"mb_per_sec\": %.1f, ", r->window, r->mbps);
+		else
+			fprintf(f, "\"batch\": %u, \"mb_per_sec\": %.1f, ", r->window, r->mbps);
 		fprintf(f, "\"syscalls_per_op\": %.3f, \"ctxsw_per_op\": %.3f, \"copied_per_op\": %llu, \"cpu_a\": %d, \"cpu_b\": %d",
 			r->sys_per_op, r->csw_per_op, (unsigned long long)r->copied_per_op,
 			r->a_cpu, r->b_cpu);
 		if (r->all_per_op >= 0)
 			fprintf(f, ", \"all_syscalls_per_op\": %.3f", r->all_per_op);
+		if (r->cqe_per_op >= 0)
+			fprintf(f, ", \"cqes_per_op\": %.3f", r->cqe_per_op);
+		json_ratio(f, "vs_pipe", r, base_of(r, "pipe"));
+		json_ratio(f, "vs_uring", r, base_of(r, "uring"));
 		fprintf(f, "}%s\n", i + 1 < nresults ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");
@@ -418,6 +544,8 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "mech", required_argument, NULL, 'M' },
 		{ "window", required_argument, NULL, 'w' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "uring-flags", required_argument, NULL, 'U' },
 		{ "touch", required_argument, NULL, 'T' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "json", optional_argument, NULL, 'j' },
@@ -428,8 +556,7 @@ int main(int argc, char **argv)
 	static const size_t def_sizes[] = {
 		64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
 	};
-	char why[256];
-	bool usable[NMECHS] = { false };
+	char why[600];
 	bool failed = false;
 	uint64_t *lat, lat_cap;
 	int c, i, mi, si, mode;
@@ -468,10 +595,7 @@ int main(int argc, char **argv)
 				die("bad --warmup-ms '%s'", optarg);
 			break;
 		case 'm':
-			opt.modes[MODE_PINGPONG] = !strcmp(optarg, "pingpong") || !strcmp(optarg, "both");
-			opt.modes[MODE_STREAM] = !strcmp(optarg, "stream") || !strcmp(optarg, "both");
-			if (!opt.modes[0] && !opt.modes[1])
-				die("bad --mode '%s' (pingpong, stream, both)", optarg);
+			parse_modes(optarg);
 			break;
 		case 'M':
 			parse_mechs(optarg);
@@ -480,6 +604,15 @@ int main(int argc, char **argv)
 			opt.window = strtoul(optarg, NULL, 10);
 			if (opt.window < 1 || opt.window > 1024)
 				die("bad --window '%s' (1..1024)", optarg);
+			break;
+		case 'U':
+			if (uring_flags_opt(optarg))
+				die("bad --uring-flags '%s' (auto, defer, single, coop, none)", optarg);
+			break;
+		case 'b':
+			opt.batch = strtoul(optarg, NULL, 10);
+			if (opt.batch < 1 || opt.batch > 1024)
+				die("bad --batch '%s' (1..1024)", optarg);
 			break;
 		case 'T':
 			if (!strcmp(optarg, "ends"))
@@ -525,18 +658,23 @@ int main(int argc, char **argv)
 		pick_cpus(opt.cpus_auto == 2);
 	signal(SIGALRM, watchdog);
 
-	print_header();
 	for (mi = 0; mi < NMECHS; mi++) {
 		if (!opt.use[mi])
 			continue;
 		why[0] = 0;
 		if (all_mechs[mi]->probe(why, sizeof(why))) {
-			fprintf(out, "%s: unavailable: %s\n", all_mechs[mi]->label, why);
+			snprintf(notes[mi], sizeof(notes[mi]), "unavailable: %s", why);
 			failed = true;
 			continue;
 		}
 		usable[mi] = true;
+		if (all_mechs[mi]->note)
+			snprintf(notes[mi], sizeof(notes[mi]), "%s", all_mechs[mi]->note());
 	}
+	print_header();
+	for (mi = 0; mi < NMECHS; mi++)
+		if (opt.use[mi] && !usable[mi])
+			fprintf(out, "%s: %s (the others run)\n", all_mechs[mi]->label, notes[mi]);
 
 	/* percentiles from the first 4M round trips at most */
 	lat_cap = opt.iters < (4u << 20) ? opt.iters : (4u << 20);
@@ -546,28 +684,31 @@ int main(int argc, char **argv)
 	set_cpus(opt.cpu_a, opt.cpu_b);
 	worker_start(0);
 
-	for (mode = MODE_PINGPONG; mode <= MODE_STREAM; mode++) {
+	for (mode = MODE_PINGPONG; mode < NMODES; mode++) {
 		if (!opt.modes[mode])
 			continue;
 		print_table_head(mode);
 		for (si = 0; si < opt.nsizes; si++) {
-			const struct result *base = NULL;
+			int first = nresults;
 
+			/* all mechanisms at this size, then their rows */
 			for (mi = 0; mi < NMECHS; mi++) {
-				struct result *r;
-
 				if (!usable[mi])
 					continue;
-				r = &results[nresults++];
-				measure(r, all_mechs[mi], mode, opt.sizes[si], lat, lat_cap);
-				if (all_mechs[mi] == &mech_pipe)
-					base = r;
-				print_row(r, base);
+				measure(&results[nresults++], all_mechs[mi], mode,
+					opt.sizes[si], lat, lat_cap);
 			}
+			for (i = first; i < nresults; i++)
+				print_row(&results[i], base_of(&results[i], "pipe"),
+					  base_of(&results[i], "uring"));
 		}
 	}
 	worker_stop();
 	free(lat);
+	/* what the runs found out (e.g. a registration that failed) */
+	for (mi = 0; mi < NMECHS; mi++)
+		if (usable[mi] && all_mechs[mi]->note)
+			snprintf(notes[mi], sizeof(notes[mi]), "%s", all_mechs[mi]->note());
 
 	if (opt.json) {
 		FILE *f = stdout;

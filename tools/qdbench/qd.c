@@ -15,6 +15,10 @@
  * no copy in the loop: a free list that crosses threads, as a real
  * zero-copy producer/consumer would run it. When the pool is empty, A waits
  * for the oldest buffer to come back (the ring is full).
+ *
+ * Batch: the same, with a pool of `batch` buffers; after the batch's last
+ * push A waits for every push and every buffer's return (libqd submits
+ * what it queued with that wait). B keeps a batch's worth of pops posted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -124,6 +128,15 @@ static uint64_t qd_process_syscalls(void)
 	return st.syscalls;
 }
 
+static uint64_t qd_process_cqes(void)
+{
+	struct qd_stats st;
+
+	if (qd_stats(&st))
+		return 0;
+	return st.cqes_reaped;
+}
+
 /* Wait for t, which must complete with exactly want bytes. */
 static int wait_bytes(qd_token_t t, size_t want, struct qd_result *qr)
 {
@@ -189,7 +202,7 @@ static int qd_setup(struct run *r)
 		goto err;
 	s->q2_open = true;
 
-	s->nbufs = r->mode == MODE_STREAM ? r->window : 1;
+	s->nbufs = r->mode == MODE_PINGPONG ? 1 : r->window;
 	s->bufs = calloc(s->nbufs, sizeof(*s->bufs));
 	s->a_free = calloc(s->nbufs, sizeof(*s->a_free));
 	err = -ENOMEM;
@@ -209,7 +222,8 @@ static int qd_setup(struct run *r)
 	s->a_cur = s->bufs[0];
 	if ((err = tokq_init(&s->a_pushes, s->nbufs)) ||
 	    (err = tokq_init(&s->a_returns, s->nbufs)) ||
-	    (err = tokq_init(&s->b_pops, B_POPS)) ||
+	    (err = tokq_init(&s->b_pops, r->mode == MODE_BATCH &&
+				  r->window > B_POPS ? r->window : B_POPS)) ||
 	    (err = tokq_init(&s->b_pushes, s->nbufs)))
 		goto err;
 	return 0;
@@ -240,7 +254,7 @@ static int qd_a_buf(struct run *r, struct payload *p)
 	struct qd_result qr;
 	int err;
 
-	if (r->mode == MODE_STREAM) {
+	if (r->mode != MODE_PINGPONG) {
 		if (s->a_nfree) {
 			s->a_cur = *s->a_free[--s->a_nfree];
 		} else {
@@ -255,13 +269,14 @@ static int qd_a_buf(struct run *r, struct payload *p)
 	return 0;
 }
 
-static int qd_a_send(struct run *r, bool last)
+static int qd_a_send(struct run *r, bool last, bool flush)
 {
 	struct qd_state *s = r->priv;
 	qd_token_t t;
 	int err;
 
 	(void)last;
+	(void)flush;	/* the next wait submits what libqd queued */
 	if (r->mode == MODE_PINGPONG) {
 		err = qd_pop(&s->a_pop, s->q2);
 		if (!err)
@@ -301,15 +316,13 @@ static int qd_a_recv(struct run *r, struct payload *p)
 	return 0;
 }
 
-/* Stream: collect every push and every buffer still out. */
-static int qd_a_done(struct run *r)
+/* Stream, batch: collect every push and every buffer still out. */
+static int qd_a_sync(struct run *r)
 {
 	struct qd_state *s = r->priv;
 	struct qd_result qr;
 	int err;
 
-	if (r->mode == MODE_PINGPONG)
-		return 0;
 	while (s->a_pushes.n) {
 		err = wait_bytes(tokq_get(&s->a_pushes), r->size, NULL);
 		if (err)
@@ -323,6 +336,11 @@ static int qd_a_done(struct run *r)
 	/* the same buffers as bufs[]: all home, teardown frees them */
 	s->a_nfree = s->nbufs;
 	return 0;
+}
+
+static int qd_a_done(struct run *r)
+{
+	return r->mode == MODE_PINGPONG ? 0 : qd_a_sync(r);
 }
 
 static int qd_b_recv(struct run *r, struct payload *p)
@@ -388,13 +406,14 @@ static int qd_b_send(struct run *r, bool last)
 }
 
 /* Stream: return the buffer to A through q2. */
-static int qd_b_release(struct run *r, bool last)
+static int qd_b_release(struct run *r, bool last, bool flush)
 {
 	struct qd_state *s = r->priv;
 	qd_token_t t;
 	int err;
 
 	(void)last;
+	(void)flush;
 	if (s->b_pushes.n == s->b_pushes.cap) {
 		err = wait_bytes(tokq_get(&s->b_pushes), r->size, NULL);
 		if (err)
@@ -454,12 +473,14 @@ const struct mech mech_qd = {
 	.a_buf = qd_a_buf,
 	.a_send = qd_a_send,
 	.a_recv = qd_a_recv,
+	.a_sync = qd_a_sync,
 	.a_done = qd_a_done,
 	.b_recv = qd_b_recv,
 	.b_send = qd_b_send,
 	.b_release = qd_b_release,
 	.b_done = qd_b_done,
 	.process_syscalls = qd_process_syscalls,
+	.process_cqes = qd_process_cqes,
 };
 
 #endif /* QDBENCH_NO_LIBQD */

@@ -13,6 +13,10 @@
  *    warm is published: warm+1 in ping-pong) to after receiving op total,
  *    i.e. total - k0 whole receive cycles.
  * Per-op figures add A's per-op and B's per-op counts.
+ *
+ * Batch: A sends `batch` elements (flush on the last one), then waits until
+ * all of them are back (a_sync); warm-up and run end on a batch boundary,
+ * so B sees op warm+1 first, as in ping-pong.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,7 +35,7 @@ static struct {
 	pthread_cond_t	cond;
 	pthread_t	tid;
 	struct run	*job;
-	bool		busy, quit, running, sysc;
+	bool		busy, quit, running, sysc, ready;
 	int		cpu;
 } worker = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -61,6 +65,16 @@ static uint64_t process_sys(const struct mech *m)
 	return m->process_syscalls ? m->process_syscalls() : 0;
 }
 
+static uint64_t thread_cqe(const struct mech *m)
+{
+	return m->thread_cqes ? m->thread_cqes() : 0;
+}
+
+static uint64_t process_cqe(const struct mech *m)
+{
+	return m->process_cqes ? m->process_cqes() : 0;
+}
+
 static void pin(int cpu)
 {
 	cpu_set_t set;
@@ -77,21 +91,21 @@ static void pin(int cpu)
 	int __e = (expr);						\
 	if (__e)							\
 		die("%s %s %zu B: %s: %s", (r)->m->name,		\
-		    (r)->mode == MODE_PINGPONG ? "ping-pong" : "stream",\
-		    (r)->size, what, strerror(-__e));			\
+		    mode_name((r)->mode), (r)->size, what,		\
+		    strerror(-__e));					\
 } while (0)
 
-/* B: answer (ping-pong) or consume (stream) until op `total`. */
+/* B: answer (ping-pong) or consume (stream, batch) until op `total`. */
 static void b_loop(struct run *r)
 {
 	const struct mech *m = r->m;
-	uint64_t k = 0, k0 = 0, sys0 = 0, csw0 = 0, t0 = 0, all0 = 0;
+	uint64_t k = 0, k0 = 0, sys0 = 0, csw0 = 0, t0 = 0, all0 = 0, cqe0 = 0;
 	bool started = false;
 
 	for (;;) {
 		struct payload p;
 		uint64_t total;
-		bool last;
+		bool last, flush;
 
 		CHECK(r, "B receive", m->b_recv(r, &p));
 		k++;
@@ -101,6 +115,7 @@ static void b_loop(struct run *r)
 			started = true;
 			k0 = k;
 			sys0 = thread_sys(m);
+			cqe0 = thread_cqe(m);
 			csw0 = thread_csw();
 			all0 = sysc_read();
 			t0 = now_ns();
@@ -110,18 +125,23 @@ static void b_loop(struct run *r)
 			r->b_all = sysc_read() - all0 - 1;
 			r->b_secs = (now_ns() - t0) / 1e9;
 			r->b_sys = thread_sys(m) - sys0;
+			r->b_cqe = thread_cqe(m) - cqe0;
 			r->b_csw = thread_csw() - csw0;
 			r->b_n = k - k0;
 			r->b_cpu = sched_getcpu();
-			if (r->mode == MODE_STREAM)
+			if (r->mode == MODE_STREAM) {
 				r->proc_sys1 = process_sys(m);
+				r->proc_cqe1 = process_cqe(m);
+			}
 		}
 		CHECK(r, "B payload", pl_check(&p, k, r->touch));
 		if (r->mode == MODE_PINGPONG) {
 			pl_mark(&p, k ^ REPLY_BIT, r->touch);
 			CHECK(r, "B send", m->b_send(r, last));
 		} else {
-			CHECK(r, "B release", m->b_release(r, last));
+			flush = r->mode == MODE_STREAM || last ||
+				k % r->batch == 0;
+			CHECK(r, "B release", m->b_release(r, last, flush));
 		}
 		if (last)
 			break;
@@ -143,6 +163,12 @@ static void *worker_main(void *arg)
 		if (worker.quit)
 			break;
 		r = worker.job;
+		pthread_mutex_unlock(&worker.lock);
+		if (r->m->b_init)
+			CHECK(r, "B init", r->m->b_init(r));
+		pthread_mutex_lock(&worker.lock);
+		worker.ready = true;
+		pthread_cond_broadcast(&worker.cond);
 		pthread_mutex_unlock(&worker.lock);
 		b_loop(r);
 		pthread_mutex_lock(&worker.lock);
@@ -182,40 +208,54 @@ void worker_stop(void)
 	worker.running = false;
 }
 
-/* A: one op. Ping-pong: a whole round trip. Stream: one element sent. */
+/*
+ * A: one op. Ping-pong: a whole round trip. Stream: one element sent.
+ * Batch: one element sent; the batch's last one also waits for all of it.
+ */
 static void a_op(struct run *r, uint64_t seq, bool last)
 {
 	const struct mech *m = r->m;
+	bool flush = r->mode != MODE_BATCH || last || seq % r->batch == 0;
 	struct payload p;
 
 	CHECK(r, "A buffer", m->a_buf(r, &p));
 	pl_mark(&p, seq, r->touch);
-	CHECK(r, "A send", m->a_send(r, last));
+	CHECK(r, "A send", m->a_send(r, last, flush));
 	if (r->mode == MODE_PINGPONG) {
 		CHECK(r, "A receive", m->a_recv(r, &p));
 		CHECK(r, "A payload", pl_check(&p, seq ^ REPLY_BIT, r->touch));
+	} else if (r->mode == MODE_BATCH && flush) {
+		CHECK(r, "A batch wait", m->a_sync(r));
 	}
 }
 
 void run_one(struct run *r)
 {
 	const struct mech *m = r->m;
-	bool pp = r->mode == MODE_PINGPONG;
-	uint64_t seq = 0, n = 0, warm_max, t0, tnow, sys0, csw0, all0;
-	unsigned int clock_every = pp ? 1 : 16;
+	bool pp = r->mode == MODE_PINGPONG, batch = r->mode == MODE_BATCH;
+	uint64_t seq = 0, n = 0, warm_max, t0, tnow, sys0, csw0, all0, cqe0;
+	unsigned int clock_every = pp ? 1 : batch ? r->batch : 16;
 
 	atomic_store(&r->warm, 0);
 	atomic_store(&r->total, 0);
 	r->n = r->b_n = 0;
 	if (r->iters < 2)
 		r->iters = 2;
+	if (!r->batch)
+		r->batch = 1;
 	warm_max = r->iters / 10 ? r->iters / 10 : 1;
 
 	pthread_mutex_lock(&worker.lock);
 	worker.job = r;
 	worker.busy = true;
+	worker.ready = false;
 	pthread_cond_broadcast(&worker.cond);
+	/* B sets up its side first (e.g. its ring, which A sends to) */
+	while (!worker.ready)
+		pthread_cond_wait(&worker.cond, &worker.lock);
 	pthread_mutex_unlock(&worker.lock);
+	if (m->a_init)
+		CHECK(r, "A init", m->a_init(r));
 
 	/* warm-up: first touches, caches, the scheduler settling */
 	t0 = now_ns();
@@ -224,11 +264,14 @@ void run_one(struct run *r)
 		a_op(r, ++seq, false);
 		if (seq % clock_every == 0)
 			tnow = now_ns();
-	} while (seq < warm_max && (tnow - t0) / 1e9 < r->warm_budget);
+	} while ((seq < warm_max && (tnow - t0) / 1e9 < r->warm_budget) ||
+		 (batch && seq % r->batch));
 	atomic_store(&r->warm, seq);
 
 	r->proc_sys0 = process_sys(m);
+	r->proc_cqe0 = process_cqe(m);
 	sys0 = thread_sys(m);
+	cqe0 = thread_cqe(m);
 	csw0 = thread_csw();
 	all0 = sysc_read();
 	t0 = now_ns();
@@ -238,6 +281,9 @@ void run_one(struct run *r)
 			    (n + 1 >= 2 && (tnow - t0) / 1e9 >= r->budget);
 		uint64_t ts = 0;
 
+		/* a batch run ends with a whole batch */
+		if (batch && (seq + 1) % r->batch)
+			last = false;
 		if (last)
 			atomic_store(&r->total, seq + 1);
 		if (pp)
@@ -257,10 +303,13 @@ void run_one(struct run *r)
 	r->a_all = sysc_read() - all0 - 1;
 	r->a_secs = (now_ns() - t0) / 1e9;
 	r->a_sys = thread_sys(m) - sys0;
+	r->a_cqe = thread_cqe(m) - cqe0;
 	r->a_csw = thread_csw() - csw0;
 	r->a_cpu = sched_getcpu();
-	if (pp)
+	if (pp || batch) {
 		r->proc_sys1 = process_sys(m);
+		r->proc_cqe1 = process_cqe(m);
+	}
 	r->n = n;
 	CHECK(r, "A finish", m->a_done(r));
 

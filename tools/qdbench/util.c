@@ -15,8 +15,26 @@
 
 #include "qdbench.h"
 
-/* The benchmark's own read/write/eventfd calls made by this thread. */
+/*
+ * The system calls the mechanisms make in this thread (read/write/eventfd,
+ * io_uring_enter, futex), and the completions (io_uring CQEs) it consumes.
+ */
 __thread uint64_t tl_syscalls;
+__thread uint64_t tl_cqes;
+
+const char *mode_name(enum mode m)
+{
+	switch (m) {
+	case MODE_PINGPONG:
+		return "ping-pong";
+	case MODE_STREAM:
+		return "stream";
+	case MODE_BATCH:
+		return "batch";
+	default:
+		return "?";
+	}
+}
 
 void die(const char *fmt, ...)
 {
@@ -152,6 +170,11 @@ int efd_write(int fd, uint64_t v)
 uint64_t count_thread_syscalls(void)
 {
 	return tl_syscalls;
+}
+
+uint64_t count_thread_cqes(void)
+{
+	return tl_cqes;
 }
 
 /*
