@@ -6,7 +6,7 @@ KDIR	?= /lib/modules/$(KVER)/build
 CACHE	?= $(shell $(TOP)/scripts/cachedir)
 export TOP KVER KDIR CACHE
 
-.PHONY: all deps kmod libqd tools selftests unit check run vm clean
+.PHONY: all deps kmod kmod-debug libqd tools selftests unit check check-debug fuzz run vm clean
 
 all: kmod libqd tools selftests
 
@@ -31,6 +31,19 @@ unit:
 
 check: deps
 	@$(TOP)/scripts/check
+
+# The kernel tests on a debug guest kernel (KASAN, lockdep, kmemleak...),
+# built once into the cache; and a long fuzz run (QD_FUZZ_SECS, default
+# 1200) on it, or on Debian's kernel while it is not built.
+check-debug: deps
+	@$(TOP)/scripts/check-debug
+
+fuzz: deps
+	@$(TOP)/scripts/fuzz
+
+# qd.ko for the debug kernel (.debug/kmod/qd.ko); the kernel must be built.
+kmod-debug:
+	@$(TOP)/scripts/debug-kmod
 
 run: deps
 	@$(MAKE) --no-print-directory all >/dev/null

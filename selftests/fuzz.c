@@ -1,21 +1,55 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Randomised SQEs against the raw ABI: whatever user space puts in an SQE,
- * each consumed SQE yields exactly one CQE with a result from the
- * documented set, the kernel stays healthy (scripts/vm checks dmesg), and
- * everything is released at the end. The seed is printed; QD_FUZZ_SEED and
- * QD_FUZZ_SQES reproduce or lengthen a run.
+ * Fuzzing the raw ABI. Whatever user space does, each consumed SQE yields
+ * exactly one CQE with a result from the documented set, the kernel stays
+ * healthy (scripts/vm checks dmesg), and everything is released at the end.
+ *
+ * Two short tests (random SQEs; control ioctls racing submission) and a
+ * brief campaign run in `make check`. The campaign is the long mode:
+ * several worker processes, each with several threads and contexts, doing
+ * random and mutated SQEs (deferred hardirq/softirq NOPs included), random
+ * ioctls with random and mutated arguments, ring index corruption, closes of
+ * queues and of the context fd under other threads, region registration
+ * racing pushes, forks (the child must get -EPERM), extra mmaps, epoll and
+ * debugfs reads, while the master SIGKILLs workers mid-operation, starts new
+ * ones and turns the module's limits up and down. At the end /proc/qd must
+ * be back to zero.
+ *
+ *   QD_FUZZ_SEED=N      seed (default: the time); every run prints it
+ *   QD_FUZZ_SQES=N      SQEs of each short test (default 20000)
+ *   QD_FUZZ_SECS=N      run only the campaign, for N seconds (make fuzz)
+ *   QD_FUZZ_WORKERS=N   campaign worker processes (default 4)
+ *   QD_FUZZ_REPLAY=W.G  run only generation G of worker W of seed N
+ *
+ * Or: fuzz --secs N [--seed N] [--workers N] [--replay W.G].
+ * Each worker generation's seed derives from the master seed, so the same
+ * seed replays the same decisions (not the same thread interleaving).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "qd_raw.h"
 #include "qd_proc.h"
 #include "harness.h"
+
+/* The first opcode the module does not know (QD_OP_LAST is not ABI). */
+#define FZ_OP_UNKNOWN	(QD_OP_POP + 1)
 
 #define NQ		4
 #define NREG		3
@@ -49,6 +83,13 @@ static unsigned long long rnd(struct fuzz *f)
 static unsigned int pct(struct fuzz *f)
 {
 	return rnd(f) % 100;
+}
+
+/* Set one of the SQE's nine reserved 32-bit words (resv0, resv[0..3]). */
+static void sqe_set_resv(struct qd_sqe *s, unsigned int word, __u32 v)
+{
+	memcpy((char *)s + offsetof(struct qd_sqe, resv0) + 4 * (word % 9), &v,
+	       sizeof(v));
 }
 
 static int pick_qd(struct fuzz *f)
@@ -85,13 +126,13 @@ static void random_sqe(struct fuzz *f, struct qd_sqe *s, unsigned int slot)
 	unsigned int i;
 
 	memset(s, 0, sizeof(*s));
-	s->opcode = pct(f) < 95 ? rnd(f) % QD_OP_LAST : rnd(f) % 256;
+	s->opcode = pct(f) < 95 ? rnd(f) % FZ_OP_UNKNOWN : rnd(f) % 256;
 	s->qd = s->opcode == QD_OP_NOP && pct(f) < 90 ? 0 : pick_qd(f);
 	s->user_data = f->made;
 	if (pct(f) < 5)
 		s->flags = 1 + rnd(f) % 255;
 	if (pct(f) < 5)
-		s->resv[rnd(f) % 5] = rnd(f) | 1;
+		sqe_set_resv(s, rnd(f) % 9, rnd(f) | 1);
 	if (s->opcode == QD_OP_PUSH || pct(f) < 5) {
 		s->nsegs = pct(f) < 90 ? 1 + rnd(f) % QD_SGA_MAX : rnd(f) % 12;
 		for (i = 0; i < QD_SGA_MAX + 2; i++)
@@ -109,7 +150,7 @@ static void random_sqe(struct fuzz *f, struct qd_sqe *s, unsigned int slot)
 static int result_allowed(const struct qd_cqe *c)
 {
 	switch (c->res) {
-	case -EINVAL: case -EFAULT: case -EBADF: case -ECANCELED:
+	case -EINVAL: case -EFAULT: case -EBADF: case -ECANCELED: case -ENOBUFS:
 		return 1;
 	}
 	if (c->res < 0)
@@ -319,4 +360,2052 @@ TEST_F(fuzz, control_ioctls_race_with_submission)
 	fuzz_fini(_metadata, f);
 }
 
-TEST_HARNESS_MAIN
+/* ====================================================================== */
+/* The campaign.                                                          */
+/* ====================================================================== */
+
+#define FZ_MAX_WORKERS	16
+#define FZ_NCTX		3		/* contexts per worker (its main thread's) */
+#define FZ_NQ		4		/* queues per context */
+#define FZ_NREG		4		/* regions per context */
+#define FZ_MAXREC	(1U << 18)	/* SQEs per context before it is replaced */
+#define FZ_PG		4096UL
+#define FZ_NS		1000000000LL
+#define FZ_MS		1000000LL
+
+/* Shared by every process of the campaign; updated with atomics. */
+struct fz_counters {
+	unsigned long long made;	/* SQEs written into SQs */
+	unsigned long long sqes;	/* SQEs consumed by QD_IOC_ENTER */
+	unsigned long long mutated;	/* SQEs made random or mutated */
+	unsigned long long deferred;	/* deferred (hardirq/softirq) NOPs */
+	unsigned long long cqes;	/* CQEs checked (intact rings) */
+	unsigned long long ioctls;	/* ioctls on /dev/qd fds, ENTER included */
+	unsigned long long random_ioctls;	/* of which random cmd/arg */
+	unsigned long long mmaps;
+	unsigned long long contexts;
+	unsigned long long regions;
+	unsigned long long corruptions;
+	unsigned long long fd_closes;
+	unsigned long long forks;
+	unsigned long long stalls;
+	unsigned long long drains;
+	unsigned long long workers;
+	unsigned long long kills;
+	unsigned long long param_writes;
+	unsigned long long violations;
+};
+
+static struct fz_counters *fz_cnt;
+static char fz_who[96] = "master";
+static __thread const char *fz_doing = "starting";	/* for fz_crash() */
+static int fz_new_module;		/* QD_FEAT_NOP_IRQ: the hardened module */
+
+#define FZ_ADD(field, n) \
+	__atomic_fetch_add(&fz_cnt->field, (unsigned long long)(n), __ATOMIC_RELAXED)
+
+static long long fz_now(void)
+{
+	return qd_now_ns();
+}
+
+/* One line on stdout in one write, so processes do not interleave. */
+static void __attribute__((format(printf, 1, 2))) fz_say(const char *fmt, ...)
+{
+	char buf[600];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(STDOUT_FILENO, buf, n) < 0)
+		return;
+}
+
+/* A broken rule: counted, the first 40 printed with who broke it. */
+static void __attribute__((format(printf, 1, 2))) fz_violation(const char *fmt, ...)
+{
+	char msg[480];
+	va_list ap;
+
+	if (FZ_ADD(violations, 1) >= 40)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fz_say("# VIOLATION %s: %s", fz_who, msg);
+}
+
+static unsigned long long fz_mix(unsigned long long x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* The seed of generation g of worker w (never 0: xorshift state). */
+static unsigned long long fz_seed(unsigned long long master, unsigned int w,
+				  unsigned int g)
+{
+	return fz_mix(fz_mix(master) ^ ((unsigned long long)w << 32 | g)) | 1;
+}
+
+static unsigned long long fz_r(unsigned long long *rng)
+{
+	return xorshift(rng);
+}
+
+static unsigned int fz_pct(unsigned long long *rng)
+{
+	return fz_r(rng) % 100;
+}
+
+/* ioctl as 0/count or -errno, counted. */
+static int fz_ioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	FZ_ADD(ioctls, 1);
+	ret = ioctl(fd, req, arg);
+	return ret < 0 ? -errno : ret;
+}
+
+static int fz_enter(int fd, unsigned int to_submit, unsigned int min,
+		    unsigned int flags, long long timeout_ns)
+{
+	struct qd_enter e = {
+		.to_submit = to_submit, .min_complete = min,
+		.flags = flags, .timeout_ns = timeout_ns,
+	};
+	int ret = fz_ioctl(fd, QD_IOC_ENTER, &e);
+
+	if (ret > 0)
+		FZ_ADD(sqes, ret);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- worker */
+
+struct fz_rec {			/* one per SQE made, indexed by user_data */
+	unsigned char	op;
+	unsigned char	seen;
+	unsigned char	expect;	/* FZ_EXP_* */
+	unsigned char	pad;
+	int		qd;
+	unsigned int	bytes;	/* FZ_EXP_PUSH: the element's bytes */
+};
+
+enum {
+	FZ_EXP_ANY,		/* random or mutated: any allowed result */
+	FZ_EXP_NOP,		/* a well-formed NOP: 0 */
+	FZ_EXP_DEFERRED,	/* a well-formed deferred NOP: 0 (hardened module) */
+	FZ_EXP_PUSH,		/* well formed: bytes, or the queue/region went */
+	FZ_EXP_POP,		/* well formed: an element, or the queue went */
+};
+
+struct fz_ctx {
+	/* The main thread's. */
+	struct qd_raw	r;
+	struct qd_seg	(*segs)[QD_SGA_MAX + 2];	/* per SQ slot */
+	struct fz_rec	*rec;
+	unsigned int	made, reaped, head0;
+	unsigned long long gen;
+	int		tainted;	/* rings corrupted: no accounting */
+	char		*mem[FZ_NREG];
+	size_t		memlen[FZ_NREG];
+	/* Shared with the other threads. */
+	pthread_mutex_t	lock;		/* live/fd_closed vs closing the fd */
+	int		live;
+	int		fd;
+	int		fd_closed;	/* another thread closed fd */
+	int		qds[FZ_NQ];
+	unsigned long long regs[FZ_NREG];	/* id | pages << 16, 0: none */
+};
+
+struct fz_worker {
+	unsigned int	w, g;
+	unsigned long long seed;
+	int		killmode;	/* the master SIGKILLs it at deadline */
+	int		stall;		/* killmode: a thread blocks on userfaultfd */
+	long long	deadline;
+	int		stop;
+	struct fz_ctx	ctx[FZ_NCTX];
+	unsigned long long ctx_gen;
+	int		maxqd;
+	char		*guard;		/* a page, then a PROT_NONE page */
+	char		*hole;		/* an unmapped page */
+	const char	*exe;		/* a regular file to map */
+	int		epfd;
+};
+
+static dev_t fz_qd_rdev;
+
+/*
+ * A worker killed by a signal other than the master's SIGKILL is a broken
+ * rule: say where (address, mapping) and doing what, then die of it.
+ */
+static void fz_crash(int sig, siginfo_t *si, void *uc)
+{
+	char maps[8192], msg[700], *line, *save;
+	unsigned long addr = (unsigned long)si->si_addr, lo, hi;
+	const char *where = "";
+	ssize_t n;
+	int fd;
+
+	(void)uc;
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, maps, sizeof(maps) - 1);
+	maps[n > 0 ? n : 0] = 0;
+	for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi)
+			where = line;
+	snprintf(msg, sizeof(msg), "# VIOLATION %s: signal %d at %#lx (%s) while %s\n",
+		 fz_who, sig, addr, *where ? where : "no mapping", fz_doing);
+	if (write(STDOUT_FILENO, msg, strlen(msg)) < 0)
+		_exit(128 + sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Is fd an open of /dev/qd? */
+static int fz_is_qd(int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && S_ISCHR(st.st_mode) && st.st_rdev == fz_qd_rdev;
+}
+
+static int fz_stopped(struct fz_worker *w)
+{
+	return __atomic_load_n(&w->stop, __ATOMIC_RELAXED);
+}
+
+static void fz_note_qd(struct fz_worker *w, int qd)
+{
+	int m = __atomic_load_n(&w->maxqd, __ATOMIC_RELAXED);
+
+	while (qd > m && qd < 1 << 20 &&
+	       !__atomic_compare_exchange_n(&w->maxqd, &m, qd, 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* Memory for a region: private anonymous or shmem (memfd), or NULL. */
+static char *fz_region_mem(unsigned long long *rng, size_t len)
+{
+	char *m;
+	int fd;
+
+	if (fz_pct(rng) < 60)
+		return qd_raw_pages(len);
+	fd = memfd_create("qd-fuzz", MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (ftruncate(fd, len)) {
+		close(fd);
+		return NULL;
+	}
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static int fz_register(int fd, void *addr, size_t len, unsigned int *id)
+{
+	struct qd_region_reg reg = { .addr = (__u64)(uintptr_t)addr, .len = len };
+	int ret = fz_ioctl(fd, QD_IOC_REGISTER, &reg);
+
+	if (!ret) {
+		FZ_ADD(regions, 1);
+		if (reg.id >= QD_MAX_REGIONS)
+			fz_violation("QD_IOC_REGISTER returned region id %u", reg.id);
+		*id = reg.id;
+	}
+	return ret;
+}
+
+static int fz_queue(struct fz_worker *w, int fd, unsigned int depth, int *qd)
+{
+	struct qd_queue_create q = { .depth = depth };
+	int ret = fz_ioctl(fd, QD_IOC_QUEUE, &q);
+
+	if (!ret) {
+		if (q.qd < 0)
+			fz_violation("QD_IOC_QUEUE returned qd %d", q.qd);
+		fz_note_qd(w, q.qd);
+		*qd = q.qd;
+	}
+	return ret;
+}
+
+static int fz_close_qd(int fd, int qd)
+{
+	__s32 v = qd;
+
+	return fz_ioctl(fd, QD_IOC_CLOSE, &v);
+}
+
+static void fz_ctx_open(struct fz_worker *w, unsigned long long *rng, struct fz_ctx *c)
+{
+	struct qd_params p;
+	unsigned int i, n, id;
+	int fd, ret, qd;
+
+	fd = open(QD_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		/* EMFILE: the master lowered max_user_contexts */
+		if (errno != EMFILE && errno != ENFILE && errno != ENOMEM)
+			fz_violation("open %s: %s", QD_DEVICE_PATH, strerror(errno));
+		qd_sleep_ms(1);
+		return;
+	}
+	memset(&p, 0, sizeof(p));
+	p.sq_entries = 1U << fz_r(rng) % 9;
+	p.cq_entries = fz_pct(rng) < 30 ? 0 : p.sq_entries << fz_r(rng) % 3;
+	ret = fz_ioctl(fd, QD_IOC_SETUP, &p);
+	if (ret) {
+		if (ret != -ENOMEM)
+			fz_violation("QD_IOC_SETUP sq %u cq %u: %d", p.sq_entries,
+				     p.cq_entries, ret);
+		close(fd);
+		return;
+	}
+	memset(&c->r, 0, sizeof(c->r));
+	c->r.fd = fd;
+	c->r.p = p;
+	ret = qd_raw_map(&c->r);
+	FZ_ADD(mmaps, 2);
+	if (ret) {
+		fz_violation("mmap of the rings: %d", ret);
+		close(fd);
+		return;
+	}
+	c->segs = calloc(c->r.sq_entries, sizeof(*c->segs));
+	c->rec = mmap(NULL, FZ_MAXREC * sizeof(*c->rec), PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!c->segs || c->rec == MAP_FAILED) {
+		fz_violation("out of memory in the fuzzer");
+		exit(3);
+	}
+	c->gen = ++w->ctx_gen;
+	c->made = c->reaped = 0;
+	c->head0 = qd_load_acquire(c->r.sq_head);
+	c->tainted = 0;
+	n = 1 + fz_r(rng) % FZ_NREG;
+	for (i = 0; i < FZ_NREG; i++) {
+		size_t pages = 1 + fz_r(rng) % 16;
+
+		__atomic_store_n(&c->regs[i], 0, __ATOMIC_RELAXED);
+		c->mem[i] = NULL;
+		if (i >= n)
+			continue;
+		c->memlen[i] = pages * FZ_PG;
+		c->mem[i] = fz_region_mem(rng, c->memlen[i]);
+		if (!c->mem[i])
+			continue;
+		ret = fz_register(fd, c->mem[i], c->memlen[i], &id);
+		if (!ret)
+			__atomic_store_n(&c->regs[i], id | pages << 16, __ATOMIC_RELAXED);
+		else if (ret != -ENOMEM && ret != -ENOSPC)
+			fz_violation("QD_IOC_REGISTER of %zu pages: %d", pages, ret);
+	}
+	for (i = 0; i < FZ_NQ; i++) {
+		ret = fz_queue(w, fd, fz_pct(rng) < 20 ? 0 : 1 + fz_r(rng) % 16, &qd);
+		__atomic_store_n(&c->qds[i], ret ? -1 : qd, __ATOMIC_RELAXED);
+		if (ret && ret != -ENOMEM && ret != -EMFILE)
+			fz_violation("QD_IOC_QUEUE: %d", ret);
+	}
+	c->fd_closed = 0;
+	__atomic_store_n(&c->fd, fd, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->live, 1, __ATOMIC_RELEASE);
+	FZ_ADD(contexts, 1);
+}
+
+/* A queue of c, or a bad qd now and then. */
+static int fz_pick_qd(struct fz_worker *w, unsigned long long *rng, struct fz_ctx *c)
+{
+	unsigned int p = fz_pct(rng);
+
+	if (p < 90)
+		return __atomic_load_n(&c->qds[fz_r(rng) % FZ_NQ], __ATOMIC_RELAXED);
+	if (p < 94)
+		return fz_r(rng) % (__atomic_load_n(&w->maxqd, __ATOMIC_RELAXED) + 2);
+	if (p < 97)
+		return -1 - (int)(fz_r(rng) % 3);
+	return 1000 + fz_r(rng) % 100;
+}
+
+/* A well-formed segment in one of c's regions, 0 if it has none. */
+static int fz_good_seg(unsigned long long *rng, struct fz_ctx *c, struct qd_seg *s)
+{
+	unsigned long long v = __atomic_load_n(&c->regs[fz_r(rng) % FZ_NREG],
+					       __ATOMIC_RELAXED);
+	unsigned long long bytes = (v >> 16) * FZ_PG;
+	unsigned int len;
+
+	if (!v)
+		return 0;
+	len = 1 + fz_r(rng) % (fz_pct(rng) < 80 ? 512 : 4096);
+	*s = qd_seg(v & 0xffff, fz_r(rng) % (bytes - len + 1), len);
+	return 1;
+}
+
+static const __u64 fz_addrs[] = {
+	0, 16, 4095, ~0ULL, ~0ULL - 63, 0xffff888000000000ULL,
+	0xffffffff81000000ULL, 0x00007ffffffff000ULL, 0x8000000000000000ULL,
+};
+
+/* Mutate a valid SQE: a few fields or bits, never user_data. */
+static void fz_mutate(struct fz_worker *w, unsigned long long *rng,
+		      struct qd_sqe *s, struct qd_seg *segs)
+{
+	static const __u8 ops[] = { 0, 1, 2, 3, 4, 0x7f, 0x80, 0xff };
+	static const __u16 nsegs[] = { 0, 1, QD_SGA_MAX, QD_SGA_MAX + 1, 0xffff };
+	unsigned char *b = (unsigned char *)s;
+	unsigned int n = 1 + fz_r(rng) % 3, i;
+
+	while (n--) {
+		switch (fz_r(rng) % 12) {
+		case 0:	/* a bit anywhere but user_data (bytes 8..15) */
+			i = fz_r(rng) % 56;
+			b[i < 8 ? i : i + 8] ^= 1 << fz_r(rng) % 8;
+			break;
+		case 1:
+			s->opcode = ops[fz_r(rng) % sizeof(ops)];
+			break;
+		case 2:
+			s->flags = 1 << fz_r(rng) % 8;
+			break;
+		case 3:
+			s->nsegs = nsegs[fz_r(rng) % 5];
+			break;
+		case 4:
+			s->qd = fz_pct(rng) < 50 ? (int)fz_r(rng) :
+				fz_pick_qd(w, rng, &w->ctx[fz_r(rng) % FZ_NCTX]);
+			break;
+		case 5:
+			switch (fz_r(rng) % 4) {
+			case 0: s->addr = fz_addrs[fz_r(rng) % 9]; break;
+			case 1: s->addr = (uintptr_t)(w->guard + FZ_PG - 8 * (1 + fz_r(rng) % 24)); break;
+			case 2: s->addr = (uintptr_t)w->hole + fz_r(rng) % FZ_PG; break;
+			default: s->addr = (uintptr_t)segs + 1 + fz_r(rng) % 15; break;
+			}
+			break;
+		case 6:
+			s->nop_flags = fz_pct(rng) < 50 ? QD_NOP_HARDIRQ | QD_NOP_SOFTIRQ :
+				       1U << fz_r(rng) % 32;
+			break;
+		case 7:
+			s->delay_ns = fz_pct(rng) < 50 ? QD_NOP_MAX_DELAY_NS + fz_r(rng) % 2 :
+				      fz_r(rng);
+			break;
+		case 8:
+		case 9:
+			sqe_set_resv(s, fz_r(rng) % 9, 1U << fz_r(rng) % 32);
+			break;
+		case 10: {	/* a segment's field */
+			struct qd_seg *g = &segs[fz_r(rng) % QD_SGA_MAX];
+
+			switch (fz_r(rng) % 5) {
+			case 0: g->region = fz_r(rng); break;
+			case 1: g->offset = fz_pct(rng) < 50 ? ~0ULL - fz_r(rng) % 4096 : fz_r(rng); break;
+			case 2: g->len = fz_pct(rng) < 50 ? 0 : (__u32)fz_r(rng); break;
+			case 3: g->resv = 1 + fz_r(rng) % 0xffff; break;
+			default: g->len = QD_MAX_REGION_BYTES - 1; break;
+			}
+			break;
+		}
+		default:	/* another opcode's fields */
+			s->opcode = fz_r(rng) % FZ_OP_UNKNOWN;
+			break;
+		}
+	}
+}
+
+/*
+ * Build the SQE for SQ slot `slot` of c into s and its record. Half are
+ * well formed (NOPs, deferred NOPs, pushes, pops), the rest random bytes or
+ * well-formed ones mutated.
+ */
+static void fz_make_sqe(struct fz_worker *w, unsigned long long *rng,
+			struct fz_ctx *c, unsigned int slot, struct qd_sqe *s,
+			struct fz_rec *rec)
+{
+	struct qd_seg *segs = c->segs[slot & c->r.sq_mask];
+	unsigned int p = fz_pct(rng), kind, i, bytes = 0;
+
+	memset(s, 0, sizeof(*s));
+	memset(rec, 0, sizeof(*rec));
+	if (p < 8) {		/* random bytes, a plausible opcode */
+		unsigned long long *q = (unsigned long long *)s;
+
+		for (i = 0; i < sizeof(*s) / 8; i++)
+			q[i] = fz_r(rng);
+		if (fz_pct(rng) < 70)
+			s->opcode = fz_r(rng) % FZ_OP_UNKNOWN;
+		if (fz_pct(rng) < 50)
+			s->addr = (uintptr_t)segs;
+		for (i = 0; i < QD_SGA_MAX + 2; i++) {
+			segs[i].offset = fz_r(rng);
+			segs[i].len = fz_r(rng);
+			segs[i].region = fz_r(rng) % 8;
+			segs[i].resv = fz_pct(rng) < 80 ? 0 : fz_r(rng);
+		}
+		FZ_ADD(mutated, 1);
+		rec->expect = FZ_EXP_ANY;
+		goto out;
+	}
+	kind = fz_r(rng) % 100;
+	if (kind < 25) {
+		s->opcode = QD_OP_NOP;
+		rec->expect = FZ_EXP_NOP;
+		if (fz_pct(rng) < 45) {
+			unsigned int d = fz_pct(rng);
+
+			s->nop_flags = fz_pct(rng) < 50 ? QD_NOP_HARDIRQ : QD_NOP_SOFTIRQ;
+			s->delay_ns = d < 60 ? fz_r(rng) % 200000 :
+				      d < 97 ? fz_r(rng) % (5 * FZ_MS) :
+				      d < 99 ? fz_r(rng) % (100 * FZ_MS) :
+				      QD_NOP_MAX_DELAY_NS - fz_r(rng) % FZ_MS;
+			rec->expect = FZ_EXP_DEFERRED;
+			FZ_ADD(deferred, 1);
+		}
+	} else if (kind < 60) {
+		s->opcode = QD_OP_PUSH;
+		s->qd = fz_pick_qd(w, rng, c);
+		s->nsegs = 1 + fz_r(rng) % QD_SGA_MAX;
+		for (i = 0; i < s->nsegs; i++) {
+			if (!fz_good_seg(rng, c, &segs[i]))
+				segs[i] = qd_seg(fz_r(rng) % 4, 0, 1);
+			bytes += segs[i].len;
+		}
+		s->addr = (uintptr_t)segs;
+		rec->expect = FZ_EXP_PUSH;
+		rec->bytes = bytes;
+	} else {
+		s->opcode = QD_OP_POP;
+		s->qd = fz_pick_qd(w, rng, c);
+		rec->expect = FZ_EXP_POP;
+	}
+	if (fz_pct(rng) < 25) {
+		fz_mutate(w, rng, s, segs);
+		FZ_ADD(mutated, 1);
+		rec->expect = FZ_EXP_ANY;
+	}
+out:
+	rec->op = s->opcode;
+	rec->qd = s->qd;
+	if (rec->expect == FZ_EXP_DEFERRED && !fz_new_module)
+		rec->expect = FZ_EXP_ANY;	/* the old module: -EINVAL */
+	s->user_data = c->gen << 32 | c->made;
+}
+
+/* Check one CQE of an intact context against the SQE that made it. */
+static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
+			 const struct qd_elem *e)
+{
+	unsigned long long ud = q->user_data;
+	unsigned int idx = ud & 0xffffffffU, i;
+	unsigned long long sum = 0;
+	struct fz_rec *r;
+	long long res = q->res;
+	int ok;
+
+	if (ud >> 32 != c->gen || idx >= c->made) {
+		fz_violation("CQE with user_data %#llx that no SQE had (ctx gen %llu, %u made)",
+			     ud, c->gen, c->made);
+		return;
+	}
+	r = &c->rec[idx];
+	if (r->seen++) {
+		fz_violation("a second CQE for SQE %u (opcode %u res %lld)", idx,
+			     q->opcode, res);
+		return;
+	}
+	if (q->opcode != r->op || q->qd != r->qd)
+		fz_violation("CQE of SQE %u echoes opcode %u qd %d, the SQE had %u %d",
+			     idx, q->opcode, q->qd, r->op, r->qd);
+	if (q->flags & ~QD_CQE_F_ELEM || q->resv1 || q->resv2)
+		fz_violation("CQE of SQE %u: flags %#x resv %u %u", idx, q->flags,
+			     q->resv1, q->resv2);
+	if (q->flags & QD_CQE_F_ELEM) {
+		if (r->op != QD_OP_POP || res < 0 || !q->nsegs || q->nsegs > QD_SGA_MAX) {
+			fz_violation("CQE of SQE %u (opcode %u res %lld): an element of %u segments",
+				     idx, r->op, res, q->nsegs);
+			return;
+		}
+		for (i = 0; i < q->nsegs; i++)
+			sum += e->segs[i].len;
+		if ((long long)sum != res)
+			fz_violation("popped element of %llu bytes, res %lld", sum, res);
+	} else if (r->op == QD_OP_POP && res >= 0) {
+		fz_violation("POP SQE %u completed with %lld and no element", idx, res);
+	}
+
+	switch (res) {
+	case -EINVAL:
+		ok = r->expect == FZ_EXP_ANY;
+		break;
+	case -EFAULT:
+		ok = r->expect == FZ_EXP_ANY || r->expect == FZ_EXP_PUSH;
+		break;
+	case -EBADF:
+	case -ECANCELED:
+		ok = r->expect == FZ_EXP_ANY || r->expect == FZ_EXP_PUSH ||
+		     r->expect == FZ_EXP_POP;
+		break;
+	case -ENOBUFS:	/* past max_queued: a push, or a pop that would wait */
+		ok = r->op == QD_OP_PUSH || r->op == QD_OP_POP;
+		break;
+	case -ENOMEM:
+		ok = 1;
+		break;
+	default:
+		if (res < 0)
+			ok = 0;
+		else if (r->op == QD_OP_NOP)
+			ok = res == 0;
+		else if (r->op == QD_OP_PUSH)
+			ok = r->expect != FZ_EXP_PUSH || res == r->bytes;
+		else
+			ok = r->op == QD_OP_POP;
+	}
+	if (r->op >= FZ_OP_UNKNOWN && res != -EINVAL)
+		ok = 0;
+	if (!ok)
+		fz_violation("SQE %u (opcode %u qd %d, %s) completed with %lld", idx,
+			     r->op, r->qd,
+			     (const char *[]){ "random/mutated", "nop", "deferred nop",
+					       "push", "pop" }[r->expect], res);
+}
+
+/* Reap c's CQ (bounded: a corrupted head can make it look huge). */
+static void fz_reap(struct fz_ctx *c)
+{
+	unsigned int n = 0, max = 4 * c->r.cq_entries + 64;
+	struct qd_elem e;
+	struct qd_cqe q;
+
+	while (n++ < max && qd_raw_peek_cqe(&c->r, &q, &e)) {
+		c->reaped++;
+		if (c->tainted)
+			continue;
+		FZ_ADD(cqes, 1);
+		fz_check_cqe(c, &q, &e);
+	}
+}
+
+static void fz_sweep_qds(struct fz_worker *w, struct fz_ctx *c)
+{
+	int i, max = __atomic_load_n(&w->maxqd, __ATOMIC_RELAXED) + 16;
+
+	for (i = 0; i < FZ_NQ; i++)
+		fz_close_qd(c->r.fd, __atomic_load_n(&c->qds[i], __ATOMIC_RELAXED));
+	for (i = 0; i < max; i++)
+		fz_close_qd(c->r.fd, i);
+}
+
+/*
+ * Close every queue (which ends every pending push and pop) and reap until
+ * each consumed SQE has its CQE; deferred NOPs take up to a second.
+ */
+static void fz_drain(struct fz_worker *w, struct fz_ctx *c)
+{
+	long long end = fz_now() + 30 * FZ_NS, sweep = 0;
+	unsigned int consumed;
+	int ret;
+
+	FZ_ADD(drains, 1);
+	for (;;) {
+		if (fz_now() >= sweep) {	/* again: another thread may add queues */
+			fz_sweep_qds(w, c);
+			sweep = fz_now() + FZ_NS;
+		}
+		ret = fz_enter(c->r.fd, qd_raw_sq_pending(&c->r), 1, QD_ENTER_ALL,
+			       10 * FZ_MS);
+		fz_reap(c);
+		consumed = qd_load_acquire(c->r.sq_head) - c->head0;
+		if (!qd_raw_sq_pending(&c->r) && c->reaped == consumed)
+			return;
+		if (__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED))
+			return;
+		if (ret < 0 && ret != -ETIMEDOUT && ret != -EINTR && ret != -ENOMEM) {
+			fz_violation("draining: QD_IOC_ENTER %d", ret);
+			return;
+		}
+		if (fz_now() > end) {
+			fz_violation("draining: %u SQEs consumed, %u CQEs after 30 s (%u pending in the SQ)",
+				     consumed, c->reaped, qd_raw_sq_pending(&c->r));
+			return;
+		}
+	}
+}
+
+static void fz_ctx_retire(struct fz_worker *w, unsigned long long *rng,
+			  struct fz_ctx *c, int drain)
+{
+	unsigned int i;
+	int unmap_first = fz_pct(rng) < 30;
+
+	if (drain && !c->tainted && !__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED))
+		fz_drain(w, c);
+	if (unmap_first)
+		qd_raw_unmap(&c->r);
+	pthread_mutex_lock(&c->lock);
+	__atomic_store_n(&c->live, 0, __ATOMIC_RELEASE);
+	if (!c->fd_closed)
+		close(c->r.fd);
+	c->fd_closed = 1;
+	pthread_mutex_unlock(&c->lock);
+	if (!unmap_first)
+		qd_raw_unmap(&c->r);
+	for (i = 0; i < FZ_NREG; i++)
+		if (c->mem[i])
+			munmap(c->mem[i], c->memlen[i]);
+	free(c->segs);
+	munmap(c->rec, FZ_MAXREC * sizeof(*c->rec));
+	c->segs = NULL;
+	c->rec = NULL;
+}
+
+/* Write SQEs into c's SQ and enter, sometimes waiting a little. */
+static void fz_submit(struct fz_worker *w, unsigned long long *rng, struct fz_ctx *c)
+{
+	unsigned int n = 1 + fz_r(rng) % (c->r.sq_entries < 32 ? c->r.sq_entries : 32);
+	unsigned int to_submit, flags = 0, min = 0;
+	long long timeout = 0;
+	struct qd_sqe s;
+	int ret;
+
+	while (n-- && c->made < FZ_MAXREC) {
+		unsigned int tail = *c->r.sq_tail;
+
+		if (tail - qd_load_acquire(c->r.sq_head) >= c->r.sq_entries)
+			break;
+		fz_make_sqe(w, rng, c, tail, &s, &c->rec[c->made]);
+		c->r.sqes[tail & c->r.sq_mask] = s;
+		qd_store_release(c->r.sq_tail, tail + 1);
+		c->made++;
+		FZ_ADD(made, 1);
+	}
+	to_submit = qd_raw_sq_pending(&c->r);
+	if (fz_pct(rng) < 10)
+		to_submit = fz_r(rng) % (2 * to_submit + 2);
+	if (fz_pct(rng) < 25) {
+		flags = QD_ENTER_ALL;
+		min = 1 + fz_r(rng) % 4;
+		if (min > c->r.cq_entries)
+			min = c->r.cq_entries;
+		timeout = fz_pct(rng) < 90 ? fz_r(rng) % (2 * FZ_MS) : fz_r(rng) % (50 * FZ_MS);
+	}
+	ret = fz_enter(c->r.fd, to_submit, min, flags, timeout);
+	if (ret < 0 && ret != -ETIMEDOUT && ret != -EINTR && ret != -ENOMEM &&
+	    !c->tainted && !__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED))
+		fz_violation("QD_IOC_ENTER(%u, %u, %#x) on an intact ring: %d",
+			     to_submit, min, flags, ret);
+	fz_reap(c);
+}
+
+/* Garbage in the ring indices and fields; the context is tainted. */
+static void fz_corrupt(unsigned long long *rng, struct fz_ctx *c)
+{
+	struct qd_raw *r = &c->r;
+	char *sq = r->sq_ring, *cq = r->cq_ring;
+	unsigned int v = fz_r(rng);
+
+	c->tainted = 1;
+	FZ_ADD(corruptions, 1);
+	switch (fz_r(rng) % 9) {
+	case 0: *r->sq_tail = v; break;
+	case 1: *r->sq_tail = qd_load_acquire(r->sq_head) + r->sq_entries + 1 + v % 64; break;
+	case 2: *r->sq_tail = qd_load_acquire(r->sq_head) + r->sq_entries; break;
+	case 3: *r->cq_head = v; break;
+	case 4: *r->cq_head = qd_load_acquire(r->cq_tail) + 1 + v % 16; break;
+	case 5: *r->sq_head = v; break;
+	case 6: *r->cq_tail = v; break;
+	case 7:
+		*(unsigned int *)(sq + r->p.sq_off.ring_mask) = v;
+		*(unsigned int *)(sq + r->p.sq_off.ring_entries) = v >> 3;
+		*(unsigned int *)(cq + r->p.cq_off.ring_mask) = ~v;
+		*(unsigned int *)(cq + r->p.cq_off.ring_entries) = v << 2;
+		break;
+	default:
+		*r->sq_flags = v;
+		*r->cq_flags = ~v;
+		*r->cq_overflow = v;
+		break;
+	}
+	fz_enter(r->fd, fz_r(rng) % (2 * r->sq_entries + 2), fz_r(rng) % 3,
+		 fz_pct(rng) < 50 ? QD_ENTER_ALL : 0, FZ_MS);
+	fz_reap(c);
+	if (fz_pct(rng) < 60) {		/* back to something sane */
+		*r->sq_tail = qd_load_acquire(r->sq_head);
+		*r->cq_head = qd_load_acquire(r->cq_tail);
+	}
+}
+
+/* ------------------------------------------------------ random ioctls */
+
+#define FZ_FIGETBSZ	_IO(0x00, 2)	/* <linux/fs.h> clashes with <sys/mount.h> */
+
+static const unsigned long fz_cmds[] = {
+	QD_IOC_SETUP, QD_IOC_ENTER, QD_IOC_REGISTER, QD_IOC_UNREGISTER,
+	QD_IOC_QUEUE, QD_IOC_CLOSE,
+};
+
+/* A command: a qd one, a neighbour of one, or a harmless generic one. */
+static unsigned long fz_random_cmd(unsigned long long *rng)
+{
+	unsigned int p = fz_pct(rng);
+	unsigned long cmd = fz_cmds[fz_r(rng) % 6];
+
+	if (p < 60)
+		return cmd;
+	if (p < 75)	/* same number, another direction or size */
+		return _IOC(fz_r(rng) % 4, QD_IOC_MAGIC, _IOC_NR(cmd), fz_r(rng) % 256);
+	if (p < 85)
+		return _IOC(fz_r(rng) % 4, QD_IOC_MAGIC, fz_r(rng) % 64, fz_r(rng) % 256);
+	if (p < 92)	/* the old magic, and one no driver uses here */
+		return _IOC(_IOC_DIR(cmd), fz_pct(rng) < 50 ? 0xCD : 0xB7, _IOC_NR(cmd),
+			    _IOC_SIZE(cmd));
+	switch (fz_r(rng) % 4) {
+	case 0: return FIONREAD;
+	case 1: return FIOQSIZE;
+	case 2: return FZ_FIGETBSZ;
+	default: return FIONCLEX;
+	}
+}
+
+/* A valid argument for cmd on context c (fd), written into buf. */
+static void fz_valid_arg(struct fz_worker *w, unsigned long long *rng,
+			 unsigned long cmd, struct fz_ctx *c, void *buf)
+{
+	memset(buf, 0, 128);
+	if (cmd == QD_IOC_SETUP) {
+		struct qd_params *p = buf;
+
+		p->sq_entries = 1U << fz_r(rng) % 13;
+		p->cq_entries = fz_pct(rng) < 50 ? 0 : p->sq_entries << fz_r(rng) % 3;
+	} else if (cmd == QD_IOC_ENTER) {
+		struct qd_enter *e = buf;
+
+		e->to_submit = fz_r(rng) % 8;
+		if (fz_pct(rng) < 50) {
+			e->flags = QD_ENTER_ALL;
+			e->min_complete = fz_r(rng) % 3;
+			e->timeout_ns = fz_r(rng) % (3 * FZ_MS);
+		}
+	} else if (cmd == QD_IOC_REGISTER) {
+		struct qd_region_reg *g = buf;
+		unsigned int i = fz_r(rng) % FZ_NREG;
+
+		if (c && c->mem[i] && fz_pct(rng) < 70) {
+			g->addr = (uintptr_t)c->mem[i];
+			g->len = FZ_PG * (1 + fz_r(rng) % (c->memlen[i] / FZ_PG));
+		} else {
+			g->addr = (uintptr_t)w->guard;
+			g->len = FZ_PG * (1 + fz_r(rng) % 2);	/* 2: the PROT_NONE page */
+		}
+	} else if (cmd == QD_IOC_UNREGISTER) {
+		*(__u32 *)buf = c ? __atomic_load_n(&c->regs[fz_r(rng) % FZ_NREG],
+						    __ATOMIC_RELAXED) & 0xffff :
+				    fz_r(rng) % 8;
+	} else if (cmd == QD_IOC_QUEUE) {
+		((struct qd_queue_create *)buf)->depth = fz_r(rng) % 32;
+	} else if (cmd == QD_IOC_CLOSE) {
+		*(__s32 *)buf = c ? fz_pick_qd(w, rng, c) : (int)(fz_r(rng) % 8);
+	}
+}
+
+/*
+ * One random ioctl on fd: a random or neighbouring command with an argument
+ * that is valid, valid and mutated, random bytes, straddling a PROT_NONE
+ * page, or a bad pointer.
+ */
+static void fz_random_ioctl(struct fz_worker *w, unsigned long long *rng,
+			    int fd, struct fz_ctx *c)
+{
+	unsigned long cmd = fz_random_cmd(rng);
+	unsigned char buf[256] __attribute__((aligned(16)));
+	unsigned int p = fz_pct(rng), i;
+	void *arg = buf;
+	int ret;
+
+	fz_valid_arg(w, rng, cmd, c, buf);
+	if (p < 35) {
+		/* valid */
+	} else if (p < 60) {
+		for (i = fz_r(rng) % 4 + 1; i; i--)
+			buf[fz_r(rng) % 64] ^= 1 << fz_r(rng) % 8;
+	} else if (p < 70) {
+		for (i = 0; i < sizeof(buf); i++)
+			buf[i] = fz_r(rng);
+	} else if (p < 80) {
+		/* the argument runs into the PROT_NONE page */
+		size_t k = 1 + fz_r(rng) % (_IOC_SIZE(cmd) ? _IOC_SIZE(cmd) : 64);
+
+		arg = w->guard + FZ_PG - k;
+		memcpy(arg, buf, k);
+	} else if (p < 88) {
+		arg = w->hole + fz_r(rng) % FZ_PG;
+	} else {
+		arg = (void *)(uintptr_t)fz_addrs[fz_r(rng) % 9];
+	}
+	/* The generic commands that write: only into buf. */
+	if (cmd == FIONREAD || cmd == FIOQSIZE || cmd == FZ_FIGETBSZ)
+		arg = buf;
+	if (cmd == QD_IOC_ENTER && arg == buf) {
+		/* any wait ends within milliseconds */
+		struct qd_enter *e = (struct qd_enter *)buf;
+
+		if (e->flags & QD_ENTER_GETEVENTS) {
+			e->flags |= QD_ENTER_TIMEOUT;
+			if (e->timeout_ns > 0)
+				e->timeout_ns %= 5 * FZ_MS;
+		}
+	}
+	FZ_ADD(random_ioctls, 1);
+	ret = fz_ioctl(fd, cmd, arg);
+	if (ret >= 0 && arg == buf && cmd == QD_IOC_QUEUE)
+		fz_note_qd(w, ((struct qd_queue_create *)buf)->qd);
+}
+
+/* ------------------------------------------------------- main thread */
+
+static void fz_main_step(struct fz_worker *w, unsigned long long *rng)
+{
+	struct fz_ctx *c = &w->ctx[fz_r(rng) % FZ_NCTX];
+	unsigned int p;
+
+	if (!c->live) {
+		fz_doing = "main: opening a context";
+		fz_ctx_open(w, rng, c);
+		return;
+	}
+	if (__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED) || c->made >= FZ_MAXREC ||
+	    (c->tainted && fz_pct(rng) < 25)) {
+		fz_doing = "main: retiring a context";
+		fz_ctx_retire(w, rng, c, c->made >= FZ_MAXREC);
+		return;
+	}
+	p = fz_pct(rng);
+	if (p < 62) {
+		fz_doing = "main: submitting";
+		fz_submit(w, rng, c);
+	} else if (p < 77) {
+		fz_doing = "main: waiting";
+		fz_enter(c->r.fd, 0, 1 + fz_r(rng) % 2, QD_ENTER_ALL,
+			 fz_pct(rng) < 90 ? fz_r(rng) % (3 * FZ_MS) : 30 * FZ_MS);
+		fz_reap(c);
+	} else if (p < 78) {
+		fz_doing = "main: corrupting the rings";
+		fz_corrupt(rng, c);
+	} else if (p < 82) {
+		fz_doing = "main: draining and retiring";
+		fz_ctx_retire(w, rng, c, fz_pct(rng) < 60);
+	} else if (p < 92) {
+		fz_doing = "main: random ioctl";
+		fz_random_ioctl(w, rng, c->r.fd, c);
+	} else {
+		fz_doing = "main: poll";
+		struct pollfd pfd = { .fd = c->r.fd, .events = POLLIN | POLLOUT };
+
+		if (poll(&pfd, 1, fz_r(rng) % 3) > 0 && pfd.revents & POLLERR &&
+		    fz_new_module && !__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED))
+			fz_violation("poll by the owner: revents %#x", pfd.revents);
+		fz_reap(c);
+	}
+}
+
+/* --------------------------------------------------- control thread */
+
+struct fz_mem {
+	char	*addr;
+	size_t	len;
+	int	kind;		/* 0 anon, 1 shmem, 2 read-only, 3 file-backed private */
+};
+
+static void fz_control_step(struct fz_worker *w, unsigned long long *rng,
+			    struct fz_mem *pool, int npool)
+{
+	struct fz_ctx *c = &w->ctx[fz_r(rng) % FZ_NCTX];
+	unsigned int p = fz_pct(rng), slot = fz_r(rng) % FZ_NREG, id;
+	unsigned long long old;
+	int fd, ret, qd;
+
+	if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE)) {
+		qd_sleep_ms(0);
+		return;
+	}
+	fd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
+	fz_doing = "control";
+	if (p < 30) {		/* register, replacing one of c's regions */
+		struct fz_mem *m = &pool[fz_r(rng) % npool];
+		size_t pages = 1 + fz_r(rng) % (m->len / FZ_PG);
+		size_t off = FZ_PG * (fz_r(rng) % (m->len / FZ_PG - pages + 1));
+
+		if (!m->addr)
+			return;
+		ret = fz_register(fd, m->addr + off, pages * FZ_PG, &id);
+		if (!ret) {
+			if (m->kind == 3 && fz_new_module)
+				fz_violation("a private mapping of a regular file was registered (not -EOPNOTSUPP)");
+			old = __atomic_exchange_n(&c->regs[slot], id | pages << 16,
+						  __ATOMIC_RELAXED);
+			if (old && fz_pct(rng) < 70) {
+				__u32 v = old & 0xffff;
+
+				fz_ioctl(fd, QD_IOC_UNREGISTER, &v);
+			}
+		}
+	} else if (p < 50) {	/* unregister, -EBUSY while elements use it */
+		__u32 v = fz_pct(rng) < 85 ?
+			  __atomic_load_n(&c->regs[slot], __ATOMIC_RELAXED) & 0xffff :
+			  fz_r(rng) % 300;
+
+		fz_ioctl(fd, QD_IOC_UNREGISTER, &v);
+	} else if (p < 70) {	/* a new queue in place of an old one */
+		if (!fz_queue(w, fd, fz_pct(rng) < 10 ? 0 : 1 + fz_r(rng) % 16, &qd)) {
+			qd = __atomic_exchange_n(&c->qds[fz_r(rng) % FZ_NQ], qd,
+						 __ATOMIC_RELAXED);
+			if (fz_pct(rng) < 80)
+				fz_close_qd(fd, qd);
+		}
+	} else if (p < 85) {	/* close a queue others push to and pop from */
+		fz_close_qd(fd, fz_pick_qd(w, rng, c));
+	} else if (p < 95) {	/* wait alongside the main thread */
+		fz_enter(fd, 0, 1, QD_ENTER_ALL, fz_r(rng) % (2 * FZ_MS));
+	} else {
+		fz_random_ioctl(w, rng, fd, c);
+	}
+}
+
+static void *fz_control_thread(void *arg)
+{
+	struct fz_worker *w = arg;
+	unsigned long long rng = fz_mix(w->seed ^ 0xc0) | 1;
+	struct fz_mem pool[6];
+	int i, fd;
+
+	memset(pool, 0, sizeof(pool));
+	for (i = 0; i < 3; i++) {
+		pool[i].len = 16 * FZ_PG;
+		pool[i].addr = qd_raw_pages(pool[i].len);
+	}
+	pool[3].len = 8 * FZ_PG;
+	pool[3].kind = 1;
+	pool[3].addr = fz_region_mem(&rng, pool[3].len);
+	if (fz_pct(&rng) < 50)	/* not shmem after all: anonymous */
+		pool[3].kind = 0;
+	pool[4].len = 4 * FZ_PG;
+	pool[4].kind = 2;
+	pool[4].addr = mmap(NULL, pool[4].len, PROT_READ,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pool[5].len = FZ_PG;
+	pool[5].kind = 3;
+	fd = open(w->exe, O_RDONLY | O_CLOEXEC);
+	pool[5].addr = fd < 0 ? MAP_FAILED :
+		       mmap(NULL, FZ_PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < 6; i++)
+		if (pool[i].addr == MAP_FAILED)
+			pool[i].addr = NULL;
+	while (!fz_stopped(w))
+		fz_control_step(w, &rng, pool, 6);
+	for (i = 0; i < 6; i++)
+		if (pool[i].addr)
+			munmap(pool[i].addr, pool[i].len);
+	return NULL;
+}
+
+/* ----------------------------------------------------- chaos thread */
+
+/* Exit codes of a forked child: which check failed. */
+static const char *const fz_child_checks[] = {
+	"ok", "QD_IOC_ENTER", "QD_IOC_REGISTER", "QD_IOC_UNREGISTER",
+	"QD_IOC_QUEUE", "QD_IOC_CLOSE", "QD_IOC_SETUP", "mmap SQ", "mmap CQ",
+	"poll (EPOLLERR)", "dup + QD_IOC_ENTER",
+};
+
+/* In a forked child (async-signal-safe calls only): every use is -EPERM. */
+static int fz_child(struct qd_raw *r, char *page, unsigned int id, int qd,
+		    int scribble)
+{
+	struct qd_region_reg reg = { .addr = (uintptr_t)page, .len = FZ_PG };
+	struct qd_queue_create qc = { .depth = 4 };
+	struct qd_params p = { .sq_entries = 4 };
+	struct qd_enter e = { .to_submit = 1 };
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+	__u32 uid = id;
+	__s32 q = qd;
+	void *m;
+	int fd;
+
+	if (scribble) {		/* MADV_DOFORK: the parent's ring, shared */
+		*r->sq_tail += 3;
+		*r->cq_head -= 5;
+	}
+	if (fz_ioctl(r->fd, QD_IOC_ENTER, &e) != -EPERM)
+		return 1;
+	if (fz_ioctl(r->fd, QD_IOC_REGISTER, &reg) != -EPERM)
+		return 2;
+	if (fz_ioctl(r->fd, QD_IOC_UNREGISTER, &uid) != -EPERM)
+		return 3;
+	if (fz_ioctl(r->fd, QD_IOC_QUEUE, &qc) != -EPERM)
+		return 4;
+	if (fz_ioctl(r->fd, QD_IOC_CLOSE, &q) != -EPERM)
+		return 5;
+	if (fz_ioctl(r->fd, QD_IOC_SETUP, &p) != -EPERM)
+		return 6;
+	m = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, QD_OFF_SQ_RING);
+	if (m != MAP_FAILED || errno != EPERM)
+		return 7;
+	m = mmap(NULL, r->cq_len, PROT_READ, MAP_SHARED, r->fd, QD_OFF_CQ_RING);
+	if (m != MAP_FAILED || errno != EPERM)
+		return 8;
+	if (fz_new_module && (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLERR)))
+		return 9;
+	fd = dup(r->fd);
+	if (fd >= 0 && fz_ioctl(fd, QD_IOC_ENTER, &e) != -EPERM)
+		return 10;
+	return 0;
+}
+
+/*
+ * A context with a region, a queue, a pending pop and deferred NOPs; a
+ * forked child (sometimes with the rings inherited through MADV_DOFORK,
+ * sometimes killed at once) must be refused everything; the parent's
+ * context must still work unless the child wrote into its rings.
+ */
+static void fz_fork_test(struct fz_worker *w, unsigned long long *rng)
+{
+	struct qd_sqe s;
+	struct qd_cqe q;
+	struct qd_raw r;
+	unsigned int id = 0;
+	int qd = -1, ret, status = -1, dofork = 0, scribble = 0, kill_it, usable;
+	char *page = qd_raw_pages(FZ_PG);
+	pid_t pid;
+
+	if (!page)
+		return;
+	if (qd_raw_init(&r, 4, 8)) {
+		munmap(page, FZ_PG);
+		return;
+	}
+	/*
+	 * Far from the low numbers other threads may still use after closing
+	 * them (a stale fd is someone else's context once the number is reused).
+	 */
+	ret = fcntl(r.fd, F_DUPFD_CLOEXEC, 600);
+	if (ret >= 0) {
+		close(r.fd);
+		r.fd = ret;
+	}
+	FZ_ADD(contexts, 1);
+	usable = !fz_register(r.fd, page, FZ_PG, &id) & !fz_queue(w, r.fd, 2, &qd);
+	s = qd_sqe_pop(qd, 1);
+	qd_raw_queue_sqe(&r, &s);
+	s = qd_sqe_nop(2);
+	s.nop_flags = fz_pct(rng) < 50 ? QD_NOP_HARDIRQ : QD_NOP_SOFTIRQ;
+	s.delay_ns = fz_r(rng) % (2 * FZ_MS);
+	qd_raw_queue_sqe(&r, &s);
+	fz_enter(r.fd, 2, 0, 0, 0);
+	if (fz_pct(rng) < 50) {
+		dofork = !madvise(r.sq_ring, r.sq_len, MADV_DOFORK) &&
+			 !madvise(r.cq_ring, r.cq_len, MADV_DOFORK);
+		scribble = dofork && fz_pct(rng) < 50;
+	}
+	kill_it = fz_pct(rng) < 20;
+	FZ_ADD(forks, 1);
+	pid = fork();
+	if (pid == 0)
+		_exit(fz_child(&r, page, id, qd, scribble));
+	if (pid > 0) {
+		if (kill_it) {
+			qd_sleep_ms(fz_r(rng) % 2);
+			kill(pid, SIGKILL);
+		}
+		while ((ret = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+			;
+		if (ret == pid && WIFEXITED(status) && WEXITSTATUS(status))
+			fz_violation("a forked child was not refused: %s",
+				     fz_child_checks[WEXITSTATUS(status) < 11 ?
+						     WEXITSTATUS(status) : 0]);
+		else if (ret == pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+			fz_violation("a forked child died of signal %d", WTERMSIG(status));
+	}
+	if (usable && !scribble) {
+		/*
+		 * The child's exit cancelled nothing of ours: the deferred NOP
+		 * completes, and a push completes the pending pop (unless the
+		 * master's limits refused the pop or the push: -ENOBUFS).
+		 */
+		struct qd_seg seg = qd_seg(id, 0, 64);
+		long long res[4] = { 1, 1, 1, 1 };
+
+		s = qd_sqe_push(qd, &seg, 1, 3);
+		ret = qd_raw_queue_sqe(&r, &s) ? -EAGAIN : fz_enter(r.fd, 1, 0, 0, 0);
+		while (ret >= 0 && (res[2] == 1 || res[3] == 1 ||
+				    (res[1] == 1 && res[3] != -ENOBUFS))) {
+			if (qd_raw_wait_cqe(&r, &q, NULL, 5000 * FZ_MS))
+				break;
+			FZ_ADD(cqes, 1);
+			if (q.user_data >= 1 && q.user_data <= 3)
+				res[q.user_data] = q.res;
+		}
+		if (ret < 0 || (res[1] != 64 && res[1] != -ENOBUFS &&
+				(res[1] != 1 || res[3] != -ENOBUFS)) ||
+		    (res[2] && (fz_new_module || res[2] != -EINVAL)) ||
+		    (res[3] != 64 && res[3] != -ENOBUFS))
+			fz_violation("after a forked child exited (fd %d, MADV_DOFORK %d, killed %d, status %#x): enter %d; pop %lld, deferred nop %lld, push %lld (1: no CQE)",
+				     r.fd, dofork, kill_it, status, ret, res[1], res[2], res[3]);
+	}
+	qd_raw_exit(&r);
+	munmap(page, FZ_PG);
+}
+
+/* A fresh context used carelessly and closed in a random order. */
+static void fz_fresh(struct fz_worker *w, unsigned long long *rng)
+{
+	struct qd_raw r;
+	struct qd_params *p = &r.p;
+	unsigned int i, n;
+	int fd, ret;
+
+	memset(&r, 0, sizeof(r));
+	fd = open(QD_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	r.fd = fd;
+	FZ_ADD(contexts, 1);
+	if (fz_pct(rng) < 20) {		/* not set up, or by a random ioctl */
+		void *m = mmap(NULL, FZ_PG, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (m != MAP_FAILED) {
+			fz_violation("mmap before QD_IOC_SETUP worked");
+			munmap(m, FZ_PG);
+		}
+		for (i = 0; i < 4; i++)
+			fz_random_ioctl(w, rng, fd, NULL);
+		close(fd);
+		return;
+	}
+	p->sq_entries = 1U << fz_r(rng) % 13;
+	p->cq_entries = fz_pct(rng) < 50 ? 0 : p->sq_entries << fz_r(rng) % 3;
+	if (fz_pct(rng) < 3) {
+		p->sq_entries = QD_MAX_SQ_ENTRIES;
+		p->cq_entries = QD_MAX_CQ_ENTRIES;
+	}
+	if (fz_pct(rng) < 20)
+		((unsigned char *)p)[fz_r(rng) % sizeof(*p)] ^= 1 << fz_r(rng) % 8;
+	ret = fz_ioctl(fd, QD_IOC_SETUP, p);
+	if (ret || qd_raw_map(&r)) {
+		close(fd);
+		return;
+	}
+	FZ_ADD(mmaps, 2);
+	/* Garbage and deferred NOPs in its SQ, submitted; never reaped. */
+	n = fz_r(rng) % ((r.sq_entries < 64 ? r.sq_entries : 64) + 1);
+	for (i = 0; i < n; i++) {
+		struct qd_sqe *s = &r.sqes[(*r.sq_tail + i) & r.sq_mask];
+
+		if (fz_pct(rng) < 60) {
+			memset(s, 0, sizeof(*s));
+			s->nop_flags = fz_pct(rng) < 50 ? QD_NOP_HARDIRQ : QD_NOP_SOFTIRQ;
+			s->delay_ns = fz_r(rng) % (fz_pct(rng) < 90 ? 3 * FZ_MS : 300 * FZ_MS);
+			FZ_ADD(deferred, 1);
+		} else {
+			unsigned long long *q = (unsigned long long *)s;
+			unsigned int k;
+
+			for (k = 0; k < 8; k++)
+				q[k] = fz_r(rng);
+			FZ_ADD(mutated, 1);
+		}
+	}
+	qd_store_release(r.sq_tail, *r.sq_tail + n);
+	FZ_ADD(made, n);
+	fz_enter(fd, n, 0, 0, 0);
+	for (i = fz_r(rng) % 4; i; i--)
+		fz_random_ioctl(w, rng, fd, NULL);
+	if (fz_pct(rng) < 30)
+		fz_corrupt(rng, &(struct fz_ctx){ .r = r });
+	switch (fz_r(rng) % 3) {
+	case 0:		/* the fd first: the mappings hold the context */
+		close(fd);
+		qd_sleep_ms(fz_r(rng) % 2);
+		qd_raw_unmap(&r);
+		break;
+	case 1:
+		qd_raw_unmap(&r);
+		close(fd);
+		break;
+	default:	/* sometimes the SQ mapping outlives the fd by a while */
+		close(fd);
+		munmap(r.cq_ring, r.cq_len);
+		fz_enter(fd, 1, 0, 0, 0);	/* EBADF, or someone else's fd */
+		munmap(r.sq_ring, r.sq_len);
+		break;
+	}
+}
+
+/* Extra mappings of a main context's rings, poked and cut. */
+static void fz_mmap_games(struct fz_worker *w, unsigned long long *rng)
+{
+	struct fz_ctx *c = &w->ctx[fz_r(rng) % FZ_NCTX];
+	static const int prots[] = { PROT_READ, PROT_READ | PROT_WRITE,
+				     PROT_READ | PROT_WRITE | PROT_EXEC, PROT_NONE };
+	unsigned long long off;
+	size_t len;
+	char *m, *n;
+	int fd, flags;
+
+	if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+		return;
+	/*
+	 * A reference of our own, and only if it is a context: the number
+	 * may be another file's by now (a memfd would SIGBUS past its end).
+	 */
+	fd = dup(__atomic_load_n(&c->fd, __ATOMIC_RELAXED));
+	if (fd < 0)
+		return;
+	if (!fz_is_qd(fd)) {
+		close(fd);
+		return;
+	}
+	switch (fz_r(rng) % 6) {
+	case 0: off = QD_OFF_SQ_RING; break;
+	case 1: off = QD_OFF_CQ_RING; break;
+	case 2: off = QD_OFF_SQ_RING + FZ_PG * (fz_r(rng) % 4); break;
+	case 3: off = QD_OFF_CQ_RING + FZ_PG * (fz_r(rng) % 64); break;
+	case 4: off = FZ_PG * (fz_r(rng) % 0x40000); break;
+	default: off = 0x20000000ULL + FZ_PG * (fz_r(rng) % 4); break;
+	}
+	len = FZ_PG * (1 + fz_r(rng) % (fz_pct(rng) < 80 ? 8 : 2048));
+	flags = fz_pct(rng) < 85 ? MAP_SHARED : MAP_PRIVATE;
+	if (fz_pct(rng) < 20)
+		flags |= MAP_POPULATE;
+	FZ_ADD(mmaps, 1);
+	m = mmap(NULL, len, prots[fz_r(rng) % 4], flags, fd, off);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	if (fz_pct(rng) < 70) {		/* read it (it is someone's live ring) */
+		volatile char sink;
+		size_t i;
+
+		if (!mprotect(m, len, PROT_READ))
+			for (i = 0; i < len; i += FZ_PG)
+				sink = m[i];
+		(void)sink;
+	}
+	switch (fz_r(rng) % 6) {
+	case 0: {	/* growing (VM_DONTEXPAND: refused) or moving it */
+		size_t nlen = len + FZ_PG * (fz_r(rng) % 4);
+
+		n = mremap(m, len, nlen, MREMAP_MAYMOVE);
+		if (n != MAP_FAILED) {
+			m = n;
+			len = nlen;
+		}
+		break;
+	}
+	case 1:		/* a hole in the middle */
+		if (len > 2 * FZ_PG) {
+			munmap(m + FZ_PG, FZ_PG);
+			munmap(m, FZ_PG);
+			m += 2 * FZ_PG;
+			len -= 2 * FZ_PG;
+		}
+		break;
+	case 2:		/* not touched again: refaulting a ring page is SIGBUS */
+		madvise(m, len, MADV_DONTNEED);
+		break;
+	case 3:
+		madvise(m, len, MADV_DOFORK);
+		break;
+	case 4: {	/* shrink in place */
+		size_t nlen = FZ_PG * (len / FZ_PG / 2 ? len / FZ_PG / 2 : 1);
+
+		if (mremap(m, len, nlen, 0) != MAP_FAILED)
+			len = nlen;
+		break;
+	}
+	default:
+		mprotect(m, len, PROT_READ | PROT_WRITE);
+		break;
+	}
+	munmap(m, len);
+}
+
+/* Read the debugfs files of this process's contexts, and keep one open. */
+static void fz_debugfs(unsigned long long *rng, int *keep)
+{
+	static const char *const files[] = { "info", "queues", "regions" };
+	char path[512], buf[4096], prefix[32];
+	struct dirent *d;
+	DIR *dir;
+	int fd;
+
+	if (*keep >= 0) {
+		/* the context may be gone: any error will do, no crash */
+		ssize_t n = pread(*keep, buf, sizeof(buf), 0);
+
+		(void)n;
+		if (fz_pct(rng) < 30) {
+			close(*keep);
+			*keep = -1;
+		}
+	}
+	dir = opendir(QD_DEBUGFS_DIR);
+	if (!dir)
+		return;
+	snprintf(prefix, sizeof(prefix), "%d-", (int)getpid());
+	while ((d = readdir(dir))) {
+		if (strncmp(d->d_name, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.200s/%s", QD_DEBUGFS_DIR, d->d_name,
+			 files[fz_r(rng) % 3]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		if (*keep < 0 && fz_pct(rng) < 20)
+			*keep = fd;
+		else
+			close(fd);
+	}
+	closedir(dir);
+}
+
+/* A thread that blocks in the kernel on a userfaultfd page nobody serves. */
+static void *fz_stall_thread(void *arg)
+{
+	struct fz_worker *w = arg;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	unsigned long long rng = fz_mix(w->seed ^ 0x57a11) | 1;
+	struct fz_ctx *c = &w->ctx[fz_r(&rng) % FZ_NCTX];
+	char *area;
+	int uffd, fd;
+
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+		return NULL;
+	area = qd_raw_pages(2 * FZ_PG);
+	if (!area)
+		return NULL;
+	reg.range.start = (uintptr_t)area;
+	reg.range.len = 2 * FZ_PG;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		return NULL;
+	FZ_ADD(stalls, 1);
+	if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+		return NULL;
+	fd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
+	switch (fz_r(&rng) % 3) {
+	case 0: {	/* pinning faults on the missing page */
+		struct qd_region_reg g = { .addr = (uintptr_t)area, .len = 2 * FZ_PG };
+
+		fz_ioctl(fd, QD_IOC_REGISTER, &g);
+		break;
+	}
+	case 1:		/* the argument itself */
+		fz_ioctl(fd, QD_IOC_QUEUE, area);
+		break;
+	default: {	/* a push whose segment array is there */
+		struct qd_raw r;
+		struct qd_sqe s;
+
+		if (qd_raw_init(&r, 2, 4))
+			break;
+		s = qd_sqe_push(0, (struct qd_seg *)area, 1, 1);
+		qd_raw_queue_sqe(&r, &s);
+		fz_enter(r.fd, 1, 0, 0, 0);
+		break;
+	}
+	}
+	return NULL;	/* only if the kernel gave up on the fault */
+}
+
+static void fz_chaos_step(struct fz_worker *w, unsigned long long *rng, int *keep,
+			  int *stalled)
+{
+	struct fz_ctx *c = &w->ctx[fz_r(rng) % FZ_NCTX];
+	unsigned int p = fz_pct(rng);
+	struct epoll_event ev;
+	int fd;
+
+	if (w->stall && !*stalled && fz_now() > w->deadline - 700 * FZ_MS) {
+		pthread_t t;
+
+		*stalled = 1;
+		if (!pthread_create(&t, NULL, fz_stall_thread, w))
+			pthread_detach(t);
+	} else if (p < 10) {
+		fz_doing = "chaos: fork test";
+		fz_fork_test(w, rng);
+	} else if (p < 25) {
+		fz_doing = "chaos: a fresh context";
+		fz_fresh(w, rng);
+	} else if (p < 27) {	/* close a context's fd under its main thread */
+		pthread_mutex_lock(&c->lock);
+		if (c->live && !c->fd_closed) {
+			__atomic_store_n(&c->fd_closed, 1, __ATOMIC_RELAXED);
+			close(c->fd);
+			FZ_ADD(fd_closes, 1);
+		}
+		pthread_mutex_unlock(&c->lock);
+	} else if (p < 40) {
+		fz_doing = "chaos: mmap games";
+		fz_mmap_games(w, rng);
+	} else if (p < 52) {	/* through a dup, which closes meanwhile */
+		if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+			return;
+		fd = dup(__atomic_load_n(&c->fd, __ATOMIC_RELAXED));
+		if (fd < 0)
+			return;
+		fz_random_ioctl(w, rng, fd, c);
+		fz_enter(fd, 0, 1, QD_ENTER_ALL, fz_r(rng) % FZ_MS);
+		close(fd);
+	} else if (p < 62) {	/* epoll on the live contexts */
+		if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+			return;
+		ev.events = EPOLLIN | (fz_pct(rng) < 50 ? EPOLLET : 0);
+		ev.data.u64 = 0;
+		fd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) && errno == EEXIST &&
+		    fz_pct(rng) < 50)
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+		epoll_wait(w->epfd, &ev, 1, fz_r(rng) % 3);
+	} else if (p < 72) {
+		fz_doing = "chaos: debugfs";
+		fz_debugfs(rng, keep);
+	} else {
+		if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+			return;
+		fz_random_ioctl(w, rng, __atomic_load_n(&c->fd, __ATOMIC_RELAXED), c);
+	}
+}
+
+static void *fz_chaos_thread(void *arg)
+{
+	struct fz_worker *w = arg;
+	unsigned long long rng = fz_mix(w->seed ^ 0xca05) | 1;
+	int keep = -1, stalled = 0;
+
+	while (!fz_stopped(w))
+		fz_chaos_step(w, &rng, &keep, &stalled);
+	if (keep >= 0)
+		close(keep);
+	return NULL;
+}
+
+/* A worker process: returns its exit status. */
+static int fz_worker_run(unsigned int wi, unsigned int g, unsigned long long seed,
+			 int killmode, long long deadline, const char *exe)
+{
+	struct fz_worker *w = calloc(1, sizeof(*w));
+	unsigned long long rng = seed;
+	unsigned long long v0 = __atomic_load_n(&fz_cnt->violations, __ATOMIC_RELAXED);
+	static const int sigs[] = { SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGABRT };
+	struct sigaction sa = { .sa_sigaction = fz_crash, .sa_flags = SA_SIGINFO };
+	pthread_t control, chaos;
+	int i;
+
+	if (!w)
+		return 3;
+	snprintf(fz_who, sizeof(fz_who), "w%u.g%u (seed %#llx)", wi, g, seed);
+	for (i = 0; i < 5; i++)
+		sigaction(sigs[i], &sa, NULL);
+	w->w = wi;
+	w->g = g;
+	w->seed = seed;
+	w->killmode = killmode;
+	w->stall = killmode && fz_pct(&rng) < 30;
+	w->deadline = deadline;
+	w->exe = exe;
+	w->guard = mmap(NULL, 2 * FZ_PG, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	w->hole = mmap(NULL, FZ_PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w->guard == MAP_FAILED || w->hole == MAP_FAILED)
+		return 3;
+	mprotect(w->guard + FZ_PG, FZ_PG, PROT_NONE);
+	munmap(w->hole, FZ_PG);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->maxqd = 16;
+	for (i = 0; i < FZ_NCTX; i++) {
+		pthread_mutex_init(&w->ctx[i].lock, NULL);
+		w->ctx[i].fd = -1;
+	}
+	if (pthread_create(&control, NULL, fz_control_thread, w) ||
+	    pthread_create(&chaos, NULL, fz_chaos_thread, w))
+		return 3;
+	while (killmode || fz_now() < deadline)
+		fz_main_step(w, &rng);
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELAXED);
+	pthread_join(control, NULL);
+	pthread_join(chaos, NULL);
+	for (i = 0; i < FZ_NCTX; i++)
+		if (w->ctx[i].live)
+			fz_ctx_retire(w, &rng, &w->ctx[i], 1);
+	return __atomic_load_n(&fz_cnt->violations, __ATOMIC_RELAXED) != v0;
+}
+
+/* ---------------------------------------------------------------- master */
+
+struct fz_conf {
+	unsigned long long seed;
+	unsigned int secs;
+	unsigned int workers;
+	int replay_w, replay_g;		/* -1: a whole campaign */
+};
+
+struct fz_plan {
+	unsigned long long seed;
+	int killmode;
+	unsigned int life_ms;
+};
+
+static void fz_plan_of(const struct fz_conf *cf, unsigned int w, unsigned int g,
+		       struct fz_plan *p)
+{
+	unsigned long long x = fz_seed(cf->seed, w, g);
+	unsigned int span = cf->secs * 250;
+
+	if (span < 1000)
+		span = 1000;
+	if (span > 12000)
+		span = 12000;
+	p->seed = x;
+	x = fz_mix(x);
+	p->killmode = x % 100 < 50;
+	p->life_ms = 300 + (x >> 8) % span;
+}
+
+struct fz_slot {
+	pid_t		pid;
+	unsigned int	g;
+	struct fz_plan	plan;
+	long long	kill_at;	/* killmode: when the master kills it */
+	long long	watchdog;	/* exit mode: when it is overdue */
+	long long	killed_at;
+	int		abandoned;
+};
+
+static const char *const fz_params[] = {
+	"/sys/module/qd/parameters/max_queued",
+	"/sys/module/qd/parameters/max_user_queued",
+	"/sys/module/qd/parameters/max_user_contexts",
+};
+
+static long long fz_read_param(const char *path)
+{
+	char buf[64];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtoll(buf, NULL, 0);
+}
+
+static int fz_write_param(const char *path, long long v)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CLOEXEC), n, ret;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%lld\n", v);
+	ret = write(fd, buf, n) == n ? 0 : -errno;
+	close(fd);
+	FZ_ADD(param_writes, 1);
+	return ret;
+}
+
+/* /proc/qd by key: the counts that must return to zero. */
+static const char *const fz_idle_keys[] = {
+	"contexts", "queues", "regions", "pinned_pages", "inflight", "queued",
+};
+
+static int fz_proc_counts(long long v[6])
+{
+	char line[256], key[64];
+	long long x;
+	unsigned int i;
+	FILE *f = fopen(QD_PROC_PATH, "re");
+
+	for (i = 0; i < 6; i++)
+		v[i] = i == 5 ? 0 : -1;	/* "queued": new in version 2 */
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %lld", key, &x) != 2)
+			continue;
+		for (i = 0; i < 6; i++)
+			if (!strcmp(key, fz_idle_keys[i]))
+				v[i] = x;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The master's own noise: /proc/qd and every context's debugfs files. */
+static void fz_master_read(unsigned long long *rng)
+{
+	char path[512], buf[4096];
+	struct dirent *d;
+	long long v[6];
+	DIR *dir;
+	int fd;
+
+	fz_proc_counts(v);
+	if (fz_pct(rng) < 70)
+		return;
+	dir = opendir(QD_DEBUGFS_DIR);
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%.200s/%s", QD_DEBUGFS_DIR, d->d_name,
+			 (const char *[]){ "info", "queues", "regions" }[fz_r(rng) % 3]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		close(fd);
+	}
+	closedir(dir);
+}
+
+static void fz_spawn(const struct fz_conf *cf, struct fz_slot *s, unsigned int wi,
+		     unsigned int g, long long end, const char *exe)
+{
+	long long now = fz_now(), stop;
+	pid_t pid;
+
+	fz_plan_of(cf, wi, g, &s->plan);
+	stop = now + s->plan.life_ms * FZ_MS;
+	if (stop > end)
+		stop = end;
+	s->g = g;
+	s->kill_at = s->plan.killmode ? stop : 0;
+	s->watchdog = s->plan.killmode ? 0 : stop + 120 * FZ_NS;
+	s->killed_at = 0;
+	s->abandoned = 0;
+	fz_say("# w%u.g%u seed %#llx: %s after %u ms", wi, g, s->plan.seed,
+	       s->plan.killmode ? "SIGKILL" : "exit", s->plan.life_ms);
+	FZ_ADD(workers, 1);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(fz_worker_run(wi, g, s->plan.seed, s->plan.killmode, stop, exe));
+	}
+	if (pid < 0) {
+		fz_violation("fork: %s", strerror(errno));
+		s->pid = 0;
+		return;
+	}
+	s->pid = pid;
+}
+
+struct fz_result {
+	unsigned long long violations;
+	int proc_idle;		/* /proc/qd back to zero */
+	int workers_ok;		/* no worker died otherwise than planned */
+	double secs;
+	struct fz_counters c;
+	long long left[6];
+};
+
+static void fz_summary(const struct fz_result *r)
+{
+	const struct fz_counters *c = &r->c;
+
+	fz_say("# fuzz: %.0f s: %llu SQEs made, %llu consumed (%llu random or mutated, %llu deferred NOPs), %llu CQEs checked",
+	       r->secs, c->made, c->sqes, c->mutated, c->deferred, c->cqes);
+	fz_say("# fuzz: %llu ioctls (%llu random), %llu mmaps, %llu contexts, %llu regions, %llu forks, %llu workers (%llu SIGKILLed), %llu ring corruptions, %llu fd closes, %llu drains, %llu stalls, %llu parameter writes",
+	       c->ioctls, c->random_ioctls, c->mmaps, c->contexts, c->regions,
+	       c->forks, c->workers, c->kills, c->corruptions, c->fd_closes,
+	       c->drains, c->stalls, c->param_writes);
+	fz_say("# fuzz: %llu violations", r->violations);
+}
+
+static void fz_campaign(const struct fz_conf *cf, struct fz_result *res)
+{
+	struct fz_slot slots[FZ_MAX_WORKERS];
+	long long start = fz_now(), end = start + cf->secs * FZ_NS, now;
+	long long next_print = start + 60 * FZ_NS, param_until = 0, param_next;
+	long long orig[3];
+	unsigned long long rng = fz_mix(cf->seed) | 1;
+	unsigned int nw = cf->workers, i, alive;
+	char exe[512];
+	ssize_t n;
+	int st, param = -1, workers_ok = 1;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	memset(slots, 0, sizeof(slots));
+	fz_cnt = mmap(NULL, sizeof(*fz_cnt), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fz_cnt == MAP_FAILED) {
+		res->violations = 1;
+		return;
+	}
+	memset(fz_cnt, 0, sizeof(*fz_cnt));
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = 0;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	{
+		struct stat st;
+
+		if (!stat(QD_DEVICE_PATH, &st))
+			fz_qd_rdev = st.st_rdev;
+	}
+	{
+		struct qd_raw r;
+
+		if (!qd_raw_init(&r, 1, 0)) {
+			fz_new_module = !!(r.p.features & QD_FEAT_NOP_IRQ);
+			qd_raw_exit(&r);
+		}
+	}
+	for (i = 0; i < 3; i++)
+		orig[i] = fz_read_param(fz_params[i]);
+	param_next = start + (5 + fz_r(&rng) % 15) * FZ_NS;
+	fz_say("# fuzz campaign: seed %#llx, %u s, %u workers, %s module; replay: QD_FUZZ_SEED=%#llx QD_FUZZ_SECS=%u QD_FUZZ_WORKERS=%u (one worker: QD_FUZZ_REPLAY=W.G)",
+	       cf->seed, cf->secs, nw, fz_new_module ? "hardened" : "old", cf->seed,
+	       cf->secs, nw);
+	if (nw > FZ_MAX_WORKERS)
+		nw = FZ_MAX_WORKERS;
+	fflush(stdout);
+	fflush(stderr);
+	if (cf->replay_w >= 0)
+		fz_spawn(cf, &slots[0], cf->replay_w, cf->replay_g, end, exe);
+	else
+		for (i = 0; i < nw; i++)
+			fz_spawn(cf, &slots[i], i, 0, end, exe);
+
+	for (;;) {
+		now = fz_now();
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			struct fz_slot *s = NULL;
+
+			for (i = 0; i < FZ_MAX_WORKERS; i++)
+				if (slots[i].pid == pid)
+					s = &slots[i];
+			if (!s)
+				continue;	/* an orphaned grandchild */
+			i = s - slots;
+			if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && s->killed_at) {
+				FZ_ADD(kills, 1);
+			} else if (WIFEXITED(st) && WEXITSTATUS(st) <= 1) {
+				/* its violations are counted already */
+			} else {
+				workers_ok = 0;
+				fz_violation("worker w%u.g%u (seed %#llx) %s %d",
+					     cf->replay_w >= 0 ? (unsigned int)cf->replay_w : i,
+					     s->g, s->plan.seed,
+					     WIFSIGNALED(st) ? "died of signal" : "exited with",
+					     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+			}
+			s->pid = 0;
+			if (cf->replay_w < 0 && now < end - 300 * FZ_MS)
+				fz_spawn(cf, s, i, s->g + 1, end, exe);
+		}
+		alive = 0;
+		for (i = 0; i < FZ_MAX_WORKERS; i++) {
+			struct fz_slot *s = &slots[i];
+
+			if (!s->pid || s->abandoned)
+				continue;
+			alive++;
+			if (s->kill_at && !s->killed_at && now >= s->kill_at) {
+				kill(s->pid, SIGKILL);
+				s->killed_at = now;
+			} else if (s->watchdog && !s->killed_at && now >= s->watchdog) {
+				workers_ok = 0;
+				fz_violation("worker w%u.g%u (seed %#llx) still running 120 s after its deadline: killed",
+					     i, s->g, s->plan.seed);
+				kill(s->pid, SIGKILL);
+				s->killed_at = now;
+			} else if (s->killed_at && now - s->killed_at > 60 * FZ_NS) {
+				workers_ok = 0;
+				fz_violation("worker w%u.g%u (seed %#llx) still alive 60 s after SIGKILL (unkillable in the kernel?)",
+					     i, s->g, s->plan.seed);
+				s->abandoned = 1;
+			}
+		}
+		if ((now >= end || cf->replay_w >= 0) && !alive)
+			break;
+		/* Limits up and down under the workers' feet. */
+		if (cf->replay_w < 0 && now >= param_next && param < 0 && now < end) {
+			static const long long vals[] = { 1, 2, 8, 64, 1024 };
+
+			param = fz_r(&rng) % 3;
+			if (orig[param] > 0)
+				fz_write_param(fz_params[param], vals[fz_r(&rng) % 5]);
+			param_until = now + (1 + fz_r(&rng) % 4) * FZ_NS;
+		} else if (param >= 0 && (now >= param_until || now >= end)) {
+			if (orig[param] > 0)
+				fz_write_param(fz_params[param], orig[param]);
+			param = -1;
+			param_next = now + (5 + fz_r(&rng) % 20) * FZ_NS;
+		}
+		fz_master_read(&rng);
+		if (now >= next_print) {
+			fz_say("# fuzz: %llds: %llu SQEs, %llu ioctls, %llu workers, %llu violations",
+			       (now - start) / FZ_NS,
+			       __atomic_load_n(&fz_cnt->sqes, __ATOMIC_RELAXED),
+			       __atomic_load_n(&fz_cnt->ioctls, __ATOMIC_RELAXED),
+			       __atomic_load_n(&fz_cnt->workers, __ATOMIC_RELAXED),
+			       __atomic_load_n(&fz_cnt->violations, __ATOMIC_RELAXED));
+			next_print += 60 * FZ_NS;
+		}
+		qd_sleep_ms(20);
+	}
+	for (i = 0; i < 3; i++)
+		if (orig[i] > 0)
+			fz_write_param(fz_params[i], orig[i]);
+	/* Orphaned grandchildren (forked children of killed workers). */
+	for (i = 0; i < 500; i++) {
+		while (waitpid(-1, &st, WNOHANG) > 0)
+			;
+		if (waitpid(-1, &st, WNOHANG) < 0 && errno == ECHILD)
+			break;
+		qd_sleep_ms(20);
+	}
+	/* Everything released: contexts are freed a moment after their last op. */
+	res->proc_idle = 0;
+	for (i = 0; i < 600 && !res->proc_idle; i++) {
+		unsigned int k;
+
+		if (fz_proc_counts(res->left))
+			break;
+		res->proc_idle = 1;
+		for (k = 0; k < 6; k++)
+			if (res->left[k])
+				res->proc_idle = 0;
+		if (!res->proc_idle)
+			qd_sleep_ms(100);
+	}
+	if (!res->proc_idle)
+		fz_say("# /proc/qd after 60 s: contexts %lld queues %lld regions %lld pinned_pages %lld inflight %lld queued %lld",
+		       res->left[0], res->left[1], res->left[2], res->left[3],
+		       res->left[4], res->left[5]);
+	res->workers_ok = workers_ok;
+	res->secs = (fz_now() - start) / 1e9;
+	res->c = *fz_cnt;
+	res->violations = fz_cnt->violations;
+	fz_summary(res);
+}
+
+static void fz_conf_env(struct fz_conf *cf)
+{
+	const char *s = getenv("QD_FUZZ_SEED"), *w = getenv("QD_FUZZ_WORKERS");
+	const char *r = getenv("QD_FUZZ_REPLAY"), *t = getenv("QD_FUZZ_SECS");
+	unsigned int rw, rg;
+
+	cf->seed = s && *s ? strtoull(s, NULL, 0) : fz_mix(time(NULL) ^ getpid() ^ fz_now());
+	cf->secs = t && *t ? strtoul(t, NULL, 0) : 3;
+	cf->workers = w && *w ? strtoul(w, NULL, 0) : 4;
+	cf->replay_w = cf->replay_g = -1;
+	if (r && sscanf(r, "%u.%u", &rw, &rg) == 2) {
+		cf->replay_w = rw;
+		cf->replay_g = rg;
+	}
+	if (!cf->workers)
+		cf->workers = 1;
+}
+
+FIXTURE(campaign) {
+	int unused;
+};
+
+FIXTURE_SETUP(campaign)
+{
+}
+
+FIXTURE_TEARDOWN(campaign)
+{
+}
+
+/* A few seconds of the campaign, so that make check runs it too. */
+TEST_F_TIMEOUT(campaign, briefly_two_workers_no_violation_all_released, 180)
+{
+	struct fz_conf cf;
+	struct fz_result r;
+
+	fz_conf_env(&cf);
+	cf.secs = 3;
+	cf.workers = 2;
+	cf.replay_w = cf.replay_g = -1;
+	fz_campaign(&cf, &r);
+	EXPECT_EQ(0ULL, r.violations);
+	EXPECT_TRUE(r.workers_ok);
+	EXPECT_TRUE(r.proc_idle);
+	EXPECT_LT(0ULL, r.c.sqes);
+}
+
+/* fuzz --secs N [--seed N] [--workers N] [--replay W.G], or QD_FUZZ_SECS. */
+static int fz_main(int argc, char **argv)
+{
+	struct fz_conf cf;
+	struct fz_result r;
+	int i, n = 0;
+
+	fz_conf_env(&cf);
+	for (i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--secs"))
+			cf.secs = strtoul(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--seed"))
+			cf.seed = strtoull(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--workers"))
+			cf.workers = strtoul(argv[i + 1], NULL, 0) ?: 1;
+		else if (!strcmp(argv[i], "--replay") &&
+			 sscanf(argv[i + 1], "%d.%d", &cf.replay_w, &cf.replay_g) != 2)
+			cf.replay_w = cf.replay_g = -1;
+	}
+	setvbuf(stdout, NULL, _IONBF, 0);
+	fz_say("TAP version 13");
+	fz_say("1..3");
+	fz_campaign(&cf, &r);
+	fz_say("%sok %d fuzz.campaign.no_violations", r.violations ? "not " : "", ++n);
+	fz_say("%sok %d fuzz.campaign.workers_ended_as_planned", r.workers_ok ? "" : "not ", ++n);
+	fz_say("%sok %d fuzz.campaign.proc_qd_back_to_zero", r.proc_idle ? "" : "not ", ++n);
+	fz_say("# seed %#llx: QD_FUZZ_SEED=%#llx QD_FUZZ_SECS=%u QD_FUZZ_WORKERS=%u replays it",
+	       cf.seed, cf.seed, cf.secs, cf.workers);
+	return r.violations || !r.workers_ok || !r.proc_idle;
+}
+
+int main(int argc, char **argv)
+{
+	const char *secs = getenv("QD_FUZZ_SECS");
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--secs"))
+			return fz_main(argc, argv);
+	if (secs && *secs)
+		return fz_main(argc, argv);
+	return test_harness_run(argc, argv);
+}
