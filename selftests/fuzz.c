@@ -521,10 +521,10 @@ struct fz_ctx {
 	char		*mem[FZ_NREG];
 	size_t		memlen[FZ_NREG];
 	/* Shared with the other threads. */
-	pthread_mutex_t	lock;		/* live/fd_closed vs closing the fd */
+	pthread_mutex_t	lock;		/* live, fd, fd_closed */
 	int		live;
 	int		fd;
-	int		fd_closed;	/* another thread closed fd */
+	int		fd_closed;	/* fd is /dev/null now: the context's was closed */
 	int		qds[FZ_NQ];
 	unsigned long long regs[FZ_NREG];	/* id | pages << 16, 0: none */
 };
@@ -540,9 +540,15 @@ struct fz_worker {
 	unsigned long long ctx_gen;
 	int		maxqd;
 	char		*guard;		/* a page, then a PROT_NONE page */
-	char		*hole;		/* an unmapped page */
+	/*
+	 * A page no access may reach (PROT_NONE, kept mapped: an address
+	 * merely unmapped would be reused by the next mmap, a ring maybe, and
+	 * QD_IOC_QUEUE would write its qd there).
+	 */
+	char		*hole;
 	const char	*exe;		/* a regular file to map */
 	int		epfd;
+	int		nullfd;
 };
 
 static dev_t fz_qd_rdev;
@@ -585,6 +591,22 @@ static int fz_is_qd(int fd)
 static int fz_stopped(struct fz_worker *w)
 {
 	return __atomic_load_n(&w->stop, __ATOMIC_RELAXED);
+}
+
+/*
+ * Another thread's reference to c's file (a dup), or -1. Threads other than
+ * the main one never use c->fd itself: a number closed meanwhile could be
+ * reused by any open, and their ioctls would hit someone else's context.
+ */
+static int fz_ctx_dup(struct fz_ctx *c)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->live)
+		fd = dup(c->fd);
+	pthread_mutex_unlock(&c->lock);
+	return fd;
 }
 
 static void fz_note_qd(struct fz_worker *w, int qd)
@@ -722,9 +744,11 @@ static void fz_ctx_open(struct fz_worker *w, unsigned long long *rng, struct fz_
 		if (ret && ret != -ENOMEM && ret != -EMFILE)
 			fz_violation("QD_IOC_QUEUE: %d", ret);
 	}
+	pthread_mutex_lock(&c->lock);
 	c->fd_closed = 0;
-	__atomic_store_n(&c->fd, fd, __ATOMIC_RELAXED);
+	c->fd = fd;
 	__atomic_store_n(&c->live, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->lock);
 	FZ_ADD(contexts, 1);
 }
 
@@ -1060,8 +1084,7 @@ static void fz_ctx_retire(struct fz_worker *w, unsigned long long *rng,
 		qd_raw_unmap(&c->r);
 	pthread_mutex_lock(&c->lock);
 	__atomic_store_n(&c->live, 0, __ATOMIC_RELEASE);
-	if (!c->fd_closed)
-		close(c->r.fd);
+	close(c->r.fd);		/* the context's file, or /dev/null in its place */
 	c->fd_closed = 1;
 	pthread_mutex_unlock(&c->lock);
 	if (!unmap_first)
@@ -1340,19 +1363,21 @@ static void fz_control_step(struct fz_worker *w, unsigned long long *rng,
 	unsigned long long old;
 	int fd, ret, qd;
 
-	if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE)) {
+	fd = fz_ctx_dup(c);
+	if (fd < 0) {
 		qd_sleep_ms(0);
 		return;
 	}
-	fd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
 	fz_doing = "control";
 	if (p < 30) {		/* register, replacing one of c's regions */
 		struct fz_mem *m = &pool[fz_r(rng) % npool];
 		size_t pages = 1 + fz_r(rng) % (m->len / FZ_PG);
 		size_t off = FZ_PG * (fz_r(rng) % (m->len / FZ_PG - pages + 1));
 
-		if (!m->addr)
+		if (!m->addr) {
+			close(fd);
 			return;
+		}
 		ret = fz_register(fd, m->addr + off, pages * FZ_PG, &id);
 		if (!ret) {
 			if (m->kind == 3 && fz_new_module)
@@ -1385,6 +1410,7 @@ static void fz_control_step(struct fz_worker *w, unsigned long long *rng,
 	} else {
 		fz_random_ioctl(w, rng, fd, c);
 	}
+	close(fd);
 }
 
 static void *fz_control_thread(void *arg)
@@ -1500,15 +1526,6 @@ static void fz_fork_test(struct fz_worker *w, unsigned long long *rng)
 	if (qd_raw_init(&r, 4, 8)) {
 		munmap(page, FZ_PG);
 		return;
-	}
-	/*
-	 * Far from the low numbers other threads may still use after closing
-	 * them (a stale fd is someone else's context once the number is reused).
-	 */
-	ret = fcntl(r.fd, F_DUPFD_CLOEXEC, 600);
-	if (ret >= 0) {
-		close(r.fd);
-		r.fd = ret;
 	}
 	FZ_ADD(contexts, 1);
 	usable = !fz_register(r.fd, page, FZ_PG, &id) & !fz_queue(w, r.fd, 2, &qd);
@@ -1649,10 +1666,10 @@ static void fz_fresh(struct fz_worker *w, unsigned long long *rng)
 		qd_raw_unmap(&r);
 		close(fd);
 		break;
-	default:	/* sometimes the SQ mapping outlives the fd by a while */
+	default:	/* the SQ mapping outlives the fd and the CQ's */
 		close(fd);
 		munmap(r.cq_ring, r.cq_len);
-		fz_enter(fd, 1, 0, 0, 0);	/* EBADF, or someone else's fd */
+		qd_sleep_ms(fz_r(rng) % 2);
 		munmap(r.sq_ring, r.sq_len);
 		break;
 	}
@@ -1669,13 +1686,8 @@ static void fz_mmap_games(struct fz_worker *w, unsigned long long *rng)
 	char *m, *n;
 	int fd, flags;
 
-	if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
-		return;
-	/*
-	 * A reference of our own, and only if it is a context: the number
-	 * may be another file's by now (a memfd would SIGBUS past its end).
-	 */
-	fd = dup(__atomic_load_n(&c->fd, __ATOMIC_RELAXED));
+	/* Ours, and a context's (not /dev/null in place of a closed one). */
+	fd = fz_ctx_dup(c);
 	if (fd < 0)
 		return;
 	if (!fz_is_qd(fd)) {
@@ -1811,9 +1823,9 @@ static void *fz_stall_thread(void *arg)
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		return NULL;
 	FZ_ADD(stalls, 1);
-	if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+	fd = fz_ctx_dup(c);
+	if (fd < 0)
 		return NULL;
-	fd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
 	switch (fz_r(&rng) % 3) {
 	case 0: {	/* pinning faults on the missing page */
 		struct qd_region_reg g = { .addr = (uintptr_t)area, .len = 2 * FZ_PG };
@@ -1859,43 +1871,54 @@ static void fz_chaos_step(struct fz_worker *w, unsigned long long *rng, int *kee
 	} else if (p < 25) {
 		fz_doing = "chaos: a fresh context";
 		fz_fresh(w, rng);
-	} else if (p < 27) {	/* close a context's fd under its main thread */
+	} else if (p < 27) {
+		/*
+		 * Close a context's fd under its main thread: /dev/null takes
+		 * the number at once (dup2), so that no open elsewhere reuses
+		 * it while the main thread still uses it.
+		 */
 		pthread_mutex_lock(&c->lock);
 		if (c->live && !c->fd_closed) {
-			__atomic_store_n(&c->fd_closed, 1, __ATOMIC_RELAXED);
-			close(c->fd);
-			FZ_ADD(fd_closes, 1);
+			/* first the flag: the main thread's next call may fail */
+			__atomic_store_n(&c->fd_closed, 1, __ATOMIC_SEQ_CST);
+			if (dup2(w->nullfd, c->fd) == c->fd)
+				FZ_ADD(fd_closes, 1);
+			else
+				__atomic_store_n(&c->fd_closed, 0, __ATOMIC_SEQ_CST);
 		}
 		pthread_mutex_unlock(&c->lock);
 	} else if (p < 40) {
 		fz_doing = "chaos: mmap games";
 		fz_mmap_games(w, rng);
 	} else if (p < 52) {	/* through a dup, which closes meanwhile */
-		if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
-			return;
-		fd = dup(__atomic_load_n(&c->fd, __ATOMIC_RELAXED));
+		fd = fz_ctx_dup(c);
 		if (fd < 0)
 			return;
 		fz_random_ioctl(w, rng, fd, c);
 		fz_enter(fd, 0, 1, QD_ENTER_ALL, fz_r(rng) % FZ_MS);
 		close(fd);
-	} else if (p < 62) {	/* epoll on the live contexts */
-		if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+	} else if (p < 62) {
+		/*
+		 * epoll on a context: through a dup closed at once, so the
+		 * registration lives until the context's file is released.
+		 */
+		fd = fz_ctx_dup(c);
+		if (fd < 0)
 			return;
 		ev.events = EPOLLIN | (fz_pct(rng) < 50 ? EPOLLET : 0);
 		ev.data.u64 = 0;
-		fd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) && errno == EEXIST &&
-		    fz_pct(rng) < 50)
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+		epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+		close(fd);
 		epoll_wait(w->epfd, &ev, 1, fz_r(rng) % 3);
 	} else if (p < 72) {
 		fz_doing = "chaos: debugfs";
 		fz_debugfs(rng, keep);
 	} else {
-		if (!__atomic_load_n(&c->live, __ATOMIC_ACQUIRE))
+		fd = fz_ctx_dup(c);
+		if (fd < 0)
 			return;
-		fz_random_ioctl(w, rng, __atomic_load_n(&c->fd, __ATOMIC_RELAXED), c);
+		fz_random_ioctl(w, rng, fd, c);
+		close(fd);
 	}
 }
 
@@ -1942,8 +1965,10 @@ static int fz_worker_run(unsigned int wi, unsigned int g, unsigned long long see
 	if (w->guard == MAP_FAILED || w->hole == MAP_FAILED)
 		return 3;
 	mprotect(w->guard + FZ_PG, FZ_PG, PROT_NONE);
-	munmap(w->hole, FZ_PG);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (w->nullfd < 0)
+		return 3;
 	w->maxqd = 16;
 	for (i = 0; i < FZ_NCTX; i++) {
 		pthread_mutex_init(&w->ctx[i].lock, NULL);
