@@ -8,7 +8,6 @@
  */
 #include <linux/hrtimer.h>
 #include <linux/nospec.h>
-#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
 
@@ -95,10 +94,10 @@ static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 	avail = min(qd_ring_used(sq->head, tail), to_submit);
 
 	for (n = 0; n < avail; n++) {
-		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
-		       sizeof(sqe));
 		if (!qd_admit(ctx))
 			break;
+		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
+		       sizeof(sqe));
 		op = qd_op_alloc(ctx);
 		if (!op)
 			break;
