@@ -3,8 +3,11 @@
  * qd: queue descriptors. The ABI between qd.ko (/dev/qd) and user space.
  *
  * One open of /dev/qd is a context. A context has:
- *  - a submission queue (SQ) of struct qd_sqe and a completion queue (CQ) of
- *    struct qd_cqe, both mmap'd, both power-of-two sized (QD_IOC_SETUP);
+ *  - rings: pairs of a submission queue (SQ) of struct qd_sqe and a
+ *    completion queue (CQ) of struct qd_cqe, both mmap'd, both power-of-two
+ *    sized. Ring 0 comes from QD_IOC_SETUP, more from QD_IOC_RING (libqd
+ *    makes one per thread). An operation completes on the ring whose SQ it
+ *    was submitted from; queues and regions are shared by all rings;
  *  - registered regions: pinned user memory, named by a region id; every
  *    buffer qd moves is a (region, offset, len) segment inside one;
  *  - queue descriptors (qds): small integers naming queues (memory queues
@@ -52,9 +55,19 @@
 #define QD_MAX_REGIONS		256
 #define QD_MAX_REGION_BYTES	_BITULL(32)
 
-/* Offsets to pass to mmap(2) on the context's fd. */
+/* Rings per context, ids 0..QD_MAX_RINGS-1. */
+#define QD_MAX_RINGS		256
+
+/*
+ * Offsets to pass to mmap(2) on the context's fd: ring 0 at the first two,
+ * ring n (0 included) at QD_OFF_RING_SQ(n) and QD_OFF_RING_CQ(n).
+ */
 #define QD_OFF_SQ_RING		0ULL
 #define QD_OFF_CQ_RING		0x10000000ULL
+#define QD_OFF_RINGS		0x100000000ULL
+#define QD_OFF_RING_STRIDE	0x1000000ULL
+#define QD_OFF_RING_SQ(n)	(QD_OFF_RINGS + (__u64)(n) * QD_OFF_RING_STRIDE)
+#define QD_OFF_RING_CQ(n)	(QD_OFF_RING_SQ(n) + QD_OFF_RING_STRIDE / 2)
 
 /* One buffer inside a registered region. */
 struct qd_seg {
@@ -78,12 +91,13 @@ enum {
 	QD_OP_NOP	= 0,	/* completes with res 0 (see QD_NOP_*) */
 	QD_OP_PUSH	= 1,	/* qd, addr -> nsegs struct qd_seg; res = bytes */
 	QD_OP_POP	= 2,	/* qd; res = bytes, element in the CQ slot */
+	QD_OP_CANCEL	= 3,	/* qd, addr = user_data of a pending op on qd */
 };
 
 /* Submission queue entry: 64 bytes. */
 struct qd_sqe {
 	__u8	opcode;		/* QD_OP_* */
-	__u8	flags;		/* QD_SQE_F_*: none defined yet, must be zero */
+	__u8	flags;		/* QD_SQE_F_* */
 	__u16	nsegs;		/* PUSH: number of struct qd_seg at addr */
 	__s32	qd;		/* target queue descriptor */
 	__u64	user_data;	/* echoed in the CQE */
@@ -98,6 +112,23 @@ struct qd_sqe {
 	__u32	resv0;		/* must be zero */
 	__u64	resv[4];	/* must be zero */
 };
+
+/*
+ * SQE flags.
+ * SKIP_SUCCESS: post no CQE when the operation succeeds (res >= 0); a
+ * failure still posts one. For operations whose success carries nothing
+ * the submitter needs (a push whose buffers travel with the element).
+ */
+#define QD_SQE_F_SKIP_SUCCESS	_BITUL(0)
+
+/*
+ * POP op_flags.
+ * MULTISHOT: the pop stays pending after delivering an element and
+ * delivers the next one as it arrives, each in a CQE with QD_CQE_F_MORE
+ * set. It ends with a CQE without QD_CQE_F_MORE: -ECANCELED when the queue
+ * closes or a QD_OP_CANCEL names it, or the error that stopped it.
+ */
+#define QD_POP_MULTISHOT	_BITUL(0)
 
 /*
  * NOP variants that complete later from interrupt context: from an hrtimer
@@ -122,6 +153,7 @@ struct qd_cqe {
 };
 
 #define QD_CQE_F_ELEM		_BITUL(0)	/* elems[slot] holds the element */
+#define QD_CQE_F_MORE		_BITUL(1)	/* the op stays pending (multishot) */
 
 /* Ring flags. */
 #define QD_CQ_F_OVERFLOW	_BITUL(0)	/* completions wait in the kernel */
@@ -147,7 +179,12 @@ struct qd_cq_offsets {
 	__u32	overflow;	/* completions parked in the overflow list, total */
 	__u32	cqes;		/* struct qd_cqe[ring_entries] */
 	__u32	elems;		/* struct qd_elem[ring_entries] */
-	__u32	resv[4];
+	/*
+	 * Completions posted to any ring of the context, a wrapping counter
+	 * (kept in ring 0's mapping only; QD_ENTER_CTX_SEQ).
+	 */
+	__u32	ctx_seq;
+	__u32	resv[3];
 };
 
 /* Feature bits returned by QD_IOC_SETUP. */
@@ -157,8 +194,14 @@ struct qd_cq_offsets {
 #define QD_FEAT_REGIONS		_BITUL(3)	/* registered regions */
 #define QD_FEAT_NOP_IRQ		_BITUL(4)	/* QD_NOP_HARDIRQ, QD_NOP_SOFTIRQ */
 #define QD_FEAT_ELEM_LIMIT	_BITUL(5)	/* -ENOBUFS past max_queued */
+#define QD_FEAT_RINGS		_BITUL(6)	/* QD_IOC_RING, qd_enter.ring */
+#define QD_FEAT_SKIP_SUCCESS	_BITUL(7)	/* QD_SQE_F_SKIP_SUCCESS */
+#define QD_FEAT_MULTISHOT	_BITUL(8)	/* QD_POP_MULTISHOT, QD_OP_CANCEL */
 
-/* QD_IOC_SETUP: create the rings, once per context. */
+/*
+ * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
+ * more ring (after QD_IOC_SETUP), with the same rules for the sizes.
+ */
 struct qd_params {
 	__u32	sq_entries;	/* in: power of two, 1..QD_MAX_SQ_ENTRIES */
 	/* in: 0 (= 2 * sq_entries) or a power of two in
@@ -171,24 +214,39 @@ struct qd_params {
 	__u32	cq_ring_bytes;	/* out: length to mmap at QD_OFF_CQ_RING */
 	__u32	max_inflight;	/* out: operations the context runs at once */
 	__u32	max_queued;	/* out: elements the context may hold at once */
-	__u32	resv[4];	/* must be zero */
+	__u32	ring;		/* out: the ring's id */
+	__u32	resv[3];	/* must be zero */
 	struct qd_sq_offsets	sq_off;	/* out */
 	struct qd_cq_offsets	cq_off;	/* out */
 };
 
-/* QD_IOC_ENTER: submit SQEs, optionally wait for completions. */
+/*
+ * QD_IOC_ENTER: submit SQEs from one ring, optionally wait. At most one of
+ * the three wait flags:
+ *  GETEVENTS  until min_complete CQEs are in the ring's CQ;
+ *  CQ_TAIL    until the ring's CQ tail differs from wait_seq (a value user
+ *             space read: no completion posted after it is missed, whoever
+ *             reaps it);
+ *  CTX_SEQ    until the context's ctx_seq (ring 0's CQ mapping) differs
+ *             from wait_seq: a completion on any ring.
+ */
 struct qd_enter {
 	__u32	to_submit;	/* SQEs to consume from the SQ (at most) */
 	__u32	min_complete;	/* QD_ENTER_GETEVENTS: CQEs to wait for */
 	__u32	flags;		/* QD_ENTER_* */
-	__u32	resv1;		/* must be zero */
+	__u32	ring;		/* the ring (0: QD_IOC_SETUP's) */
 	__s64	timeout_ns;	/* QD_ENTER_TIMEOUT: relative, >= 0 */
-	__u64	resv[2];	/* must be zero */
+	__u32	wait_seq;	/* QD_ENTER_CQ_TAIL, QD_ENTER_CTX_SEQ */
+	__u32	resv1;		/* must be zero */
+	__u64	resv;		/* must be zero */
 };
 
 #define QD_ENTER_GETEVENTS	_BITUL(0)	/* wait for min_complete CQEs */
 #define QD_ENTER_TIMEOUT	_BITUL(1)	/* timeout_ns bounds the wait */
-#define QD_ENTER_ALL		(QD_ENTER_GETEVENTS | QD_ENTER_TIMEOUT)
+#define QD_ENTER_CQ_TAIL	_BITUL(2)	/* wait for the CQ tail to move */
+#define QD_ENTER_CTX_SEQ	_BITUL(3)	/* wait for any ring's completion */
+#define QD_ENTER_ALL		(QD_ENTER_GETEVENTS | QD_ENTER_TIMEOUT | \
+				 QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ)
 
 /* QD_IOC_REGISTER: pin [addr, addr + len) and name it with a region id. */
 struct qd_region_reg {
@@ -215,5 +273,6 @@ struct qd_queue_create {
 #define QD_IOC_UNREGISTER	_IOW(QD_IOC_MAGIC, 0x03, __u32)
 #define QD_IOC_QUEUE		_IOWR(QD_IOC_MAGIC, 0x04, struct qd_queue_create)
 #define QD_IOC_CLOSE		_IOW(QD_IOC_MAGIC, 0x05, __s32)
+#define QD_IOC_RING		_IOWR(QD_IOC_MAGIC, 0x06, struct qd_params)
 
 #endif /* _UAPI_LINUX_QD_H */
