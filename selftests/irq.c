@@ -150,7 +150,7 @@ static void storm(struct __test_metadata *_metadata, struct qd_raw *r,
 			}
 		}
 		if (queued == total && reaped < total)
-			qd_raw_enter(r, 0, 1, QD_ENTER_ALL, 100 * QD_RAW_MS);
+			qd_raw_enter(r, 0, 1, QD_RAW_WAIT, 100 * QD_RAW_MS);
 	}
 	EXPECT_EQ(total, reaped) TH_LOG("submitted %u, %u left in the SQ", queued,
 					qd_raw_sq_pending(r));

@@ -286,7 +286,7 @@ static void child_cannot_use(struct qd_raw *r, char *buf, size_t pg,
 	void *m;
 
 	CHILD_CHECK(qd_raw_enter(r, 0, 0, 0, 0) == -EPERM);
-	CHILD_CHECK(qd_raw_enter(r, 0, 1, QD_ENTER_ALL, 0) == -EPERM);
+	CHILD_CHECK(qd_raw_enter(r, 0, 1, QD_RAW_WAIT, 0) == -EPERM);
 	CHILD_CHECK(qd_raw_ioctl(r->fd, QD_IOC_SETUP, &p) == -EPERM);
 	CHILD_CHECK(qd_raw_ioctl(r->fd, QD_IOC_REGISTER, &reg) == -EPERM);
 	CHILD_CHECK(qd_raw_unregister(r->fd, id) == -EPERM);
@@ -527,7 +527,7 @@ TEST_F(lifecycle, proc_qd_op_counters_increase)
 		ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
 	}
 	s = qd_sqe_nop(3);
-	s.flags = 1;
+	s.flags = 2;
 	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
 	ASSERT_EQ(-EINVAL, cqe.res);
 	seg = qd_seg(id, 0, 16);
@@ -542,7 +542,7 @@ TEST_F(lifecycle, proc_qd_op_counters_increase)
 	ASSERT_EQ(16, cqe.res);
 	/* an opcode the module does not know counts as invalid_opcode */
 	s = qd_sqe_nop(7);
-	s.opcode = QD_OP_POP + 1;
+	s.opcode = QD_OP_CANCEL + 1;
 	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
 	ASSERT_EQ(-EINVAL, cqe.res);
 	ASSERT_EQ(0, qd_proc_read(&b));

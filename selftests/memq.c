@@ -202,7 +202,7 @@ TEST_F(memq, pop_on_empty_queue_stays_pending_until_push)
 
 	ASSERT_EQ(0, qd_raw_queue_sqe(r, &s));
 	/* consumed, but nothing completes */
-	EXPECT_EQ(1, qd_raw_enter(r, 1, 1, QD_ENTER_ALL, SHORT_NS));
+	EXPECT_EQ(1, qd_raw_enter(r, 1, 1, QD_RAW_WAIT, SHORT_NS));
 	EXPECT_EQ(0u, qd_raw_cq_ready(r));
 	NOTHING_MORE();
 
@@ -534,7 +534,7 @@ TEST_F(memq, corrupt_cq_head_harms_only_this_context)
 	}
 	ret = qd_raw_submit(r);
 	EXPECT_TRUE(ret == 4 || ret == -EINVAL) TH_LOG("enter: %d", ret);
-	ret = qd_raw_enter(r, 0, 1, QD_ENTER_ALL, SHORT_NS);
+	ret = qd_raw_enter(r, 0, 1, QD_RAW_WAIT, SHORT_NS);
 	EXPECT_TRUE(ret >= 0 || ret == -ETIMEDOUT || ret == -EINVAL) TH_LOG("enter: %d", ret);
 	/* set it right again: the completions are all there, none lost */
 	qd_store_release(r->cq_head, 0);
@@ -916,7 +916,7 @@ static int live_finish(struct live_run *lr, int second_is_push)
 		if (qd_now_ns() - idle_since > LONG_NS)
 			return -ETIMEDOUT;
 		/* wait for a CQE (this also moves parked ones into the ring) */
-		ret = qd_raw_enter(lr->r, 0, 1, QD_ENTER_ALL, 20 * QD_RAW_MS);
+		ret = qd_raw_enter(lr->r, 0, 1, QD_RAW_WAIT, 20 * QD_RAW_MS);
 		if (ret < 0 && ret != -ETIMEDOUT && ret != -EINTR)
 			return ret;
 	}

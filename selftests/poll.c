@@ -125,7 +125,7 @@ static void *sleeper_fn(void *arg)
 	struct epoll_event ev = { 0 };
 	struct qd_enter e = {
 		.min_complete = s->min_complete,
-		.flags = QD_ENTER_ALL, .timeout_ns = SLEEP_MS * QD_RAW_MS,
+		.flags = QD_RAW_WAIT, .timeout_ns = SLEEP_MS * QD_RAW_MS,
 	};
 	long long t0;
 
@@ -446,7 +446,7 @@ TEST_F(poll, getevents_never_sleeps_while_completions_are_parked)
 
 	PARK_AND_DRAIN(r, 4);
 	t0 = qd_now_ns();
-	EXPECT_EQ(0, qd_raw_enter(r, 0, 1, QD_ENTER_ALL, SLEEP_MS * QD_RAW_MS));
+	EXPECT_EQ(0, qd_raw_enter(r, 0, 1, QD_RAW_WAIT, SLEEP_MS * QD_RAW_MS));
 	EXPECT_GT(PROMPT_NS, qd_now_ns() - t0);
 	EXPECT_PARKED_IN_RING(r, 4);
 	next = r->cq_entries + 4;

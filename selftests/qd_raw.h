@@ -25,8 +25,21 @@
 
 #define QD_RAW_MS	1000000LL	/* ns per ms */
 
+/*
+ * The wait every helper uses: GETEVENTS bounded by a timeout. (QD_ENTER_ALL
+ * also holds CQ_TAIL and CTX_SEQ, and at most one wait flag is allowed.)
+ */
+#define QD_RAW_WAIT	(QD_ENTER_GETEVENTS | QD_ENTER_TIMEOUT)
+
+/*
+ * One ring of a context: ring 0 from qd_raw_init(), or another from
+ * qd_raw_ring_create(), which shares the context's fd (fd_borrowed: its
+ * qd_raw_exit() only unmaps). Every SQ/CQ helper below works on either.
+ */
 struct qd_raw {
 	int			fd;
+	unsigned int		ring;		/* qd_enter.ring */
+	int			fd_borrowed;	/* the fd belongs to ring 0's qd_raw */
 	struct qd_params	p;
 
 	void			*sq_ring;
@@ -48,6 +61,7 @@ struct qd_raw {
 	unsigned int		cq_entries;
 	struct qd_cqe		*cqes;
 	struct qd_elem		*elems;
+	unsigned int		*ctx_seq;	/* in ring 0's CQ mapping */
 };
 
 static inline long long qd_now_ns(void)
@@ -107,8 +121,9 @@ static inline int qd_raw_mmap(int fd, size_t len, unsigned long long off, void *
 	return 0;
 }
 
-/* Map both rings of a context that is already set up (r->fd, r->p valid). */
-static inline int qd_raw_map(struct qd_raw *r)
+/* Map the SQ and CQ of a ring (r->fd, r->p valid) at the given offsets. */
+static inline int qd_raw_map_at(struct qd_raw *r, unsigned long long sq_off,
+				unsigned long long cq_off)
 {
 	const struct qd_params *p = &r->p;
 	char *sq, *cq;
@@ -116,10 +131,10 @@ static inline int qd_raw_map(struct qd_raw *r)
 
 	r->sq_len = p->sq_ring_bytes;
 	r->cq_len = p->cq_ring_bytes;
-	ret = qd_raw_mmap(r->fd, r->sq_len, QD_OFF_SQ_RING, &r->sq_ring);
+	ret = qd_raw_mmap(r->fd, r->sq_len, sq_off, &r->sq_ring);
 	if (ret)
 		return ret;
-	ret = qd_raw_mmap(r->fd, r->cq_len, QD_OFF_CQ_RING, &r->cq_ring);
+	ret = qd_raw_mmap(r->fd, r->cq_len, cq_off, &r->cq_ring);
 	if (ret) {
 		munmap(r->sq_ring, r->sq_len);
 		r->sq_ring = NULL;
@@ -141,7 +156,14 @@ static inline int qd_raw_map(struct qd_raw *r)
 	r->cq_entries = *(unsigned int *)(cq + p->cq_off.ring_entries);
 	r->cqes = (struct qd_cqe *)(cq + p->cq_off.cqes);
 	r->elems = (struct qd_elem *)(cq + p->cq_off.elems);
+	r->ctx_seq = (unsigned int *)(cq + p->cq_off.ctx_seq);
 	return 0;
+}
+
+/* Map both rings of a context that is already set up (r->fd, r->p valid). */
+static inline int qd_raw_map(struct qd_raw *r)
+{
+	return qd_raw_map_at(r, QD_OFF_SQ_RING, QD_OFF_CQ_RING);
 }
 
 /* open + setup(sq, cq) + mmap: a ready context. */
@@ -174,13 +196,50 @@ static inline void qd_raw_unmap(struct qd_raw *r)
 	r->sq_ring = r->cq_ring = NULL;
 }
 
-/* Drop the mappings and the fd: the last references to the context. */
+/*
+ * Drop the mappings and the fd: the last references to the context. For a
+ * ring from qd_raw_ring_create(), only its mappings.
+ */
 static inline void qd_raw_exit(struct qd_raw *r)
 {
 	qd_raw_unmap(r);
-	if (r->fd >= 0)
+	if (r->fd >= 0 && !r->fd_borrowed)
 		close(r->fd);
 	r->fd = -1;
+}
+
+/* QD_IOC_RING: 0 (p->ring and the rest filled in) or -errno. */
+static inline int qd_raw_ring_ioctl(int fd, struct qd_params *p)
+{
+	return qd_raw_ioctl(fd, QD_IOC_RING, p);
+}
+
+/*
+ * One more ring (sq, cq entries) on ctx's context, mapped at
+ * QD_OFF_RING_SQ/CQ(id) into *r, which shares ctx's fd and sees ctx's
+ * ctx_seq. 0 or -errno (then *r holds nothing to release).
+ */
+static inline int qd_raw_ring_create(struct qd_raw *ctx, struct qd_raw *r,
+				     unsigned int sq, unsigned int cq)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = ctx->fd;
+	r->fd_borrowed = 1;
+	r->p.sq_entries = sq;
+	r->p.cq_entries = cq;
+	ret = qd_raw_ring_ioctl(ctx->fd, &r->p);
+	if (!ret) {
+		r->ring = r->p.ring;
+		ret = qd_raw_map_at(r, QD_OFF_RING_SQ(r->ring), QD_OFF_RING_CQ(r->ring));
+	}
+	if (ret) {
+		r->fd = -1;
+		return ret;
+	}
+	r->ctx_seq = ctx->ctx_seq;
+	return 0;
 }
 
 /* --- SQ --------------------------------------------------------------- */
@@ -242,9 +301,29 @@ static inline int qd_raw_enter(struct qd_raw *r, unsigned int to_submit,
 {
 	struct qd_enter e = {
 		.to_submit = to_submit, .min_complete = min_complete,
-		.flags = flags, .timeout_ns = timeout_ns,
+		.flags = flags, .ring = r->ring, .timeout_ns = timeout_ns,
 	};
 
+	return qd_raw_ioctl(r->fd, QD_IOC_ENTER, &e);
+}
+
+/*
+ * QD_IOC_ENTER on r's ring with a sequence wait (QD_ENTER_CQ_TAIL or
+ * QD_ENTER_CTX_SEQ in flags, plus QD_ENTER_TIMEOUT if timeout_ns >= 0).
+ */
+static inline int qd_raw_enter_seq(struct qd_raw *r, unsigned int to_submit,
+				   unsigned int flags, unsigned int wait_seq,
+				   long long timeout_ns)
+{
+	struct qd_enter e = {
+		.to_submit = to_submit, .flags = flags, .ring = r->ring,
+		.wait_seq = wait_seq,
+	};
+
+	if (timeout_ns >= 0) {
+		e.flags |= QD_ENTER_TIMEOUT;
+		e.timeout_ns = timeout_ns;
+	}
 	return qd_raw_ioctl(r->fd, QD_IOC_ENTER, &e);
 }
 
@@ -297,7 +376,7 @@ static inline int qd_raw_wait_cqe(struct qd_raw *r, struct qd_cqe *cqe,
 		left = end - qd_now_ns();
 		if (left <= 0)
 			left = 0;
-		ret = qd_raw_enter(r, 0, 1, QD_ENTER_ALL, left);
+		ret = qd_raw_enter(r, 0, 1, QD_RAW_WAIT, left);
 		if (ret < 0 && ret != -EINTR) {
 			if (qd_raw_peek_cqe(r, cqe, elem))
 				return 0;

@@ -303,10 +303,11 @@ static int enter_raw(struct qd_raw *r, struct qd_enter *e)
 
 TEST_F(enter, unknown_flags_are_einval)
 {
-	struct qd_enter e = { .flags = 1u << 2 };
+	/* the first bit past QD_ENTER_CTX_SEQ, and the top one */
+	struct qd_enter e = { .flags = 1u << 4 };
 
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
-	e.flags = QD_ENTER_ALL | (1u << 31);
+	e.flags = QD_RAW_WAIT | (1u << 31);
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
 }
 
@@ -315,20 +316,21 @@ TEST_F(enter, nonzero_resv_is_einval)
 	struct qd_enter e = { .resv1 = 1 };
 
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
+	e.resv1 = 0x80000000u;
+	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
 	e.resv1 = 0;
-	e.resv[0] = 1;
+	e.resv = 1;
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
-	e.resv[0] = 0;
-	e.resv[1] = 1;
+	e.resv = 1ULL << 63;
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
-	e.resv[1] = 0;
+	e.resv = 0;
 	EXPECT_EQ(0, enter_raw(&self->r, &e));
 }
 
 TEST_F(enter, negative_timeout_is_einval)
 {
 	struct qd_enter e = {
-		.min_complete = 1, .flags = QD_ENTER_ALL, .timeout_ns = -1,
+		.min_complete = 1, .flags = QD_RAW_WAIT, .timeout_ns = -1,
 	};
 
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
@@ -339,7 +341,7 @@ TEST_F(enter, negative_timeout_is_einval)
 TEST_F(enter, min_complete_above_cq_entries_is_einval)
 {
 	struct qd_enter e = {
-		.min_complete = 9, .flags = QD_ENTER_ALL, .timeout_ns = 10 * QD_RAW_MS,
+		.min_complete = 9, .flags = QD_RAW_WAIT, .timeout_ns = 10 * QD_RAW_MS,
 	};
 
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
@@ -417,7 +419,7 @@ TEST_F(enter, getevents_waits_for_min_complete)
 	EXPECT_EQ(3, qd_raw_enter(r, 3, 3, QD_ENTER_GETEVENTS, 0));
 	EXPECT_EQ(3u, qd_raw_cq_ready(r));
 	/* already satisfied: returns at once */
-	EXPECT_EQ(0, qd_raw_enter(r, 0, 2, QD_ENTER_ALL, 1000 * QD_RAW_MS));
+	EXPECT_EQ(0, qd_raw_enter(r, 0, 2, QD_RAW_WAIT, 1000 * QD_RAW_MS));
 }
 
 TEST_F(enter, unknown_ioctl_is_enotty)

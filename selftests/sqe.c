@@ -58,8 +58,8 @@ TEST_F(sqe, nop_completes_with_res_zero_and_user_data_echoed)
 
 TEST_F(sqe, unknown_opcode_is_einval)
 {
-	/* QD_OP_POP is the last opcode today; the count is not in the ABI */
-	static const __u8 ops[] = { QD_OP_POP + 1, QD_OP_POP + 2, 0x7f, 0xff };
+	/* QD_OP_CANCEL is the last opcode today; the count is not in the ABI */
+	static const __u8 ops[] = { QD_OP_CANCEL + 1, QD_OP_CANCEL + 2, 0x7f, 0xff };
 	struct qd_cqe cqe;
 	unsigned int i;
 
@@ -71,13 +71,14 @@ TEST_F(sqe, unknown_opcode_is_einval)
 	}
 }
 
+/* Flag bits past QD_SQE_F_SKIP_SUCCESS (the only one defined). */
 TEST_F(sqe, nonzero_sqe_flags_is_einval)
 {
 	struct qd_cqe cqe;
 	struct qd_sqe s;
 
 	s = qd_sqe_nop(1);
-	s.flags = 1;
+	s.flags = 2;
 	DO_SQE(s, &cqe);
 	EXPECT_EQ(-EINVAL, cqe.res);
 	s = qd_sqe_pop(self->qd, 2);
@@ -125,7 +126,8 @@ TEST_F(sqe, op_flags_on_push_or_pop_is_einval)
 	struct qd_cqe cqe;
 	struct qd_sqe s;
 
-	/* neither defines any op_flags */
+	/* a push defines no op_flags (QD_POP_MULTISHOT is a pop's), a pop
+	 * nothing past QD_POP_MULTISHOT */
 	s = qd_sqe_push(self->qd, &seg, 1, 1);
 	s.op_flags = 1;
 	DO_SQE(s, &cqe);
@@ -196,7 +198,7 @@ TEST_F(sqe, every_sqe_consumed_gives_exactly_one_cqe)
 	int i, n = 0;
 
 	s[n++] = qd_sqe_nop(0);
-	s[n] = qd_sqe_nop(1);		s[n++].flags = 1;
+	s[n] = qd_sqe_nop(1);		s[n++].flags = 2;
 	s[n] = qd_sqe_nop(2);		s[n++].resv[3] = 1;
 	s[n] = qd_sqe_nop(3);		s[n++].opcode = 0x42;
 	s[n++] = qd_sqe_push(self->qd, &seg, 1, 4);
@@ -355,13 +357,13 @@ TEST_F(sqe, enter_timeout_with_nothing_to_complete_is_etimedout)
 	long long t0, dt;
 
 	t0 = qd_now_ns();
-	EXPECT_EQ(-ETIMEDOUT, qd_raw_enter(&self->r, 0, 1, QD_ENTER_ALL, 50 * QD_RAW_MS));
+	EXPECT_EQ(-ETIMEDOUT, qd_raw_enter(&self->r, 0, 1, QD_RAW_WAIT, 50 * QD_RAW_MS));
 	dt = qd_now_ns() - t0;
 	EXPECT_LE(30 * QD_RAW_MS, dt);
 	EXPECT_GT(5000 * QD_RAW_MS, dt);
 
 	/* zero timeout: a poll */
-	EXPECT_EQ(-ETIMEDOUT, qd_raw_enter(&self->r, 0, 1, QD_ENTER_ALL, 0));
+	EXPECT_EQ(-ETIMEDOUT, qd_raw_enter(&self->r, 0, 1, QD_RAW_WAIT, 0));
 }
 
 TEST_F(sqe, enter_returns_consumed_count_when_wait_times_out)
@@ -370,7 +372,7 @@ TEST_F(sqe, enter_returns_consumed_count_when_wait_times_out)
 
 	ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
 	/* the pop stays pending: the wait fails but one SQE was consumed */
-	EXPECT_EQ(1, qd_raw_enter(&self->r, 1, 1, QD_ENTER_ALL, 20 * QD_RAW_MS));
+	EXPECT_EQ(1, qd_raw_enter(&self->r, 1, 1, QD_RAW_WAIT, 20 * QD_RAW_MS));
 	EXPECT_EQ(0u, qd_raw_cq_ready(&self->r));
 }
 
