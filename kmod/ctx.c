@@ -52,7 +52,6 @@ static void qd_ctx_free(struct qd_ctx *ctx)
 	free_uid(ctx->user);
 	mmdrop(ctx->mm);
 	mutex_destroy(&ctx->lock);
-	mutex_destroy(&ctx->sq_lock);
 	kfree(ctx);
 	atomic_long_dec(&qd_stats.contexts);
 	module_put(THIS_MODULE);
@@ -97,13 +96,10 @@ struct qd_ctx *qd_ctx_create(void)
 	ctx->net = get_net(current->nsproxy->net_ns);
 	ctx->user = get_uid(current_user());
 	ctx->max_queued = READ_ONCE(qd_max_queued);
-	mutex_init(&ctx->sq_lock);
 	mutex_init(&ctx->lock);
 	xa_init_flags(&ctx->qds, XA_FLAGS_ALLOC);
 	xa_init_flags(&ctx->regions, XA_FLAGS_ALLOC);
-	spin_lock_init(&ctx->cq.lock);
-	INIT_LIST_HEAD(&ctx->cq.overflow);
-	init_waitqueue_head(&ctx->cq.wait);
+	init_waitqueue_head(&ctx->wait);
 	INIT_WORK(&ctx->free_work, qd_ctx_free_work);
 
 	mutex_lock(&qd_ctx_list_lock);

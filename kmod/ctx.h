@@ -23,12 +23,12 @@ struct user_struct;
  * One open of /dev/qd.
  *
  * Locks (all process context; none is held across a wait for completions):
- *  sq_lock  the SQ consumer (QD_IOC_ENTER's submission). Held while SQEs are
- *           copied and prepared, which may fault on user memory; taken
- *           killable.
- *  lock     setup and changes to the qd and region tables. Never held across
- *           a user fault; taken killable from ioctls.
- *  cq.lock  (rings.h) the CQ tail and overflow list; any context.
+ *  ring->sq_lock  (rings.h) one ring's SQ consumer (QD_IOC_ENTER's
+ *           submission). Held while SQEs are copied and prepared, which may
+ *           fault on user memory; taken killable.
+ *  lock     setup, new rings, changes to the qd and region tables. Never
+ *           held across a user fault; taken killable from ioctls.
+ *  ring->cq.lock  (rings.h) a CQ's tail and overflow list; any context.
  * Lookups of qds and regions are lockless (RCU plus a reference), so
  * submission does not take ctx->lock.
  */
@@ -44,11 +44,15 @@ struct qd_ctx {
 	struct qd_user *quser;		/* per-user bounds (user.c) */
 	struct list_head node;		/* in the list of all contexts */
 
-	struct mutex sq_lock;		/* see above */
 	struct mutex lock;		/* see above */
-	bool rings_ready;
-	struct qd_sq sq;
-	struct qd_cq cq;
+	/*
+	 * rings[0..nr_rings-1] are set and never change until the context is
+	 * freed; nr_rings is published with a release once rings[n] is set.
+	 */
+	u32 nr_rings;
+	struct qd_ring *rings[QD_MAX_RINGS];
+	atomic_t cq_seq;		/* completions posted or parked, any ring */
+	wait_queue_head_t wait;		/* poll and QD_ENTER_CTX_SEQ sleepers */
 	u32 max_inflight;
 	u32 max_queued;
 	atomic_t nr_ops;		/* ops allocated and not yet freed */
@@ -79,6 +83,13 @@ static inline void qd_ctx_get(struct qd_ctx *ctx)
 static inline bool qd_ctx_owner(struct qd_ctx *ctx)
 {
 	return current->mm == ctx->mm;
+}
+
+/* Rings set up so far; 0 before QD_IOC_SETUP. */
+static inline u32 qd_ctx_nr_rings(struct qd_ctx *ctx)
+{
+	/* Pairs with the release in qd_ring_publish(): rings[n] is set. */
+	return smp_load_acquire(&ctx->nr_rings);
 }
 
 /* Sums over contexts, for /proc/qd. */

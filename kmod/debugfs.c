@@ -20,7 +20,8 @@ static int info_show(struct seq_file *m, void *v)
 	unsigned long nr_qds = 0, nr_regions = 0, i;
 	struct qd_region *region;
 	struct qd_object *obj;
-	u32 sq_tail = 0, cq_head = 0;
+	u32 sq_tail = 0, cq_head = 0, nr_rings, nr_overflow, r;
+	struct qd_ring *r0;
 
 	if (mutex_lock_killable(&ctx->lock))
 		return -EINTR;
@@ -28,16 +29,25 @@ static int info_show(struct seq_file *m, void *v)
 		nr_qds++;
 	xa_for_each(&ctx->regions, i, region)
 		nr_regions++;
-	if (ctx->rings_ready) {
-		sq_tail = READ_ONCE(ctx->sq.hdr->tail);
-		cq_head = READ_ONCE(ctx->cq.hdr->head);
-	}
+	nr_rings = qd_ctx_nr_rings(ctx);
 	seq_printf(m, "pid %d\ncomm %s\n", ctx->pid, ctx->comm);
-	seq_printf(m, "sq_entries %u\nsq_head %u\nsq_tail %u\n",
-		   ctx->sq.entries, ctx->sq.head, sq_tail);
-	seq_printf(m, "cq_entries %u\ncq_head %u\ncq_tail %u\n",
-		   ctx->cq.entries, cq_head, READ_ONCE(ctx->cq.tail));
-	seq_printf(m, "overflow %u\n", READ_ONCE(ctx->cq.nr_overflow));
+	/* Ring 0 as before rings multiplied; all rings in the "rings" file. */
+	if (nr_rings) {
+		r0 = ctx->rings[0];
+		sq_tail = READ_ONCE(r0->sq.hdr->tail);
+		cq_head = READ_ONCE(r0->cq.hdr->head);
+		seq_printf(m, "sq_entries %u\nsq_head %u\nsq_tail %u\n",
+			   r0->sq.entries, r0->sq.head, sq_tail);
+		seq_printf(m, "cq_entries %u\ncq_head %u\ncq_tail %u\n",
+			   r0->cq.entries, cq_head, READ_ONCE(r0->cq.tail));
+	} else {
+		seq_puts(m, "sq_entries 0\nsq_head 0\nsq_tail 0\n");
+		seq_puts(m, "cq_entries 0\ncq_head 0\ncq_tail 0\n");
+	}
+	for (r = 0, nr_overflow = 0; r < nr_rings; r++)
+		nr_overflow += READ_ONCE(ctx->rings[r]->cq.nr_overflow);
+	seq_printf(m, "overflow %u\n", nr_overflow);
+	seq_printf(m, "rings %u\n", nr_rings);
 	seq_printf(m, "inflight %d\n", atomic_read(&ctx->nr_ops));
 	seq_printf(m, "queued %d\nmax_queued %u\n", atomic_read(&ctx->nr_queued),
 		   ctx->max_queued);
@@ -48,6 +58,24 @@ static int info_show(struct seq_file *m, void *v)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(info);
+
+static int rings_show(struct seq_file *m, void *v)
+{
+	struct qd_ctx *ctx = m->private;
+	u32 i, n = qd_ctx_nr_rings(ctx);
+	struct qd_ring *r;
+
+	seq_puts(m, "ring sq_entries sq_head sq_tail cq_entries cq_head cq_tail overflow\n");
+	for (i = 0; i < n; i++) {
+		r = ctx->rings[i];
+		seq_printf(m, "%u %u %u %u %u %u %u %u\n", r->id, r->sq.entries,
+			   READ_ONCE(r->sq.head), READ_ONCE(r->sq.hdr->tail),
+			   r->cq.entries, READ_ONCE(r->cq.hdr->head),
+			   READ_ONCE(r->cq.tail), READ_ONCE(r->cq.nr_overflow));
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(rings);
 
 static int queues_show(struct seq_file *m, void *v)
 {
@@ -94,6 +122,7 @@ void qd_debugfs_ctx_add(struct qd_ctx *ctx)
 	debugfs_create_file("info", 0444, ctx->debugfs, ctx, &info_fops);
 	debugfs_create_file("queues", 0444, ctx->debugfs, ctx, &queues_fops);
 	debugfs_create_file("regions", 0444, ctx->debugfs, ctx, &regions_fops);
+	debugfs_create_file("rings", 0444, ctx->debugfs, ctx, &rings_fops);
 }
 
 void qd_debugfs_ctx_remove(struct qd_ctx *ctx)

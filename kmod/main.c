@@ -95,6 +95,8 @@ static long qd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return qd_memq_create(ctx, uarg);
 	case QD_IOC_CLOSE:
 		return qd_close_qd(ctx, uarg);
+	case QD_IOC_RING:
+		return qd_ring_add(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -110,10 +112,11 @@ static int qd_mmap(struct file *file, struct vm_area_struct *vma)
 }
 
 /*
- * Readable when completions are in the CQ ring or parked in the overflow
- * list; parked ones are first moved into the ring when it has room. The
- * wait queue exists from open, so a poll or epoll registration made before
- * QD_IOC_SETUP is woken by the first completion. Only the owner may use
+ * Readable when completions are in a CQ ring (any of the context's) or
+ * parked in an overflow list; parked ones are first moved into their ring
+ * when it has room. Every post and park wakes ctx->wait. It exists from
+ * open, so a poll or epoll registration made before QD_IOC_SETUP is woken
+ * by the first completion. Only the owner may use
  * the context: any other process gets EPOLLERR, as it gets -EPERM from
  * every ioctl and mmap.
  */
@@ -123,12 +126,9 @@ static __poll_t qd_poll(struct file *file, poll_table *wait)
 
 	if (!qd_ctx_owner(ctx))
 		return EPOLLERR;
-	poll_wait(file, &ctx->cq.wait, wait);
-	/* Pairs with the release in qd_rings_setup(). */
-	if (!smp_load_acquire(&ctx->rings_ready))
-		return 0;
-	qd_cq_flush_overflow(ctx);
-	return qd_cq_pending(ctx) ? EPOLLIN | EPOLLRDNORM : 0;
+	poll_wait(file, &ctx->wait, wait);
+	qd_cq_flush_all(ctx);
+	return qd_ctx_cq_pending(ctx) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 static const struct file_operations qd_fops = {

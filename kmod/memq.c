@@ -4,11 +4,17 @@
  * A push moves the element's descriptors, never its payload; a pop yields
  * the same segments. At most max_depth elements wait in a queue; a push to
  * a full queue waits (FIFO) until a pop makes room, and a pop on an empty
- * queue waits until a push arrives.
+ * queue waits until a push arrives. A multishot pop (QD_POP_MULTISHOT)
+ * stays among the waiting pops and takes its turn with them: each element
+ * it gets is posted at once with QD_CQE_F_MORE, and it goes to the back of
+ * the line, so it cannot starve one-shot pops.
  *
  * q->lock is taken with interrupts off: push and pop may run in any
  * context (object.h), and an op may be completed (and its queue reached)
- * from softirq or hardirq while process context holds the lock.
+ * from softirq or hardirq while process context holds the lock. Final
+ * completions are posted after it is dropped; a multishot delivery is
+ * posted under it (q->lock, then the ring's cq->lock), so that the pop's
+ * final CQE, posted once it has left the queue, comes after its elements.
  */
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -52,6 +58,32 @@ static void qd_memq_give(struct qd_memq *q, struct qd_op *pop,
 	list_add_tail(&pop->node, done);
 }
 
+static bool qd_memq_multishot(const struct qd_op *op)
+{
+	return op->opcode == QD_OP_POP && op->op_flags & QD_POP_MULTISHOT;
+}
+
+/*
+ * The oldest waiting push fills the room a pop just made; called with
+ * q->lock held.
+ */
+static void qd_memq_admit_push(struct qd_memq *q, struct list_head *done)
+{
+	struct qd_op *push;
+
+	if (list_empty(&q->pushes))
+		return;
+	push = list_first_entry(&q->pushes, struct qd_op, node);
+	list_del(&push->node);
+	q->nr_pushes--;
+	qd_op_unwait(push);
+	list_add_tail(&push->elem->node, &q->elems);
+	push->elem = NULL;
+	q->depth++;
+	q->pushed++;
+	list_add_tail(&push->node, done);
+}
+
 /* Complete every op on the list with the result stored in it. */
 static void qd_memq_finish(struct list_head *done)
 {
@@ -79,11 +111,18 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	op->res = elem->bytes;
 	if (!list_empty(&q->pops)) {
 		pop = list_first_entry(&q->pops, struct qd_op, node);
-		list_del(&pop->node);
-		q->nr_pops--;
 		op->elem = NULL;
 		q->pushed++;
-		qd_memq_give(q, pop, elem, &done);
+		if (qd_memq_multishot(pop)) {
+			/* Delivered now; back of the line. */
+			list_move_tail(&pop->node, &q->pops);
+			q->popped++;
+			qd_op_deliver(pop, elem);
+		} else {
+			list_del(&pop->node);
+			q->nr_pops--;
+			qd_memq_give(q, pop, elem, &done);
+		}
 		list_add_tail(&op->node, &done);
 	} else if (q->depth < q->max_depth) {
 		op->elem = NULL;
@@ -102,49 +141,103 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	return 0;
 }
 
+/*
+ * A multishot pop takes every element queued now (admitting waiting
+ * pushes into the room it makes), then waits for more. Called with q->lock
+ * held; the element count is bounded by max_depth.
+ */
+static int qd_memq_pop_multishot(struct qd_memq *q, struct qd_op *op,
+				 struct list_head *done)
+{
+	struct qd_kelem *elem;
+	int ret;
+
+	while (!list_empty(&q->elems)) {
+		elem = list_first_entry(&q->elems, struct qd_kelem, node);
+		list_del_init(&elem->node);
+		q->depth--;
+		q->popped++;
+		qd_op_deliver(op, elem);
+		qd_memq_admit_push(q, done);
+	}
+	ret = qd_op_wait(op, QD_OP_WAIT_POP);
+	if (!ret) {
+		list_add_tail(&op->node, &q->pops);
+		q->nr_pops++;
+	}
+	return ret;
+}
+
 static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 {
 	struct qd_memq *q = to_memq(obj);
 	struct qd_kelem *elem;
-	struct qd_op *push;
 	unsigned long flags;
 	LIST_HEAD(done);
-	int ret;
+	int ret = 0;
 
 	spin_lock_irqsave(&q->lock, flags);
 	if (q->closed) {
-		spin_unlock_irqrestore(&q->lock, flags);
-		return -EBADF;
-	}
-	if (list_empty(&q->elems)) {
+		ret = -EBADF;
+	} else if (qd_memq_multishot(op)) {
+		ret = qd_memq_pop_multishot(q, op, &done);
+	} else if (list_empty(&q->elems)) {
 		ret = qd_op_wait(op, QD_OP_WAIT_POP);
 		if (!ret) {
 			list_add_tail(&op->node, &q->pops);
 			q->nr_pops++;
 		}
-		spin_unlock_irqrestore(&q->lock, flags);
-		return ret;
-	}
-	elem = list_first_entry(&q->elems, struct qd_kelem, node);
-	list_del_init(&elem->node);
-	q->depth--;
-	qd_memq_give(q, op, elem, &done);
-
-	/* Room now: admit the oldest waiting push. */
-	if (!list_empty(&q->pushes)) {
-		push = list_first_entry(&q->pushes, struct qd_op, node);
-		list_del(&push->node);
-		q->nr_pushes--;
-		qd_op_unwait(push);
-		list_add_tail(&push->elem->node, &q->elems);
-		push->elem = NULL;
-		q->depth++;
-		q->pushed++;
-		list_add_tail(&push->node, &done);
+	} else {
+		elem = list_first_entry(&q->elems, struct qd_kelem, node);
+		list_del_init(&elem->node);
+		q->depth--;
+		qd_memq_give(q, op, elem, &done);
+		/* Room now: admit the oldest waiting push. */
+		qd_memq_admit_push(q, &done);
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
 	qd_memq_finish(&done);
+	return ret;
+}
+
+/* Find ctx's pending op with user_data on list; called with q->lock held. */
+static struct qd_op *qd_memq_find(struct list_head *list, struct qd_ctx *ctx,
+				  u64 user_data)
+{
+	struct qd_op *op;
+
+	list_for_each_entry(op, list, node)
+		if (op->ctx == ctx && op->user_data == user_data)
+			return op;
+	return NULL;
+}
+
+static int qd_memq_cancel(struct qd_object *obj, struct qd_ctx *ctx,
+			  u64 user_data)
+{
+	struct qd_memq *q = to_memq(obj);
+	unsigned long flags;
+	struct qd_op *op;
+
+	spin_lock_irqsave(&q->lock, flags);
+	op = qd_memq_find(&q->pops, ctx, user_data);
+	if (op) {
+		q->nr_pops--;
+	} else {
+		op = qd_memq_find(&q->pushes, ctx, user_data);
+		if (op)
+			q->nr_pushes--;
+	}
+	if (op) {
+		list_del_init(&op->node);
+		qd_op_unwait(op);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+
+	if (!op)
+		return -ENOENT;
+	qd_op_complete(op, -ECANCELED);
 	return 0;
 }
 
@@ -209,6 +302,7 @@ static const struct qd_object_ops qd_memq_ops = {
 	.type = "memq",
 	.push = qd_memq_push,
 	.pop = qd_memq_pop,
+	.cancel = qd_memq_cancel,
 	.close = qd_memq_close,
 	.release = qd_memq_release,
 	.show = qd_memq_show,

@@ -23,6 +23,9 @@ struct seq_file;
  *             op when they return 0 and complete it now or later with
  *             qd_op_complete(); on a negative return the caller completes
  *             the op with that error.
+ *  cancel     any context, like push and pop: complete the pending op of
+ *             context ctx whose user_data is given with -ECANCELED;
+ *             return 0, or -ENOENT when there is none.
  *  close      process context, with ctx->lock held; may sleep (e.g.
  *             cond_resched() while dropping many elements). Cancels
  *             everything pending (-ECANCELED) and refuses later push/pop.
@@ -35,6 +38,7 @@ struct qd_object_ops {
 	const char *type;
 	int (*push)(struct qd_object *obj, struct qd_op *op);
 	int (*pop)(struct qd_object *obj, struct qd_op *op);
+	int (*cancel)(struct qd_object *obj, struct qd_ctx *ctx, u64 user_data);
 	void (*close)(struct qd_object *obj);
 	void (*release)(struct qd_object *obj);
 	void (*show)(struct qd_object *obj, struct seq_file *m);

@@ -14,8 +14,9 @@ static struct kmem_cache *qd_op_cache;
 static struct kmem_cache *qd_elem_cache;
 
 /* Process context (submission). */
-struct qd_op *qd_op_alloc(struct qd_ctx *ctx)
+struct qd_op *qd_op_alloc(struct qd_ring *ring)
 {
+	struct qd_ctx *ctx = ring->ctx;
 	struct qd_op *op;
 
 	op = kmem_cache_zalloc(qd_op_cache, GFP_KERNEL_ACCOUNT);
@@ -24,6 +25,7 @@ struct qd_op *qd_op_alloc(struct qd_ctx *ctx)
 	INIT_LIST_HEAD(&op->node);
 	qd_ctx_get(ctx);
 	op->ctx = ctx;
+	op->ring = ring;
 	atomic_inc(&ctx->nr_ops);
 	qd_stat_inc(inflight);
 	return op;
@@ -54,7 +56,16 @@ void qd_op_complete(struct qd_op *op, s64 res)
 		if (res < 0)
 			qd_stat_inc(op[op->opcode].failed);
 	}
-	qd_cq_post(op->ctx, op);
+	qd_cq_post(op);
+}
+
+/*
+ * A multishot pop got elem: post it with QD_CQE_F_MORE; op stays pending.
+ * Called under the lock that keeps op in its queue. Any context.
+ */
+void qd_op_deliver(struct qd_op *op, struct qd_kelem *elem)
+{
+	qd_cq_post_elem(op, elem);
 }
 
 /*

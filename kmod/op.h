@@ -6,6 +6,8 @@
 #include <linux/types.h>
 #include <linux/qd.h>
 
+#include "rings.h"
+
 struct qd_ctx;
 struct qd_object;
 struct qd_region;
@@ -17,6 +19,9 @@ struct qd_region;
 struct qd_kelem {
 	struct list_head node;		/* in a queue */
 	struct qd_ctx *ctx;		/* charged; outlived by the context */
+	struct qd_parked park;		/* delivered by a multishot pop, parked */
+	u64 user_data;			/* parked: the pop's */
+	s32 qd;				/* parked: the pop's */
 	u32 nsegs;
 	u64 bytes;
 	struct qd_seg segs[QD_SGA_MAX];
@@ -32,26 +37,32 @@ enum qd_op_wait {
 
 /* One submitted operation, from its SQE until its CQE is in the ring. */
 struct qd_op {
-	struct list_head node;		/* pending list of its object, or overflow */
+	struct list_head node;		/* pending list of its object */
+	struct qd_parked park;		/* in its ring's overflow list */
 	struct qd_ctx *ctx;		/* holds a context reference */
+	struct qd_ring *ring;		/* completes here; lives as long as ctx */
 	struct qd_object *obj;		/* target, referenced; NULL for nop */
 	struct qd_kelem *elem;		/* push: to enqueue; pop: what it got */
 	u64 user_data;
 	s64 res;
 	s32 qd;
 	u8 opcode;
+	u8 sqe_flags;			/* QD_SQE_F_* */
 	u8 wait;			/* enum qd_op_wait */
+	u32 op_flags;			/* sqe->op_flags, checked by the opdef */
 	union {				/* per-opcode state, from prep */
 		struct {
 			u64 delay_ns;
 			u32 flags;
 		} nop;
+		u64 cancel_data;	/* CANCEL: user_data of its target */
 	};
 };
 
-struct qd_op *qd_op_alloc(struct qd_ctx *ctx);
+struct qd_op *qd_op_alloc(struct qd_ring *ring);
 void qd_op_free(struct qd_op *op);
 void qd_op_complete(struct qd_op *op, s64 res);
+void qd_op_deliver(struct qd_op *op, struct qd_kelem *elem);
 int qd_op_wait(struct qd_op *op, enum qd_op_wait why);
 void qd_op_unwait(struct qd_op *op);
 

@@ -19,7 +19,13 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 	},
 	[QD_OP_POP] = {
 		.name = "pop",
+		.op_flags = QD_POP_MULTISHOT,
 		.prep = qd_pop_prep,
 		.issue = qd_pop_issue,
+	},
+	[QD_OP_CANCEL] = {
+		.name = "cancel",
+		.prep = qd_cancel_prep,
+		.issue = qd_cancel_issue,
 	},
 };

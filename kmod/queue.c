@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * QD_OP_PUSH and QD_OP_POP: the element operations every queue type
- * supports. prep gathers and checks the element; issue hands the op to the
- * object's backend.
+ * QD_OP_PUSH, QD_OP_POP and QD_OP_CANCEL: the element operations every
+ * queue type supports. prep gathers and checks the element; issue hands the
+ * op to the object's backend.
  */
 #include <linux/uaccess.h>
 
@@ -14,7 +14,7 @@
 #include "region.h"
 
 /*
- * Called with ctx->sq_lock held (not ctx->lock: the copy may fault). Each
+ * Called with the ring's sq_lock held (not ctx->lock: the copy may fault). Each
  * region is resolved with a reference, which keeps it registered.
  */
 int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
@@ -76,4 +76,30 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 int qd_pop_issue(struct qd_op *op)
 {
 	return qd_queue_issue(op, false);
+}
+
+int qd_cancel_prep(struct qd_op *op, const struct qd_sqe *sqe)
+{
+	if (sqe->nsegs)
+		return -EINVAL;
+	op->cancel_data = sqe->addr;
+	return 0;
+}
+
+/* Only ops of the submitting context can be cancelled (obj->ops->cancel). */
+int qd_cancel_issue(struct qd_op *op)
+{
+	struct qd_object *obj;
+	int ret;
+
+	obj = qd_object_get(op->ctx, op->qd);
+	if (!obj)
+		return -EBADF;
+	op->obj = obj;
+	if (!obj->ops->cancel)
+		return -EOPNOTSUPP;
+	ret = obj->ops->cancel(obj, op->ctx, op->cancel_data);
+	if (!ret)
+		qd_op_complete(op, 0);
+	return ret;
 }

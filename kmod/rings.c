@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The submission and completion rings: setup, mmap, and posting
- * completions. Ring memory is vmalloc memory charged to the opener's
+ * completions. A context has up to QD_MAX_RINGS rings (libqd makes one per
+ * thread); an op completes on the ring it was submitted from and wakes
+ * only that ring's sleepers, plus the context's (poll, QD_ENTER_CTX_SEQ)
+ * through ctx_seq. Ring memory is vmalloc memory charged to the opener's
  * memory cgroup and mapped into the owner page by page, so a completion is
  * written through the kernel mapping from any context, never with
  * copy_to_user().
@@ -15,7 +18,9 @@
  * store-releases its tail; the consumer load-acquires the tail, reads the
  * entry, then store-releases its head.
  */
+#include <linux/math64.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -62,15 +67,25 @@ static void qd_fill_offsets(struct qd_params *p)
 	co->ring_entries = offsetof(struct qd_ring_hdr, ring_entries);
 	co->flags = offsetof(struct qd_ring_hdr, flags);
 	co->overflow = offsetof(struct qd_ring_hdr, overflow);
+	co->ctx_seq = offsetof(struct qd_ring_hdr, ctx_seq);
 	co->cqes = QD_RING_HDR_BYTES;
 	co->elems = QD_RING_HDR_BYTES + p->cq_entries * sizeof(struct qd_cqe);
+}
+
+static void qd_ring_free(struct qd_ring *ring)
+{
+	WARN_ON_ONCE(!list_empty(&ring->cq.overflow));
+	vfree(ring->sq.hdr);
+	vfree(ring->cq.hdr);
+	mutex_destroy(&ring->sq_lock);
+	kfree(ring);
 }
 
 static int qd_params_check(struct qd_params *p)
 {
 	int i;
 
-	if (p->flags)
+	if (p->flags || p->ring)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
@@ -85,25 +100,30 @@ static int qd_params_check(struct qd_params *p)
 	return 0;
 }
 
-/* Called with ctx->lock held. */
-int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p)
+/* Called with ctx->lock held. Sizes from p (checked); fills p's outputs. */
+static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 {
-	struct qd_sq *sq = &ctx->sq;
-	struct qd_cq *cq = &ctx->cq;
-	int ret;
+	struct qd_ring *ring;
+	struct qd_sq *sq;
+	struct qd_cq *cq;
 
-	if (ctx->rings_ready)
-		return -EBUSY;
-	ret = qd_params_check(p);
-	if (ret)
-		return ret;
+	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
+	if (!ring)
+		return NULL;
+	sq = &ring->sq;
+	cq = &ring->cq;
+	ring->ctx = ctx;
+	mutex_init(&ring->sq_lock);
+	spin_lock_init(&cq->lock);
+	INIT_LIST_HEAD(&cq->overflow);
+	init_waitqueue_head(&cq->wait);
 
 	sq->entries = p->sq_entries;
 	sq->mask = p->sq_entries - 1;
 	sq->bytes = QD_RING_HDR_BYTES + sq->entries * sizeof(struct qd_sqe);
 	sq->hdr = qd_ring_alloc(sq->bytes);
 	if (!sq->hdr)
-		return -ENOMEM;
+		goto err;
 	sq->sqes = (void *)sq->hdr + QD_RING_HDR_BYTES;
 
 	cq->entries = p->cq_entries;
@@ -111,11 +131,8 @@ int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p)
 	cq->bytes = QD_RING_HDR_BYTES +
 		    cq->entries * (sizeof(struct qd_cqe) + sizeof(struct qd_elem));
 	cq->hdr = qd_ring_alloc(cq->bytes);
-	if (!cq->hdr) {
-		vfree(sq->hdr);
-		sq->hdr = NULL;
-		return -ENOMEM;
-	}
+	if (!cq->hdr)
+		goto err;
 	cq->cqes = (void *)cq->hdr + QD_RING_HDR_BYTES;
 	cq->elems = (void *)cq->cqes + cq->entries * sizeof(struct qd_cqe);
 
@@ -124,48 +141,155 @@ int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p)
 	cq->hdr->ring_mask = cq->mask;
 	cq->hdr->ring_entries = cq->entries;
 
-	ctx->max_inflight = 2 * cq->entries;
-	p->max_queued = ctx->max_queued;
-	/* Pairs with the acquire in readers: rings are complete when seen. */
-	smp_store_release(&ctx->rings_ready, true);
-
 	qd_fill_offsets(p);
 	p->features = QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS |
 		      QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS |
-		      QD_FEAT_NOP_IRQ | QD_FEAT_ELEM_LIMIT;
+		      QD_FEAT_NOP_IRQ | QD_FEAT_ELEM_LIMIT | QD_FEAT_RINGS |
+		      QD_FEAT_SKIP_SUCCESS | QD_FEAT_MULTISHOT;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
+	return ring;
+err:
+	qd_ring_free(ring);
+	return NULL;
+}
+
+/* Called with ctx->lock held: make ring n visible to lockless readers. */
+static void qd_ring_publish(struct qd_ctx *ctx, struct qd_ring *ring,
+			    struct qd_params *p)
+{
+	u32 n = ctx->nr_rings;
+
+	ring->id = n;
+	p->ring = n;
 	p->max_inflight = ctx->max_inflight;
+	p->max_queued = ctx->max_queued;
+	ctx->rings[n] = ring;
+	/* Pairs with qd_ctx_nr_rings(): the ring is complete when counted. */
+	smp_store_release(&ctx->nr_rings, n + 1);
+}
+
+/* QD_IOC_SETUP: ring 0. Called with ctx->lock held. */
+int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p)
+{
+	struct qd_ring *ring;
+	int ret;
+
+	if (ctx->nr_rings)
+		return -EBUSY;
+	ret = qd_params_check(p);
+	if (ret)
+		return ret;
+	ring = qd_ring_new(ctx, p);
+	if (!ring)
+		return -ENOMEM;
+	ctx->max_inflight = 2 * ring->cq.entries;
+	qd_ring_publish(ctx, ring, p);
 	return 0;
+}
+
+/*
+ * QD_IOC_RING: one more ring. Like QD_IOC_SETUP, the ring stays if the
+ * copy back fails (it is freed with the context).
+ */
+int qd_ring_add(struct qd_ctx *ctx, struct qd_params __user *arg)
+{
+	struct qd_params p;
+	struct qd_ring *ring;
+	int ret;
+
+	if (copy_from_user(&p, arg, sizeof(p)))
+		return -EFAULT;
+	ret = qd_params_check(&p);
+	if (ret)
+		return ret;
+	if (mutex_lock_killable(&ctx->lock))
+		return -EINTR;
+	if (!ctx->nr_rings) {
+		ret = -ENXIO;
+	} else if (ctx->nr_rings >= QD_MAX_RINGS) {
+		ret = -ENOSPC;
+	} else {
+		ring = qd_ring_new(ctx, &p);
+		if (ring)
+			qd_ring_publish(ctx, ring, &p);
+		else
+			ret = -ENOMEM;
+	}
+	mutex_unlock(&ctx->lock);
+	if (ret)
+		return ret;
+	return copy_to_user(arg, &p, sizeof(p)) ? -EFAULT : 0;
+}
+
+/* The ring with this id, or NULL. Lockless; the context must be live. */
+struct qd_ring *qd_ring_get(struct qd_ctx *ctx, u32 id)
+{
+	u32 n = qd_ctx_nr_rings(ctx);
+
+	if (id >= n)
+		return NULL;
+	return ctx->rings[array_index_nospec(id, n)];
 }
 
 void qd_rings_free(struct qd_ctx *ctx)
 {
-	vfree(ctx->sq.hdr);
-	vfree(ctx->cq.hdr);
+	u32 i;
+
+	for (i = 0; i < ctx->nr_rings; i++)
+		qd_ring_free(ctx->rings[i]);
+}
+
+/*
+ * Which ring memory an mmap offset names: ring 0 at the two historical
+ * offsets, ring n at QD_OFF_RING_SQ(n) and QD_OFF_RING_CQ(n).
+ */
+static int qd_mmap_target(struct qd_ctx *ctx, u64 off, void **mem,
+			  size_t *bytes)
+{
+	struct qd_ring *ring;
+	bool sq;
+	u64 n;
+
+	if (off == QD_OFF_SQ_RING || off == QD_OFF_CQ_RING) {
+		n = 0;
+		sq = off == QD_OFF_SQ_RING;
+	} else if (off >= QD_OFF_RINGS) {
+		n = div64_u64(off - QD_OFF_RINGS, QD_OFF_RING_STRIDE);
+		off -= QD_OFF_RING_SQ(n);
+		if (off != 0 && off != QD_OFF_RING_STRIDE / 2)
+			return -EINVAL;
+		sq = off == 0;
+	} else {
+		return -EINVAL;
+	}
+	if (n >= QD_MAX_RINGS)
+		return -EINVAL;
+	ring = qd_ring_get(ctx, n);
+	if (!ring)
+		return qd_ctx_nr_rings(ctx) ? -EINVAL : -ENXIO;
+	if (sq) {
+		*mem = ring->sq.hdr;
+		*bytes = PAGE_ALIGN(ring->sq.bytes);
+	} else {
+		*mem = ring->cq.hdr;
+		*bytes = PAGE_ALIGN(ring->cq.bytes);
+	}
+	return 0;
 }
 
 int qd_rings_mmap(struct qd_ctx *ctx, struct vm_area_struct *vma)
 {
-	unsigned long off = vma->vm_pgoff << PAGE_SHIFT;
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
 	unsigned long len = vma->vm_end - vma->vm_start;
 	unsigned long i;
 	size_t bytes;
 	void *mem;
 	int ret;
 
-	/* Pairs with the release in qd_rings_setup(). */
-	if (!smp_load_acquire(&ctx->rings_ready))
-		return -ENXIO;
-	if (off == QD_OFF_SQ_RING) {
-		mem = ctx->sq.hdr;
-		bytes = PAGE_ALIGN(ctx->sq.bytes);
-	} else if (off == QD_OFF_CQ_RING) {
-		mem = ctx->cq.hdr;
-		bytes = PAGE_ALIGN(ctx->cq.bytes);
-	} else {
-		return -EINVAL;
-	}
+	ret = qd_mmap_target(ctx, off, &mem, &bytes);
+	if (ret)
+		return ret;
 	if (len > bytes)
 		return -EINVAL;
 
@@ -184,9 +308,9 @@ int qd_rings_mmap(struct qd_ctx *ctx, struct vm_area_struct *vma)
 }
 
 /* Entries posted and not yet consumed by user space. */
-u32 qd_cq_ready(struct qd_ctx *ctx)
+u32 qd_cq_ready(struct qd_ring *ring)
 {
-	struct qd_cq *cq = &ctx->cq;
+	struct qd_cq *cq = &ring->cq;
 	/* Pairs with user space's release of head after reading CQEs. */
 	u32 head = smp_load_acquire(&cq->hdr->head);
 	u32 tail = READ_ONCE(cq->tail);
@@ -194,47 +318,127 @@ u32 qd_cq_ready(struct qd_ctx *ctx)
 	return min(qd_ring_used(head, tail), cq->entries);
 }
 
-/* Completions are in the ring or parked: what poll reports. */
-bool qd_cq_pending(struct qd_ctx *ctx)
+/* Completions are in the ring or parked. */
+bool qd_cq_pending(struct qd_ring *ring)
 {
-	return qd_cq_ready(ctx) || !list_empty_careful(&ctx->cq.overflow);
+	return qd_cq_ready(ring) || !list_empty_careful(&ring->cq.overflow);
+}
+
+/* What poll reports: completions on any ring. */
+bool qd_ctx_cq_pending(struct qd_ctx *ctx)
+{
+	u32 i, n = qd_ctx_nr_rings(ctx);
+
+	for (i = 0; i < n; i++)
+		if (qd_cq_pending(ctx->rings[i]))
+			return true;
+	return false;
 }
 
 /*
- * Wake-up condition of a waiter for min CQEs: they are there, or parked
- * completions could be moved into a ring with room (the waiter flushes).
+ * Parked completions could be moved into the ring now (a waiter flushes
+ * them before it sleeps again).
  */
-bool qd_cq_should_wake(struct qd_ctx *ctx, u32 min)
+static bool qd_cq_flushable(struct qd_ring *ring, u32 ready)
 {
-	u32 ready = qd_cq_ready(ctx);
+	return ready < ring->cq.entries &&
+	       !list_empty_careful(&ring->cq.overflow);
+}
 
-	return ready >= min || (ready < ctx->cq.entries &&
-				!list_empty_careful(&ctx->cq.overflow));
+/* Wake-up condition of a QD_ENTER_GETEVENTS waiter for min CQEs. */
+bool qd_cq_should_wake(struct qd_ring *ring, u32 min)
+{
+	u32 ready = qd_cq_ready(ring);
+
+	return ready >= min || qd_cq_flushable(ring, ready);
+}
+
+/* Wake-up condition of a QD_ENTER_CQ_TAIL waiter. */
+bool qd_cq_moved(struct qd_ring *ring, u32 tail)
+{
+	return READ_ONCE(ring->cq.tail) != tail ||
+	       qd_cq_flushable(ring, qd_cq_ready(ring));
+}
+
+/*
+ * Wake-up condition of a QD_ENTER_CTX_SEQ waiter. It compares with the
+ * value user space reads (ring 0's ctx_seq), not with the counter: posters
+ * on different rings may publish their values out of order, and a stale
+ * value must not make a waiter return at once for ever.
+ */
+bool qd_ctx_seq_moved(struct qd_ctx *ctx, u32 seq)
+{
+	return READ_ONCE(ctx->rings[0]->cq.hdr->ctx_seq) != seq;
+}
+
+/*
+ * A completion was posted or parked on some ring: publish a new ctx_seq
+ * after it and wake the context's waiters (poll, CTX_SEQ). Called with the
+ * ring's cq->lock held, for the reason qd_cq_post() gives.
+ */
+static void qd_cq_bump_seq(struct qd_ctx *ctx)
+{
+	WRITE_ONCE(ctx->rings[0]->cq.hdr->ctx_seq,
+		   (u32)atomic_inc_return(&ctx->cq_seq));
+	if (wq_has_sleeper(&ctx->wait))
+		wake_up_all(&ctx->wait);
 }
 
 /* Called with cq->lock held and a free slot. */
-static void qd_cq_fill(struct qd_cq *cq, struct qd_op *op)
+static void qd_cq_fill(struct qd_cq *cq, u64 user_data, s64 res, s32 qd,
+		       u8 opcode, u32 flags, const struct qd_kelem *elem)
 {
 	u32 slot = qd_ring_slot(cq->tail, cq->mask);
 	struct qd_cqe *cqe = &cq->cqes[slot];
-	struct qd_kelem *elem = op->elem;
 	struct qd_cqe c = {
-		.user_data = op->user_data,
-		.res = op->res,
-		.qd = op->qd,
-		.opcode = op->opcode,
+		.user_data = user_data,
+		.res = res,
+		.qd = qd,
+		.opcode = opcode,
+		.flags = flags,
 	};
 
-	if (elem && op->opcode == QD_OP_POP && op->res >= 0) {
+	if (elem) {
 		memcpy(cq->elems[slot].segs, elem->segs,
 		       elem->nsegs * sizeof(struct qd_seg));
-		c.flags = QD_CQE_F_ELEM;
+		c.flags |= QD_CQE_F_ELEM;
 		c.nsegs = elem->nsegs;
 	}
 	memcpy(cqe, &c, sizeof(c));
 	cq->tail++;
 	/* Publish the CQE (and element) before the tail that exposes it. */
 	smp_store_release(&cq->hdr->tail, cq->tail);
+}
+
+/*
+ * The element an op's final CQE carries: what a pop got, or what a push
+ * that failed had built (so that its submitter finds its buffers).
+ */
+static const struct qd_kelem *qd_op_cqe_elem(const struct qd_op *op)
+{
+	if (!op->elem || !op->elem->nsegs)
+		return NULL;
+	if (op->opcode == QD_OP_POP && op->res >= 0)
+		return op->elem;
+	if (op->opcode == QD_OP_PUSH && op->res < 0)
+		return op->elem;
+	return NULL;
+}
+
+static void qd_cq_fill_parked(struct qd_cq *cq, struct qd_parked *p)
+{
+	struct qd_kelem *elem;
+	struct qd_op *op;
+
+	if (p->kind == QD_PARKED_OP) {
+		op = container_of(p, struct qd_op, park);
+		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode, 0,
+			   qd_op_cqe_elem(op));
+	} else {
+		elem = container_of(p, struct qd_kelem, park);
+		qd_cq_fill(cq, elem->user_data, elem->bytes, elem->qd,
+			   QD_OP_POP, QD_CQE_F_MORE, elem);
+	}
 }
 
 static bool qd_cq_has_space(struct qd_cq *cq)
@@ -246,55 +450,116 @@ static bool qd_cq_has_space(struct qd_cq *cq)
 }
 
 /* Called with cq->lock held. */
-static void qd_cq_wake(struct qd_cq *cq)
+static void qd_cq_park(struct qd_ring *ring, struct qd_parked *p)
 {
+	struct qd_cq *cq = &ring->cq;
+
+	list_add_tail(&p->node, &cq->overflow);
+	cq->nr_overflow++;
+	cq->hdr->overflow++;
+	/* The count is visible once the flag is. */
+	smp_store_release(&cq->hdr->flags, cq->hdr->flags | QD_CQ_F_OVERFLOW);
+	atomic_long_inc(&qd_stats.overflowed);
+}
+
+/* Called with cq->lock held. */
+static void qd_cq_wake(struct qd_ring *ring)
+{
+	struct qd_cq *cq = &ring->cq;
+
 	if (wq_has_sleeper(&cq->wait))
 		wake_up_all(&cq->wait);
+	qd_cq_bump_seq(ring->ctx);
 }
 
 /*
- * Post op's completion and free it, or park it in the overflow list when
- * the CQ is full. Any context. Once a parked op is in the list it belongs
+ * Post op's final completion and free it, or park it in its ring's
+ * overflow list when the CQ is full. With QD_SQE_F_SKIP_SUCCESS a success
+ * posts nothing. Any context. Once a parked op is in the list it belongs
  * to the context, which may be released (and freed) the moment cq->lock is
  * dropped: so the wake-up happens under the lock, and only a posted op,
  * still ours and holding a context reference, is freed after it.
  */
-void qd_cq_post(struct qd_ctx *ctx, struct qd_op *op)
+void qd_cq_post(struct qd_op *op)
 {
-	struct qd_cq *cq = &ctx->cq;
+	struct qd_ring *ring = op->ring;
+	struct qd_cq *cq = &ring->cq;
 	unsigned long flags;
 	bool done = true;
 
+	if ((op->sqe_flags & QD_SQE_F_SKIP_SUCCESS) && op->res >= 0) {
+		qd_op_free(op);
+		return;
+	}
 	spin_lock_irqsave(&cq->lock, flags);
 	if (cq->dead) {
 		/* released context: nobody will ever read it */
 	} else if (list_empty(&cq->overflow) && qd_cq_has_space(cq)) {
-		qd_cq_fill(cq, op);
+		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode, 0,
+			   qd_op_cqe_elem(op));
+		qd_cq_wake(ring);
 	} else {
-		list_add_tail(&op->node, &cq->overflow);
-		cq->nr_overflow++;
-		cq->hdr->overflow++;
-		/* The count is visible once the flag is. */
-		smp_store_release(&cq->hdr->flags,
-				  cq->hdr->flags | QD_CQ_F_OVERFLOW);
-		atomic_long_inc(&qd_stats.overflowed);
+		op->park.kind = QD_PARKED_OP;
+		qd_cq_park(ring, &op->park);
+		qd_cq_wake(ring);
 		done = false;
 	}
-	qd_cq_wake(cq);
 	spin_unlock_irqrestore(&cq->lock, flags);
 
 	if (done)
 		qd_op_free(op);
 }
 
+/*
+ * A multishot pop delivers elem: a CQE with QD_CQE_F_MORE in op's ring, or
+ * the element parked in order in its overflow list. op stays pending. The
+ * caller holds the lock that keeps op pending (the queue's), so the op's
+ * final CQE cannot overtake its elements. Any context.
+ */
+void qd_cq_post_elem(struct qd_op *op, struct qd_kelem *elem)
+{
+	struct qd_ring *ring = op->ring;
+	struct qd_cq *cq = &ring->cq;
+	unsigned long flags;
+	bool done = true;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	if (cq->dead) {
+		/* dropped */
+	} else if (list_empty(&cq->overflow) && qd_cq_has_space(cq)) {
+		qd_cq_fill(cq, op->user_data, elem->bytes, op->qd, QD_OP_POP,
+			   QD_CQE_F_MORE, elem);
+		qd_cq_wake(ring);
+	} else {
+		elem->user_data = op->user_data;
+		elem->qd = op->qd;
+		elem->park.kind = QD_PARKED_ELEM;
+		qd_cq_park(ring, &elem->park);
+		qd_cq_wake(ring);
+		done = false;
+	}
+	spin_unlock_irqrestore(&cq->lock, flags);
+
+	if (done)
+		qd_elem_free(elem);
+}
+
+static void qd_parked_free(struct qd_parked *p)
+{
+	if (p->kind == QD_PARKED_OP)
+		qd_op_free(container_of(p, struct qd_op, park));
+	else
+		qd_elem_free(container_of(p, struct qd_kelem, park));
+}
+
 /* Process context. */
 static void qd_free_list(struct list_head *list)
 {
-	struct qd_op *op, *tmp;
+	struct qd_parked *p, *tmp;
 
-	list_for_each_entry_safe(op, tmp, list, node) {
-		list_del(&op->node);
-		qd_op_free(op);
+	list_for_each_entry_safe(p, tmp, list, node) {
+		list_del(&p->node);
+		qd_parked_free(p);
 		cond_resched();
 	}
 }
@@ -304,10 +569,10 @@ static void qd_free_list(struct list_head *list)
  * hold of the lock, and wake waiters when some moved. Process context (the
  * caller holds the context: its file or a reference); may sleep.
  */
-void qd_cq_flush_overflow(struct qd_ctx *ctx)
+void qd_cq_flush_overflow(struct qd_ring *ring)
 {
-	struct qd_cq *cq = &ctx->cq;
-	struct qd_op *op, *tmp;
+	struct qd_cq *cq = &ring->cq;
+	struct qd_parked *p, *tmp;
 	bool more = true;
 	unsigned int n;
 	LIST_HEAD(done);
@@ -315,11 +580,11 @@ void qd_cq_flush_overflow(struct qd_ctx *ctx)
 	while (more && !list_empty_careful(&cq->overflow)) {
 		n = 0;
 		spin_lock_irq(&cq->lock);
-		list_for_each_entry_safe(op, tmp, &cq->overflow, node) {
+		list_for_each_entry_safe(p, tmp, &cq->overflow, node) {
 			if (n == QD_CQ_FLUSH_BATCH || !qd_cq_has_space(cq))
 				break;
-			qd_cq_fill(cq, op);
-			list_move_tail(&op->node, &done);
+			qd_cq_fill_parked(cq, p);
+			list_move_tail(&p->node, &done);
 			cq->nr_overflow--;
 			n++;
 		}
@@ -329,25 +594,37 @@ void qd_cq_flush_overflow(struct qd_ctx *ctx)
 			smp_store_release(&cq->hdr->flags,
 					  cq->hdr->flags & ~QD_CQ_F_OVERFLOW);
 		if (n)
-			qd_cq_wake(cq);
+			qd_cq_wake(ring);
 		spin_unlock_irq(&cq->lock);
 
 		qd_free_list(&done);
 	}
 }
 
+/* Flush every ring (poll). Process context. */
+void qd_cq_flush_all(struct qd_ctx *ctx)
+{
+	u32 i, n = qd_ctx_nr_rings(ctx);
+
+	for (i = 0; i < n; i++)
+		qd_cq_flush_overflow(ctx->rings[i]);
+}
+
 /* The context is being released: drop parked completions, park no more. */
 void qd_cq_discard_overflow(struct qd_ctx *ctx)
 {
-	struct qd_cq *cq = &ctx->cq;
+	u32 i, n = qd_ctx_nr_rings(ctx);
+	struct qd_cq *cq;
 	unsigned long flags;
 	LIST_HEAD(done);
 
-	spin_lock_irqsave(&cq->lock, flags);
-	cq->dead = true;
-	list_splice_init(&cq->overflow, &done);
-	cq->nr_overflow = 0;
-	spin_unlock_irqrestore(&cq->lock, flags);
-
+	for (i = 0; i < n; i++) {
+		cq = &ctx->rings[i]->cq;
+		spin_lock_irqsave(&cq->lock, flags);
+		cq->dead = true;
+		list_splice_tail_init(&cq->overflow, &done);
+		cq->nr_overflow = 0;
+		spin_unlock_irqrestore(&cq->lock, flags);
+	}
 	qd_free_list(&done);
 }

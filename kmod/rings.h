@@ -3,11 +3,13 @@
 #define _QD_RINGS_H
 
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/qd.h>
 
 struct qd_ctx;
+struct qd_kelem;
 struct qd_op;
 struct vm_area_struct;
 
@@ -21,7 +23,8 @@ struct qd_ring_hdr {
 	u32 ring_entries;
 	u32 flags;
 	u32 overflow;
-	u32 pad2[12];
+	u32 ctx_seq;		/* CQ of ring 0 only: see qd_cq_bump_seq() */
+	u32 pad2[11];
 };
 
 struct qd_sq {
@@ -43,21 +46,56 @@ struct qd_cq {
 
 	spinlock_t lock;		/* tail, overflow list, hdr->flags; any context */
 	u32 tail;			/* the kernel's own copy */
-	struct list_head overflow;	/* qd_op waiting for a CQ slot */
+	struct list_head overflow;	/* struct qd_parked waiting for a slot */
 	u32 nr_overflow;
 	bool dead;			/* context released: drop, don't park */
-	wait_queue_head_t wait;
+	wait_queue_head_t wait;		/* QD_IOC_ENTER sleepers on this ring */
+};
+
+/*
+ * One SQ/CQ pair of a context. Ring 0 is made by QD_IOC_SETUP, the others
+ * by QD_IOC_RING; all live until the context is freed, so an op (which
+ * holds a context reference) may point at its ring. sq_lock serialises the
+ * SQ's consumer (QD_IOC_ENTER may run on one ring from several threads).
+ */
+struct qd_ring {
+	struct qd_ctx *ctx;
+	u32 id;
+	struct mutex sq_lock;		/* the SQ consumer; killable */
+	struct qd_sq sq;
+	struct qd_cq cq;
+};
+
+/*
+ * A completion parked in a ring's overflow list: an op's (its final CQE),
+ * or an element a multishot pop delivered (a CQE with QD_CQE_F_MORE).
+ */
+enum qd_parked_kind {
+	QD_PARKED_OP = 1,
+	QD_PARKED_ELEM,
+};
+
+struct qd_parked {
+	struct list_head node;
+	u8 kind;
 };
 
 int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p);
+int qd_ring_add(struct qd_ctx *ctx, struct qd_params __user *arg);
 void qd_rings_free(struct qd_ctx *ctx);
 int qd_rings_mmap(struct qd_ctx *ctx, struct vm_area_struct *vma);
+struct qd_ring *qd_ring_get(struct qd_ctx *ctx, u32 id);
 
-void qd_cq_post(struct qd_ctx *ctx, struct qd_op *op);
-void qd_cq_flush_overflow(struct qd_ctx *ctx);
+void qd_cq_post(struct qd_op *op);
+void qd_cq_post_elem(struct qd_op *op, struct qd_kelem *elem);
+void qd_cq_flush_overflow(struct qd_ring *ring);
+void qd_cq_flush_all(struct qd_ctx *ctx);
 void qd_cq_discard_overflow(struct qd_ctx *ctx);
-u32 qd_cq_ready(struct qd_ctx *ctx);
-bool qd_cq_pending(struct qd_ctx *ctx);
-bool qd_cq_should_wake(struct qd_ctx *ctx, u32 min);
+u32 qd_cq_ready(struct qd_ring *ring);
+bool qd_cq_pending(struct qd_ring *ring);
+bool qd_ctx_cq_pending(struct qd_ctx *ctx);
+bool qd_cq_should_wake(struct qd_ring *ring, u32 min);
+bool qd_cq_moved(struct qd_ring *ring, u32 tail);
+bool qd_ctx_seq_moved(struct qd_ctx *ctx, u32 seq);
 
 #endif /* _QD_RINGS_H */

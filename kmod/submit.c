@@ -17,6 +17,9 @@
 #include "opdef.h"
 #include "stats.h"
 
+/* SQE flags this module knows. */
+#define QD_SQE_F_ALL	QD_SQE_F_SKIP_SUCCESS
+
 static bool qd_sqe_resv_clear(const struct qd_sqe *sqe)
 {
 	int i;
@@ -38,6 +41,8 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 	op->user_data = sqe->user_data;
 	op->opcode = opcode;
 	op->qd = sqe->qd;
+	op->sqe_flags = sqe->flags & QD_SQE_F_ALL;
+	op->op_flags = sqe->op_flags;
 
 	if (opcode >= QD_OP_COUNT) {
 		qd_stat_inc(invalid_opcode);
@@ -49,7 +54,7 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 	def = &qd_opdefs[opcode];
 	qd_stat_inc(op[opcode].submitted);
 
-	if (sqe->flags || sqe->op_flags & ~def->op_flags ||
+	if (sqe->flags & ~QD_SQE_F_ALL || sqe->op_flags & ~def->op_flags ||
 	    !qd_sqe_resv_clear(sqe))
 		ret = -EINVAL;
 	else
@@ -78,15 +83,16 @@ static bool qd_admit(struct qd_ctx *ctx)
 	return running < (int)ctx->max_inflight;
 }
 
-/* Called with ctx->sq_lock held. Returns SQEs consumed or -errno. */
-static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
+/* Called with ring->sq_lock held. Returns SQEs consumed or -errno. */
+static int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 {
-	struct qd_sq *sq = &ctx->sq;
+	struct qd_ctx *ctx = ring->ctx;
+	struct qd_sq *sq = &ring->sq;
 	struct qd_sqe sqe;
 	struct qd_op *op;
 	u32 tail, avail, n;
 
-	lockdep_assert_held(&ctx->sq_lock);
+	lockdep_assert_held(&ring->sq_lock);
 	/* Pairs with user space's release of tail after writing SQEs. */
 	tail = smp_load_acquire(&sq->hdr->tail);
 	if (!qd_ring_valid(sq->head, tail, sq->entries))
@@ -98,7 +104,7 @@ static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 			break;
 		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
 		       sizeof(sqe));
-		op = qd_op_alloc(ctx);
+		op = qd_op_alloc(ring);
 		if (!op)
 			break;
 		sq->head++;
@@ -111,38 +117,56 @@ static int qd_submit_sqes(struct qd_ctx *ctx, u32 to_submit)
 	return n;
 }
 
-/*
- * Wait until min CQEs are in the ring. Parked completions are moved into
- * the ring before every sleep, so a waiter never sleeps while completions
- * are parked and the ring has room for them: after the flush, either the
- * ring holds min, or nothing is parked, or the ring is full (and so holds
- * min too, since min <= entries).
- */
-static int qd_wait_cqes(struct qd_ctx *ctx, const struct qd_enter *e)
+/* Whether the waiter of e may return: its condition holds. */
+static bool qd_wait_done(struct qd_ring *ring, const struct qd_enter *e)
 {
-	struct qd_cq *cq = &ctx->cq;
-	u32 min = e->min_complete;
+	if (e->flags & QD_ENTER_CQ_TAIL)
+		return qd_cq_moved(ring, e->wait_seq);
+	if (e->flags & QD_ENTER_CTX_SEQ)
+		return qd_ctx_seq_moved(ring->ctx, e->wait_seq);
+	return qd_cq_should_wake(ring, e->min_complete);
+}
+
+/*
+ * Wait until e's condition holds. Parked completions of the ring are moved
+ * into it before every sleep, so a waiter never sleeps while completions
+ * are parked and the ring has room for them: after the flush, either the
+ * condition holds, or nothing is parked, or the ring is full (and a
+ * GETEVENTS waiter has its min, since min <= entries).
+ */
+static int qd_wait_cqes(struct qd_ring *ring, const struct qd_enter *e)
+{
+	struct qd_ctx *ctx = ring->ctx;
+	wait_queue_head_t *wq = &ring->cq.wait;
 	ktime_t end = 0;
 	long ret;
 
+	if (e->flags & QD_ENTER_CTX_SEQ)
+		wq = &ctx->wait;
 	if (e->flags & QD_ENTER_TIMEOUT)
 		end = ktime_add_safe(ktime_get(), ns_to_ktime(e->timeout_ns));
 
 	for (;;) {
-		qd_cq_flush_overflow(ctx);
-		if (qd_cq_ready(ctx) >= min)
+		qd_cq_flush_overflow(ring);
+		if (e->flags & QD_ENTER_CTX_SEQ) {
+			if (qd_ctx_seq_moved(ctx, e->wait_seq))
+				return 0;
+		} else if (e->flags & QD_ENTER_CQ_TAIL) {
+			if (READ_ONCE(ring->cq.tail) != e->wait_seq)
+				return 0;
+		} else if (qd_cq_ready(ring) >= e->min_complete) {
 			return 0;
+		}
 		if (e->flags & QD_ENTER_TIMEOUT) {
 			ktime_t left = ktime_sub(end, ktime_get());
 
 			if (ktime_compare(left, 0) <= 0)
 				return -ETIMEDOUT;
-			ret = wait_event_interruptible_hrtimeout(cq->wait,
-								 qd_cq_should_wake(ctx, min),
+			ret = wait_event_interruptible_hrtimeout(*wq,
+								 qd_wait_done(ring, e),
 								 left);
 		} else {
-			ret = wait_event_interruptible(cq->wait,
-						       qd_cq_should_wake(ctx, min));
+			ret = wait_event_interruptible(*wq, qd_wait_done(ring, e));
 		}
 		if (ret == -ETIME)
 			return -ETIMEDOUT;
@@ -151,36 +175,59 @@ static int qd_wait_cqes(struct qd_ctx *ctx, const struct qd_enter *e)
 	}
 }
 
+#define QD_ENTER_WAITS	(QD_ENTER_GETEVENTS | QD_ENTER_CQ_TAIL | \
+			 QD_ENTER_CTX_SEQ)
+
+static int qd_enter_check(const struct qd_enter *e)
+{
+	u32 waits = e->flags & QD_ENTER_WAITS;
+
+	if (e->flags & ~QD_ENTER_ALL || e->resv1 || e->resv)
+		return -EINVAL;
+	if (waits & (waits - 1))
+		return -EINVAL;		/* more than one wait mode */
+	if ((e->flags & QD_ENTER_TIMEOUT) && e->timeout_ns < 0)
+		return -EINVAL;
+	if (!(e->flags & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ)) && e->wait_seq)
+		return -EINVAL;
+	return 0;
+}
+
 int qd_enter(struct qd_ctx *ctx, struct qd_enter __user *arg)
 {
+	struct qd_ring *ring;
 	struct qd_enter e;
 	int submitted = 0, ret;
+	bool wait;
 
 	if (copy_from_user(&e, arg, sizeof(e)))
 		return -EFAULT;
-	if (e.flags & ~QD_ENTER_ALL || e.resv1 || e.resv[0] || e.resv[1])
-		return -EINVAL;
-	if ((e.flags & QD_ENTER_TIMEOUT) && e.timeout_ns < 0)
-		return -EINVAL;
-	/* Pairs with the release in qd_rings_setup(). */
-	if (!smp_load_acquire(&ctx->rings_ready))
+	ret = qd_enter_check(&e);
+	if (ret)
+		return ret;
+	if (!qd_ctx_nr_rings(ctx))
 		return -ENXIO;
-	if ((e.flags & QD_ENTER_GETEVENTS) && e.min_complete > ctx->cq.entries)
+	ring = qd_ring_get(ctx, e.ring);
+	if (!ring)
+		return -EINVAL;
+	if ((e.flags & QD_ENTER_GETEVENTS) && e.min_complete > ring->cq.entries)
 		return -EINVAL;
 
 	atomic64_inc(&ctx->enters);
-	qd_cq_flush_overflow(ctx);
+	qd_cq_flush_overflow(ring);
 	if (e.to_submit) {
-		if (mutex_lock_killable(&ctx->sq_lock))
+		if (mutex_lock_killable(&ring->sq_lock))
 			return -EINTR;
-		submitted = qd_submit_sqes(ctx, e.to_submit);
-		mutex_unlock(&ctx->sq_lock);
+		submitted = qd_submit_sqes(ring, e.to_submit);
+		mutex_unlock(&ring->sq_lock);
 		if (submitted < 0)
 			return submitted;
 	}
 
-	if (e.flags & QD_ENTER_GETEVENTS && e.min_complete) {
-		ret = qd_wait_cqes(ctx, &e);
+	wait = e.flags & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ) ||
+	       (e.flags & QD_ENTER_GETEVENTS && e.min_complete);
+	if (wait) {
+		ret = qd_wait_cqes(ring, &e);
 		if (ret && !submitted)
 			return ret;
 	}
