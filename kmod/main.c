@@ -106,8 +106,12 @@ static int qd_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct qd_ctx *ctx = file->private_data;
 
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+
 	if (!qd_ctx_owner(ctx))
 		return -EPERM;
+	if (off >= QD_OFF_QUEUES)
+		return qd_memq_mmap(ctx, off, vma);
 	return qd_rings_mmap(ctx, vma);
 }
 

@@ -16,6 +16,8 @@
  * posted under it (q->lock, then the ring's cq->lock), so that the pop's
  * final CQE, posted once it has left the queue, comes after its elements.
  */
+#include <linux/log2.h>
+#include <linux/math64.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -23,6 +25,7 @@
 
 #include "ctx.h"
 #include "memq.h"
+#include "memq_map.h"
 #include "object.h"
 #include "op.h"
 #include "stats.h"
@@ -40,6 +43,11 @@ struct qd_memq {
 	struct list_head pushes;	/* push ops waiting for room */
 	u64 pushed;
 	u64 popped;
+	/*
+	 * QD_QUEUE_MAPPED: the elements live in this ring instead of elems,
+	 * and the kernel's ops wait in pops/pushes like user space's would.
+	 */
+	struct qd_mq_map *map;
 };
 
 static struct qd_memq *to_memq(struct qd_object *obj)
@@ -95,6 +103,121 @@ static void qd_memq_finish(struct list_head *done)
 	}
 }
 
+/*
+ * Mapped queues. Every op the kernel is given joins the back of its line
+ * (pops or pushes), then the lines are served from the ring in order: the
+ * oldest pops take the ring's oldest elements, the oldest pushes take its
+ * free slots. A line that cannot move is advertised in hdr.waiters, and the
+ * ring is looked at once more after that store, so that an element (or a
+ * slot) user space published before it read the flag is not missed; an
+ * element published after it comes with a QD_OP_WAKE. Called with q->lock.
+ */
+static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
+{
+	struct qd_op *op;
+	bool moved = false;
+	int ret;
+
+	while (!list_empty(&q->pops)) {
+		op = list_first_entry(&q->pops, struct qd_op, node);
+		ret = qd_mq_map_take_elem(q->map, op->ctx, op->elem);
+		if (ret == -EAGAIN)
+			break;
+		op->res = ret ? ret : op->elem->bytes;
+		list_del(&op->node);
+		q->nr_pops--;
+		q->popped++;
+		qd_op_unwait(op);
+		list_add_tail(&op->node, done);
+		moved = true;
+	}
+	while (!list_empty(&q->pushes)) {
+		op = list_first_entry(&q->pushes, struct qd_op, node);
+		if (!qd_mq_map_put_elem(q->map, op->elem))
+			break;
+		op->res = op->elem->bytes;
+		list_del(&op->node);
+		q->nr_pushes--;
+		q->pushed++;
+		qd_op_unwait(op);
+		list_add_tail(&op->node, done);
+		moved = true;
+	}
+	return moved;
+}
+
+static void qd_memq_set_waiters(struct qd_memq *q)
+{
+	qd_mq_map_set_waiters(q->map,
+			      (q->nr_pops ? QD_MQ_POP_WAITERS : 0) |
+			      (q->nr_pushes ? QD_MQ_PUSH_WAITERS : 0));
+}
+
+static void qd_memq_serve(struct qd_memq *q, struct list_head *done)
+{
+	for (;;) {
+		while (qd_memq_serve_once(q, done))
+			;
+		qd_memq_set_waiters(q);
+		if (!qd_memq_serve_once(q, done))
+			break;
+	}
+}
+
+/* Join op to the back of its line and serve; called with q->lock held. */
+static int qd_memq_map_queue(struct qd_memq *q, struct qd_op *op, bool push,
+			     struct list_head *done)
+{
+	int ret;
+
+	ret = qd_op_wait(op, push ? QD_OP_WAIT_PUSH : QD_OP_WAIT_POP);
+	if (ret)
+		return ret;
+	if (push) {
+		list_add_tail(&op->node, &q->pushes);
+		q->nr_pushes++;
+	} else {
+		list_add_tail(&op->node, &q->pops);
+		q->nr_pops++;
+	}
+	qd_memq_serve(q, done);
+	return 0;
+}
+
+/* Process context: a pop of a mapped queue brings the element it fills. */
+static int qd_memq_prep_pop(struct qd_object *obj, struct qd_op *op)
+{
+	struct qd_memq *q = to_memq(obj);
+	int ret;
+
+	if (!q->map)
+		return 0;
+	if (op->op_flags & QD_POP_MULTISHOT)
+		return -EOPNOTSUPP;
+	op->elem = qd_elem_alloc(op->ctx, &ret);
+	return op->elem ? 0 : ret;
+}
+
+static int qd_memq_wake(struct qd_object *obj)
+{
+	struct qd_memq *q = to_memq(obj);
+	unsigned long flags;
+	LIST_HEAD(done);
+	int ret = 0;
+
+	if (!q->map)
+		return -EINVAL;
+	spin_lock_irqsave(&q->lock, flags);
+	if (q->closed)
+		ret = -EBADF;
+	else
+		qd_memq_serve(q, &done);
+	spin_unlock_irqrestore(&q->lock, flags);
+
+	qd_memq_finish(&done);
+	return ret;
+}
+
 static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 {
 	struct qd_memq *q = to_memq(obj);
@@ -102,11 +225,18 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	struct qd_op *pop;
 	unsigned long flags;
 	LIST_HEAD(done);
+	int ret;
 
 	spin_lock_irqsave(&q->lock, flags);
 	if (q->closed) {
 		spin_unlock_irqrestore(&q->lock, flags);
 		return -EBADF;
+	}
+	if (q->map) {
+		ret = qd_memq_map_queue(q, op, true, &done);
+		spin_unlock_irqrestore(&q->lock, flags);
+		qd_memq_finish(&done);
+		return ret;
 	}
 	op->res = elem->bytes;
 	if (!list_empty(&q->pops)) {
@@ -179,6 +309,8 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 	spin_lock_irqsave(&q->lock, flags);
 	if (q->closed) {
 		ret = -EBADF;
+	} else if (q->map) {
+		ret = qd_memq_map_queue(q, op, false, &done);
 	} else if (qd_memq_multishot(op)) {
 		ret = qd_memq_pop_multishot(q, op, &done);
 	} else if (list_empty(&q->elems)) {
@@ -232,6 +364,8 @@ static int qd_memq_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 	if (op) {
 		list_del_init(&op->node);
 		qd_op_unwait(op);
+		if (q->map)
+			qd_memq_set_waiters(q);
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
@@ -259,6 +393,8 @@ static void qd_memq_close(struct qd_object *obj)
 	q->nr_pops = 0;
 	q->nr_pushes = 0;
 	q->depth = 0;
+	if (q->map)
+		qd_memq_set_waiters(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 
 	list_for_each_entry_safe(op, tmp, &cancel, node) {
@@ -277,8 +413,12 @@ static void qd_memq_close(struct qd_object *obj)
 /* Any context: the last reference may be an op's. */
 static void qd_memq_release(struct qd_object *obj)
 {
+	struct qd_memq *q = to_memq(obj);
+
+	if (q->map)
+		qd_mq_map_put(q->map);
 	atomic_long_dec(&qd_stats.queues);
-	kfree_rcu(to_memq(obj), obj.rcu);
+	kfree_rcu(q, obj.rcu);
 }
 
 static void qd_memq_show(struct qd_object *obj, struct seq_file *m)
@@ -288,7 +428,7 @@ static void qd_memq_show(struct qd_object *obj, struct seq_file *m)
 	u64 pushed, popped;
 
 	spin_lock_irq(&q->lock);
-	depth = q->depth;
+	depth = q->map ? qd_mq_map_depth(q->map) : q->depth;
 	pops = q->nr_pops;
 	pushes = q->nr_pushes;
 	pushed = q->pushed;
@@ -302,6 +442,8 @@ static const struct qd_object_ops qd_memq_ops = {
 	.type = "memq",
 	.push = qd_memq_push,
 	.pop = qd_memq_pop,
+	.prep_pop = qd_memq_prep_pop,
+	.wake = qd_memq_wake,
 	.cancel = qd_memq_cancel,
 	.close = qd_memq_close,
 	.release = qd_memq_release,
@@ -317,7 +459,8 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 
 	if (copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
-	if (c.flags || c.depth > QD_MEMQ_MAX_DEPTH)
+	if (c.flags & ~QD_QUEUE_MAPPED || c.depth > QD_MEMQ_MAX_DEPTH ||
+	    c.map_bytes || c.map_off)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(c.resv); i++)
 		if (c.resv[i])
@@ -331,6 +474,14 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	INIT_LIST_HEAD(&q->pops);
 	INIT_LIST_HEAD(&q->pushes);
 	q->max_depth = c.depth ? c.depth : QD_MEMQ_DEFAULT_DEPTH;
+	if (c.flags & QD_QUEUE_MAPPED) {
+		q->max_depth = roundup_pow_of_two(q->max_depth);
+		q->map = qd_mq_map_alloc(q->max_depth);
+		if (!q->map) {
+			kfree(q);
+			return -ENOMEM;
+		}
+	}
 
 	/* Reserve a qd, report it (may fault), then install the queue. */
 	ret = mutex_lock_killable(&ctx->lock);
@@ -340,7 +491,12 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	mutex_unlock(&ctx->lock);
 	if (ret)
 		goto err_free;
-	if (put_user(qd, &arg->qd)) {
+	c.qd = qd;
+	if (q->map) {
+		c.map_bytes = q->map->bytes;
+		c.map_off = QD_OFF_QUEUE(qd);
+	}
+	if (copy_to_user(arg, &c, sizeof(c))) {
 		ret = -EFAULT;
 		mutex_lock(&ctx->lock);
 		qd_object_unreserve(ctx, qd);
@@ -354,6 +510,29 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	return 0;
 
 err_free:
+	if (q->map)
+		qd_mq_map_put(q->map);
 	kfree(q);
+	return ret;
+}
+
+/* mmap of QD_OFF_QUEUE(qd): the ring of the mapped queue qd. */
+int qd_memq_mmap(struct qd_ctx *ctx, u64 off, struct vm_area_struct *vma)
+{
+	struct qd_object *obj;
+	struct qd_memq *q;
+	u64 qd;
+	int ret = -EINVAL;
+
+	qd = div64_u64(off - QD_OFF_QUEUES, QD_OFF_QUEUE_STRIDE);
+	if (off != QD_OFF_QUEUE(qd) || qd > INT_MAX)
+		return -EINVAL;
+	obj = qd_object_get(ctx, qd);
+	if (!obj)
+		return -EBADF;
+	q = to_memq(obj);
+	if (obj->ops == &qd_memq_ops && q->map)
+		ret = qd_mq_map_mmap(q->map, vma);
+	qd_object_put(obj);
 	return ret;
 }

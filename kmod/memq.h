@@ -5,7 +5,9 @@
 #include <linux/qd.h>
 
 struct qd_ctx;
+struct vm_area_struct;
 
 int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg);
+int qd_memq_mmap(struct qd_ctx *ctx, u64 off, struct vm_area_struct *vma);
 
 #endif /* _QD_MEMQ_H */

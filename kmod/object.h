@@ -16,6 +16,9 @@ struct seq_file;
  * files, RDMA and derived queues later) fills in these operations.
  *
  * Contexts each callback may run in, and what it may do there:
+ *  prep_pop   process context (submission), optional: get what a pop
+ *             needs before it is issued (it may allocate and sleep).
+ *  wake       any context, optional: serve parked operations (QD_OP_WAKE).
  *  push, pop  any context: process (submission) today; softirq (socket
  *             callbacks) or hardirq (block completions, derived queues fed
  *             from them) as backends land. Must not sleep; locks they take
@@ -38,6 +41,8 @@ struct qd_object_ops {
 	const char *type;
 	int (*push)(struct qd_object *obj, struct qd_op *op);
 	int (*pop)(struct qd_object *obj, struct qd_op *op);
+	int (*prep_pop)(struct qd_object *obj, struct qd_op *op);
+	int (*wake)(struct qd_object *obj);
 	int (*cancel)(struct qd_object *obj, struct qd_ctx *ctx, u64 user_data);
 	void (*close)(struct qd_object *obj);
 	void (*release)(struct qd_object *obj);

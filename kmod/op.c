@@ -97,16 +97,20 @@ static void qd_uncharge(struct qd_ctx *ctx)
  * a pop completes and vice versa, so counting either would let one kind
  * starve the other, and a FIFO SQ would block behind it. They are bounded
  * by max_queued instead: a waiting push holds an element, a waiting pop is
- * charged as one. Returns 0, or -ENOBUFS when a pop cannot be charged.
- * Any context.
+ * charged as one (unless it holds one already: a pop of a mapped queue
+ * brings the element it fills). Returns 0, or -ENOBUFS when a pop cannot
+ * be charged. Any context.
  */
 int qd_op_wait(struct qd_op *op, enum qd_op_wait why)
 {
 	struct qd_ctx *ctx = op->ctx;
 
 	if (why == QD_OP_WAIT_POP) {
-		if (!qd_charge(ctx))
-			return -ENOBUFS;
+		if (!op->elem) {
+			if (!qd_charge(ctx))
+				return -ENOBUFS;
+			op->wait_charged = 1;
+		}
 		atomic_inc(&ctx->nr_wait_pop);
 	} else {
 		atomic_inc(&ctx->nr_wait_push);
@@ -122,7 +126,9 @@ void qd_op_unwait(struct qd_op *op)
 
 	if (op->wait == QD_OP_WAIT_POP) {
 		atomic_dec(&ctx->nr_wait_pop);
-		qd_uncharge(ctx);
+		if (op->wait_charged)
+			qd_uncharge(ctx);
+		op->wait_charged = 0;
 	} else if (op->wait == QD_OP_WAIT_PUSH) {
 		atomic_dec(&ctx->nr_wait_push);
 	}

@@ -49,6 +49,7 @@ struct qd_op {
 	u8 opcode;
 	u8 sqe_flags;			/* QD_SQE_F_* */
 	u8 wait;			/* enum qd_op_wait */
+	u8 wait_charged;		/* the wait holds an element charge */
 	u32 op_flags;			/* sqe->op_flags, checked by the opdef */
 	union {				/* per-opcode state, from prep */
 		struct {

@@ -28,4 +28,9 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 		.prep = qd_cancel_prep,
 		.issue = qd_cancel_issue,
 	},
+	[QD_OP_WAKE] = {
+		.name = "wake",
+		.prep = qd_wake_prep,
+		.issue = qd_wake_issue,
+	},
 };

@@ -8,7 +8,7 @@
 struct qd_op;
 
 /* Opcodes this module knows; not part of the ABI. */
-#define QD_OP_COUNT	(QD_OP_CANCEL + 1)
+#define QD_OP_COUNT	(QD_OP_WAKE + 1)
 
 /*
  * One entry per opcode. prep validates the (already copied) SQE and gathers
@@ -33,5 +33,7 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_pop_issue(struct qd_op *op);
 int qd_cancel_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_cancel_issue(struct qd_op *op);
+int qd_wake_prep(struct qd_op *op, const struct qd_sqe *sqe);
+int qd_wake_issue(struct qd_op *op);
 
 #endif /* _QD_OPDEF_H */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * QD_OP_PUSH, QD_OP_POP and QD_OP_CANCEL: the element operations every
- * queue type supports. prep gathers and checks the element; issue hands the
+ * QD_OP_PUSH, QD_OP_POP, QD_OP_CANCEL and QD_OP_WAKE: the element
+ * operations of queues. prep gathers and checks the element; issue hands the
  * op to the object's backend.
  */
 #include <linux/uaccess.h>
@@ -48,7 +48,7 @@ int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	return 0;
 }
 
-static int qd_queue_issue(struct qd_op *op, bool push)
+int qd_push_issue(struct qd_op *op)
 {
 	struct qd_object *obj;
 
@@ -56,26 +56,28 @@ static int qd_queue_issue(struct qd_op *op, bool push)
 	if (!obj)
 		return -EBADF;
 	op->obj = obj;
-	if (push)
-		return obj->ops->push ? obj->ops->push(obj, op) : -EOPNOTSUPP;
-	return obj->ops->pop ? obj->ops->pop(obj, op) : -EOPNOTSUPP;
+	return obj->ops->push ? obj->ops->push(obj, op) : -EOPNOTSUPP;
 }
 
-int qd_push_issue(struct qd_op *op)
-{
-	return qd_queue_issue(op, true);
-}
-
+/* The object is looked up here, so that its prep_pop runs in process context. */
 int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
+	struct qd_object *obj;
+
 	if (sqe->nsegs || sqe->addr)
 		return -EINVAL;
-	return 0;
+	obj = qd_object_get(op->ctx, op->qd);
+	if (!obj)
+		return -EBADF;
+	op->obj = obj;
+	return obj->ops->prep_pop ? obj->ops->prep_pop(obj, op) : 0;
 }
 
 int qd_pop_issue(struct qd_op *op)
 {
-	return qd_queue_issue(op, false);
+	struct qd_object *obj = op->obj;
+
+	return obj->ops->pop ? obj->ops->pop(obj, op) : -EOPNOTSUPP;
 }
 
 int qd_cancel_prep(struct qd_op *op, const struct qd_sqe *sqe)
@@ -99,6 +101,31 @@ int qd_cancel_issue(struct qd_op *op)
 	if (!obj->ops->cancel)
 		return -EOPNOTSUPP;
 	ret = obj->ops->cancel(obj, op->ctx, op->cancel_data);
+	if (!ret)
+		qd_op_complete(op, 0);
+	return ret;
+}
+
+int qd_wake_prep(struct qd_op *op, const struct qd_sqe *sqe)
+{
+	if (sqe->nsegs || sqe->addr)
+		return -EINVAL;
+	return 0;
+}
+
+/* -EINVAL for a queue that has nothing to wake (not mapped). */
+int qd_wake_issue(struct qd_op *op)
+{
+	struct qd_object *obj;
+	int ret;
+
+	obj = qd_object_get(op->ctx, op->qd);
+	if (!obj)
+		return -EBADF;
+	op->obj = obj;
+	if (!obj->ops->wake)
+		return -EINVAL;
+	ret = obj->ops->wake(obj);
 	if (!ret)
 		qd_op_complete(op, 0);
 	return ret;

@@ -68,6 +68,10 @@
 #define QD_OFF_RING_STRIDE	0x1000000ULL
 #define QD_OFF_RING_SQ(n)	(QD_OFF_RINGS + (__u64)(n) * QD_OFF_RING_STRIDE)
 #define QD_OFF_RING_CQ(n)	(QD_OFF_RING_SQ(n) + QD_OFF_RING_STRIDE / 2)
+/* A mapped queue's ring (QD_QUEUE_MAPPED): qd_queue_create.map_off. */
+#define QD_OFF_QUEUES		0x10000000000ULL
+#define QD_OFF_QUEUE_STRIDE	0x1000000ULL
+#define QD_OFF_QUEUE(qd)	(QD_OFF_QUEUES + (__u64)(qd) * QD_OFF_QUEUE_STRIDE)
 
 /* One buffer inside a registered region. */
 struct qd_seg {
@@ -92,6 +96,7 @@ enum {
 	QD_OP_PUSH	= 1,	/* qd, addr -> nsegs struct qd_seg; res = bytes */
 	QD_OP_POP	= 2,	/* qd; res = bytes, element in the CQ slot */
 	QD_OP_CANCEL	= 3,	/* qd, addr = user_data of a pending op on qd */
+	QD_OP_WAKE	= 4,	/* qd: a mapped queue changed, serve waiters */
 };
 
 /* Submission queue entry: 64 bytes. */
@@ -197,6 +202,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_RINGS		_BITUL(6)	/* QD_IOC_RING, qd_enter.ring */
 #define QD_FEAT_SKIP_SUCCESS	_BITUL(7)	/* QD_SQE_F_SKIP_SUCCESS */
 #define QD_FEAT_MULTISHOT	_BITUL(8)	/* QD_POP_MULTISHOT, QD_OP_CANCEL */
+#define QD_FEAT_MAPPED_QUEUE	_BITUL(9)	/* QD_QUEUE_MAPPED, QD_OP_WAKE */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
@@ -260,9 +266,53 @@ struct qd_region_reg {
 /* QD_IOC_QUEUE: create a memory queue. */
 struct qd_queue_create {
 	__u32	depth;		/* elements held; 0 = QD_MEMQ_DEFAULT_DEPTH */
-	__u32	flags;		/* must be zero */
+	__u32	flags;		/* QD_QUEUE_* */
 	__s32	qd;		/* out: the new queue descriptor */
-	__u32	resv[5];	/* must be zero */
+	__u32	map_bytes;	/* out, MAPPED: length to mmap */
+	__u64	map_off;	/* out, MAPPED: offset to mmap on the context fd */
+	__u32	resv[2];	/* must be zero */
+};
+
+/*
+ * QD_QUEUE_MAPPED: the queue's elements live in a descriptor ring that user
+ * space maps (struct qd_mq_hdr, then depth struct qd_mq_slot; depth rounded
+ * up to a power of two), so that push and pop are loads, stores and
+ * compare-and-swaps, with no system call while nobody sleeps. The protocol
+ * (kmod/common/qd_mq.h) is a bounded multi-producer multi-consumer ring with
+ * a sequence number per slot. Operations submitted to the kernel (QD_OP_PUSH,
+ * QD_OP_POP) use the same ring; the kernel parks a pop when the ring is
+ * empty and a push when it is full, and says so in hdr.waiters. Whoever
+ * then makes progress through the ring (pushes when QD_MQ_POP_WAITERS is
+ * set, pops when QD_MQ_PUSH_WAITERS is set) submits a QD_OP_WAKE for the
+ * queue, which serves the parked operations. To keep each thread's order,
+ * user space takes the ring only while the flag of its own kind is clear
+ * (pushes go to the kernel while QD_MQ_PUSH_WAITERS is set, pops while
+ * QD_MQ_POP_WAITERS is). Segments name regions of the context, as in
+ * QD_OP_PUSH; the kernel checks those it reads. Multishot pops are
+ * -EOPNOTSUPP on mapped queues.
+ */
+#define QD_QUEUE_MAPPED		_BITUL(0)
+
+struct qd_mq_hdr {
+	__u32	tail;		/* producers' claim counter */
+	__u32	pad0[15];
+	__u32	head;		/* consumers' claim counter */
+	__u32	pad1[15];
+	__u32	entries;	/* slots: a power of two */
+	__u32	mask;		/* entries - 1 */
+	__u32	waiters;	/* QD_MQ_*_WAITERS, written by the kernel */
+	__u32	resv[13];
+};
+
+#define QD_MQ_POP_WAITERS	_BITUL(0)	/* pops parked: push, then wake */
+#define QD_MQ_PUSH_WAITERS	_BITUL(1)	/* pushes parked: pop, then wake */
+
+struct qd_mq_slot {
+	__u32		seq;	/* the slot's turn (see kmod/common/qd_mq.h) */
+	__u16		nsegs;
+	__u16		resv0;
+	__u32		resv[2];
+	struct qd_seg	segs[QD_SGA_MAX];
 };
 
 /* 0xDE: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst */
