@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mapped: mapped memory queues (QD_QUEUE_MAPPED) through the raw ABI. User
+ * space pushes and pops with loads, stores and compare-and-swaps on the
+ * descriptor ring (kmod/common/qd_mq.h, the same code libqd uses); the
+ * kernel's push and pop SQEs go through the same ring; parked operations
+ * are advertised in hdr.waiters and served by QD_OP_WAKE.
+ */
+#include <pthread.h>
+
+#include "qd_raw.h"
+
+#define QD_MQ_LOAD(p)			__atomic_load_n((p), __ATOMIC_RELAXED)
+#define QD_MQ_LOAD_ACQUIRE(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define QD_MQ_STORE_RELEASE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define QD_MQ_CAS(p, o, n)		mq_cas((p), (o), (n))
+static inline int mq_cas(__u32 *p, __u32 old, __u32 new)
+{
+	return __atomic_compare_exchange_n(p, &old, new, 0, __ATOMIC_SEQ_CST,
+					   __ATOMIC_SEQ_CST);
+}
+#include "qd_mq.h"
+
+#include "harness.h"
+
+#define REGION_BYTES	(64 * 1024)
+#define SHORT_NS	(30 * QD_RAW_MS)
+#define LONG_NS		(2000 * QD_RAW_MS)
+#define TRIES		1000000
+
+struct mq {
+	int qd;
+	struct qd_queue_create c;
+	struct qd_mq_hdr *h;
+};
+
+static int mq_create(int fd, unsigned int depth, struct mq *m)
+{
+	void *p = NULL;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->c.depth = depth;
+	m->c.flags = QD_QUEUE_MAPPED;
+	ret = qd_raw_ioctl(fd, QD_IOC_QUEUE, &m->c);
+	if (ret)
+		return ret;
+	m->qd = m->c.qd;
+	ret = qd_raw_mmap(fd, m->c.map_bytes, m->c.map_off, &p);
+	if (ret)
+		return ret;
+	m->h = p;
+	return 0;
+}
+
+static int mq_push(struct mq *m, __u16 region, __u64 off, __u32 len)
+{
+	struct qd_seg s = qd_seg(region, off, len);
+	int ret = qd_mq_produce(m->h, m->h->mask, &s, 1, TRIES);
+
+	/* Publish, then look for sleepers (pairs with the kernel's smp_mb). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return ret;
+}
+
+static int mq_pop(struct mq *m, struct qd_seg *s)
+{
+	struct qd_seg segs[QD_SGA_MAX];
+	__u16 n;
+	int ret = qd_mq_consume(m->h, m->h->mask, segs, &n, TRIES);
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (ret == QD_MQ_OK)
+		*s = segs[0];
+	return ret;
+}
+
+static __u32 mq_waiters(struct mq *m)
+{
+	return __atomic_load_n(&m->h->waiters, __ATOMIC_ACQUIRE);
+}
+
+static struct qd_sqe sqe_wake(int qd, __u64 ud)
+{
+	struct qd_sqe s = { .opcode = QD_OP_WAKE, .qd = qd, .user_data = ud };
+
+	return s;
+}
+
+FIXTURE(mapped) {
+	struct qd_raw r;
+	char *buf;
+	unsigned int region;
+	struct mq m;
+};
+
+FIXTURE_SETUP(mapped)
+{
+	ASSERT_EQ(0, qd_raw_init(&self->r, 64, 128));
+	ASSERT_TRUE(!!(self->r.p.features & QD_FEAT_MAPPED_QUEUE));
+	self->buf = qd_raw_pages(REGION_BYTES);
+	ASSERT_NE(NULL, self->buf);
+	ASSERT_EQ(0, qd_raw_register(self->r.fd, self->buf, REGION_BYTES,
+				     &self->region));
+	ASSERT_EQ(0, mq_create(self->r.fd, 8, &self->m));
+}
+
+FIXTURE_TEARDOWN(mapped)
+{
+	if (self->m.h)
+		munmap(self->m.h, self->m.c.map_bytes);
+	qd_raw_exit(&self->r);
+	if (self->buf)
+		munmap(self->buf, REGION_BYTES);
+}
+
+#define SUBMIT(sqe_) do {						\
+	struct qd_sqe __s = (sqe_);					\
+	ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &__s));			\
+	ASSERT_EQ(1, qd_raw_submit(&self->r));				\
+} while (0)
+
+#define REAP(cqe_, elem_) \
+	ASSERT_EQ(0, qd_raw_wait_cqe(&self->r, (cqe_), (elem_), LONG_NS))
+
+#define NOTHING_MORE() do {						\
+	struct qd_cqe __c;						\
+	EXPECT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(&self->r, &__c, NULL, SHORT_NS)) \
+		TH_LOG("unexpected CQE user_data %llu res %lld",	\
+		       __c.user_data, __c.res);				\
+} while (0)
+
+/* The ring as created: rounded-up depth, sizes, every slot's turn. */
+TEST_F(mapped, geometry)
+{
+	struct qd_mq_slot *s = qd_mq_slots(self->m.h);
+	unsigned int i;
+
+	EXPECT_EQ(8u, self->m.h->entries);
+	EXPECT_EQ(7u, self->m.h->mask);
+	EXPECT_EQ(QD_OFF_QUEUE(self->m.qd), self->m.c.map_off);
+	EXPECT_GE(self->m.c.map_bytes, qd_mq_bytes(8));
+	EXPECT_EQ(0u, self->m.c.map_bytes % qd_page_size());
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(i, s[i].seq);
+	EXPECT_EQ(0u, mq_waiters(&self->m));
+}
+
+TEST_F(mapped, depth_rounds_up)
+{
+	struct mq m2;
+
+	ASSERT_EQ(0, mq_create(self->r.fd, 5, &m2));
+	EXPECT_EQ(8u, m2.h->entries);
+	munmap(m2.h, m2.c.map_bytes);
+}
+
+/* An element pushed in user space is what a kernel pop yields. */
+TEST_F(mapped, user_push_kernel_pop)
+{
+	struct qd_cqe cqe;
+	struct qd_elem elem;
+
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 128, 64));
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 256, 32));
+	SUBMIT(qd_sqe_pop(self->m.qd, 1));
+	REAP(&cqe, &elem);
+	EXPECT_EQ(1u, cqe.user_data);
+	EXPECT_EQ(64, cqe.res);
+	ASSERT_TRUE(!!(cqe.flags & QD_CQE_F_ELEM));
+	EXPECT_EQ(1, cqe.nsegs);
+	EXPECT_EQ(128u, elem.segs[0].offset);
+	EXPECT_EQ(self->region, elem.segs[0].region);
+	SUBMIT(qd_sqe_pop(self->m.qd, 2));
+	REAP(&cqe, &elem);
+	EXPECT_EQ(32, cqe.res);
+	EXPECT_EQ(256u, elem.segs[0].offset);
+}
+
+/* A kernel push lands in the ring, where user space finds it. */
+TEST_F(mapped, kernel_push_user_pop)
+{
+	struct qd_seg seg = qd_seg(self->region, 4096, 100), got;
+	struct qd_cqe cqe;
+
+	SUBMIT(qd_sqe_push(self->m.qd, &seg, 1, 7));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(7u, cqe.user_data);
+	EXPECT_EQ(100, cqe.res);
+	ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &got));
+	EXPECT_TRUE(qd_seg_eq(&seg, &got));
+	EXPECT_EQ(QD_MQ_EMPTY, mq_pop(&self->m, &got));
+}
+
+/*
+ * A kernel pop on an empty ring parks and says so; a user push then WAKE
+ * completes it, and the flag clears.
+ */
+TEST_F(mapped, parked_pop_woken)
+{
+	struct qd_cqe cqe;
+	struct qd_elem elem;
+
+	SUBMIT(qd_sqe_pop(self->m.qd, 1));
+	NOTHING_MORE();
+	EXPECT_EQ(QD_MQ_POP_WAITERS, mq_waiters(&self->m));
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 0, 10));
+	/* Without a wake, the parked pop is not served. */
+	NOTHING_MORE();
+	SUBMIT(sqe_wake(self->m.qd, 2));
+	REAP(&cqe, &elem);
+	if (cqe.user_data == 2) {
+		EXPECT_EQ(0, cqe.res);
+		REAP(&cqe, &elem);
+	}
+	EXPECT_EQ(1u, cqe.user_data);
+	EXPECT_EQ(10, cqe.res);
+	EXPECT_EQ(0u, mq_waiters(&self->m));
+}
+
+/* Parked pops are served oldest first, in ring order. */
+TEST_F(mapped, fifo)
+{
+	struct qd_cqe cqe;
+	struct qd_elem elem;
+	unsigned int i, got = 0;
+
+	for (i = 0; i < 3; i++)
+		SUBMIT(qd_sqe_pop(self->m.qd, 10 + i));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region,
+					    i * 64, 1 + i));
+	SUBMIT(sqe_wake(self->m.qd, 99));
+	while (got < 3) {
+		REAP(&cqe, &elem);
+		if (cqe.user_data == 99)
+			continue;
+		EXPECT_EQ(10u + got, cqe.user_data);
+		EXPECT_EQ((long long)(1 + got), cqe.res);
+		EXPECT_EQ(got * 64, elem.segs[0].offset);
+		got++;
+	}
+}
+
+/* A kernel push to a full ring parks until a user pop and a wake. */
+TEST_F(mapped, full_ring_parks_push)
+{
+	struct qd_seg seg = qd_seg(self->region, 512, 8), got;
+	struct qd_cqe cqe;
+	unsigned int i;
+
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, i, 1));
+	EXPECT_EQ(QD_MQ_FULL, mq_push(&self->m, self->region, 0, 1));
+	SUBMIT(qd_sqe_push(self->m.qd, &seg, 1, 5));
+	NOTHING_MORE();
+	EXPECT_EQ(QD_MQ_PUSH_WAITERS, mq_waiters(&self->m));
+	ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &got));
+	EXPECT_EQ(0u, got.offset);
+	SUBMIT(sqe_wake(self->m.qd, 6));
+	REAP(&cqe, NULL);
+	if (cqe.user_data == 6)
+		REAP(&cqe, NULL);
+	EXPECT_EQ(5u, cqe.user_data);
+	EXPECT_EQ(8, cqe.res);
+	EXPECT_EQ(0u, mq_waiters(&self->m));
+	for (i = 1; i < 8; i++) {
+		ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &got));
+		EXPECT_EQ(i, got.offset);
+	}
+	ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &got));
+	EXPECT_EQ(512u, got.offset);
+}
+
+/* Garbage in the ring is the popper's error, not the kernel's. */
+TEST_F(mapped, bad_descriptor)
+{
+	struct qd_cqe cqe;
+	struct qd_mq_slot *s;
+
+	/* A region this context never registered. */
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, 200, 0, 16));
+	SUBMIT(qd_sqe_pop(self->m.qd, 1));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-EBADMSG, cqe.res);
+	/* Past the region's end. */
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, REGION_BYTES - 8, 16));
+	SUBMIT(qd_sqe_pop(self->m.qd, 2));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-EBADMSG, cqe.res);
+	/* Too many segments. */
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 0, 16));
+	s = &qd_mq_slots(self->m.h)[(self->m.h->tail - 1) & 7];
+	s->nsegs = QD_SGA_MAX + 1;
+	SUBMIT(qd_sqe_pop(self->m.qd, 3));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-EBADMSG, cqe.res);
+	/* A good element after the bad ones still goes through. */
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 64, 16));
+	SUBMIT(qd_sqe_pop(self->m.qd, 4));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(16, cqe.res);
+}
+
+/* A corrupted ring makes the kernel give up, never spin. */
+TEST_F(mapped, corrupt_ring)
+{
+	struct qd_mq_slot *s = qd_mq_slots(self->m.h);
+	struct qd_seg seg = qd_seg(self->region, 0, 4);
+	struct qd_cqe cqe;
+	unsigned int i;
+
+	for (i = 0; i < 8; i++)
+		s[i].seq = 0xdeadbeef;
+	self->m.h->tail = 12345;
+	self->m.h->head = 777;
+	SUBMIT(qd_sqe_pop(self->m.qd, 1));
+	SUBMIT(qd_sqe_push(self->m.qd, &seg, 1, 2));
+	NOTHING_MORE();
+	/* Closing still cancels both. */
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, self->m.qd));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+}
+
+TEST_F(mapped, wake_and_multishot_rules)
+{
+	struct qd_sqe s;
+	struct qd_cqe cqe;
+	int plain;
+
+	ASSERT_EQ(0, qd_raw_queue(self->r.fd, 0, &plain));
+	SUBMIT(sqe_wake(plain, 1));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-EINVAL, cqe.res);
+	SUBMIT(sqe_wake(12345, 2));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-EBADF, cqe.res);
+	s = qd_sqe_pop(self->m.qd, 3);
+	s.op_flags = QD_POP_MULTISHOT;
+	SUBMIT(s);
+	REAP(&cqe, NULL);
+	EXPECT_EQ(-EOPNOTSUPP, cqe.res);
+	/* A wake with nothing parked is a no-op that succeeds. */
+	SUBMIT(sqe_wake(self->m.qd, 4));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(0, cqe.res);
+}
+
+TEST_F(mapped, mmap_rules)
+{
+	void *p;
+	int plain;
+
+	ASSERT_EQ(0, qd_raw_queue(self->r.fd, 0, &plain));
+	EXPECT_EQ(-EINVAL, qd_raw_mmap(self->r.fd, qd_page_size(),
+				       QD_OFF_QUEUE(plain), &p));
+	EXPECT_EQ(-EBADF, qd_raw_mmap(self->r.fd, qd_page_size(),
+				      QD_OFF_QUEUE(4000), &p));
+	EXPECT_EQ(-EINVAL, qd_raw_mmap(self->r.fd, self->m.c.map_bytes + 4096,
+				       self->m.c.map_off, &p));
+	EXPECT_EQ(-EINVAL, qd_raw_mmap(self->r.fd, qd_page_size(),
+				       self->m.c.map_off + 4096, &p));
+}
+
+/* The mapping outlives the queue's close and the context's. */
+TEST_F(mapped, mapping_outlives_close)
+{
+	struct qd_seg got;
+
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 0, 4));
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, self->m.qd));
+	ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &got));
+	qd_raw_exit(&self->r);
+	EXPECT_EQ(QD_MQ_EMPTY, mq_pop(&self->m, &got));
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 0, 4));
+	self->r.fd = -1;
+}
+
+/*
+ * The fast path racing the kernel path on one queue: a user-space producer
+ * thread and a user-space consumer thread share the ring with kernel pushes
+ * and kernel pops from the main thread. Every element is taken exactly
+ * once; the waiters flags drive the wakes.
+ */
+struct race {
+	struct mq *m;
+	unsigned int region;
+	unsigned int n;
+	unsigned long long sum;		/* consumer: offsets seen */
+	unsigned int got;
+};
+
+static void *race_producer(void *arg)
+{
+	struct race *x = arg;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < x->n; i++) {
+		do {
+			ret = mq_push(x->m, x->region, 1 + i, 1);
+		} while (ret != QD_MQ_OK);
+	}
+	return NULL;
+}
+
+static void *race_consumer(void *arg)
+{
+	struct race *x = arg;
+	struct qd_seg s;
+
+	/* Leave kernel pops as many elements as the kernel pushes. */
+	while (__atomic_load_n(&x->got, __ATOMIC_RELAXED) < x->n) {
+		if (mq_pop(x->m, &s) == QD_MQ_OK) {
+			__atomic_add_fetch(&x->sum, s.offset, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&x->got, 1, __ATOMIC_RELAXED);
+		}
+	}
+	return NULL;
+}
+
+TEST_F(mapped, fast_path_races_kernel_path)
+{
+	const unsigned int n = 20000, kn = 2000;
+	struct qd_seg segs[64];
+	struct race x = {
+		.m = &self->m, .region = self->region, .n = n,
+	};
+	unsigned long long expect = 0, ksum = 0;
+	unsigned int i, pending = 0, kpushed = 0, kpopped = 0, ud = 0;
+	pthread_t p, c;
+	struct qd_cqe cqe;
+	struct qd_elem elem;
+	struct qd_sqe s;
+
+	for (i = 0; i < n; i++)
+		expect += 1 + i;
+	for (i = 0; i < kn; i++)
+		expect += 30000 + i;
+	ASSERT_EQ(0, pthread_create(&p, NULL, race_producer, &x));
+	ASSERT_EQ(0, pthread_create(&c, NULL, race_consumer, &x));
+	/* Kernel pushes and pops, a few in flight at a time. */
+	while (kpushed < kn || pending) {
+		if (kpushed < kn && pending < 16) {
+			segs[kpushed % 64] = qd_seg(self->region,
+						    30000 + kpushed, 1);
+			s = qd_sqe_push(self->m.qd, &segs[kpushed % 64], 1,
+					1000000 + ud++);
+			ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+			s = qd_sqe_pop(self->m.qd, ud++);
+			ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+			ASSERT_EQ(2, qd_raw_submit(&self->r));
+			kpushed++;
+			pending += 2;
+		}
+		/* Anyone may be parked: wake them as a user-space party would. */
+		if (mq_waiters(&self->m)) {
+			s = sqe_wake(self->m.qd, 2000000);
+			ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+			ASSERT_EQ(1, qd_raw_submit(&self->r));
+			pending++;
+		}
+		while (qd_raw_peek_cqe(&self->r, &cqe, &elem) == 1) {
+			pending--;
+			ASSERT_LE(0, cqe.res) TH_LOG("ud %llu res %lld",
+						     cqe.user_data, cqe.res);
+			if (cqe.user_data < 1000000 && cqe.opcode == QD_OP_POP) {
+				ksum += elem.segs[0].offset;
+				kpopped++;
+			}
+		}
+		if (kpushed == kn && pending)
+			qd_raw_enter(&self->r, 0, 1, QD_RAW_WAIT, 10 * QD_RAW_MS);
+	}
+	pthread_join(p, NULL);
+	pthread_join(c, NULL);
+	EXPECT_EQ(kn, kpopped);
+	EXPECT_EQ(n, x.got);
+	EXPECT_EQ(expect, x.sum + ksum);
+}
+
+TEST_HARNESS_MAIN
