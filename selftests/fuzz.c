@@ -49,20 +49,20 @@
 #include "harness.h"
 
 /* The first opcode the module does not know (QD_OP_LAST is not ABI). */
-#define FZ_OP_UNKNOWN	(QD_OP_CANCEL + 1)
+#define FZ_OP_UNKNOWN	(QD_OP_WAKE + 1)
 
 /*
  * Both fuzzers check one CQE per SQE, so they leave out what breaks that
  * (rings.c and multishot.c test it): SKIP_SUCCESS (no CQE), a multishot
- * pop (many) and QD_OP_CANCEL (ends another SQE). What was invalid stays
- * invalid: SKIP_SUCCESS and MULTISHOT become the next bit, CANCEL an
- * unknown opcode.
+ * pop (many) and QD_OP_CANCEL (ends another SQE); nor QD_OP_WAKE (mapped
+ * queues, mapped.c). What was invalid stays invalid: SKIP_SUCCESS and
+ * MULTISHOT become the next bit, CANCEL and WAKE an unknown opcode.
  */
 static void sqe_one_cqe_only(struct qd_sqe *s)
 {
 	if (s->flags & QD_SQE_F_SKIP_SUCCESS)
 		s->flags = (s->flags & ~QD_SQE_F_SKIP_SUCCESS) | 2;
-	if (s->opcode == QD_OP_CANCEL)
+	if (s->opcode == QD_OP_CANCEL || s->opcode == QD_OP_WAKE)
 		s->opcode = 0x7f;
 	if (s->opcode == QD_OP_POP && s->op_flags & QD_POP_MULTISHOT)
 		s->op_flags = (s->op_flags & ~QD_POP_MULTISHOT) | 2;
@@ -991,7 +991,8 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 		if (r->op == QD_OP_POP && (long long)sum != res)
 			fz_violation("popped element of %llu bytes, res %lld", sum, res);
 		if (r->op == QD_OP_PUSH && r->expect == FZ_EXP_PUSH && sum != r->bytes)
-			fz_violation("push of %u bytes given back with %llu", r->bytes, sum);
+			fz_violation("push of %u bytes (SQE %u) failed with %lld and gave back %u segments, %llu bytes",
+				     r->bytes, idx, res, q->nsegs, sum);
 	} else if (r->op == QD_OP_POP && res >= 0) {
 		fz_violation("POP SQE %u completed with %lld and no element", idx, res);
 	}

@@ -465,10 +465,12 @@ TEST_F(lifecycle, proc_qd_has_the_documented_keys)
 	EXPECT_EQ(0, s->nunknown);
 	for (i = 0; i < s->nunknown && i < 8; i++)
 		TH_LOG("unexpected key %s", s->unknown[i]);
-	EXPECT_EQ(3, s->nops);
+	EXPECT_EQ(5, s->nops);
 	EXPECT_NE(NULL, qd_proc_op(s, "nop"));
 	EXPECT_NE(NULL, qd_proc_op(s, "push"));
 	EXPECT_NE(NULL, qd_proc_op(s, "pop"));
+	EXPECT_NE(NULL, qd_proc_op(s, "cancel"));
+	EXPECT_NE(NULL, qd_proc_op(s, "wake"));
 }
 
 TEST_F(lifecycle, proc_qd_counts_objects)
@@ -542,7 +544,7 @@ TEST_F(lifecycle, proc_qd_op_counters_increase)
 	ASSERT_EQ(16, cqe.res);
 	/* an opcode the module does not know counts as invalid_opcode */
 	s = qd_sqe_nop(7);
-	s.opcode = QD_OP_CANCEL + 1;
+	s.opcode = QD_OP_WAKE + 1;
 	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
 	ASSERT_EQ(-EINVAL, cqe.res);
 	ASSERT_EQ(0, qd_proc_read(&b));

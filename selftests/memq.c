@@ -474,15 +474,18 @@ TEST_F(memq, create_with_flags_or_resv_is_einval)
 {
 	unsigned int i;
 
-	for (i = 0; i <= 5; i++) {
+	const unsigned int nresv = sizeof(((struct qd_queue_create *)0)->resv) / sizeof(__u32);
+
+	/* flag bits past QD_QUEUE_MAPPED, then each resv word */
+	for (i = 0; i <= nresv; i++) {
 		struct qd_queue_create q = { .depth = 4 };
 
-		if (i == 5)
-			q.flags = 1;
+		if (i == nresv)
+			q.flags = 2;
 		else
 			q.resv[i] = 1;
 		EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE, &q))
-			TH_LOG("%s %u", i == 5 ? "flags" : "resv", i);
+			TH_LOG("%s %u", i == nresv ? "flags" : "resv", i);
 	}
 }
 

@@ -253,12 +253,17 @@ TEST_F(ms, skip_success_failures_still_post_a_cqe)
 	struct qd_seg zero = qd_seg(self->region, 0, 0);
 	struct qd_seg outside = qd_seg(self->region, REGION_BYTES - 8, 64);
 	struct qd_cqe cqe;
+	struct qd_elem el;
 
 	self->segs[0] = elem_seg(self->region, 0);
 	SUBMIT(skip(qd_sqe_push(self->qd + 1000, &self->segs[0], 1, 1)));
-	REAP(&cqe, NULL);
+	REAP(&cqe, &el);
 	EXPECT_EQ(1u, cqe.user_data);
 	EXPECT_EQ(-EBADF, cqe.res);
+	/* whether it was built before the qd was looked up is the module's
+	 * business; if it comes back, it comes back whole */
+	if (cqe.flags & QD_CQE_F_ELEM)
+		EXPECT_EQ(0, elem_k(&el, cqe.nsegs, self->region));
 	SUBMIT(skip(qd_sqe_push(self->qd, &zero, 1, 2)));
 	REAP(&cqe, NULL);
 	EXPECT_EQ(2u, cqe.user_data);
@@ -387,6 +392,97 @@ TEST_F(ms, push_cancelled_gives_its_element_back_and_queues_nothing)
 	POP_EXPECT_K(0);
 	SUBMIT(qd_sqe_pop(q1, 4));
 	NOTHING_MORE();
+}
+
+/*
+ * A push whose element could not be built (a bad segment after good ones)
+ * fails with no element in its CQE: not a partial one.
+ */
+TEST_F(ms, push_rejected_by_a_bad_later_segment_gives_no_partial_element)
+{
+	struct qd_seg segs[4] = {
+		qd_seg(self->region, 0, 100), qd_seg(self->region, 4096, 200),
+		qd_seg(self->region, 8192, 300), qd_seg(self->region, 0, 1),
+	};
+	static const int want[] = { -EFAULT, -EFAULT, -EINVAL };
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		struct qd_seg bad[4];
+
+		memcpy(bad, segs, sizeof(bad));
+		if (i == 0)
+			bad[3] = qd_seg(self->region, REGION_BYTES - 4, 64);	/* outside */
+		else if (i == 1)
+			bad[2] = qd_seg(self->region + 7, 0, 64);		/* no such region */
+		else
+			bad[3].len = 0;
+		SUBMIT(qd_sqe_push(self->qd, bad, 4, 10 + i));
+		REAP(&cqe, &el);
+		EXPECT_EQ(10u + i, cqe.user_data);
+		EXPECT_EQ(want[i], cqe.res) TH_LOG("case %u", i);
+		EXPECT_EQ(0u, cqe.flags & QD_CQE_F_ELEM)
+			TH_LOG("case %u: an element of %u segments, first len %u", i, cqe.nsegs,
+			       el.segs[0].len);
+	}
+	/* nothing was queued */
+	SUBMIT(qd_sqe_pop(self->qd, 20));
+	NOTHING_MORE();
+}
+
+/*
+ * Twelve pushes of 1..8 segments wait on a full queue, submitted from a
+ * ring whose CQ holds 4; the close fails them all: 4 CQEs in the ring, 8
+ * parked. Each CQE, parked or not, carries its own push's element whole.
+ */
+TEST_F(ms, failed_pushes_give_their_elements_back_through_the_overflow_list)
+{
+	enum { N = 12 };
+	static struct qd_seg segs[N][QD_SGA_MAX];
+	unsigned int seen[N] = { 0 };
+	struct qd_raw small;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	unsigned int k, i;
+	int q1;
+
+	ASSERT_EQ(0, qd_raw_queue(self->r.fd, 1, &q1));
+	self->qd = q1;
+	PUSH_K(0, 1, QD_SQE_F_SKIP_SUCCESS);
+	ASSERT_EQ(0, qd_raw_ring_create(&self->r, &small, 4, 4));
+	for (k = 0; k < N; k++) {
+		unsigned int n = 1 + (k * 5) % QD_SGA_MAX;
+
+		for (i = 0; i < n; i++)
+			segs[k][i] = qd_seg(self->region, 4096 * (k + 1) + 300 * i, 1 + k * 10 + i);
+		SUBMIT_ON(&small, qd_sqe_push(q1, segs[k], n, 100 + k));
+	}
+	NOTHING_MORE_ON(&small);
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, q1));
+	EXPECT_EQ(4u, qd_raw_cq_ready(&small));
+	for (k = 0; k < N; k++) {
+		unsigned int j, n;
+
+		REAP_ON(&small, &cqe, &el);
+		j = cqe.user_data - 100;
+		ASSERT_GT((unsigned int)N, j);
+		seen[j]++;
+		n = 1 + (j * 5) % QD_SGA_MAX;
+		EXPECT_EQ(QD_OP_PUSH, cqe.opcode);
+		EXPECT_EQ(-ECANCELED, cqe.res);
+		EXPECT_EQ(QD_CQE_F_ELEM, cqe.flags) TH_LOG("push %u", j);
+		EXPECT_EQ(n, cqe.nsegs) TH_LOG("push %u", j);
+		for (i = 0; i < n && i < cqe.nsegs; i++)
+			EXPECT_TRUE(qd_seg_eq(&segs[j][i], &el.segs[i]))
+				TH_LOG("push %u segment %u: offset %llu len %u", j, i,
+				       (unsigned long long)el.segs[i].offset, el.segs[i].len);
+	}
+	for (k = 0; k < N; k++)
+		EXPECT_EQ(1u, seen[k]) TH_LOG("push %u", k);
+	NOTHING_MORE_ON(&small);
+	qd_raw_exit(&small);
 }
 
 /* --- multishot pops -------------------------------------------------------- */
