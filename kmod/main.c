@@ -16,6 +16,7 @@
 #include "op.h"
 #include "region.h"
 #include "selftest.h"
+#include "share.h"
 #include "stats.h"
 
 static int qd_open(struct inode *inode, struct file *file)
@@ -97,6 +98,10 @@ static long qd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return qd_close_qd(ctx, uarg);
 	case QD_IOC_RING:
 		return qd_ring_add(ctx, uarg);
+	case QD_IOC_QUEUE_EXPORT:
+		return qd_queue_export(ctx, uarg);
+	case QD_IOC_QUEUE_IMPORT:
+		return qd_queue_import(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}

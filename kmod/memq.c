@@ -34,6 +34,7 @@ struct qd_memq {
 	struct qd_object obj;
 	spinlock_t lock;		/* everything below; irq-safe */
 	bool closed;
+	u32 handles;			/* qds naming it, in all contexts */
 	u32 depth;
 	u32 max_depth;
 	u32 nr_pops;
@@ -90,6 +91,39 @@ static void qd_memq_admit_push(struct qd_memq *q, struct list_head *done)
 	q->depth++;
 	q->pushed++;
 	list_add_tail(&push->node, done);
+}
+
+/*
+ * Whether pop may take elem: always in the pusher's context; in another
+ * one when elem's segments could be rewritten into the popper's regions
+ * (shared memory both registered), which this does. Called with q->lock.
+ */
+static bool qd_memq_fits(struct qd_op *pop, struct qd_kelem *elem)
+{
+	return pop->ctx == elem->ctx || !qd_elem_translate(elem, pop->ctx);
+}
+
+/*
+ * The first waiting pop that can take elem. Those before it cannot: they
+ * complete with -EXDEV (elem stays first in the queue for the others).
+ * Called with q->lock held.
+ */
+static struct qd_op *qd_memq_taker(struct qd_memq *q, struct qd_kelem *elem,
+				   struct list_head *done)
+{
+	struct qd_op *pop;
+
+	while (!list_empty(&q->pops)) {
+		pop = list_first_entry(&q->pops, struct qd_op, node);
+		if (qd_memq_fits(pop, elem))
+			return pop;
+		list_del(&pop->node);
+		q->nr_pops--;
+		qd_op_unwait(pop);
+		pop->res = -EXDEV;
+		list_add_tail(&pop->node, done);
+	}
+	return NULL;
 }
 
 /* Complete every op on the list with the result stored in it. */
@@ -239,8 +273,8 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 		return ret;
 	}
 	op->res = elem->bytes;
-	if (!list_empty(&q->pops)) {
-		pop = list_first_entry(&q->pops, struct qd_op, node);
+	pop = qd_memq_taker(q, elem, &done);
+	if (pop) {
 		op->elem = NULL;
 		q->pushed++;
 		if (qd_memq_multishot(pop)) {
@@ -284,6 +318,8 @@ static int qd_memq_pop_multishot(struct qd_memq *q, struct qd_op *op,
 
 	while (!list_empty(&q->elems)) {
 		elem = list_first_entry(&q->elems, struct qd_kelem, node);
+		if (!qd_memq_fits(op, elem))
+			return -EXDEV;
 		list_del_init(&elem->node);
 		q->depth--;
 		q->popped++;
@@ -321,11 +357,15 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 		}
 	} else {
 		elem = list_first_entry(&q->elems, struct qd_kelem, node);
-		list_del_init(&elem->node);
-		q->depth--;
-		qd_memq_give(q, op, elem, &done);
-		/* Room now: admit the oldest waiting push. */
-		qd_memq_admit_push(q, &done);
+		if (qd_memq_fits(op, elem)) {
+			list_del_init(&elem->node);
+			q->depth--;
+			qd_memq_give(q, op, elem, &done);
+			/* Room now: admit the oldest waiting push. */
+			qd_memq_admit_push(q, &done);
+		} else {
+			ret = -EXDEV;
+		}
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
@@ -375,39 +415,77 @@ static int qd_memq_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 	return 0;
 }
 
-/* Process context (object.h): may sleep between elements. */
-static void qd_memq_close(struct qd_object *obj)
+/* Complete the ops on list with -ECANCELED. Process context. */
+static void qd_memq_cancel_list(struct list_head *cancel)
 {
-	struct qd_memq *q = to_memq(obj);
-	struct qd_kelem *elem, *etmp;
 	struct qd_op *op, *tmp;
-	unsigned long flags;
-	LIST_HEAD(cancel);
-	LIST_HEAD(elems);
 
-	spin_lock_irqsave(&q->lock, flags);
-	q->closed = true;
-	list_splice_init(&q->pops, &cancel);
-	list_splice_tail_init(&q->pushes, &cancel);
-	list_splice_init(&q->elems, &elems);
-	q->nr_pops = 0;
-	q->nr_pushes = 0;
-	q->depth = 0;
-	if (q->map)
-		qd_memq_set_waiters(q);
-	spin_unlock_irqrestore(&q->lock, flags);
-
-	list_for_each_entry_safe(op, tmp, &cancel, node) {
+	list_for_each_entry_safe(op, tmp, cancel, node) {
 		list_del_init(&op->node);
 		qd_op_unwait(op);
 		qd_op_complete(op, -ECANCELED);
 		cond_resched();
 	}
+}
+
+/* Move ctx's ops on list to cancel; called with q->lock held. */
+static u32 qd_memq_take_ctx_ops(struct list_head *list, struct qd_ctx *ctx,
+				struct list_head *cancel)
+{
+	struct qd_op *op, *tmp;
+	u32 n = 0;
+
+	list_for_each_entry_safe(op, tmp, list, node) {
+		if (op->ctx == ctx) {
+			list_move_tail(&op->node, cancel);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * A handle of ctx closes (its qd, or its context going away). Its pending
+ * ops end with -ECANCELED; the last handle's close also drops the queued
+ * elements and refuses later operations. Process context: may sleep
+ * between ops and elements.
+ */
+static void qd_memq_detach(struct qd_memq *q, struct qd_ctx *ctx)
+{
+	struct qd_kelem *elem, *etmp;
+	unsigned long flags;
+	LIST_HEAD(cancel);
+	LIST_HEAD(elems);
+
+	spin_lock_irqsave(&q->lock, flags);
+	if (--q->handles) {
+		q->nr_pops -= qd_memq_take_ctx_ops(&q->pops, ctx, &cancel);
+		q->nr_pushes -= qd_memq_take_ctx_ops(&q->pushes, ctx, &cancel);
+	} else {
+		q->closed = true;
+		list_splice_init(&q->pops, &cancel);
+		list_splice_tail_init(&q->pushes, &cancel);
+		list_splice_init(&q->elems, &elems);
+		q->nr_pops = 0;
+		q->nr_pushes = 0;
+		q->depth = 0;
+	}
+	if (q->map)
+		qd_memq_set_waiters(q);
+	spin_unlock_irqrestore(&q->lock, flags);
+
+	qd_memq_cancel_list(&cancel);
 	list_for_each_entry_safe(elem, etmp, &elems, node) {
 		list_del(&elem->node);
 		qd_elem_free(elem);
 		cond_resched();
 	}
+}
+
+/* Process context (object.h): the creating context's handle closes. */
+static void qd_memq_close(struct qd_object *obj)
+{
+	qd_memq_detach(to_memq(obj), obj->ctx);
 }
 
 /* Any context: the last reference may be an op's. */
@@ -474,6 +552,7 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	INIT_LIST_HEAD(&q->pops);
 	INIT_LIST_HEAD(&q->pushes);
 	q->max_depth = c.depth ? c.depth : QD_MEMQ_DEFAULT_DEPTH;
+	q->handles = 1;
 	if (c.flags & QD_QUEUE_MAPPED) {
 		q->max_depth = roundup_pow_of_two(q->max_depth);
 		q->map = qd_mq_map_alloc(q->max_depth);
@@ -535,4 +614,44 @@ int qd_memq_mmap(struct qd_ctx *ctx, u64 off, struct vm_area_struct *vma)
 		ret = qd_mq_map_mmap(q->map, vma);
 	qd_object_put(obj);
 	return ret;
+}
+
+/* The memory queue obj names, or NULL if it is something else. */
+static struct qd_memq *qd_memq_of(struct qd_object *obj)
+{
+	return obj->ops == &qd_memq_ops ? to_memq(obj) : NULL;
+}
+
+/* Whether obj is a memory queue that can be shared (share.c). */
+int qd_memq_shareable(struct qd_object *obj)
+{
+	struct qd_memq *q = qd_memq_of(obj);
+
+	if (!q)
+		return -EOPNOTSUPP;
+	return q->map ? -EOPNOTSUPP : 0;
+}
+
+/* One more handle (an import). -EBADF once the last handle closed. */
+int qd_memq_attach(struct qd_object *obj)
+{
+	struct qd_memq *q = qd_memq_of(obj);
+	unsigned long flags;
+	int ret = 0;
+
+	if (!q)
+		return -EINVAL;
+	spin_lock_irqsave(&q->lock, flags);
+	if (q->closed)
+		ret = -EBADF;
+	else
+		q->handles++;
+	spin_unlock_irqrestore(&q->lock, flags);
+	return ret;
+}
+
+/* An imported handle of ctx closes. Process context. */
+void qd_memq_detach_ctx(struct qd_object *obj, struct qd_ctx *ctx)
+{
+	qd_memq_detach(to_memq(obj), ctx);
 }

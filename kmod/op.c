@@ -153,8 +153,14 @@ struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err)
 		return NULL;
 	}
 	INIT_LIST_HEAD(&elem->node);
+	/*
+	 * The element names the context's regions and is charged to it: it
+	 * holds the context until freed, even in another context's queue.
+	 */
+	qd_ctx_get(ctx);
 	elem->ctx = ctx;
 	elem->nsegs = 0;
+	elem->whole = false;
 	elem->bytes = 0;
 	return elem;
 }
@@ -169,6 +175,39 @@ void qd_elem_free(struct qd_kelem *elem)
 		qd_region_put(elem->regions[i]);
 	kmem_cache_free(qd_elem_cache, elem);
 	qd_uncharge(ctx);
+	qd_ctx_put(ctx);
+}
+
+/*
+ * elem, pushed in another context, goes to a pop of ctx: rewrite its
+ * segments into ctx's regions backed by the same shared pages (no copy).
+ * All or nothing: -EXDEV leaves elem as it was. Any context.
+ */
+int qd_elem_translate(struct qd_kelem *elem, struct qd_ctx *ctx)
+{
+	struct qd_region *regions[QD_SGA_MAX];
+	struct qd_seg segs[QD_SGA_MAX];
+	u32 i, n;
+	int ret = 0;
+
+	for (n = 0; n < elem->nsegs; n++) {
+		ret = qd_region_translate(ctx, elem->regions[n],
+					  &elem->segs[n], &segs[n],
+					  &regions[n]);
+		if (ret)
+			break;
+	}
+	if (ret) {
+		for (i = 0; i < n; i++)
+			qd_region_put(regions[i]);
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		qd_region_put(elem->regions[i]);
+		elem->regions[i] = regions[i];
+		elem->segs[i] = segs[i];
+	}
+	return 0;
 }
 
 int qd_op_init(void)

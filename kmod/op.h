@@ -18,11 +18,12 @@ struct qd_region;
  */
 struct qd_kelem {
 	struct list_head node;		/* in a queue */
-	struct qd_ctx *ctx;		/* charged; outlived by the context */
+	struct qd_ctx *ctx;		/* charged, referenced: the pusher's */
 	struct qd_parked park;		/* delivered by a multishot pop, parked */
 	u64 user_data;			/* parked: the pop's */
 	s32 qd;				/* parked: the pop's */
 	u32 nsegs;
+	bool whole;			/* all segments resolved (a push's prep) */
 	u64 bytes;
 	struct qd_seg segs[QD_SGA_MAX];
 	struct qd_region *regions[QD_SGA_MAX];	/* one reference each */
@@ -69,6 +70,7 @@ void qd_op_unwait(struct qd_op *op);
 
 struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err);
 void qd_elem_free(struct qd_kelem *elem);
+int qd_elem_translate(struct qd_kelem *elem, struct qd_ctx *ctx);
 
 int qd_op_init(void);
 void qd_op_exit(void);

@@ -45,6 +45,7 @@ int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 			return ret;
 		elem->nsegs = i + 1;	/* references held so far */
 	}
+	elem->whole = true;
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <linux/hugetlb.h>
 #include <linux/magic.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
@@ -106,6 +107,37 @@ static int qd_region_check_vmas(struct mm_struct *mm, unsigned long start,
 	return 0;
 }
 
+/*
+ * Called with the mmap lock held, the range pinned: note which shmem file
+ * pages the region holds when it is one range of one file.
+ */
+static void qd_region_note_shm(struct mm_struct *mm, struct qd_region *region)
+{
+	struct vm_area_struct *vma = find_vma(mm, region->addr);
+	struct address_space *mapping;
+	unsigned long i;
+	pgoff_t index;
+
+	region->shm_mapping = NULL;
+	if (!vma || !vma->vm_file || is_vm_hugetlb_page(vma) ||
+	    vma->vm_end < region->addr + region->len ||
+	    file_inode(vma->vm_file)->i_sb->s_magic != TMPFS_MAGIC)
+		return;
+	mapping = vma->vm_file->f_mapping;
+	index = vma->vm_pgoff + ((region->addr - vma->vm_start) >> PAGE_SHIFT);
+	/* What is pinned is what counts: each page must be that file's. */
+	for (i = 0; i < region->nr_pages; i++) {
+		struct folio *folio = page_folio(region->pages[i]);
+
+		if (folio->mapping != mapping ||
+		    folio->index + folio_page_idx(folio, region->pages[i]) !=
+		    index + i)
+			return;
+	}
+	region->shm_mapping = mapping;
+	region->shm_index = index;
+}
+
 static int qd_region_pin(struct qd_region *region)
 {
 	struct mm_struct *mm = current->mm;
@@ -129,6 +161,8 @@ static int qd_region_pin(struct qd_region *region)
 			ret = -EFAULT;
 		}
 	}
+	if (!ret)
+		qd_region_note_shm(mm, region);
 	mmap_read_unlock(mm);
 	if (ret)
 		unpin_user_pages(region->pages, done);
@@ -282,4 +316,52 @@ int qd_region_resolve(struct qd_ctx *ctx, const struct qd_seg *seg,
 void qd_region_put(struct qd_region *region)
 {
 	atomic_dec(&region->users);
+}
+
+/*
+ * seg lies in region from, of another context: find the same pages in a
+ * region of ctx, by shared memory identity, and take a reference on it.
+ * Returns 0 with the segment rewritten into *out and the region in
+ * *out_region, or -EXDEV when ctx has not registered those pages. Any
+ * context; no lock needed (the reference is taken before the region's
+ * pages are looked at, so an unregistration cannot free them under us).
+ */
+int qd_region_translate(struct qd_ctx *ctx, const struct qd_region *from,
+			const struct qd_seg *seg, struct qd_seg *out,
+			struct qd_region **out_region)
+{
+	pgoff_t first = seg->offset >> PAGE_SHIFT, want, k;
+	unsigned long n, i, id;
+	struct qd_region *r;
+	int ret = -EXDEV;
+
+	if (!from->shm_mapping)
+		return -EXDEV;
+	n = DIV_ROUND_UP(offset_in_page(seg->offset) + seg->len, PAGE_SIZE);
+	want = from->shm_index + first;
+	rcu_read_lock();
+	xa_for_each(&ctx->regions, id, r) {
+		if (r->shm_mapping != from->shm_mapping || want < r->shm_index ||
+		    want - r->shm_index + n > r->nr_pages)
+			continue;
+		if (!atomic_inc_unless_negative(&r->users))
+			continue;
+		k = want - r->shm_index;
+		for (i = 0; i < n; i++)
+			if (r->pages[k + i] != from->pages[first + i])
+				break;
+		if (i < n) {
+			qd_region_put(r);
+			continue;
+		}
+		out->region = r->id;
+		out->offset = ((u64)k << PAGE_SHIFT) + offset_in_page(seg->offset);
+		out->len = seg->len;
+		out->resv = 0;
+		*out_region = r;
+		ret = 0;
+		break;
+	}
+	rcu_read_unlock();
+	return ret;
 }

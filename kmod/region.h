@@ -18,6 +18,14 @@ struct qd_region {
 	u64 len;
 	unsigned long nr_pages;
 	struct page **pages;
+	/*
+	 * Identity of shared memory: when every page is page shm_index + i of
+	 * one shmem file's mapping (memfd, tmpfs, shared anonymous), that
+	 * mapping (a key, never dereferenced), else NULL. Lets an element move
+	 * between contexts that registered the same pages (qd_region_translate).
+	 */
+	const void *shm_mapping;
+	pgoff_t shm_index;
 	/* elements and ops referencing it; QD_REGION_DEAD once unregistered */
 	atomic_t users;
 	struct rcu_head rcu;
@@ -29,5 +37,8 @@ void qd_region_free_all(struct qd_ctx *ctx);
 int qd_region_resolve(struct qd_ctx *ctx, const struct qd_seg *seg,
 		      struct qd_region **out);
 void qd_region_put(struct qd_region *region);
+int qd_region_translate(struct qd_ctx *ctx, const struct qd_region *from,
+			const struct qd_seg *seg, struct qd_seg *out,
+			struct qd_region **out_region);
 
 #endif /* _QD_REGION_H */

@@ -146,7 +146,7 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 		      QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS |
 		      QD_FEAT_NOP_IRQ | QD_FEAT_ELEM_LIMIT | QD_FEAT_RINGS |
 		      QD_FEAT_SKIP_SUCCESS | QD_FEAT_MULTISHOT |
-		      QD_FEAT_MAPPED_QUEUE;
+		      QD_FEAT_MAPPED_QUEUE | QD_FEAT_SHARED_QUEUE;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
 	return ring;
@@ -413,7 +413,8 @@ static void qd_cq_fill(struct qd_cq *cq, u64 user_data, s64 res, s32 qd,
 
 /*
  * The element an op's final CQE carries: what a pop got, or what a push
- * that failed had built (so that its submitter finds its buffers).
+ * that failed after its element was built had (so that its submitter finds
+ * its buffers; a push refused while building it carries none).
  */
 static const struct qd_kelem *qd_op_cqe_elem(const struct qd_op *op)
 {
@@ -421,7 +422,7 @@ static const struct qd_kelem *qd_op_cqe_elem(const struct qd_op *op)
 		return NULL;
 	if (op->opcode == QD_OP_POP && op->res >= 0)
 		return op->elem;
-	if (op->opcode == QD_OP_PUSH && op->res < 0)
+	if (op->opcode == QD_OP_PUSH && op->res < 0 && op->elem->whole)
 		return op->elem;
 	return NULL;
 }

@@ -203,6 +203,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_SKIP_SUCCESS	_BITUL(7)	/* QD_SQE_F_SKIP_SUCCESS */
 #define QD_FEAT_MULTISHOT	_BITUL(8)	/* QD_POP_MULTISHOT, QD_OP_CANCEL */
 #define QD_FEAT_MAPPED_QUEUE	_BITUL(9)	/* QD_QUEUE_MAPPED, QD_OP_WAKE */
+#define QD_FEAT_SHARED_QUEUE	_BITUL(10)	/* QD_IOC_QUEUE_EXPORT/IMPORT */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
@@ -315,6 +316,38 @@ struct qd_mq_slot {
 	struct qd_seg	segs[QD_SGA_MAX];
 };
 
+/*
+ * Sharing a memory queue with another process. QD_IOC_QUEUE_EXPORT makes a
+ * file descriptor (O_CLOEXEC) that names the queue and grants the rights
+ * given (at most those of the exporting qd); pass it over a Unix socket
+ * (SCM_RIGHTS). QD_IOC_QUEUE_IMPORT makes a qd for it in the importer's
+ * context. Every qd naming the queue is a handle: closing one cancels that
+ * context's pending operations on the queue (-ECANCELED); the queue and its
+ * elements live until the last handle closes. An element names its
+ * pusher's memory: a pop in another context gets it without a copy when
+ * the popper registered the same shared memory (memfd, tmpfs, shared
+ * anonymous: the same pages), with the segments rewritten into the
+ * popper's regions; otherwise the pop completes with -EXDEV and the element
+ * stays first in the queue. Mapped queues cannot be exported.
+ */
+struct qd_queue_export {
+	__s32	qd;
+	__u32	rights;		/* QD_SHARE_*, at least one */
+	__s32	fd;		/* out */
+	__u32	resv[5];	/* must be zero */
+};
+
+struct qd_queue_import {
+	__s32	fd;		/* from QD_IOC_QUEUE_EXPORT */
+	__s32	qd;		/* out */
+	__u32	rights;		/* out: QD_SHARE_* the qd has */
+	__u32	resv[5];	/* must be zero */
+};
+
+#define QD_SHARE_PUSH		_BITUL(0)
+#define QD_SHARE_POP		_BITUL(1)
+#define QD_SHARE_ALL		(QD_SHARE_PUSH | QD_SHARE_POP)
+
 /* 0xDE: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define QD_IOC_MAGIC		0xDE
 #define QD_IOC_SETUP		_IOWR(QD_IOC_MAGIC, 0x00, struct qd_params)
@@ -324,5 +357,7 @@ struct qd_mq_slot {
 #define QD_IOC_QUEUE		_IOWR(QD_IOC_MAGIC, 0x04, struct qd_queue_create)
 #define QD_IOC_CLOSE		_IOW(QD_IOC_MAGIC, 0x05, __s32)
 #define QD_IOC_RING		_IOWR(QD_IOC_MAGIC, 0x06, struct qd_params)
+#define QD_IOC_QUEUE_EXPORT	_IOWR(QD_IOC_MAGIC, 0x07, struct qd_queue_export)
+#define QD_IOC_QUEUE_IMPORT	_IOWR(QD_IOC_MAGIC, 0x08, struct qd_queue_import)
 
 #endif /* _UAPI_LINUX_QD_H */
