@@ -20,6 +20,7 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 	[QD_OP_POP] = {
 		.name = "pop",
 		.op_flags = QD_POP_MULTISHOT,
+		.no_skip = true,
 		.prep = qd_pop_prep,
 		.issue = qd_pop_issue,
 	},

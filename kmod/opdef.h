@@ -18,6 +18,7 @@ struct qd_op;
 struct qd_opdef {
 	const char *name;
 	u32 op_flags;		/* sqe->op_flags bits the opcode defines */
+	bool no_skip;		/* success carries data: no SKIP_SUCCESS */
 	int (*prep)(struct qd_op *op, const struct qd_sqe *sqe);
 	int (*issue)(struct qd_op *op);
 };

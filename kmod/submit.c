@@ -55,6 +55,7 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 	qd_stat_inc(op[opcode].submitted);
 
 	if (sqe->flags & ~QD_SQE_F_ALL || sqe->op_flags & ~def->op_flags ||
+	    (def->no_skip && sqe->flags & QD_SQE_F_SKIP_SUCCESS) ||
 	    !qd_sqe_resv_clear(sqe))
 		ret = -EINVAL;
 	else

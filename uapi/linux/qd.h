@@ -122,7 +122,8 @@ struct qd_sqe {
  * SQE flags.
  * SKIP_SUCCESS: post no CQE when the operation succeeds (res >= 0); a
  * failure still posts one. For operations whose success carries nothing
- * the submitter needs (a push whose buffers travel with the element).
+ * the submitter needs (a push whose buffers travel with the element, a
+ * cancel, a wake); a pop with it is -EINVAL.
  */
 #define QD_SQE_F_SKIP_SUCCESS	_BITUL(0)
 
