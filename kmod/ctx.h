@@ -52,6 +52,7 @@ struct qd_ctx {
 	u32 nr_rings;
 	struct qd_ring *rings[QD_MAX_RINGS];
 	atomic_t cq_seq;		/* completions posted or parked, any ring */
+	atomic_long_t ring_bytes;	/* rings and mapped queues (user.c) */
 	wait_queue_head_t wait;		/* poll and QD_ENTER_CTX_SEQ sleepers */
 	u32 max_inflight;
 	u32 max_queued;

@@ -555,10 +555,11 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	q->handles = 1;
 	if (c.flags & QD_QUEUE_MAPPED) {
 		q->max_depth = roundup_pow_of_two(q->max_depth);
-		q->map = qd_mq_map_alloc(q->max_depth);
-		if (!q->map) {
+		q->map = qd_mq_map_alloc(ctx, q->max_depth);
+		if (IS_ERR(q->map)) {
+			ret = PTR_ERR(q->map);
 			kfree(q);
-			return -ENOMEM;
+			return ret;
 		}
 	}
 

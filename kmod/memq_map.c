@@ -20,6 +20,7 @@
 #include "memq_map.h"
 #include "op.h"
 #include "region.h"
+#include "user.h"
 
 /* The protocol's primitives (common/qd_mq.h). */
 static inline u32 qd_mq_acquire(u32 *p)
@@ -53,19 +54,30 @@ static_assert(sizeof(struct qd_mq_slot) % 16 == 0);
 static_assert(QD_MEMQ_MAX_DEPTH * sizeof(struct qd_mq_slot) +
 	      sizeof(struct qd_mq_hdr) <= QD_OFF_QUEUE_STRIDE);
 
-/* Process context. entries: a power of two up to QD_MEMQ_MAX_DEPTH. */
-struct qd_mq_map *qd_mq_map_alloc(u32 entries)
+/*
+ * Process context. entries: a power of two up to QD_MEMQ_MAX_DEPTH. The
+ * ring's memory is charged to ctx's ring bytes (-ENOBUFS past the bound).
+ */
+struct qd_mq_map *qd_mq_map_alloc(struct qd_ctx *ctx, u32 entries)
 {
 	struct qd_mq_map *map;
+	int ret;
 
 	map = kzalloc(sizeof(*map), GFP_KERNEL_ACCOUNT);
 	if (!map)
-		return NULL;
+		return ERR_PTR(-ENOMEM);
 	map->bytes = PAGE_ALIGN(qd_mq_bytes(entries));
+	ret = qd_ring_bytes_charge(ctx, map->bytes);
+	if (ret) {
+		kfree(map);
+		return ERR_PTR(ret);
+	}
+	map->ctx = ctx;
 	map->hdr = __vmalloc(map->bytes, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!map->hdr) {
+		qd_ring_bytes_uncharge(ctx, map->bytes);
 		kfree(map);
-		return NULL;
+		return ERR_PTR(-ENOMEM);
 	}
 	qd_mq_init(map->hdr, entries);
 	map->entries = entries;
@@ -79,6 +91,7 @@ void qd_mq_map_put(struct qd_mq_map *map)
 {
 	if (!refcount_dec_and_test(&map->refs))
 		return;
+	qd_ring_bytes_uncharge(map->ctx, map->bytes);
 	vfree(map->hdr);
 	kfree(map);
 }

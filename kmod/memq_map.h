@@ -17,13 +17,14 @@ struct vm_area_struct;
  */
 struct qd_mq_map {
 	refcount_t refs;
+	struct qd_ctx *ctx;		/* charged; freed before it (user.c) */
 	struct qd_mq_hdr *hdr;		/* vmalloc memory, shared with user */
 	size_t bytes;			/* page aligned */
 	u32 entries;
 	u32 mask;			/* ours: never read back from hdr */
 };
 
-struct qd_mq_map *qd_mq_map_alloc(u32 entries);
+struct qd_mq_map *qd_mq_map_alloc(struct qd_ctx *ctx, u32 entries);
 void qd_mq_map_put(struct qd_mq_map *map);
 int qd_mq_map_mmap(struct qd_mq_map *map, struct vm_area_struct *vma);
 

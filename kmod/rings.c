@@ -29,6 +29,7 @@
 #include "ctx.h"
 #include "op.h"
 #include "stats.h"
+#include "user.h"
 
 #define QD_RING_HDR_BYTES	sizeof(struct qd_ring_hdr)
 
@@ -72,9 +73,20 @@ static void qd_fill_offsets(struct qd_params *p)
 	co->elems = QD_RING_HDR_BYTES + p->cq_entries * sizeof(struct qd_cqe);
 }
 
+/* Ring memory, as charged to the context and its user (user.c). */
+static size_t qd_ring_bytes(const struct qd_params *p)
+{
+	return PAGE_ALIGN(QD_RING_HDR_BYTES +
+			  p->sq_entries * sizeof(struct qd_sqe)) +
+	       PAGE_ALIGN(QD_RING_HDR_BYTES + p->cq_entries *
+			  (sizeof(struct qd_cqe) + sizeof(struct qd_elem)));
+}
+
 static void qd_ring_free(struct qd_ring *ring)
 {
 	WARN_ON_ONCE(!list_empty(&ring->cq.overflow));
+	if (ring->charged)
+		qd_ring_bytes_uncharge(ring->ctx, ring->charged);
 	vfree(ring->sq.hdr);
 	vfree(ring->cq.hdr);
 	mutex_destroy(&ring->sq_lock);
@@ -106,10 +118,11 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 	struct qd_ring *ring;
 	struct qd_sq *sq;
 	struct qd_cq *cq;
+	int ret;
 
 	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
 	if (!ring)
-		return NULL;
+		return ERR_PTR(-ENOMEM);
 	sq = &ring->sq;
 	cq = &ring->cq;
 	ring->ctx = ctx;
@@ -117,7 +130,12 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 	spin_lock_init(&cq->lock);
 	INIT_LIST_HEAD(&cq->overflow);
 	init_waitqueue_head(&cq->wait);
+	ret = qd_ring_bytes_charge(ctx, qd_ring_bytes(p));
+	if (ret)
+		goto err;
+	ring->charged = qd_ring_bytes(p);
 
+	ret = -ENOMEM;
 	sq->entries = p->sq_entries;
 	sq->mask = p->sq_entries - 1;
 	sq->bytes = QD_RING_HDR_BYTES + sq->entries * sizeof(struct qd_sqe);
@@ -152,7 +170,7 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 	return ring;
 err:
 	qd_ring_free(ring);
-	return NULL;
+	return ERR_PTR(ret);
 }
 
 /* Called with ctx->lock held: make ring n visible to lockless readers. */
@@ -182,8 +200,8 @@ int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p)
 	if (ret)
 		return ret;
 	ring = qd_ring_new(ctx, p);
-	if (!ring)
-		return -ENOMEM;
+	if (IS_ERR(ring))
+		return PTR_ERR(ring);
 	ctx->max_inflight = 2 * ring->cq.entries;
 	qd_ring_publish(ctx, ring, p);
 	return 0;
@@ -212,10 +230,10 @@ int qd_ring_add(struct qd_ctx *ctx, struct qd_params __user *arg)
 		ret = -ENOSPC;
 	} else {
 		ring = qd_ring_new(ctx, &p);
-		if (ring)
-			qd_ring_publish(ctx, ring, &p);
+		if (IS_ERR(ring))
+			ret = PTR_ERR(ring);
 		else
-			ret = -ENOMEM;
+			qd_ring_publish(ctx, ring, &p);
 	}
 	mutex_unlock(&ctx->lock);
 	if (ret)

@@ -61,6 +61,7 @@ struct qd_cq {
 struct qd_ring {
 	struct qd_ctx *ctx;
 	u32 id;
+	size_t charged;			/* ring bytes charged (user.c) */
 	struct mutex sq_lock;		/* the SQ consumer; killable */
 	struct qd_sq sq;
 	struct qd_cq cq;

@@ -10,12 +10,16 @@
  *  max_queued         elements one context may hold (sampled at open)
  *  max_user_queued    elements all contexts of one uid may hold
  *  max_user_contexts  contexts one uid may have open (or not yet freed)
+ *  max_ring_bytes     ring memory of one context: SQ/CQ rings (one pair
+ *                     per thread with libqd) and mapped queues' rings
+ *  max_user_ring_bytes  the same over all contexts of one uid
  */
 #include <linux/hashtable.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 
+#include "ctx.h"
 #include "user.h"
 
 unsigned int qd_max_queued = 65536;
@@ -29,6 +33,14 @@ MODULE_PARM_DESC(max_user_queued, "elements all contexts of a user may hold (def
 static unsigned int qd_max_user_contexts = 128;
 module_param_named(max_user_contexts, qd_max_user_contexts, uint, 0644);
 MODULE_PARM_DESC(max_user_contexts, "contexts a user may have (default 128)");
+
+static unsigned long qd_max_ring_bytes = 64UL << 20;
+module_param_named(max_ring_bytes, qd_max_ring_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_ring_bytes, "ring memory of one context (default 64 MiB)");
+
+static unsigned long qd_max_user_ring_bytes = 256UL << 20;
+module_param_named(max_user_ring_bytes, qd_max_user_ring_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_ring_bytes, "ring memory of a user's contexts (default 256 MiB)");
 
 /* Process context only: taken by context creation and freeing. */
 static DEFINE_SPINLOCK(qd_users_lock);
@@ -132,4 +144,34 @@ long qd_user_queued_total(void)
 		sum += atomic_long_read(&u->queued);
 	spin_unlock(&qd_users_lock);
 	return sum;
+}
+
+/*
+ * Charge bytes of ring memory to ctx and its user: -ENOBUFS past either
+ * bound. Process context (ring and queue creation); uncharging is any
+ * context (a mapped queue's ring is freed with its last mapping or
+ * reference, always before its context).
+ */
+int qd_ring_bytes_charge(struct qd_ctx *ctx, size_t bytes)
+{
+	struct qd_user *u = ctx->quser;
+
+	if (atomic_long_add_return(bytes, &ctx->ring_bytes) >
+	    (long)READ_ONCE(qd_max_ring_bytes))
+		goto err_ctx;
+	if (atomic_long_add_return(bytes, &u->ring_bytes) >
+	    (long)READ_ONCE(qd_max_user_ring_bytes))
+		goto err_user;
+	return 0;
+err_user:
+	atomic_long_sub(bytes, &u->ring_bytes);
+err_ctx:
+	atomic_long_sub(bytes, &ctx->ring_bytes);
+	return -ENOBUFS;
+}
+
+void qd_ring_bytes_uncharge(struct qd_ctx *ctx, size_t bytes)
+{
+	atomic_long_sub(bytes, &ctx->quser->ring_bytes);
+	atomic_long_sub(bytes, &ctx->ring_bytes);
 }

@@ -18,6 +18,7 @@ struct qd_user {
 	refcount_t refs;
 	atomic_t contexts;
 	atomic_long_t queued;		/* elements held by its contexts */
+	atomic_long_t ring_bytes;	/* ring memory of its contexts */
 };
 
 /* Module parameters (see user.c). */
@@ -30,5 +31,9 @@ void qd_user_del_context(struct qd_user *u);
 bool qd_user_charge_elem(struct qd_user *u);
 void qd_user_uncharge_elem(struct qd_user *u);
 long qd_user_queued_total(void);
+
+struct qd_ctx;
+int qd_ring_bytes_charge(struct qd_ctx *ctx, size_t bytes);
+void qd_ring_bytes_uncharge(struct qd_ctx *ctx, size_t bytes);
 
 #endif /* _QD_USER_H */

@@ -380,6 +380,40 @@ TEST_F(mapped, mapping_outlives_close)
 }
 
 /*
+ * Ring memory is bounded per context (max_ring_bytes, 64 MiB by default):
+ * big mapped queues fail with -ENOBUFS past it, and a closed queue's ring
+ * is given back once nothing maps it.
+ */
+TEST_F(mapped, ring_bytes_bounded)
+{
+	struct qd_params p = { .sq_entries = 4096 };
+	struct qd_queue_create c;
+	int qds[64], n = 0, ret = 0;
+
+	while (n < 64) {
+		memset(&c, 0, sizeof(c));
+		c.depth = QD_MEMQ_MAX_DEPTH;
+		c.flags = QD_QUEUE_MAPPED;
+		ret = qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE, &c);
+		if (ret)
+			break;
+		qds[n++] = c.qd;
+	}
+	EXPECT_EQ(-ENOBUFS, ret);
+	/* 64 MiB of 9.4 MB rings, less what the fixture holds. */
+	EXPECT_GE(n, 5);
+	EXPECT_LE(n, 7);
+	/* Rings (SQ/CQ pairs) count against the same bound. */
+	EXPECT_EQ(-ENOBUFS, qd_raw_ioctl(self->r.fd, QD_IOC_RING, &p));
+	ASSERT_GT(n, 0);
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, qds[--n]));
+	memset(&c, 0, sizeof(c));
+	c.depth = QD_MEMQ_MAX_DEPTH;
+	c.flags = QD_QUEUE_MAPPED;
+	EXPECT_EQ(0, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE, &c));
+}
+
+/*
  * The fast path racing the kernel path on one queue: a user-space producer
  * thread and a user-space consumer thread share the ring with kernel pushes
  * and kernel pops from the main thread. Every element is taken exactly
