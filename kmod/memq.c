@@ -95,17 +95,27 @@ static void qd_memq_admit_push(struct qd_memq *q, struct list_head *done)
 
 /*
  * Whether pop may take elem: always in the pusher's context; in another
- * one when elem's segments could be rewritten into the popper's regions
- * (shared memory both registered), which this does. Called with q->lock.
+ * one when elem's segments can be rewritten into the popper's regions
+ * (shared memory both registered: done here), else when the pop brought a
+ * buffer big enough for a copy (marked; made by qd_memq_finish()). Returns
+ * 0, or -EXDEV / -EMSGSIZE. Called with q->lock held.
  */
-static bool qd_memq_fits(struct qd_op *pop, struct qd_kelem *elem)
+static int qd_memq_fits(struct qd_op *pop, struct qd_kelem *elem)
 {
-	return pop->ctx == elem->ctx || !qd_elem_translate(elem, pop->ctx);
+	if (pop->ctx == elem->ctx || !qd_elem_translate(elem, pop->ctx))
+		return 0;
+	if (!pop->dst)
+		return -EXDEV;
+	if (pop->dst->bytes < elem->bytes)
+		return -EMSGSIZE;
+	pop->copy = 1;
+	return 0;
 }
 
 /*
  * The first waiting pop that can take elem. Those before it cannot: they
- * complete with -EXDEV (elem stays first in the queue for the others).
+ * complete with -EXDEV or -EMSGSIZE (elem stays first in the queue for the
+ * others).
  * Called with q->lock held.
  */
 static struct qd_op *qd_memq_taker(struct qd_memq *q, struct qd_kelem *elem,
@@ -113,26 +123,39 @@ static struct qd_op *qd_memq_taker(struct qd_memq *q, struct qd_kelem *elem,
 {
 	struct qd_op *pop;
 
+	int ret;
+
 	while (!list_empty(&q->pops)) {
 		pop = list_first_entry(&q->pops, struct qd_op, node);
-		if (qd_memq_fits(pop, elem))
+		ret = qd_memq_fits(pop, elem);
+		if (!ret)
 			return pop;
 		list_del(&pop->node);
 		q->nr_pops--;
 		qd_op_unwait(pop);
-		pop->res = -EXDEV;
+		pop->res = ret;
 		list_add_tail(&pop->node, done);
 	}
 	return NULL;
 }
 
-/* Complete every op on the list with the result stored in it. */
+/*
+ * Complete every op on the list with the result stored in it, after making
+ * the copies pops across contexts need (outside q->lock: a copy may be
+ * long). Process context for a copy (memory queues: the submitting task).
+ */
 static void qd_memq_finish(struct list_head *done)
 {
 	struct qd_op *op, *tmp;
 
 	list_for_each_entry_safe(op, tmp, done, node) {
 		list_del_init(&op->node);
+		if (op->copy && op->res >= 0) {
+			qd_elem_copy(op->elem, op->dst);
+			qd_elem_free(op->elem);
+			op->elem = op->dst;
+			op->dst = NULL;
+		}
 		qd_op_complete(op, op->res);
 	}
 }
@@ -226,7 +249,7 @@ static int qd_memq_prep_pop(struct qd_object *obj, struct qd_op *op)
 
 	if (!q->map)
 		return 0;
-	if (op->op_flags & QD_POP_MULTISHOT)
+	if (op->op_flags & QD_POP_MULTISHOT || op->dst)
 		return -EOPNOTSUPP;
 	op->elem = qd_elem_alloc(op->ctx, &ret);
 	return op->elem ? 0 : ret;
@@ -318,8 +341,9 @@ static int qd_memq_pop_multishot(struct qd_memq *q, struct qd_op *op,
 
 	while (!list_empty(&q->elems)) {
 		elem = list_first_entry(&q->elems, struct qd_kelem, node);
-		if (!qd_memq_fits(op, elem))
-			return -EXDEV;
+		ret = qd_memq_fits(op, elem);
+		if (ret)
+			return ret;
 		list_del_init(&elem->node);
 		q->depth--;
 		q->popped++;
@@ -357,14 +381,13 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 		}
 	} else {
 		elem = list_first_entry(&q->elems, struct qd_kelem, node);
-		if (qd_memq_fits(op, elem)) {
+		ret = qd_memq_fits(op, elem);
+		if (!ret) {
 			list_del_init(&elem->node);
 			q->depth--;
 			qd_memq_give(q, op, elem, &done);
 			/* Room now: admit the oldest waiting push. */
 			qd_memq_admit_push(q, &done);
-		} else {
-			ret = -EXDEV;
 		}
 	}
 	spin_unlock_irqrestore(&q->lock, flags);

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Operations and elements: allocation, completion, release. */
+#include <linux/highmem.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "common/qd_sga.h"
 
 #include "ctx.h"
 #include "object.h"
@@ -39,6 +43,8 @@ void qd_op_free(struct qd_op *op)
 	WARN_ON_ONCE(op->wait != QD_OP_RUNNING);
 	if (op->elem)
 		qd_elem_free(op->elem);
+	if (op->dst)
+		qd_elem_free(op->dst);
 	if (op->obj)
 		qd_object_put(op->obj);
 	kmem_cache_free(qd_op_cache, op);
@@ -227,4 +233,95 @@ void qd_op_exit(void)
 {
 	kmem_cache_destroy(qd_elem_cache);
 	kmem_cache_destroy(qd_op_cache);
+}
+
+/*
+ * An element from nsegs struct qd_seg at user address addr, each resolved
+ * in ctx's regions (a reference each). Process context (copies from user
+ * space). On failure *out may hold a partial element (elem->whole false)
+ * for the caller to free with the op.
+ */
+int qd_elem_build(struct qd_ctx *ctx, u64 addr, u32 nsegs,
+		  struct qd_kelem **out)
+{
+	struct qd_kelem *elem;
+	u32 i;
+	int ret;
+
+	if (nsegs == 0 || nsegs > QD_SGA_MAX || !addr)
+		return -EINVAL;
+	elem = qd_elem_alloc(ctx, &ret);
+	if (!elem)
+		return ret;
+	*out = elem;
+	if (copy_from_user(elem->segs, u64_to_user_ptr(addr),
+			   nsegs * sizeof(struct qd_seg)))
+		return -EFAULT;
+	ret = qd_sga_check(elem->segs, nsegs, &elem->bytes);
+	if (ret)
+		return ret;
+	for (i = 0; i < nsegs; i++) {
+		ret = qd_region_resolve(ctx, &elem->segs[i], &elem->regions[i]);
+		if (ret)
+			return ret;
+		elem->nsegs = i + 1;	/* references held so far */
+	}
+	elem->whole = true;
+	return 0;
+}
+
+/* Where byte off of segment seg of elem lies: its page and offset in it. */
+static struct page *qd_elem_page(const struct qd_kelem *elem, u32 seg,
+				 u64 off, size_t *in_page)
+{
+	u64 pos = elem->segs[seg].offset + off;
+
+	*in_page = offset_in_page(pos);
+	return elem->regions[seg]->pages[pos >> PAGE_SHIFT];
+}
+
+/*
+ * Copy src's payload into dst's buffers (dst->bytes >= src->bytes), page
+ * by page through the kernel mapping of the pinned pages, then trim dst to
+ * src's length. The one copy an element makes when it crosses into a
+ * context that cannot see its memory. Process context (may take a while:
+ * called with no lock held).
+ */
+void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst)
+{
+	u32 si = 0, di = 0;
+	u64 so = 0, dof = 0, left = src->bytes;
+	size_t sp, dp, n;
+	struct page *spage, *dpage;
+	void *s, *d;
+
+	while (left) {
+		spage = qd_elem_page(src, si, so, &sp);
+		dpage = qd_elem_page(dst, di, dof, &dp);
+		n = min3((u64)PAGE_SIZE - sp, (u64)PAGE_SIZE - dp, left);
+		n = min3((u64)n, src->segs[si].len - so, dst->segs[di].len - dof);
+		s = kmap_local_page(spage);
+		d = kmap_local_page(dpage);
+		memcpy(d + dp, s + sp, n);
+		kunmap_local(d);
+		kunmap_local(s);
+		left -= n;
+		so += n;
+		dof += n;
+		if (so == src->segs[si].len) {
+			si++;
+			so = 0;
+		}
+		if (dof == dst->segs[di].len) {
+			di++;
+			dof = 0;
+		}
+		cond_resched();
+	}
+	/* The buffer, trimmed to what it now holds. */
+	if (dof)
+		dst->segs[di++].len = dof;
+	while (dst->nsegs > di)
+		qd_region_put(dst->regions[--dst->nsegs]);
+	dst->bytes = src->bytes;
 }

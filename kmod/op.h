@@ -44,6 +44,7 @@ struct qd_op {
 	struct qd_ring *ring;		/* completes here; lives as long as ctx */
 	struct qd_object *obj;		/* target, referenced; NULL for nop */
 	struct qd_kelem *elem;		/* push: to enqueue; pop: what it got */
+	struct qd_kelem *dst;		/* pop with a buffer: where a copy goes */
 	u64 user_data;
 	s64 res;
 	s32 qd;
@@ -51,6 +52,7 @@ struct qd_op {
 	u8 sqe_flags;			/* QD_SQE_F_* */
 	u8 wait;			/* enum qd_op_wait */
 	u8 wait_charged;		/* the wait holds an element charge */
+	u8 copy;			/* pop: elem must be copied into dst */
 	u32 op_flags;			/* sqe->op_flags, checked by the opdef */
 	union {				/* per-opcode state, from prep */
 		struct {
@@ -71,6 +73,9 @@ void qd_op_unwait(struct qd_op *op);
 struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err);
 void qd_elem_free(struct qd_kelem *elem);
 int qd_elem_translate(struct qd_kelem *elem, struct qd_ctx *ctx);
+int qd_elem_build(struct qd_ctx *ctx, u64 addr, u32 nsegs,
+		  struct qd_kelem **out);
+void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst);
 
 int qd_op_init(void);
 void qd_op_exit(void);

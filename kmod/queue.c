@@ -19,34 +19,7 @@
  */
 int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
-	struct qd_kelem *elem;
-	u32 i;
-	int ret;
-
-	if (sqe->nsegs == 0 || sqe->nsegs > QD_SGA_MAX || !sqe->addr)
-		return -EINVAL;
-
-	elem = qd_elem_alloc(op->ctx, &ret);
-	if (!elem)
-		return ret;
-	op->elem = elem;
-
-	if (copy_from_user(elem->segs, u64_to_user_ptr(sqe->addr),
-			   sqe->nsegs * sizeof(struct qd_seg)))
-		return -EFAULT;
-	ret = qd_sga_check(elem->segs, sqe->nsegs, &elem->bytes);
-	if (ret)
-		return ret;
-
-	for (i = 0; i < sqe->nsegs; i++) {
-		ret = qd_region_resolve(op->ctx, &elem->segs[i],
-					&elem->regions[i]);
-		if (ret)
-			return ret;
-		elem->nsegs = i + 1;	/* references held so far */
-	}
-	elem->whole = true;
-	return 0;
+	return qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->elem);
 }
 
 int qd_push_issue(struct qd_op *op)
@@ -65,8 +38,16 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
 	struct qd_object *obj;
 
-	if (sqe->nsegs || sqe->addr)
-		return -EINVAL;
+	int ret;
+
+	/* A buffer for a copy, if the element cannot come without one. */
+	if (sqe->nsegs || sqe->addr) {
+		if (sqe->op_flags & QD_POP_MULTISHOT)
+			return -EINVAL;
+		ret = qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->dst);
+		if (ret)
+			return ret;
+	}
 	obj = qd_object_get(op->ctx, op->qd);
 	if (!obj)
 		return -EBADF;

@@ -445,6 +445,11 @@ static const struct qd_kelem *qd_op_cqe_elem(const struct qd_op *op)
 	return NULL;
 }
 
+static u32 qd_op_cqe_flags(const struct qd_op *op)
+{
+	return op->copy && op->res >= 0 ? QD_CQE_F_COPIED : 0;
+}
+
 static void qd_cq_fill_parked(struct qd_cq *cq, struct qd_parked *p)
 {
 	struct qd_kelem *elem;
@@ -452,8 +457,8 @@ static void qd_cq_fill_parked(struct qd_cq *cq, struct qd_parked *p)
 
 	if (p->kind == QD_PARKED_OP) {
 		op = container_of(p, struct qd_op, park);
-		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode, 0,
-			   qd_op_cqe_elem(op));
+		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode,
+			   qd_op_cqe_flags(op), qd_op_cqe_elem(op));
 	} else {
 		elem = container_of(p, struct qd_kelem, park);
 		qd_cq_fill(cq, elem->user_data, elem->bytes, elem->qd,
@@ -515,8 +520,8 @@ void qd_cq_post(struct qd_op *op)
 	if (cq->dead) {
 		/* released context: nobody will ever read it */
 	} else if (list_empty(&cq->overflow) && qd_cq_has_space(cq)) {
-		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode, 0,
-			   qd_op_cqe_elem(op));
+		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode,
+			   qd_op_cqe_flags(op), qd_op_cqe_elem(op));
 		qd_cq_wake(ring);
 	} else {
 		op->park.kind = QD_PARKED_OP;

@@ -94,7 +94,7 @@ struct qd_elem {
 enum {
 	QD_OP_NOP	= 0,	/* completes with res 0 (see QD_NOP_*) */
 	QD_OP_PUSH	= 1,	/* qd, addr -> nsegs struct qd_seg; res = bytes */
-	QD_OP_POP	= 2,	/* qd; res = bytes, element in the CQ slot */
+	QD_OP_POP	= 2,	/* qd [, buffer]; res = bytes, element in the CQ slot */
 	QD_OP_CANCEL	= 3,	/* qd, addr = user_data of a pending op on qd */
 	QD_OP_WAKE	= 4,	/* qd: a mapped queue changed, serve waiters */
 };
@@ -160,6 +160,7 @@ struct qd_cqe {
 
 #define QD_CQE_F_ELEM		_BITUL(0)	/* elems[slot] holds the element */
 #define QD_CQE_F_MORE		_BITUL(1)	/* the op stays pending (multishot) */
+#define QD_CQE_F_COPIED		_BITUL(2)	/* POP: copied into its buffer */
 
 /* Ring flags. */
 #define QD_CQ_F_OVERFLOW	_BITUL(0)	/* completions wait in the kernel */
@@ -328,8 +329,12 @@ struct qd_mq_slot {
  * pusher's memory: a pop in another context gets it without a copy when
  * the popper registered the same shared memory (memfd, tmpfs, shared
  * anonymous: the same pages), with the segments rewritten into the
- * popper's regions; otherwise the pop completes with -EXDEV and the element
- * stays first in the queue. Mapped queues cannot be exported.
+ * popper's regions. Otherwise a pop that brought a buffer (addr -> nsegs
+ * struct qd_seg in the popper's regions) gets a copy, made once from the
+ * pusher's pages into it: the CQE has QD_CQE_F_COPIED and names the buffer,
+ * trimmed to the element's length (-EMSGSIZE if it is too small); a pop
+ * without one completes with -EXDEV. Either way the element stays first in
+ * the queue. Mapped queues cannot be exported.
  */
 struct qd_queue_export {
 	__s32	qd;
