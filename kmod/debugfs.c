@@ -83,7 +83,7 @@ static int queues_show(struct seq_file *m, void *v)
 	struct qd_object *obj;
 	unsigned long qd;
 
-	seq_puts(m, "qd type depth max_depth pending_pops pending_pushes pushed popped\n");
+	seq_puts(m, "qd type depth max_depth pending_pops pending_pushes pushed popped rights\n");
 	if (mutex_lock_killable(&ctx->lock))
 		return -EINTR;
 	xa_for_each(&ctx->qds, qd, obj)

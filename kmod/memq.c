@@ -524,19 +524,9 @@ static void qd_memq_release(struct qd_object *obj)
 
 static void qd_memq_show(struct qd_object *obj, struct seq_file *m)
 {
-	struct qd_memq *q = to_memq(obj);
-	u32 depth, pops, pushes;
-	u64 pushed, popped;
-
-	spin_lock_irq(&q->lock);
-	depth = q->map ? qd_mq_map_depth(q->map) : q->depth;
-	pops = q->nr_pops;
-	pushes = q->nr_pushes;
-	pushed = q->pushed;
-	popped = q->popped;
-	spin_unlock_irq(&q->lock);
-	seq_printf(m, "%d memq %u %u %u %u %llu %llu\n", obj->qd, depth,
-		   q->max_depth, pops, pushes, pushed, popped);
+	seq_printf(m, "%d memq ", obj->qd);
+	qd_memq_show_cols(obj, m);
+	seq_puts(m, " push,pop\n");
 }
 
 static const struct qd_object_ops qd_memq_ops = {
@@ -678,4 +668,31 @@ int qd_memq_attach(struct qd_object *obj)
 void qd_memq_detach_ctx(struct qd_object *obj, struct qd_ctx *ctx)
 {
 	qd_memq_detach(to_memq(obj), ctx);
+}
+
+/*
+ * Undo qd_memq_attach() for an import that failed: no op went through the
+ * handle, so none is cancelled (the queue closes if it was the last one).
+ */
+void qd_memq_unattach(struct qd_object *obj)
+{
+	qd_memq_detach(to_memq(obj), NULL);
+}
+
+/* The columns after "qd type" in debugfs "queues" (see qd_memq_show()). */
+void qd_memq_show_cols(struct qd_object *obj, struct seq_file *m)
+{
+	struct qd_memq *q = to_memq(obj);
+	u32 depth, pops, pushes;
+	u64 pushed, popped;
+
+	spin_lock_irq(&q->lock);
+	depth = q->map && !q->closed ? qd_mq_map_depth(q->map) : q->depth;
+	pops = q->nr_pops;
+	pushes = q->nr_pushes;
+	pushed = q->pushed;
+	popped = q->popped;
+	spin_unlock_irq(&q->lock);
+	seq_printf(m, "%u %u %u %u %llu %llu", depth, q->max_depth, pops,
+		   pushes, pushed, popped);
 }

@@ -14,5 +14,8 @@ struct qd_object;
 int qd_memq_shareable(struct qd_object *obj);
 int qd_memq_attach(struct qd_object *obj);
 void qd_memq_detach_ctx(struct qd_object *obj, struct qd_ctx *ctx);
+void qd_memq_unattach(struct qd_object *obj);
+struct seq_file;
+void qd_memq_show_cols(struct qd_object *obj, struct seq_file *m);
 
 #endif /* _QD_MEMQ_H */

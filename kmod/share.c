@@ -118,11 +118,11 @@ static void qd_proxy_show(struct qd_object *obj, struct seq_file *m)
 {
 	struct qd_proxy *p = to_proxy(obj);
 
-	/* The queue's line, under this context's qd and marked shared. */
-	seq_printf(m, "%d shared(%s%s) ", obj->qd,
-		   p->rights & QD_SHARE_PUSH ? "push" : "",
-		   p->rights & QD_SHARE_POP ? "pop" : "");
-	p->queue->ops->show(p->queue, m);
+	/* The queue's columns, under this context's qd, and the rights. */
+	seq_printf(m, "%d proxy ", obj->qd);
+	qd_memq_show_cols(p->queue, m);
+	seq_printf(m, " %s\n", p->rights == QD_SHARE_ALL ? "push,pop" :
+		   p->rights & QD_SHARE_PUSH ? "push" : "pop");
 }
 
 static const struct qd_object_ops qd_proxy_ops = {
@@ -251,7 +251,7 @@ int qd_queue_import(struct qd_ctx *ctx, struct qd_queue_import __user *arg)
 	return 0;
 
 out_detach:
-	qd_memq_detach_ctx(p->queue, ctx);
+	qd_memq_unattach(p->queue);
 	qd_object_put(p->queue);
 out_free:
 	kfree(p);

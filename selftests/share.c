@@ -1585,23 +1585,23 @@ TEST_F(share, debugfs_queues_lists_proxies)
 		ASSERT_LE(2, n);
 		q = atoi(tok[0]);
 		if (q == own) {
-			EXPECT_EQ(8, n);
+			EXPECT_EQ(9, n);
 			EXPECT_STREQ("memq", tok[1]);
+			EXPECT_STREQ("push,pop", tok[8]);
 			seen |= 1;
 			continue;
 		}
 		EXPECT_TRUE(q == qp || q == qa) TH_LOG("qd %d", q);
-		EXPECT_EQ(10, n);
-		if (n != 10)
+		EXPECT_EQ(9, n);
+		if (n != 9)
 			continue;
-		EXPECT_STREQ(q == qp ? "shared(pop)" : "shared(pushpop)", tok[1]);
-		EXPECT_EQ(self->qd, atoi(tok[2]));
-		EXPECT_STREQ("memq", tok[3]);
-		EXPECT_EQ(1, atoi(tok[4]));		/* depth */
-		EXPECT_EQ(QD_MEMQ_DEFAULT_DEPTH, atoi(tok[5]));
-		EXPECT_EQ(0, atoi(tok[6]));		/* pending pops */
-		EXPECT_EQ(0, atoi(tok[7]));		/* pending pushes */
-		EXPECT_EQ(1, atoi(tok[8]));		/* pushed */
+		EXPECT_STREQ("proxy", tok[1]);
+		EXPECT_EQ(1, atoi(tok[2]));		/* depth */
+		EXPECT_EQ(QD_MEMQ_DEFAULT_DEPTH, atoi(tok[3]));
+		EXPECT_EQ(0, atoi(tok[4]));		/* pending pops */
+		EXPECT_EQ(0, atoi(tok[5]));		/* pending pushes */
+		EXPECT_EQ(1, atoi(tok[6]));		/* pushed */
+		EXPECT_STREQ(q == qp ? "pop" : "push,pop", tok[8]);
 		seen |= q == qp ? 2 : 4;
 	}
 	fclose(f);
