@@ -8,10 +8,13 @@
  * qd_wait_any() returns the operation's result and consumes the token.
  *
  * libqd keeps one /dev/qd context per process, set up by qd_init() (called
- * implicitly by every function that needs it). Every function is
- * thread-safe. Tokens, queue descriptors and buffers belong to the process
- * that made them: a child of fork() starts with no context and must not
- * use its parent's.
+ * implicitly by every function that needs it), and gives each thread its
+ * own ring in it on first use. Every function is thread-safe; a token may
+ * be waited for in any thread. Operations are queued in the calling
+ * thread's ring and reach the kernel with its next wait, qd_submit(),
+ * qd_close(), or when its ring is full. Tokens, queue descriptors and
+ * buffers belong to the process that made them: a child of fork() starts
+ * with no context and must not use its parent's.
  *
  * The design is in Documentation/libqd.md, one man page per function in
  * libqd/man/man3.
@@ -90,7 +93,10 @@ struct qd_stats {
 	uint32_t	cq_entries;
 	uint32_t	max_inflight;	/* operations the kernel runs at once */
 	uint32_t	features;	/* QD_FEAT_* of <linux/qd.h> */
-	uint64_t	resv[8];	/* zero; room to grow */
+	uint64_t	rings;		/* rings set up (threads get one each) */
+	uint64_t	forget_failed;	/* qd_push_forget() pushes that failed */
+	int64_t		forget_last_error; /* the last one's -errno, or 0 */
+	uint64_t	resv[5];	/* zero; room to grow */
 };
 
 /*
@@ -136,6 +142,9 @@ int qd_pop(qd_token_t *qt_out, int qd);
  * Returns 0 with the result in *qr_out, -ETIMEDOUT if the timeout passed
  * first (the token stays valid), -EINVAL for a token that is unknown or
  * already consumed. A result that is already there costs no system call.
+ * Any thread may wait for any token; a wait that has to sleep or poll
+ * first submits the calling thread's queued operations. A multishot pop's
+ * token (qd_pop_multi()) gives one element per wait.
  */
 int qd_wait(struct qd_result *qr_out, qd_token_t qt,
 	    const struct timespec *timeout);
@@ -177,10 +186,39 @@ int qd_sgafree(struct qd_sga *sga);
 /* Extensions */
 
 /*
- * qd_submit - hand every queued submission to the kernel now. libqd
- * otherwise batches them into the next system call it makes anyway.
+ * qd_submit - hand the operations the calling thread queued to the kernel
+ * now. libqd otherwise batches them into the thread's next wait that has
+ * to sleep or poll, qd_close(), or a full ring.
  */
 int qd_submit(void);
+
+/*
+ * qd_push_forget - push sga to queue qd without a token: no completion is
+ * posted when the push succeeds, and the buffers are handed over at once
+ * (for a memory queue they travel with the element). If the push fails,
+ * libqd frees those of its buffers that came from qd_sgaalloc() and counts
+ * the failure in qd_stats() (forget_failed, forget_last_error). sga is
+ * checked and translated as by qd_push().
+ */
+int qd_push_forget(int qd, const struct qd_sga *sga);
+
+/*
+ * qd_pop_multi - a persistent pop on queue qd: every qd_wait*() on *qt_out
+ * returns the next element, in arrival order, and the token stays valid
+ * until a result with ret < 0 is returned (the last one: -ECANCELED after
+ * qd_close(qd) or qd_cancel()). -EOPNOTSUPP if the kernel lacks
+ * QD_FEAT_MULTISHOT.
+ */
+int qd_pop_multi(qd_token_t *qt_out, int qd);
+
+/*
+ * qd_cancel - cancel the pending pop (or multishot pop) qt. The pop then
+ * completes with -ECANCELED, unless an element reached it first; its
+ * token must still be waited for. -EINVAL for a token that is unknown or
+ * consumed, -EOPNOTSUPP for a push or a kernel without QD_FEAT_MULTISHOT,
+ * -EALREADY when its (final) result is already in.
+ */
+int qd_cancel(qd_token_t qt);
 
 /*
  * qd_memregister - register (pin) the application's memory

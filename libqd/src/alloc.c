@@ -237,6 +237,37 @@ static int chunk_release(struct qd_chunk *c)
 	return 0;
 }
 
+/* Return buffer idx of c; a huge buffer's chunk goes back to the system. */
+static void buf_give(struct qd_chunk *c, uint32_t idx)
+{
+	qd__chunk_give(c, idx);
+	if (huge(c)) {
+		avail_del(c);
+		if (!chunk_release(c))
+			return;
+	}
+	avail_push(c);
+}
+
+/*
+ * Add the buffer of c holding p to the n distinct ones in cs/idx, if it
+ * is a live qd_sgaalloc() buffer: 0, or -EINVAL.
+ */
+static int buf_collect(struct qd_chunk *c, uintptr_t p, struct qd_chunk **cs,
+		       int *idx, int *n)
+{
+	int i = c ? qd__chunk_index(c, p) : -EINVAL, j;
+
+	if (i < 0)
+		return -EINVAL;
+	for (j = 0; j < *n; j++)
+		if (cs[j] == c && idx[j] == i)
+			return 0;
+	cs[*n] = c;
+	idx[(*n)++] = i;
+	return 0;
+}
+
 struct qd_sga qd_sgaalloc(size_t size)
 {
 	struct qd_sga sga;
@@ -279,7 +310,7 @@ struct qd_sga qd_sgaalloc(size_t size)
 int qd_sgafree(struct qd_sga *sga)
 {
 	struct qd_chunk *cs[QD_SGA_MAX], *c;
-	int idx[QD_SGA_MAX], i, j, n = 0, ret = 0;
+	int idx[QD_SGA_MAX], j, n = 0, ret = 0;
 	uint32_t k;
 
 	if (!sga || !sga->numsegs || sga->numsegs > QD_SGA_MAX)
@@ -288,29 +319,12 @@ int qd_sgafree(struct qd_sga *sga)
 	/* Check everything first: an error frees nothing. */
 	for (k = 0; k < sga->numsegs; k++) {
 		c = qd__chunktab_find(&A.tab, (uintptr_t)sga->segs[k].buf);
-		i = c ? qd__chunk_index(c, (uintptr_t)sga->segs[k].buf) :
-			-EINVAL;
-		if (i < 0) {
-			ret = -EINVAL;
+		ret = buf_collect(c, (uintptr_t)sga->segs[k].buf, cs, idx, &n);
+		if (ret)
 			goto out;
-		}
-		for (j = 0; j < n; j++)
-			if (cs[j] == c && idx[j] == i)
-				break;
-		if (j == n) {
-			cs[n] = c;
-			idx[n++] = i;
-		}
 	}
-	for (j = 0; j < n; j++) {
-		qd__chunk_give(cs[j], (uint32_t)idx[j]);
-		if (huge(cs[j])) {
-			avail_del(cs[j]);
-			if (!chunk_release(cs[j]))
-				continue;
-		}
-		avail_push(cs[j]);
-	}
+	for (j = 0; j < n; j++)
+		buf_give(cs[j], (uint32_t)idx[j]);
 out:
 	pthread_mutex_unlock(&A.lock);
 	return ret;
@@ -397,6 +411,24 @@ int qd__alloc_resolve(const struct qd_seg *segs, unsigned int n,
 	ret = qd__segs_to_sga(&A.tab, segs, n, sga);
 	pthread_mutex_unlock(&A.lock);
 	return ret;
+}
+
+void qd__alloc_free_segs(const struct qd_seg *segs, unsigned int n)
+{
+	struct qd_chunk *cs[QD_SGA_MAX], *c;
+	int idx[QD_SGA_MAX], j, k = 0;
+	unsigned int i;
+
+	pthread_mutex_lock(&A.lock);
+	for (i = 0; i < n && i < QD_SGA_MAX; i++) {
+		c = segs[i].region < QD_MAX_REGIONS ?
+			A.tab.by_region[segs[i].region] : NULL;
+		if (c && segs[i].offset < c->len)
+			buf_collect(c, c->base + segs[i].offset, cs, idx, &k);
+	}
+	for (j = 0; j < k; j++)
+		buf_give(cs[j], (uint32_t)idx[j]);
+	pthread_mutex_unlock(&A.lock);
 }
 
 /* In a fork child, with A.lock held: forget chunks, keep their memory. */

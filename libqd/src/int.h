@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libqd's private state: the process's one context.
+ * libqd's private state: the process's one context and its rings.
  *
  * Locks, always taken in this order:
- *   init_lock   setting the context up (setup.c)
- *   cq_lock     the CQ head, the token slots, kernel_waiters (to change it)
- *   sq_lock     the SQ tail, kernel_waiters (to change or read it)
+ *   init_lock   setting the context up, adding rings, handing them to
+ *               threads (setup.c, rings.c, thread.c)
+ *   ring lock   one ring's SQ tail, CQ head and token slots (rings.h);
+ *               a thread holds at most one ring lock at a time
  *   alloc lock  the chunk table and the allocator (alloc.c)
- * No lock is held across a system call that sleeps.
+ * All are taken in process context only. No lock is held across a system
+ * call that sleeps.
  *
- * cq_lock, sq_lock and the alloc lock are adaptive (they spin a little
- * before sleeping): on the hot paths their critical sections are a few
- * loads and stores, and two threads on different CPUs take them for every
- * element. A plain mutex then sleeps and wakes in the kernel on most
- * acquisitions (a futex wait and a futex wake: more system calls than
- * libqd's own). The rare long holds (a full SQ's enter, registering a
- * region) just spin a little longer before they sleep.
+ * The ring and alloc locks are adaptive (they spin a little before
+ * sleeping): their critical sections are a few loads and stores, and a
+ * plain mutex that two threads on different CPUs take for every element
+ * sleeps and wakes in the kernel on most acquisitions. The rare long holds
+ * (a full SQ's enter, registering a region) just spin a little longer
+ * before they sleep.
  */
 #ifndef LIBQD_INT_H
 #define LIBQD_INT_H
@@ -26,8 +27,7 @@
 #include <linux/qd.h>
 
 #include "qd.h"
-#include "ring.h"
-#include "token.h"
+#include "rings.h"
 
 /* libqd's QD_SGA_MAX must be the kernel's. */
 _Static_assert(sizeof(((struct qd_sga *)0)->segs) / sizeof(struct qd_sgaseg) ==
@@ -40,31 +40,18 @@ _Static_assert(sizeof(((struct qd_sga *)0)->segs) / sizeof(struct qd_sgaseg) ==
 struct qd_ctx {
 	int			ready;		/* atomic; set up */
 	int			fd;
-	void			*sq_map;
-	void			*cq_map;
-	size_t			sq_bytes;
-	size_t			cq_bytes;
 	uint32_t		features;
 	uint32_t		max_inflight;
-
-	pthread_mutex_t		sq_lock;
-	struct qd_sqring	sq;
-	/* threads asleep (or about to be) in a QD_IOC_ENTER wait */
-	unsigned int		kernel_waiters;
-
-	pthread_mutex_t		cq_lock;
-	/*
-	 * The followers' condition (a futex, not a pthread condvar: a
-	 * condvar hands its mutex back marked contended, so the next unlock
-	 * is a futex call even when nobody waits). cq_seq is bumped by
-	 * every broadcast; cq_sleepers is set by a thread about to sleep on
-	 * it and cleared by the broadcast that wakes the sleepers, so a
-	 * broadcast makes a system call only when somebody sleeps.
-	 */
-	uint32_t		cq_seq;		/* atomic */
-	uint32_t		cq_sleepers;	/* atomic flag */
-	struct qd_cqring	cq;
-	struct qd_slots		slots;
+	pthread_mutex_t		init_lock;
+	/* the sizes asked for every ring (QD_SQ_ENTRIES, QD_CQ_ENTRIES) */
+	struct qd_params	params;
+	/* rings by id; each set once, with a release store (rings.c) */
+	struct qd_ring		*rings[QD_MAX_RINGS];
+	uint32_t		nrings;		/* atomic; rings set up */
+	/* QD_IOC_RING failed for good: threads share; init_lock */
+	int			rings_full;
+	/* completions posted on any ring (ring 0's CQ), or NULL */
+	uint32_t		*ctx_seq;
 };
 
 extern struct qd_ctx qd__ctx;
@@ -80,18 +67,30 @@ static inline int qd_get(void)
 	return qd_ready() ? 0 : qd_init();
 }
 
-/* submit.c: hand queued SQEs to the kernel, no wait. SQEs consumed. */
-int qd__flush(void);
+/* thread.c */
+void qd__thread_init(void);
+/* The calling thread's ring, set up or assigned on first use. */
+int qd__ring_mine(struct qd_ring **out);
+/* The calling thread's ring, or NULL if it has none yet. */
+struct qd_ring *qd__ring_mine_peek(void);
+/* In a fork child: the forking thread has no ring any more. */
+void qd__thread_forget(void);
 
-/* wait.c */
-void qd__wait_init(void);
-/* Empty the CQ into the token slots (or let the leader do it). */
-int qd__reap(void);
+/* submit.c */
+/* Hand r's queued SQEs to the kernel, no wait: SQEs consumed or -errno. */
+int qd__ring_submit(struct qd_ring *r);
+/* SQEs queued in r's SQ. */
+uint32_t qd__ring_queued(struct qd_ring *r);
+
+/* wait.c: empty r's CQ into its slots; r->lock held. */
+int qd__ring_reap(struct qd_ring *r);
 
 /* alloc.c */
 int qd__alloc_translate(const struct qd_sga *sga, struct qd_seg *segs);
 int qd__alloc_resolve(const struct qd_seg *segs, unsigned int n,
 		      struct qd_sga *sga);
+/* Free the live qd_sgaalloc() buffers among segs; the others stay. */
+void qd__alloc_free_segs(const struct qd_seg *segs, unsigned int n);
 void qd__alloc_lock(void);
 void qd__alloc_unlock(void);
 void qd__alloc_forget(void);

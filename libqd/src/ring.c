@@ -65,21 +65,35 @@ int qd__rings_init(struct qd_sqring *sq, struct qd_cqring *cq,
 	return 0;
 }
 
+int qd__cq_ctx_seq(void *cqmem, size_t cqbytes, const struct qd_params *p,
+		   uint32_t **out)
+{
+	*out = NULL;
+	if (!(p->features & QD_FEAT_RINGS))
+		return 0;
+	if (!field_ok(p->cq_off.ctx_seq, cqbytes))
+		return -EINVAL;
+	*out = (uint32_t *)((char *)cqmem + p->cq_off.ctx_seq);
+	return 0;
+}
+
 int qd__cq_reap(struct qd_cqring *cq, qd_cqe_fn fn, void *arg)
 {
 	uint32_t head = cq->head, tail = qd_load_acquire(cq->ktail);
 	uint32_t slot;
-	int n = 0;
+	int n = 0, ret = 0;
 
 	if (!qd_ring_valid(head, tail, cq->entries))
 		return -EIO;
 	for (; head != tail; head++, n++) {
 		slot = qd_ring_slot(head, cq->mask);
-		fn(arg, &cq->cqes[slot], &cq->elems[slot]);
+		ret = fn(arg, &cq->cqes[slot], &cq->elems[slot]);
+		if (ret < 0)
+			break;
 	}
 	if (n) {
 		cq->head = head;
 		qd_store_release(cq->khead, head);
 	}
-	return n;
+	return n ? n : ret;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * User space's view of the two rings (protocol in uapi/linux/qd.h).
- * libqd is the only producer of the SQ (under the submit lock) and the only
- * consumer of the CQ (under the completion lock). The index math is the
- * kernel's own, from kmod/common/qd_ring.h.
+ * User space's view of one ring's SQ and CQ (protocol in uapi/linux/qd.h).
+ * libqd is the only producer of the SQ and the only consumer of the CQ,
+ * both under the ring's lock (rings.h). The index math is the kernel's
+ * own, from kmod/common/qd_ring.h.
  */
 #ifndef LIBQD_RING_H
 #define LIBQD_RING_H
@@ -95,13 +95,24 @@ int qd__rings_init(struct qd_sqring *sq, struct qd_cqring *cq,
 		   void *sqmem, size_t sqbytes, void *cqmem, size_t cqbytes,
 		   const struct qd_params *p);
 
-typedef void (*qd_cqe_fn)(void *arg, const struct qd_cqe *cqe,
-			  const struct qd_elem *elem);
+/*
+ * The context-wide completion counter in ring 0's CQ mapping
+ * (QD_FEAT_RINGS), or NULL when the kernel has none. -EINVAL when its
+ * offset lies outside the mapping.
+ */
+int qd__cq_ctx_seq(void *cqmem, size_t cqbytes, const struct qd_params *p,
+		   uint32_t **out);
+
+/* 0 when the CQE was taken; < 0 to leave it (and what follows) in the CQ. */
+typedef int (*qd_cqe_fn)(void *arg, const struct qd_cqe *cqe,
+			 const struct qd_elem *elem);
 
 /*
  * Hand every CQE in the ring (with its element slot) to fn, then release
- * the slots to the kernel. Returns the number reaped, or -EIO when the
- * kernel's tail is impossible.
+ * the slots fn took to the kernel. Afterwards cq->head is the tail that
+ * was read: every CQE posted before that read has been handed over.
+ * Returns the number reaped, -EIO when the kernel's tail is impossible, or
+ * fn's error when it took none.
  */
 int qd__cq_reap(struct qd_cqring *cq, qd_cqe_fn fn, void *arg);
 

@@ -1,24 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * The context: open /dev/qd, QD_IOC_SETUP, map the rings; forget it all in
- * a child of fork(), which the kernel would refuse with -EPERM anyway.
+ * The context: open /dev/qd, set up ring 0 (rings.c); forget it all in a
+ * child of fork(), which the kernel would refuse with -EPERM anyway.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "int.h"
 #include "syscall.h"
 
 struct qd_ctx qd__ctx = {
 	.fd = -1,
-	.sq_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
-	.cq_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
+	.init_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* A ring size from the environment: 1 if set, 0 (*val untouched) if not. */
@@ -63,10 +60,10 @@ static int ctx_params(struct qd_params *p)
 
 static int ctx_open(struct qd_ctx *c)
 {
-	struct qd_params p;
-	int ret, err = 0;
+	struct qd_ring *r;
+	int ret;
 
-	ret = ctx_params(&p);
+	ret = ctx_params(&c->params);
 	if (ret)
 		return ret;
 	c->fd = qd__open();
@@ -74,63 +71,48 @@ static int ctx_open(struct qd_ctx *c)
 		ret = c->fd;
 		goto err_out;
 	}
-	ret = qd__setup(c->fd, &p);
-	if (ret < 0)
-		goto err_close;
-	ret = -EOPNOTSUPP;
-	if ((p.features & (QD_FEAT_CQ_ELEMS | QD_FEAT_REGIONS)) !=
-	    (QD_FEAT_CQ_ELEMS | QD_FEAT_REGIONS))
-		goto err_close;
-
-	c->sq_bytes = p.sq_ring_bytes;
-	c->sq_map = qd__mmap_ring(c->fd, c->sq_bytes, QD_OFF_SQ_RING, &err);
-	if (c->sq_map == MAP_FAILED) {
-		ret = err;
-		goto err_close;
-	}
-	c->cq_bytes = p.cq_ring_bytes;
-	c->cq_map = qd__mmap_ring(c->fd, c->cq_bytes, QD_OFF_CQ_RING, &err);
-	if (c->cq_map == MAP_FAILED) {
-		ret = err;
-		goto err_unmap_sq;
-	}
-	ret = qd__rings_init(&c->sq, &c->cq, c->sq_map, c->sq_bytes,
-			     c->cq_map, c->cq_bytes, &p);
+	/* Ring 0 is set up now; it goes to the first thread that needs one. */
+	ret = qd__ring_open(c, &r);
 	if (ret)
-		goto err_unmap_cq;
-
-	c->features = p.features;
-	c->max_inflight = p.max_inflight;
-	c->kernel_waiters = 0;
+		goto err_close;
 	__atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);
 	return 0;
 
-err_unmap_cq:
-	qd__munmap_ring(c->cq_map, c->cq_bytes);
-err_unmap_sq:
-	qd__munmap_ring(c->sq_map, c->sq_bytes);
 err_close:
 	qd__close_fd(c->fd);
 err_out:
 	c->fd = -1;
-	c->sq_map = c->cq_map = NULL;
+	c->features = c->max_inflight = 0;
 	return ret;
 }
 
+/* Every lock, in order, so that the child inherits none held mid-change. */
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&init_lock);
-	pthread_mutex_lock(&qd__ctx.cq_lock);
-	pthread_mutex_lock(&qd__ctx.sq_lock);
+	struct qd_ring *r;
+	uint32_t i;
+
+	pthread_mutex_lock(&qd__ctx.init_lock);
+	for (i = 0; i < QD_MAX_RINGS; i++) {
+		r = qd__ctx.rings[i];
+		if (r)
+			pthread_mutex_lock(&r->lock);
+	}
 	qd__alloc_lock();
 }
 
 static void atfork_parent(void)
 {
+	struct qd_ring *r;
+	uint32_t i;
+
 	qd__alloc_unlock();
-	pthread_mutex_unlock(&qd__ctx.sq_lock);
-	pthread_mutex_unlock(&qd__ctx.cq_lock);
-	pthread_mutex_unlock(&init_lock);
+	for (i = QD_MAX_RINGS; i-- > 0;) {
+		r = qd__ctx.rings[i];
+		if (r)
+			pthread_mutex_unlock(&r->lock);
+	}
+	pthread_mutex_unlock(&qd__ctx.init_lock);
 }
 
 /*
@@ -138,7 +120,7 @@ static void atfork_parent(void)
  * the rings were not inherited (MADV_DONTFORK), tokens and regions name
  * nothing. The child's copies of allocator memory stay mapped but are no
  * longer libqd's. Only the forking thread exists here, so no lock is
- * contended: the locks prepare took are released at the end.
+ * contended; the ring locks are released with their rings.
  */
 static void atfork_child(void)
 {
@@ -148,26 +130,19 @@ static void atfork_child(void)
 		qd__close_fd(c->fd);
 	c->ready = 0;
 	c->fd = -1;
-	c->sq_map = c->cq_map = NULL;
-	c->sq_bytes = c->cq_bytes = 0;
 	c->features = c->max_inflight = 0;
-	memset(&c->sq, 0, sizeof(c->sq));
-	memset(&c->cq, 0, sizeof(c->cq));
-	c->kernel_waiters = 0;
-	qd__slots_reset(&c->slots);
+	qd__rings_forget(c);
+	qd__thread_forget();
 	qd__alloc_forget();
 	memset(&qd__cnt, 0, sizeof(qd__cnt));
-	qd__wait_init();
 
 	qd__alloc_unlock();
-	pthread_mutex_unlock(&c->sq_lock);
-	pthread_mutex_unlock(&c->cq_lock);
-	pthread_mutex_unlock(&init_lock);
+	pthread_mutex_unlock(&c->init_lock);
 }
 
 static void init_once_fn(void)
 {
-	qd__wait_init();
+	qd__thread_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -178,16 +153,17 @@ int qd_init(void)
 	if (qd_ready())
 		return 0;
 	pthread_once(&init_once, init_once_fn);
-	pthread_mutex_lock(&init_lock);
+	pthread_mutex_lock(&qd__ctx.init_lock);
 	if (!qd__ctx.ready)
 		ret = ctx_open(&qd__ctx);
-	pthread_mutex_unlock(&init_lock);
+	pthread_mutex_unlock(&qd__ctx.init_lock);
 	return ret;
 }
 
 int qd_stats(struct qd_stats *st)
 {
 	struct qd_ctx *c = &qd__ctx;
+	struct qd_ring *r;
 
 	if (!st)
 		return -EINVAL;
@@ -200,11 +176,16 @@ int qd_stats(struct qd_stats *st)
 	st->overflow_flushes = qd_counted(&qd__cnt.overflow_flushes);
 	st->regions = qd_counted(&qd__cnt.regions);
 	st->region_bytes = qd_counted(&qd__cnt.region_bytes);
+	st->forget_failed = qd_counted(&qd__cnt.forget_failed);
+	st->forget_last_error = __atomic_load_n(&qd__cnt.forget_last_error,
+						__ATOMIC_RELAXED);
 	if (qd_ready()) {
-		st->sq_entries = c->sq.entries;
-		st->cq_entries = c->cq.entries;
+		r = qd__ring_get(0);
+		st->sq_entries = r->sq.entries;
+		st->cq_entries = r->cq.entries;
 		st->max_inflight = c->max_inflight;
 		st->features = c->features;
+		st->rings = __atomic_load_n(&c->nrings, __ATOMIC_ACQUIRE);
 	}
 	return 0;
 }

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Submission: qd_push(), qd_pop(), qd_queue(), qd_close(), qd_submit().
+ * Submission: qd_push(), qd_push_forget(), qd_pop(), qd_pop_multi(),
+ * qd_cancel(), qd_queue(), qd_close(), qd_submit().
  *
- * SQEs are batched: they wait in the SQ for the next QD_IOC_ENTER libqd
- * makes anyway (a wait that must sleep, qd_close(), qd_submit(), a full
- * SQ). The exception: when another thread is asleep in the kernel waiting
- * for completions, a new SQE is submitted at once, or it might be the very
- * one that thread waits for. A waiter counts itself in kernel_waiters
- * under sq_lock before it reads how many SQEs to submit, and a submitter
- * reads kernel_waiters under the same lock after appending, so every SQE
- * is either in the waiter's enter or submitted by its own thread.
+ * An operation goes into the calling thread's own SQ and waits there for
+ * the next QD_IOC_ENTER that thread makes anyway: a wait that has to sleep
+ * or poll, qd_submit(), qd_close(), or a full SQ. No other thread's sleep
+ * makes it go sooner, so a burst of operations costs one system call.
+ * The exceptions submit at once: qd_cancel() (the operation it cancels may
+ * be another thread's, waited on in the kernel) and a thread's exit.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,30 +17,39 @@
 #include "region.h"
 #include "syscall.h"
 
-int qd__flush(void)
+uint32_t qd__ring_queued(struct qd_ring *r)
 {
-	struct qd_ctx *c = &qd__ctx;
 	uint32_t n;
 
-	pthread_mutex_lock(&c->sq_lock);
-	n = qd_sq_queued(&c->sq);
-	pthread_mutex_unlock(&c->sq_lock);
-	if (!n)
-		return 0;
-	return qd__enter(c->fd, n, 0, 0, 0);
+	pthread_mutex_lock(&r->lock);
+	n = qd_sq_queued(&r->sq);
+	pthread_mutex_unlock(&r->lock);
+	return n;
 }
 
-/* Append one SQE; user_data is the token. */
-static int sq_add(uint8_t op, int qd, const struct qd_seg *segs,
-		  uint16_t nsegs, qd_token_t qt)
+int qd__ring_submit(struct qd_ring *r)
 {
-	struct qd_ctx *c = &qd__ctx;
+	uint32_t n = qd__ring_queued(r);
+
+	/*
+	 * The SQEs are published; the kernel serialises the consumers of an
+	 * SQ, so this enter needs no lock even if another thread's runs.
+	 */
+	return n ? qd__enter(qd__ctx.fd, r->id, n, 0, 0, 0) : 0;
+}
+
+/*
+ * Append a copy of *tmpl to r's SQ; a PUSH's segments go into the SQ
+ * entry's own array. Called with r->lock held.
+ */
+static int sq_add(struct qd_ring *r, const struct qd_sqe *tmpl,
+		  const struct qd_seg *segs)
+{
+	struct qd_elem *arr;
 	struct qd_sqe *sqe;
 	int ret, reaped = 0;
-	uint32_t now = 0;
 
-	pthread_mutex_lock(&c->sq_lock);
-	while (!(sqe = qd_sq_next(&c->sq))) {
+	while (!(sqe = qd_sq_next(&r->sq))) {
 		/*
 		 * Full: submit, holding the lock so that nobody refills the
 		 * SQ meanwhile. Still full means the kernel took nothing: its
@@ -49,126 +57,177 @@ static int sq_add(uint8_t op, int qd, const struct qd_seg *segs,
 		 * its overflow list, so reap the CQ once for the next enter
 		 * to move them in.
 		 */
-		ret = qd__enter(c->fd, qd_sq_queued(&c->sq), 0, 0, 0);
+		ret = qd__enter(qd__ctx.fd, r->id, qd_sq_queued(&r->sq), 0, 0,
+				0);
 		if (ret < 0)
-			goto out;
-		sqe = qd_sq_next(&c->sq);
+			return ret;
+		sqe = qd_sq_next(&r->sq);
 		if (sqe)
 			break;
-		ret = -EBUSY;
 		if (reaped)
-			goto out;
-		pthread_mutex_unlock(&c->sq_lock);
-		qd__reap();
+			return -EBUSY;
+		qd__ring_reap(r);
 		reaped = 1;
-		pthread_mutex_lock(&c->sq_lock);
 	}
-	sqe->opcode = op;
-	sqe->qd = qd;
-	sqe->nsegs = nsegs;
-	sqe->addr = (uintptr_t)segs;
-	sqe->user_data = qt;
-	qd_sq_commit(&c->sq);
-	if (c->kernel_waiters)
-		now = qd_sq_queued(&c->sq);
-	pthread_mutex_unlock(&c->sq_lock);
-
-	/* An error leaves the SQEs queued; the next enter reports it. */
-	if (now)
-		qd__enter(c->fd, now, 0, 0, 0);
+	*sqe = *tmpl;
+	if (segs) {
+		arr = &r->pushsegs[qd_ring_slot(r->sq.tail, r->sq.mask)];
+		memcpy(arr->segs, segs, tmpl->nsegs * sizeof(segs[0]));
+		sqe->addr = (uintptr_t)arr;
+	}
+	qd_sq_commit(&r->sq);
 	return 0;
+}
+
+/*
+ * Queue one operation with a token (qt_out) or without (qt_out NULL,
+ * user_data 0). sga: a PUSH's buffers, segs their translation.
+ */
+static int submit_op(struct qd_ring *r, qd_token_t *qt_out,
+		     const struct qd_sqe *tmpl, const struct qd_sga *sga,
+		     const struct qd_seg *segs)
+{
+	struct qd_sqe sqe = *tmpl;
+	struct qd_slot *s = NULL;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	if (qt_out) {
+		s = qd__slot_alloc(&r->slots);
+		if (!s) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		s->op = sqe.opcode;
+		s->qd = sqe.qd;
+		s->multishot = !!(sqe.op_flags & QD_POP_MULTISHOT);
+		if (sga) {
+			s->nsegs = (uint8_t)sga->numsegs;
+			memcpy(s->usegs, sga->segs,
+			       sga->numsegs * sizeof(sga->segs[0]));
+		}
+		sqe.user_data = qd_slot_token(&r->slots, s);
+	}
+	ret = sq_add(r, &sqe, segs);
+	if (ret) {
+		if (s)
+			qd__slot_free(&r->slots, s);
+		goto out;
+	}
+	if (qt_out)
+		*qt_out = sqe.user_data;
 out:
-	pthread_mutex_unlock(&c->sq_lock);
+	pthread_mutex_unlock(&r->lock);
 	return ret;
 }
 
-static struct qd_slot *slot_new(uint8_t op, int qd)
-{
-	struct qd_ctx *c = &qd__ctx;
-	struct qd_slot *s;
-
-	pthread_mutex_lock(&c->cq_lock);
-	s = qd__slot_alloc(&c->slots);
-	if (s) {
-		s->op = op;
-		s->qd = qd;
-	}
-	pthread_mutex_unlock(&c->cq_lock);
-	return s;
-}
-
-static void slot_drop(struct qd_slot *s)
-{
-	struct qd_ctx *c = &qd__ctx;
-
-	pthread_mutex_lock(&c->cq_lock);
-	qd__slot_free(&c->slots, s);
-	pthread_mutex_unlock(&c->cq_lock);
-}
-
-int qd_push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
+static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 {
 	struct qd_seg segs[QD_SGA_MAX];
-	struct qd_slot *s;
-	qd_token_t qt;
+	struct qd_sqe sqe = { .opcode = QD_OP_PUSH, .qd = qd };
+	struct qd_ring *r;
 	int ret;
 
-	if (!qt_out)
-		return -EINVAL;
 	ret = qd__sga_check(sga);
 	if (ret)
 		return ret;
-	ret = qd_get();
+	ret = qd__ring_mine(&r);
 	if (ret)
 		return ret;
 	ret = qd__alloc_translate(sga, segs);
 	if (ret)
 		return ret;
-
-	s = slot_new(QD_OP_PUSH, qd);
-	if (!s)
-		return -ENOMEM;
+	sqe.nsegs = (uint16_t)sga->numsegs;
 	/*
-	 * The kernel reads the segment array when it consumes the SQE, which
-	 * may be long after we return: it lives in the slot, which stays put
-	 * until the result is consumed. Nobody else touches a PENDING slot's
-	 * arrays before its CQE arrives.
+	 * Without the flag the kernel posts the success too; reaping drops
+	 * it, as the element took the buffers with it.
 	 */
-	s->nsegs = (uint8_t)sga->numsegs;
-	memcpy(s->segs, segs, sga->numsegs * sizeof(segs[0]));
-	memcpy(s->usegs, sga->segs, sga->numsegs * sizeof(sga->segs[0]));
-	qt = qd_slot_token(s);
-
-	ret = sq_add(QD_OP_PUSH, qd, s->segs, (uint16_t)sga->numsegs, qt);
-	if (ret) {
-		slot_drop(s);
-		return ret;
-	}
-	*qt_out = qt;
-	return 0;
+	if (!qt_out && (qd__ctx.features & QD_FEAT_SKIP_SUCCESS))
+		sqe.flags = QD_SQE_F_SKIP_SUCCESS;
+	return submit_op(r, qt_out, &sqe, sga, segs);
 }
 
-int qd_pop(qd_token_t *qt_out, int qd)
+int qd_push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 {
-	struct qd_slot *s;
-	qd_token_t qt;
+	if (!qt_out)
+		return -EINVAL;
+	return push(qt_out, qd, sga);
+}
+
+int qd_push_forget(int qd, const struct qd_sga *sga)
+{
+	return push(NULL, qd, sga);
+}
+
+static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_POP, .qd = qd,
+			      .op_flags = op_flags };
+	struct qd_ring *r;
 	int ret;
 
 	if (!qt_out)
 		return -EINVAL;
-	ret = qd_get();
+	ret = qd__ring_mine(&r);
 	if (ret)
 		return ret;
-	s = slot_new(QD_OP_POP, qd);
+	if ((op_flags & QD_POP_MULTISHOT) &&
+	    !(qd__ctx.features & QD_FEAT_MULTISHOT))
+		return -EOPNOTSUPP;
+	return submit_op(r, qt_out, &sqe, NULL, NULL);
+}
+
+int qd_pop(qd_token_t *qt_out, int qd)
+{
+	return pop(qt_out, qd, 0);
+}
+
+int qd_pop_multi(qd_token_t *qt_out, int qd)
+{
+	return pop(qt_out, qd, QD_POP_MULTISHOT);
+}
+
+int qd_cancel(qd_token_t qt)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_CANCEL, .addr = qt };
+	struct qd_ring *r;
+	struct qd_slot *s;
+	int ret;
+
+	if (!qd_ready())
+		return -EINVAL;
+	r = qd__ring_get(qd_token_ring(qt));
+	if (!r)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	s = qd__slot_get(&r->slots, qt);
 	if (!s)
-		return -ENOMEM;
-	qt = qd_slot_token(s);
-	ret = sq_add(QD_OP_POP, qd, NULL, 0, qt);
-	if (ret) {
-		slot_drop(s);
-		return ret;
+		ret = -EINVAL;
+	else if (s->op != QD_OP_POP)
+		ret = -EOPNOTSUPP;
+	else if (!(qd__ctx.features & QD_FEAT_MULTISHOT))
+		ret = -EOPNOTSUPP;
+	else if (s->state == QD_SLOT_DONE)
+		ret = -EALREADY;
+	else {
+		/*
+		 * Into the pop's own SQ, behind the pop if it is still
+		 * queued there, so the kernel always sees the pop first.
+		 */
+		sqe.qd = s->qd;
+		if (qd__ctx.features & QD_FEAT_SKIP_SUCCESS)
+			sqe.flags = QD_SQE_F_SKIP_SUCCESS;
+		ret = sq_add(r, &sqe, NULL);
 	}
-	*qt_out = qt;
+	pthread_mutex_unlock(&r->lock);
+	if (ret)
+		return ret;
+	/*
+	 * At once: the pop's waiter may be asleep in the kernel, and the
+	 * ring's owner may never enter again. A failure leaves the SQE
+	 * queued for the next enter on the ring.
+	 */
+	qd__ring_submit(r);
 	return 0;
 }
 
@@ -186,27 +245,37 @@ int qd_queue(int *qd_out)
 
 int qd_close(int qd)
 {
+	struct qd_ring *r;
+	uint32_t i;
 	int ret;
 
 	ret = qd_get();
 	if (ret)
 		return ret;
 	/*
-	 * Operations queued for qd must reach the kernel before it closes,
-	 * to be cancelled rather than fail with -EBADF. A failure here leaves
-	 * them queued for the next enter to report.
+	 * Operations queued for qd, in any thread's SQ, must reach the kernel
+	 * before it closes, to be cancelled rather than fail with -EBADF. A
+	 * failure here leaves them queued for the next enter to report.
 	 */
-	qd__flush();
+	for (i = 0; i < QD_MAX_RINGS; i++) {
+		r = qd__ring_get(i);
+		if (r)
+			qd__ring_submit(r);
+	}
 	return qd__close_qd(qd__ctx.fd, qd);
 }
 
 int qd_submit(void)
 {
+	struct qd_ring *r;
 	int ret;
 
 	ret = qd_get();
 	if (ret)
 		return ret;
-	ret = qd__flush();
+	r = qd__ring_mine_peek();
+	if (!r)
+		return 0;
+	ret = qd__ring_submit(r);
 	return ret < 0 ? ret : 0;
 }

@@ -1,12 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Counted system-call wrappers (see syscall.h). */
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "syscall.h"
 #include "sys.h"
@@ -36,6 +31,12 @@ int qd__setup(int fd, struct qd_params *p)
 	return qd__sys_ioctl(fd, QD_IOC_SETUP, p);
 }
 
+int qd__ring_create(int fd, struct qd_params *p)
+{
+	count1();
+	return qd__sys_ioctl(fd, QD_IOC_RING, p);
+}
+
 void *qd__mmap_ring(int fd, size_t len, uint64_t off, int *err)
 {
 	void *p;
@@ -59,20 +60,21 @@ int qd__munmap_ring(void *addr, size_t len)
 	return qd__sys_munmap(addr, len);
 }
 
-int qd__enter(int fd, uint32_t to_submit, uint32_t min_complete,
-	      uint32_t flags, int64_t timeout_ns)
+int qd__enter(int fd, uint32_t ring, uint32_t to_submit, uint32_t flags,
+	      int64_t timeout_ns, uint32_t wait_seq)
 {
 	struct qd_enter e = {
 		.to_submit = to_submit,
-		.min_complete = min_complete,
 		.flags = flags,
+		.ring = ring,
 		.timeout_ns = timeout_ns,
+		.wait_seq = wait_seq,
 	};
 	int ret;
 
 	count1();
 	qd_count(&qd__cnt.enters, 1);
-	if ((flags & QD_ENTER_GETEVENTS) && min_complete)
+	if (flags & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ))
 		qd_count(&qd__cnt.enter_waits, 1);
 	ret = qd__sys_ioctl(fd, QD_IOC_ENTER, &e);
 	if (ret > 0)
@@ -130,29 +132,6 @@ int qd__close_qd(int fd, int qd)
 
 	count1();
 	return qd__sys_ioctl(fd, QD_IOC_CLOSE, &arg);
-}
-
-int qd__futex_wait(uint32_t *word, uint32_t val, int64_t at_ns)
-{
-	struct timespec ts = {
-		.tv_sec = at_ns / 1000000000LL,
-		.tv_nsec = at_ns % 1000000000LL,
-	};
-
-	/* FUTEX_WAIT_BITSET: an absolute timeout on CLOCK_MONOTONIC. */
-	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-		    val, at_ns == INT64_MAX ? NULL : &ts, NULL,
-		    FUTEX_BITSET_MATCH_ANY))
-		return -errno;
-	return 0;
-}
-
-int qd__futex_wake_all(uint32_t *word)
-{
-	long n = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-			 INT_MAX, NULL, NULL, 0);
-
-	return n < 0 ? -errno : (int)n;
 }
 
 void *qd__mmap_anon(size_t len, int *err)

@@ -20,6 +20,8 @@ struct qd_counters {
 	uint64_t	overflow_flushes;
 	uint64_t	regions;
 	uint64_t	region_bytes;
+	uint64_t	forget_failed;
+	int64_t		forget_last_error;
 };
 
 extern struct qd_counters qd__cnt;
@@ -42,25 +44,22 @@ static inline uint64_t qd_counted(const uint64_t *c)
 int qd__open(void);
 int qd__close_fd(int fd);
 int qd__setup(int fd, struct qd_params *p);
+/* QD_IOC_RING: one more ring; its id in p->ring. */
+int qd__ring_create(int fd, struct qd_params *p);
 /* Map a ring MAP_SHARED, kept out of fork children. */
 void *qd__mmap_ring(int fd, size_t len, uint64_t off, int *err);
 int qd__munmap_ring(void *addr, size_t len);
-/* Returns the number of SQEs the kernel consumed. */
-int qd__enter(int fd, uint32_t to_submit, uint32_t min_complete,
-	      uint32_t flags, int64_t timeout_ns);
+/*
+ * QD_IOC_ENTER on ring: submit up to to_submit SQEs, then wait as flags
+ * say (wait_seq for QD_ENTER_CQ_TAIL and QD_ENTER_CTX_SEQ). Returns the
+ * number of SQEs the kernel consumed.
+ */
+int qd__enter(int fd, uint32_t ring, uint32_t to_submit, uint32_t flags,
+	      int64_t timeout_ns, uint32_t wait_seq);
 int qd__register(int fd, void *addr, size_t len, uint32_t *id);
 int qd__unregister(int fd, uint32_t id, size_t len);
 int qd__queue_create(int fd, uint32_t depth, int *qd_out);
 int qd__close_qd(int fd, int qd);
-/*
- * futex(2) on a private word, for libqd's own thread wake-ups (as pthread's
- * would be); not counted in qd_stats(): it is not made for the context.
- * qd__futex_wait sleeps while *word == val, until the absolute
- * CLOCK_MONOTONIC time at_ns (INT64_MAX: no limit), a wake-up or a signal.
- */
-int qd__futex_wait(uint32_t *word, uint32_t val, int64_t at_ns);
-int qd__futex_wake_all(uint32_t *word);
-
 /* Anonymous private memory, populated. */
 void *qd__mmap_anon(size_t len, int *err);
 int qd__munmap_anon(void *addr, size_t len);

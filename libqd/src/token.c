@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The token slot table (see token.h). */
+/* The token slot tables (see token.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,12 +36,17 @@ static int grow(struct qd_slots *t)
 	return 0;
 }
 
+void qd__slots_init(struct qd_slots *t, uint32_t ring)
+{
+	memset(t, 0, sizeof(*t));
+	t->free_head = QD_SLOT_NONE;
+	t->ring = ring;
+}
+
 struct qd_slot *qd__slot_alloc(struct qd_slots *t)
 {
 	struct qd_slot *s;
 
-	if (!t->blocks)
-		t->free_head = QD_SLOT_NONE;
 	if (t->free_head == QD_SLOT_NONE && grow(t))
 		return NULL;
 	s = slot_at(t, t->free_head);
@@ -50,8 +55,11 @@ struct qd_slot *qd__slot_alloc(struct qd_slots *t)
 	s->state = QD_SLOT_PENDING;
 	s->op = 0;
 	s->nsegs = 0;
+	s->multishot = 0;
 	s->qd = -1;
 	s->res = 0;
+	s->shots = NULL;
+	s->shots_tail = &s->shots;
 	t->used++;
 	return s;
 }
@@ -61,7 +69,7 @@ struct qd_slot *qd__slot_get(struct qd_slots *t, qd_token_t qt)
 	uint32_t idx = qd_token_idx(qt);
 	struct qd_slot *s;
 
-	if (idx >= t->nblocks * QD_SLOT_BLOCK)
+	if (qd_token_ring(qt) != t->ring || idx >= t->nblocks * QD_SLOT_BLOCK)
 		return NULL;
 	s = slot_at(t, idx);
 	if (s->state == QD_SLOT_FREE || s->gen != qd_token_gen(qt))
@@ -69,8 +77,20 @@ struct qd_slot *qd__slot_get(struct qd_slots *t, qd_token_t qt)
 	return s;
 }
 
+static void shots_free(struct qd_slot *s)
+{
+	struct qd_shot *sh;
+
+	while ((sh = s->shots)) {
+		s->shots = sh->next;
+		free(sh);
+	}
+	s->shots_tail = &s->shots;
+}
+
 void qd__slot_free(struct qd_slots *t, struct qd_slot *s)
 {
+	shots_free(s);
 	s->state = QD_SLOT_FREE;
 	/* Generation 0 never names a slot, so token 0 is always invalid. */
 	if (++s->gen == 0)
@@ -80,13 +100,15 @@ void qd__slot_free(struct qd_slots *t, struct qd_slot *s)
 	t->used--;
 }
 
-void qd__slots_reset(struct qd_slots *t)
+void qd__slots_fini(struct qd_slots *t)
 {
-	uint32_t i;
+	uint32_t i, j;
 
-	for (i = 0; i < t->nblocks; i++)
+	for (i = 0; i < t->nblocks; i++) {
+		for (j = 0; j < QD_SLOT_BLOCK; j++)
+			shots_free(&t->blocks[i][j]);
 		free(t->blocks[i]);
+	}
 	free(t->blocks);
-	memset(t, 0, sizeof(*t));
-	t->free_head = QD_SLOT_NONE;
+	qd__slots_init(t, t->ring);
 }

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tokens and the slot table. A token is (generation << 32) | slot index
- * and doubles as the SQE's user_data. A slot lives from qd_push()/qd_pop()
- * until qd_wait*() consumes its result; freeing it bumps the generation,
- * so a stale or consumed token never matches again. Slots sit in blocks
- * that never move: the kernel reads a push's segment array in place.
- * Not locked here: the caller holds the completion lock.
+ * Tokens and the slot tables. A token is gen << 32 | ring << 22 | slot: the
+ * ring whose SQ carried the operation (its CQE arrives there, so a wait
+ * knows which ring to reap and sleep on) and a slot in that ring's table.
+ * It doubles as the SQE's user_data. A slot lives from qd_push()/qd_pop()
+ * until qd_wait*() consumes its (final) result; freeing it bumps the
+ * generation, so a stale or consumed token never matches again.
+ * Generation 0 never names a slot: user_data 0 marks the operations that
+ * have no token (qd_push_forget(), qd_cancel()).
+ * Not locked here: the caller holds the ring's lock.
  */
 #ifndef LIBQD_TOKEN_H
 #define LIBQD_TOKEN_H
@@ -16,15 +19,27 @@
 
 #include "qd.h"
 
+#define QD_TOKEN_RING_SHIFT	22
+#define QD_SLOT_MAX		(1U << QD_TOKEN_RING_SHIFT)
 #define QD_SLOT_BLOCK_SHIFT	8
 #define QD_SLOT_BLOCK		(1U << QD_SLOT_BLOCK_SHIFT)
 #define QD_SLOT_NONE		UINT32_MAX
-#define QD_SLOT_MAX		(1U << 30)
+
+_Static_assert(QD_MAX_RINGS <= (1U << (32 - QD_TOKEN_RING_SHIFT)),
+	       "ring ids do not fit in a token");
 
 enum qd_slot_state {
 	QD_SLOT_FREE,
 	QD_SLOT_PENDING,	/* queued or running in the kernel */
-	QD_SLOT_DONE,		/* result reaped, waiting to be consumed */
+	QD_SLOT_DONE,		/* the (final) result is reaped */
+};
+
+/* One result of a multishot pop, queued until a wait takes it. */
+struct qd_shot {
+	struct qd_shot	*next;
+	int64_t		res;
+	uint8_t		nsegs;
+	struct qd_seg	segs[QD_SGA_MAX];
 };
 
 struct qd_slot {
@@ -33,13 +48,17 @@ struct qd_slot {
 	uint32_t	next_free;
 	uint8_t		state;
 	uint8_t		op;		/* QD_OP_* */
-	uint8_t		nsegs;		/* segs[] in use */
+	uint8_t		nsegs;		/* segs[] or usegs[] in use */
+	uint8_t		multishot;	/* a QD_POP_MULTISHOT pop */
 	int32_t		qd;
 	int64_t		res;
-	/* PUSH: the array the SQE points at; POP: the element popped */
+	/* POP: the element popped */
 	struct qd_seg	segs[QD_SGA_MAX];
 	/* PUSH: the caller's buffers, returned in the result */
 	struct qd_sgaseg usegs[QD_SGA_MAX];
+	/* MULTISHOT: results not yet waited for, oldest first */
+	struct qd_shot	*shots;
+	struct qd_shot	**shots_tail;
 };
 
 struct qd_slots {
@@ -47,16 +66,25 @@ struct qd_slots {
 	uint32_t	nblocks;
 	uint32_t	free_head;
 	uint32_t	used;
+	uint32_t	ring;		/* the ring id in this table's tokens */
 };
 
-static inline qd_token_t qd_token_make(uint32_t idx, uint32_t gen)
+static inline qd_token_t qd_token_make(uint32_t ring, uint32_t idx,
+				       uint32_t gen)
 {
-	return ((uint64_t)gen << 32) | idx;
+	return ((uint64_t)gen << 32) | ((uint64_t)ring << QD_TOKEN_RING_SHIFT) |
+	       idx;
+}
+
+/* The ring a token names; QD_MAX_RINGS or more for garbage. */
+static inline uint32_t qd_token_ring(qd_token_t qt)
+{
+	return (uint32_t)qt >> QD_TOKEN_RING_SHIFT;
 }
 
 static inline uint32_t qd_token_idx(qd_token_t qt)
 {
-	return (uint32_t)qt;
+	return (uint32_t)qt & (QD_SLOT_MAX - 1);
 }
 
 static inline uint32_t qd_token_gen(qd_token_t qt)
@@ -64,10 +92,20 @@ static inline uint32_t qd_token_gen(qd_token_t qt)
 	return (uint32_t)(qt >> 32);
 }
 
-static inline qd_token_t qd_slot_token(const struct qd_slot *s)
+static inline qd_token_t qd_slot_token(const struct qd_slots *t,
+				       const struct qd_slot *s)
 {
-	return qd_token_make(s->idx, s->gen);
+	return qd_token_make(t->ring, s->idx, s->gen);
 }
+
+/* A result is there for a wait to take. */
+static inline int qd_slot_ready(const struct qd_slot *s)
+{
+	return s->multishot ? s->shots != NULL : s->state == QD_SLOT_DONE;
+}
+
+/* An empty table for ring. */
+void qd__slots_init(struct qd_slots *t, uint32_t ring);
 
 /* A free slot, marked PENDING, or NULL (-ENOMEM). */
 struct qd_slot *qd__slot_alloc(struct qd_slots *t);
@@ -78,7 +116,7 @@ struct qd_slot *qd__slot_get(struct qd_slots *t, qd_token_t qt);
 /* Return a slot to the free list; its tokens become stale. */
 void qd__slot_free(struct qd_slots *t, struct qd_slot *s);
 
-/* Forget everything (after fork, in the child). */
-void qd__slots_reset(struct qd_slots *t);
+/* Free everything (after fork, in the child). */
+void qd__slots_fini(struct qd_slots *t);
 
 #endif

@@ -1,23 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
- * Completions: reaping the CQ into token slots, qd_wait(), qd_wait_any().
+ * Completions: reaping a ring's CQ into its token slots, qd_wait(),
+ * qd_wait_any().
  *
- * Waiting is leader/follower under cq_lock. At most one thread (the
- * leader) sleeps in QD_IOC_ENTER; while it is there it is also the only
- * reaper, so the kernel's "min_complete CQEs in the ring" test is never
- * defeated by another thread emptying the ring under it, and it returns as
- * soon as any CQE is posted. Everyone else sleeps on cq_seq, which is
- * broadcast whenever completions were reaped or the leader came back.
- * Without a leader, any waiter reaps, so a result already in the CQ costs
- * no system call.
- *
- * A broadcast is made after cq_lock is dropped where possible (a thread woken
- * while we hold the lock would only block again on the mutex, one more
- * futex round trip and context switch per wake-up): the waiters re-check
- * everything under the lock anyway, and none can miss a change made under
- * the lock before the broadcast that follows its release.
+ * A wait names what it waits for. Its tokens name their rings; it reaps
+ * those rings (each under its own lock) and, when none of its results is
+ * there, sleeps in the kernel:
+ *  - tokens of one ring (the usual case: a thread waiting for its own
+ *    operations): QD_ENTER_CQ_TAIL on that ring, with the CQ tail its reap
+ *    read. Only a completion on that ring wakes it, and none posted after
+ *    the read is missed, whoever reaps it.
+ *  - tokens of several rings: QD_ENTER_CTX_SEQ with the context-wide
+ *    completion counter, read before reaping them all.
+ * Any number of threads may sleep on one ring; each re-checks its own
+ * tokens when it wakes. There is no leader and no hand-off between
+ * threads. Before it sleeps, or when a poll finds nothing, a wait submits
+ * what is queued in its tokens' rings and in the caller's own ring.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "int.h"
@@ -25,164 +26,149 @@
 #include "syscall.h"
 #include "deadline.h"
 
-void qd__wait_init(void)
+/* A consumed result, carried out from under the ring's lock. */
+struct qd_done {
+	uint8_t			op;
+	uint8_t			nsegs;
+	int32_t			qd;
+	int64_t			res;
+	struct qd_seg		segs[QD_SGA_MAX];
+	struct qd_sgaseg	usegs[QD_SGA_MAX];
+};
+
+static unsigned int cqe_nsegs(const struct qd_cqe *cqe)
 {
-	qd__ctx.cq_seq = 0;
-	qd__ctx.cq_sleepers = 0;
+	if (!(cqe->flags & QD_CQE_F_ELEM))
+		return 0;
+	return cqe->nsegs < QD_SGA_MAX ? cqe->nsegs : QD_SGA_MAX;
 }
 
 /*
- * Wake every follower. With or without cq_lock. The sequentially
- * consistent bump and exchange pair with the sleeper's store and load in
- * cond_wait(): either the sleeper sees the new cq_seq (its futex wait
- * returns at once) or we see its flag and wake it. Clearing the flag makes
- * the next broadcasts free until somebody sleeps again.
+ * A qd_push_forget() failed. Its buffers were handed over, so libqd frees
+ * the ones it allocated; the kernel hands the element back when it had
+ * built one.
  */
-static void broadcast(struct qd_ctx *c)
+static void forget_failed(const struct qd_cqe *cqe, const struct qd_elem *elem)
 {
-	__atomic_add_fetch(&c->cq_seq, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&c->cq_sleepers, __ATOMIC_SEQ_CST) &&
-	    __atomic_exchange_n(&c->cq_sleepers, 0, __ATOMIC_SEQ_CST))
-		qd__futex_wake_all(&c->cq_seq);
+	qd_count(&qd__cnt.forget_failed, 1);
+	__atomic_store_n(&qd__cnt.forget_last_error, cqe->res,
+			 __ATOMIC_RELAXED);
+	if (cqe_nsegs(cqe))
+		qd__alloc_free_segs(elem->segs, cqe_nsegs(cqe));
 }
 
-/*
- * Sleep until a broadcast or the deadline at (QD_FOREVER: none); called
- * with cq_lock held, which is dropped meanwhile. Wakes the other followers
- * first if *bcast. Spurious returns are fine: every caller loops.
- */
-static void cond_wait(struct qd_ctx *c, int64_t at, int *bcast)
+/* One more result of a multishot pop: -ENOMEM leaves the CQE in the CQ. */
+static int shot_add(struct qd_slot *s, const struct qd_cqe *cqe,
+		    const struct qd_elem *elem)
 {
-	uint32_t seq;
+	struct qd_shot *sh = malloc(sizeof(*sh));
 
-	if (*bcast)
-		broadcast(c);
-	*bcast = 0;
-	__atomic_store_n(&c->cq_sleepers, 1, __ATOMIC_SEQ_CST);
-	seq = __atomic_load_n(&c->cq_seq, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&c->cq_lock);
-	qd__futex_wait(&c->cq_seq, seq, at);
-	pthread_mutex_lock(&c->cq_lock);
+	if (!sh)
+		return -ENOMEM;
+	sh->next = NULL;
+	sh->res = cqe->res;
+	sh->nsegs = (uint8_t)cqe_nsegs(cqe);
+	memcpy(sh->segs, elem->segs, sh->nsegs * sizeof(elem->segs[0]));
+	*s->shots_tail = sh;
+	s->shots_tail = &sh->next;
+	if (!(cqe->flags & QD_CQE_F_MORE))
+		s->state = QD_SLOT_DONE;
+	return 0;
 }
 
-static void on_cqe(void *arg, const struct qd_cqe *cqe,
-		   const struct qd_elem *elem)
+static int on_cqe(void *arg, const struct qd_cqe *cqe,
+		  const struct qd_elem *elem)
 {
-	struct qd_slot *s = qd__slot_get(arg, cqe->user_data);
-	unsigned int n;
+	struct qd_ring *r = arg;
+	struct qd_slot *s;
 
-	/* Not a token of ours (a kernel bug): nothing to deliver it to. */
+	if (!qd_token_gen(cqe->user_data)) {
+		/*
+		 * No token: a forget push (its success too when the kernel
+		 * cannot skip it) or a cancel that found nothing to cancel.
+		 */
+		if (cqe->opcode == QD_OP_PUSH && cqe->res < 0)
+			forget_failed(cqe, elem);
+		return 0;
+	}
+	s = qd__slot_get(&r->slots, cqe->user_data);
+	/* Not a token of this ring (a kernel bug): nothing to deliver it to. */
 	if (!s || s->state != QD_SLOT_PENDING)
-		return;
+		return 0;
+	if (s->multishot)
+		return shot_add(s, cqe, elem);
 	s->res = cqe->res;
-	if (cqe->flags & QD_CQE_F_ELEM) {
-		n = cqe->nsegs < QD_SGA_MAX ? cqe->nsegs : QD_SGA_MAX;
-		memcpy(s->segs, elem->segs, n * sizeof(elem->segs[0]));
-		s->nsegs = (uint8_t)n;
-	} else if (s->op != QD_OP_PUSH) {
-		s->nsegs = 0;
+	/* A push's result is the caller's buffers (usegs), never the CQE's. */
+	if (s->op == QD_OP_POP) {
+		s->nsegs = (uint8_t)cqe_nsegs(cqe);
+		memcpy(s->segs, elem->segs, s->nsegs * sizeof(elem->segs[0]));
 	}
 	s->state = QD_SLOT_DONE;
+	return 0;
 }
 
-/* Called with cq_lock held and no leader in the kernel. */
-static int reap(struct qd_ctx *c)
+int qd__ring_reap(struct qd_ring *r)
 {
-	int n = qd__cq_reap(&c->cq, on_cqe, &c->slots);
+	int n = qd__cq_reap(&r->cq, on_cqe, r);
 
 	if (n > 0)
 		qd_count(&qd__cnt.cqes_reaped, n);
 	return n;
 }
 
-int qd__reap(void)
-{
-	struct qd_ctx *c = &qd__ctx;
-	int n = 0, bcast = 0;
-
-	pthread_mutex_lock(&c->cq_lock);
-	if (!c->kernel_waiters) {
-		n = reap(c);
-	} else if (qd_cq_ready(&c->cq)) {
-		/* The leader is on its way out and reaps these. */
-		cond_wait(c, QD_FOREVER, &bcast);
-	}
-	pthread_mutex_unlock(&c->cq_lock);
-	if (n > 0)
-		broadcast(c);
-	return n;
-}
-
 /*
- * Sleep in the kernel for at most rem ns, submitting what is queued.
- * Called with cq_lock held; drops it meanwhile, and broadcasts then if
- * *bcast. On return the followers still have to be woken (*bcast set):
- * the caller broadcasts once it drops cq_lock or before it sleeps.
+ * Check that every token of qts on ring r is live (else -EINVAL) and find
+ * the first with a result: *idx and *out, or *idx = -1. r->lock held.
  */
-static int kernel_wait(struct qd_ctx *c, int64_t rem, int *bcast)
-{
-	uint32_t to_submit, flags = QD_ENTER_GETEVENTS;
-	int ret;
-
-	pthread_mutex_lock(&c->sq_lock);
-	c->kernel_waiters++;
-	to_submit = qd_sq_queued(&c->sq);
-	pthread_mutex_unlock(&c->sq_lock);
-	pthread_mutex_unlock(&c->cq_lock);
-	if (*bcast)
-		broadcast(c);
-
-	if (rem != QD_FOREVER)
-		flags |= QD_ENTER_TIMEOUT;
-	ret = qd__enter(c->fd, to_submit, 1, flags,
-			rem != QD_FOREVER ? rem : 0);
-
-	pthread_mutex_lock(&c->cq_lock);
-	pthread_mutex_lock(&c->sq_lock);
-	c->kernel_waiters--;
-	pthread_mutex_unlock(&c->sq_lock);
-	*bcast = 1;
-	return ret;
-}
-
-/* Run a no-wait enter with cq_lock dropped (broadcasting then if *bcast). */
-static int enter_unlocked(struct qd_ctx *c, int *bcast)
-{
-	int ret;
-
-	pthread_mutex_unlock(&c->cq_lock);
-	if (*bcast)
-		broadcast(c);
-	*bcast = 0;
-	pthread_mutex_lock(&c->sq_lock);
-	ret = qd_sq_queued(&c->sq);
-	pthread_mutex_unlock(&c->sq_lock);
-	ret = qd__enter(c->fd, ret, 0, 0, 0);
-	pthread_mutex_lock(&c->cq_lock);
-	return ret;
-}
-
-/*
- * Check that every token in qts is live (else -EINVAL) and find the first
- * completed one: *idx and *out, or *idx = -1.
- */
-static int find_done(struct qd_ctx *c, const qd_token_t *qts, int n,
-		     int *idx, struct qd_slot **out)
+static int find_ready(struct qd_ring *r, const qd_token_t *qts, int n,
+		      int *idx, struct qd_slot **out)
 {
 	struct qd_slot *s;
 	int i;
 
 	*idx = -1;
 	for (i = 0; i < n; i++) {
-		s = qd__slot_get(&c->slots, qts[i]);
+		if (qd_token_ring(qts[i]) != r->id)
+			continue;
+		s = qd__slot_get(&r->slots, qts[i]);
 		if (!s)
 			return -EINVAL;
-		if (*idx < 0 && s->state == QD_SLOT_DONE) {
+		if (*idx < 0 && qd_slot_ready(s)) {
 			*idx = i;
 			*out = s;
 		}
 	}
 	return 0;
+}
+
+/*
+ * Consume s's (next) result into *d; the token goes with its final
+ * result. r->lock held.
+ */
+static void take(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
+{
+	struct qd_shot *sh;
+
+	d->op = s->op;
+	d->qd = s->qd;
+	if (!s->multishot) {
+		d->res = s->res;
+		d->nsegs = s->nsegs;
+		memcpy(d->segs, s->segs, sizeof(d->segs));
+		memcpy(d->usegs, s->usegs, sizeof(d->usegs));
+		qd__slot_free(&r->slots, s);
+		return;
+	}
+	sh = s->shots;
+	s->shots = sh->next;
+	if (!s->shots)
+		s->shots_tail = &s->shots;
+	d->res = sh->res;
+	d->nsegs = sh->nsegs;
+	memcpy(d->segs, sh->segs, sizeof(d->segs));
+	free(sh);
+	if (!s->shots && s->state == QD_SLOT_DONE)
+		qd__slot_free(&r->slots, s);
 }
 
 static enum qd_opcode opcode_of(uint8_t op)
@@ -197,24 +183,24 @@ static enum qd_opcode opcode_of(uint8_t op)
 	}
 }
 
-/* Fill *qr from a copy of a consumed slot; no lock held. */
-static void fill_result(struct qd_result *qr, const struct qd_slot *s,
+/* Fill *qr from a consumed result; no lock held. */
+static void fill_result(struct qd_result *qr, const struct qd_done *d,
 			qd_token_t qt)
 {
 	memset(qr, 0, sizeof(*qr));
-	qr->opcode = opcode_of(s->op);
-	qr->qd = s->qd;
+	qr->opcode = opcode_of(d->op);
+	qr->qd = d->qd;
 	qr->qt = qt;
-	qr->ret = s->res;
-	if (s->res < 0)
+	qr->ret = d->res;
+	if (d->res < 0)
 		return;
-	if (s->op == QD_OP_PUSH) {
-		qr->value.sga.numsegs = s->nsegs;
-		memcpy(qr->value.sga.segs, s->usegs,
-		       s->nsegs * sizeof(s->usegs[0]));
-	} else if (s->op == QD_OP_POP && s->nsegs) {
+	if (d->op == QD_OP_PUSH) {
+		qr->value.sga.numsegs = d->nsegs;
+		memcpy(qr->value.sga.segs, d->usegs,
+		       d->nsegs * sizeof(d->usegs[0]));
+	} else if (d->op == QD_OP_POP && d->nsegs) {
 		/* Only regions of this context can be in its elements. */
-		if (qd__alloc_resolve(s->segs, s->nsegs, &qr->value.sga))
+		if (qd__alloc_resolve(d->segs, d->nsegs, &qr->value.sga))
 			qr->ret = -EFAULT;
 	}
 }
@@ -233,13 +219,237 @@ static int64_t remaining(int64_t at)
 	return qd_remaining(at, qd_now_ns());
 }
 
+static int enter_nowait(struct qd_ring *r, uint32_t to_submit)
+{
+	return qd__enter(qd__ctx.fd, r->id, to_submit, 0, 0, 0);
+}
+
+static int enter_wait(struct qd_ring *r, uint32_t to_submit, uint32_t how,
+		      int64_t rem, uint32_t seq)
+{
+	if (rem != QD_FOREVER)
+		how |= QD_ENTER_TIMEOUT;
+	return qd__enter(qd__ctx.fd, r->id, to_submit, how,
+			 rem != QD_FOREVER ? rem : 0, seq);
+}
+
+/* Submit the caller's own ring when it is not r: SQEs consumed. */
+static int submit_own(struct qd_ring *own, struct qd_ring *r)
+{
+	return own && own != r ? qd__ring_submit(own) : 0;
+}
+
+/* Wait for the first of qts, all on ring r. */
+static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
+		     int64_t at, int *idx, struct qd_done *d)
+{
+	struct qd_ring *own = qd__ring_mine_peek();
+	int flushed = 0, drained = 0, ret, own_n;
+	struct qd_slot *s = NULL;
+	uint32_t queued, seen;
+	int64_t rem;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		ret = find_ready(r, qts, n, idx, &s);
+		if (ret || *idx >= 0)
+			break;
+		ret = qd__ring_reap(r);
+		if (ret < 0)
+			break;
+		if (ret > 0) {
+			drained = 0;
+			continue;
+		}
+		/* Every CQE before this tail is in the slots: sleep past it. */
+		seen = r->cq.head;
+		queued = qd_sq_queued(&r->sq);
+		if (!drained && qd_cq_overflowed(&r->cq)) {
+			/* Completions parked in the kernel, the ring empty. */
+			drained = 1;
+			qd_count(&qd__cnt.overflow_flushes, 1);
+			pthread_mutex_unlock(&r->lock);
+			ret = enter_nowait(r, queued);
+			pthread_mutex_lock(&r->lock);
+			if (ret < 0 && ret != -EINTR)
+				break;
+			continue;
+		}
+		rem = remaining(at);
+		if (!rem) {
+			/* Even a poll hands over what is queued, once. */
+			ret = -ETIMEDOUT;
+			if (flushed)
+				break;
+			flushed = 1;
+			pthread_mutex_unlock(&r->lock);
+			own_n = submit_own(own, r);
+			if (queued)
+				ret = enter_nowait(r, queued);
+			pthread_mutex_lock(&r->lock);
+			if (queued && ret < 0 && ret != -EINTR)
+				break;
+			if (!queued && own_n <= 0) {
+				ret = -ETIMEDOUT;
+				break;
+			}
+			continue;
+		}
+		pthread_mutex_unlock(&r->lock);
+		submit_own(own, r);
+		ret = enter_wait(r, queued, QD_ENTER_CQ_TAIL, rem, seen);
+		pthread_mutex_lock(&r->lock);
+		if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
+			break;
+	}
+	if (!ret && *idx >= 0)
+		take(r, s, d);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+/* Submit, no wait, the rings of rs (queued[i] each) but skip: consumed. */
+static int submit_rings(struct qd_ring **rs, const uint32_t *queued, int nr,
+			struct qd_ring *skip)
+{
+	int i, ret, sent = 0;
+
+	for (i = 0; i < nr; i++) {
+		if (rs[i] == skip || !queued[i])
+			continue;
+		ret = enter_nowait(rs[i], queued[i]);
+		if (ret > 0)
+			sent += ret;
+	}
+	return sent;
+}
+
+/* One pass over the rings: reap each, find the first result in qts. */
+static int scan_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
+		      int n, int *best, struct qd_ring **best_r,
+		      uint32_t *queued, int *overflow, int *reaped)
+{
+	struct qd_slot *s;
+	int i, j, ret;
+
+	*best = -1;
+	for (i = 0; i < nr; i++) {
+		pthread_mutex_lock(&rs[i]->lock);
+		overflow[i] = 0;
+		ret = find_ready(rs[i], qts, n, &j, &s);
+		if (!ret && j < 0) {
+			ret = qd__ring_reap(rs[i]);
+			if (ret > 0) {
+				*reaped = 1;
+				ret = find_ready(rs[i], qts, n, &j, &s);
+			} else if (!ret) {
+				overflow[i] = qd_cq_overflowed(&rs[i]->cq);
+			}
+		}
+		queued[i] = qd_sq_queued(&rs[i]->sq);
+		pthread_mutex_unlock(&rs[i]->lock);
+		if (ret < 0)
+			return ret;
+		if (j >= 0 && (*best < 0 || j < *best)) {
+			*best = j;
+			*best_r = rs[i];
+		}
+	}
+	return 0;
+}
+
+/* Wait for the first of qts, on the nr rings rs. */
+static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
+		      int n, int64_t at, int *idx, struct qd_done *d)
+{
+	struct qd_ring *own = qd__ring_mine_peek(), *sleep = rs[0];
+	struct qd_ring *best_r = NULL;
+	int overflow[QD_MAX_RINGS], flushed = 0, drained = 0, reaped;
+	int i, ret, sleep_i = 0, own_in = 0, ovf, sent;
+	uint32_t queued[QD_MAX_RINGS], seq;
+	struct qd_slot *s;
+	int64_t rem;
+
+	if (!qd__ctx.ctx_seq)
+		return -EINVAL;
+	/* Sleep on the caller's own ring if it is one of them. */
+	for (i = 0; i < nr; i++) {
+		if (rs[i] == own) {
+			sleep = own;
+			sleep_i = i;
+			own_in = 1;
+		}
+	}
+	for (;;) {
+		/* Read first: a completion posted after it ends the sleep. */
+		seq = __atomic_load_n(qd__ctx.ctx_seq, __ATOMIC_ACQUIRE);
+		reaped = 0;
+		ret = scan_rings(rs, nr, qts, n, idx, &best_r, queued,
+				 overflow, &reaped);
+		if (ret)
+			return ret;
+		if (reaped)
+			drained = 0;
+		if (*idx >= 0) {
+			pthread_mutex_lock(&best_r->lock);
+			s = qd__slot_get(&best_r->slots, qts[*idx]);
+			ret = s && qd_slot_ready(s);
+			if (ret)
+				take(best_r, s, d);
+			pthread_mutex_unlock(&best_r->lock);
+			/* Else another wait took it: look again. */
+			if (ret)
+				return 0;
+			continue;
+		}
+		for (i = 0, ovf = 0; i < nr; i++)
+			ovf |= overflow[i];
+		if (ovf && !drained) {
+			drained = 1;
+			for (i = 0; i < nr; i++) {
+				if (!overflow[i])
+					continue;
+				qd_count(&qd__cnt.overflow_flushes, 1);
+				enter_nowait(rs[i], queued[i]);
+				queued[i] = 0;
+			}
+			continue;
+		}
+		rem = remaining(at);
+		if (!rem) {
+			if (flushed)
+				return -ETIMEDOUT;
+			flushed = 1;
+			sent = own_in ? 0 : submit_own(own, NULL);
+			sent += submit_rings(rs, queued, nr, NULL);
+			if (sent > 0)
+				continue;
+			return -ETIMEDOUT;
+		}
+		/*
+		 * The other rings' SQEs first, then look again: their
+		 * completions would end the sleep at once anyway.
+		 */
+		if (!own_in)
+			submit_own(own, NULL);
+		if (submit_rings(rs, queued, nr, sleep) > 0)
+			continue;
+		ret = enter_wait(sleep, queued[sleep_i], QD_ENTER_CTX_SEQ, rem,
+				 seq);
+		if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
+			return ret;
+	}
+}
+
 static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 		       int n, const struct timespec *timeout)
 {
-	struct qd_ctx *c = &qd__ctx;
-	int flushed = 0, drained = 0, bcast = 0, idx = -1, ret;
-	struct qd_slot *s = NULL, res;
-	int64_t at, rem;
+	struct qd_ring *rs[QD_MAX_RINGS], *r;
+	uint8_t seen[QD_MAX_RINGS / 8] = { 0 };
+	int nr = 0, idx = -1, ret, i;
+	struct qd_done d;
+	uint32_t id;
+	int64_t at;
 
 	if (!qr || !qts || n <= 0)
 		return -EINVAL;
@@ -254,73 +464,23 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 	/* No context, no token. */
 	if (!qd_ready())
 		return -EINVAL;
-
-	pthread_mutex_lock(&c->cq_lock);
-	for (;;) {
-		ret = find_done(c, qts, n, &idx, &s);
-		if (ret || idx >= 0)
-			break;
-		if (!c->kernel_waiters) {
-			ret = reap(c);
-			if (ret < 0)
-				break;
-			if (ret > 0) {
-				bcast = 1;
-				drained = 0;
-				continue;
-			}
-			/* Completions parked in the kernel, the ring empty. */
-			if (!drained && qd_cq_overflowed(&c->cq)) {
-				drained = 1;
-				qd_count(&qd__cnt.overflow_flushes, 1);
-				ret = enter_unlocked(c, &bcast);
-				if (ret < 0 && ret != -EINTR)
-					break;
-				continue;
-			}
+	for (i = 0; i < n; i++) {
+		id = qd_token_ring(qts[i]);
+		r = qd__ring_get(id);
+		if (!r)
+			return -EINVAL;
+		if (!(seen[id / 8] & (1U << (id % 8)))) {
+			seen[id / 8] |= 1U << (id % 8);
+			rs[nr++] = r;
 		}
-		rem = remaining(at);
-		if (!rem && !flushed) {
-			/* Even a poll hands over what is queued, once. */
-			flushed = 1;
-			pthread_mutex_lock(&c->sq_lock);
-			ret = qd_sq_queued(&c->sq);
-			pthread_mutex_unlock(&c->sq_lock);
-			if (ret) {
-				ret = enter_unlocked(c, &bcast);
-				if (ret < 0 && ret != -EINTR)
-					break;
-				continue;
-			}
-		}
-		if (c->kernel_waiters && qd_cq_ready(&c->cq)) {
-			/* The leader is on its way out with these. */
-			cond_wait(c, QD_FOREVER, &bcast);
-			continue;
-		}
-		if (!rem) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		if (!c->kernel_waiters) {
-			ret = kernel_wait(c, rem, &bcast);
-			if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
-				break;
-			continue;
-		}
-		cond_wait(c, at, &bcast);
 	}
-	if (!ret && idx >= 0) {
-		res = *s;
-		qd__slot_free(&c->slots, s);
-	}
-	pthread_mutex_unlock(&c->cq_lock);
-	if (bcast)
-		broadcast(c);
-
+	if (nr == 1)
+		ret = wait_ring(rs[0], qts, n, at, &idx, &d);
+	else
+		ret = wait_rings(rs, nr, qts, n, at, &idx, &d);
 	if (ret)
 		return ret;
-	fill_result(qr, &res, qts[idx]);
+	fill_result(qr, &d, qts[idx]);
 	if (ready)
 		*ready = idx;
 	return 0;

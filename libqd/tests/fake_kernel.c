@@ -17,6 +17,10 @@
 #define FAKE_MAX_CTX	8
 #define FAKE_MAX_QDS	64
 #define PAGE		4096UL
+#define ALL_FEATURES	(QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS | \
+			 QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS | \
+			 QD_FEAT_RINGS | QD_FEAT_SKIP_SUCCESS | \
+			 QD_FEAT_MULTISHOT)
 
 struct fake_config fake_cfg;
 
@@ -27,11 +31,16 @@ struct elem {
 	struct elem	*next;
 };
 
+struct ring;
+
 struct op {
 	uint64_t	user_data;
 	uint8_t		opcode;
+	uint8_t		flags;		/* QD_SQE_F_* */
+	uint32_t	op_flags;
 	int32_t		qd;
 	int64_t		res;
+	struct ring	*ring;		/* its CQE goes here */
 	struct elem	*elem;		/* push: to queue; pop: popped */
 	struct op	*next;
 };
@@ -39,6 +48,13 @@ struct op {
 struct opq {
 	struct op	*head;
 	struct op	**tail;
+};
+
+/* A completion parked in a ring's overflow list. */
+struct cqrec {
+	struct qd_cqe	cqe;
+	struct qd_elem	elem;
+	struct cqrec	*next;
 };
 
 struct memq {
@@ -57,15 +73,8 @@ struct region {
 	uint32_t	refs;
 };
 
-struct ctx {
-	int		used;
-	pid_t		pid;
-	pthread_mutex_t	lock;
-	pthread_cond_t	cond;
-	int		setup;
-	uint32_t	max_inflight;
-	uint32_t	inflight;
-	/* rings */
+struct ring {
+	uint32_t	id;
 	char		*sqmem, *cqmem;
 	size_t		sqbytes, cqbytes;
 	uint32_t	*sq_head, *sq_tail, sq_entries, sq_khead;
@@ -74,7 +83,24 @@ struct ctx {
 	uint32_t	cq_ktail;
 	struct qd_cqe	*cqes;
 	struct qd_elem	*elems;
-	struct opq	overflow;
+	struct cqrec	*ovf_head, **ovf_tail;
+	/* this ring's waiters: only its own completions wake them */
+	pthread_cond_t	cond;
+};
+
+struct ctx {
+	int		used;
+	pid_t		pid;
+	pthread_mutex_t	lock;
+	/* QD_ENTER_CTX_SEQ waiters: woken by a completion on any ring */
+	pthread_cond_t	seq_cond;
+	int		setup;
+	uint32_t	features;
+	uint32_t	max_inflight;
+	uint32_t	inflight;
+	struct ring	*rings[QD_MAX_RINGS];
+	uint32_t	nrings;
+	uint32_t	*ctx_seq;	/* in ring 0's CQ mapping */
 	struct region	regions[QD_MAX_REGIONS];
 	uint64_t	pinned;
 	struct memq	*qds[FAKE_MAX_QDS];
@@ -97,6 +123,7 @@ static pthread_mutex_t ctxs_lock = PTHREAD_MUTEX_INITIALIZER;
 #define CQ_ENTRIES	140
 #define CQ_FLAGS	144
 #define CQ_OVERFLOW	148
+#define CQ_CTX_SEQ	200
 #define CQ_CQES		256
 
 static void opq_init(struct opq *q)
@@ -124,6 +151,22 @@ static struct op *opq_pop(struct opq *q)
 	return op;
 }
 
+/* Unlink the op with this user_data, or NULL. */
+static struct op *opq_take(struct opq *q, uint64_t user_data)
+{
+	struct op **pp, *op;
+
+	for (pp = &q->head; (op = *pp); pp = &op->next) {
+		if (op->user_data != user_data)
+			continue;
+		*pp = op->next;
+		if (q->tail == &op->next)
+			q->tail = pp;
+		return op;
+	}
+	return NULL;
+}
+
 static struct ctx *ctx_get(int fd)
 {
 	struct ctx *c;
@@ -145,79 +188,164 @@ static void elem_put(struct ctx *c, struct elem *e)
 	free(e);
 }
 
-/* Write one completion into a slot known to be free. */
-static void fill(struct ctx *c, struct op *op)
+/*
+ * A completion was posted or parked on r: publish a new ctx_seq after it
+ * and wake r's waiters and the context's.
+ */
+static void wake(struct ctx *c, struct ring *r)
 {
-	uint32_t slot = c->cq_ktail & (c->cq_entries - 1);
-	struct qd_cqe *cqe;
+	__atomic_store_n(c->ctx_seq, *c->ctx_seq + 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&r->cond);
+	pthread_cond_broadcast(&c->seq_cond);
+}
 
-	cqe = &c->cqes[slot];
-	memset(cqe, 0x5a, sizeof(*cqe));	/* catch fields left unset */
-	*cqe = (struct qd_cqe){
+/* Write one completion into the ring's free slot; then wake its waiters. */
+static void fill(struct ctx *c, struct ring *r, const struct cqrec *rec)
+{
+	uint32_t slot = r->cq_ktail & (r->cq_entries - 1);
+
+	memset(&r->cqes[slot], 0x5a, sizeof(r->cqes[slot])); /* catch unset */
+	memset(&r->elems[slot], 0xa5, sizeof(r->elems[slot]));
+	r->cqes[slot] = rec->cqe;
+	if (rec->cqe.flags & QD_CQE_F_ELEM)
+		memcpy(r->elems[slot].segs, rec->elem.segs,
+		       rec->cqe.nsegs * sizeof(struct qd_seg));
+	r->cq_ktail++;
+	__atomic_store_n(r->cq_tail, r->cq_ktail, __ATOMIC_RELEASE);
+	c->st.posted++;
+	wake(c, r);
+}
+
+/* Post one completion, or park it. Called with c->lock held. */
+static void post(struct ctx *c, struct ring *r, const struct cqrec *rec)
+{
+	uint32_t head = __atomic_load_n(r->cq_head, __ATOMIC_ACQUIRE);
+	struct cqrec *p;
+
+	if (r->ovf_head || r->cq_ktail - head >= r->cq_entries) {
+		p = malloc(sizeof(*p));
+		*p = *rec;
+		p->next = NULL;
+		*r->ovf_tail = p;
+		r->ovf_tail = &p->next;
+		c->inflight++;
+		c->st.overflowed++;
+		(*r->cq_overflow)++;
+		__atomic_store_n(r->cq_flags, *r->cq_flags | QD_CQ_F_OVERFLOW,
+				 __ATOMIC_RELEASE);
+		wake(c, r);
+		return;
+	}
+	fill(c, r, rec);
+}
+
+static void flush_overflow(struct ctx *c, struct ring *r)
+{
+	uint32_t head = __atomic_load_n(r->cq_head, __ATOMIC_ACQUIRE);
+	struct cqrec *p;
+
+	while (r->ovf_head && r->cq_ktail - head < r->cq_entries) {
+		p = r->ovf_head;
+		r->ovf_head = p->next;
+		if (!r->ovf_head)
+			r->ovf_tail = &r->ovf_head;
+		c->inflight--;
+		fill(c, r, p);
+		free(p);
+	}
+	if (!r->ovf_head)
+		__atomic_store_n(r->cq_flags, *r->cq_flags & ~QD_CQ_F_OVERFLOW,
+				 __ATOMIC_RELEASE);
+}
+
+/*
+ * Post op's CQE with res (and flags, QD_CQE_F_MORE for a multishot pop
+ * that goes on), carrying e: a pop's element, or a failed push's.
+ */
+static void post_op(struct ctx *c, struct op *op, int64_t res, uint32_t flags,
+		    const struct elem *e)
+{
+	struct cqrec rec;
+
+	if ((op->flags & QD_SQE_F_SKIP_SUCCESS) && res >= 0)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.cqe = (struct qd_cqe){
 		.user_data = op->user_data,
-		.res = op->res,
+		.res = res,
+		.flags = flags,
 		.qd = op->qd,
 		.opcode = op->opcode,
 	};
-	memset(&c->elems[slot], 0xa5, sizeof(c->elems[slot]));
-	if (op->opcode == QD_OP_POP && op->res >= 0 && op->elem) {
-		memcpy(c->elems[slot].segs, op->elem->segs,
-		       op->elem->nsegs * sizeof(struct qd_seg));
-		cqe->flags = QD_CQE_F_ELEM;
-		cqe->nsegs = (uint8_t)op->elem->nsegs;
+	if (e && ((op->opcode == QD_OP_POP && res >= 0) ||
+		  (op->opcode == QD_OP_PUSH && res < 0))) {
+		memcpy(rec.elem.segs, e->segs, e->nsegs * sizeof(struct qd_seg));
+		rec.cqe.flags |= QD_CQE_F_ELEM;
+		rec.cqe.nsegs = (uint8_t)e->nsegs;
 	}
-	/* The pop completed: the element's region references go. */
-	elem_put(c, op->elem);
-	free(op);
-	c->cq_ktail++;
-	__atomic_store_n(c->cq_tail, c->cq_ktail, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&c->cond);
+	post(c, op->ring, &rec);
 }
 
-/* Write one completion, or park it. Called with c->lock held. */
-static void post(struct ctx *c, struct op *op)
-{
-	uint32_t head = __atomic_load_n(c->cq_head, __ATOMIC_ACQUIRE);
-
-	if (c->overflow.head || c->cq_ktail - head >= c->cq_entries) {
-		opq_add(&c->overflow, op);
-		c->inflight++;
-		c->st.overflowed++;
-		(*c->cq_overflow)++;
-		__atomic_store_n(c->cq_flags, *c->cq_flags | QD_CQ_F_OVERFLOW,
-				 __ATOMIC_RELEASE);
-		return;
-	}
-	fill(c, op);
-}
-
+/* op is done: its CQE, then its element's region references go. */
 static void complete(struct ctx *c, struct op *op, int64_t res)
 {
-	op->res = res;
-	post(c, op);
+	post_op(c, op, res, 0, op->elem);
+	elem_put(c, op->elem);
+	free(op);
 }
 
-static void flush_overflow(struct ctx *c)
-{
-	uint32_t head = __atomic_load_n(c->cq_head, __ATOMIC_ACQUIRE);
-	struct op *op;
-
-	while (c->overflow.head && c->cq_ktail - head < c->cq_entries) {
-		op = opq_pop(&c->overflow);
-		c->inflight--;
-		fill(c, op);
-	}
-	if (!c->overflow.head)
-		__atomic_store_n(c->cq_flags, *c->cq_flags & ~QD_CQ_F_OVERFLOW,
-				 __ATOMIC_RELEASE);
-}
-
-static struct memq *qd_get(struct ctx *c, int32_t qd)
+static struct memq *memq_get(struct ctx *c, int32_t qd)
 {
 	return qd >= 0 && qd < FAKE_MAX_QDS ? c->qds[qd] : NULL;
 }
 
-/* Hand the oldest waiting push's element to the queue. */
+static int multishot(const struct op *op)
+{
+	return op->opcode == QD_OP_POP && (op->op_flags & QD_POP_MULTISHOT);
+}
+
+/*
+ * Hand element e to the oldest pending pop. A multishot pop stays pending,
+ * gets a CQE with QD_CQE_F_MORE and goes to the back of the line, as in
+ * the kernel, so that it starves no one-shot pop.
+ */
+static void give(struct ctx *c, struct memq *q, struct elem *e)
+{
+	struct op *pop = opq_pop(&q->pops);
+
+	if (multishot(pop)) {
+		post_op(c, pop, e->bytes, QD_CQE_F_MORE, e);
+		elem_put(c, e);
+		opq_add(&q->pops, pop);
+		return;
+	}
+	c->inflight--;
+	pop->elem = e;
+	complete(c, pop, e->bytes);
+}
+
+static void enqueue(struct ctx *c, struct memq *q, struct elem *e)
+{
+	e->next = NULL;
+	*q->tail = e;
+	q->tail = &e->next;
+	q->depth++;
+	c->st.elems++;
+}
+
+static struct elem *dequeue(struct ctx *c, struct memq *q)
+{
+	struct elem *e = q->head;
+
+	q->head = e->next;
+	if (!q->head)
+		q->tail = &q->head;
+	q->depth--;
+	c->st.elems--;
+	return e;
+}
+
+/* Room now: the oldest waiting push's element goes into the queue. */
 static void admit_push(struct ctx *c, struct memq *q)
 {
 	struct op *push = opq_pop(&q->pushes);
@@ -225,15 +353,12 @@ static void admit_push(struct ctx *c, struct memq *q)
 	if (!push)
 		return;
 	c->inflight--;
-	push->elem->next = NULL;
-	*q->tail = push->elem;
-	q->tail = &push->elem->next;
-	q->depth++;
-	c->st.elems++;
+	enqueue(c, q, push->elem);
 	push->elem = NULL;
 	complete(c, push, push->res);
 }
 
+/* Build the element (region references held), as the kernel's prep does. */
 static int64_t push_prep(struct ctx *c, const struct qd_sqe *sqe,
 			 struct elem **out)
 {
@@ -270,159 +395,235 @@ static int64_t push_prep(struct ctx *c, const struct qd_sqe *sqe,
 	return 0;
 }
 
-static void issue(struct ctx *c, const struct qd_sqe *sqe)
+static void issue_push(struct ctx *c, struct op *op, const struct qd_sqe *sqe)
 {
-	struct op *op = calloc(1, sizeof(*op)), *pop;
 	struct memq *q;
 	struct elem *e;
 	int64_t ret;
-	int i;
 
-	op->user_data = sqe->user_data;
-	op->opcode = sqe->opcode;
-	op->qd = sqe->qd;
-	/* no op_flags are defined here (the fake has no deferred NOPs) */
-	if (sqe->flags || sqe->op_flags || sqe->resv0)
+	ret = push_prep(c, sqe, &e);
+	if (ret)
+		return complete(c, op, ret);
+	/* From here a failure hands the element back in the CQE. */
+	op->elem = e;
+	q = memq_get(c, sqe->qd);
+	if (!q)
+		return complete(c, op, -EBADF);
+	op->res = e->bytes;
+	if (q->pops.head) {
+		op->elem = NULL;
+		give(c, q, e);
+		return complete(c, op, op->res);
+	}
+	if (q->depth < q->max) {
+		op->elem = NULL;
+		enqueue(c, q, e);
+		return complete(c, op, op->res);
+	}
+	opq_add(&q->pushes, op);
+	c->inflight++;
+}
+
+static void issue_pop(struct ctx *c, struct op *op, const struct qd_sqe *sqe)
+{
+	struct memq *q;
+
+	if (sqe->nsegs || sqe->addr || (sqe->op_flags & ~QD_POP_MULTISHOT) ||
+	    (multishot(op) && !(c->features & QD_FEAT_MULTISHOT)))
 		return complete(c, op, -EINVAL);
-	for (i = 0; i < (int)(sizeof(sqe->resv) / sizeof(sqe->resv[0])); i++)
-		if (sqe->resv[i])
-			return complete(c, op, -EINVAL);
-
-	switch (sqe->opcode) {
-	case QD_OP_NOP:
-		return complete(c, op, 0);
-	case QD_OP_PUSH:
-		q = qd_get(c, sqe->qd);
-		if (!q)
-			return complete(c, op, -EBADF);
-		ret = push_prep(c, sqe, &e);
-		if (ret)
-			return complete(c, op, ret);
-		op->res = e->bytes;
-		pop = opq_pop(&q->pops);
-		if (pop) {
-			c->inflight--;
-			pop->elem = e;
-			ret = e->bytes;
-			complete(c, pop, ret);	/* frees e */
-			return complete(c, op, ret);
-		}
-		if (q->depth < q->max) {
-			e->next = NULL;
-			*q->tail = e;
-			q->tail = &e->next;
-			q->depth++;
-			c->st.elems++;
-			return complete(c, op, e->bytes);
-		}
-		op->elem = e;
-		opq_add(&q->pushes, op);
-		c->inflight++;
-		return;
-	case QD_OP_POP:
-		q = qd_get(c, sqe->qd);
-		if (!q)
-			return complete(c, op, -EBADF);
-		if (sqe->nsegs || sqe->addr)
-			return complete(c, op, -EINVAL);
+	q = memq_get(c, sqe->qd);
+	if (!q)
+		return complete(c, op, -EBADF);
+	if (!multishot(op)) {
 		if (!q->head) {
 			opq_add(&q->pops, op);
 			c->inflight++;
 			return;
 		}
-		e = q->head;
-		q->head = e->next;
-		if (!q->head)
-			q->tail = &q->head;
-		q->depth--;
-		c->st.elems--;
-		op->elem = e;
-		complete(c, op, e->bytes);
+		op->elem = dequeue(c, q);
+		complete(c, op, op->elem->bytes);
 		admit_push(c, q);
 		return;
+	}
+	/* Everything queued now, then whatever arrives later. */
+	while (q->head) {
+		post_op(c, op, q->head->bytes, QD_CQE_F_MORE, q->head);
+		elem_put(c, dequeue(c, q));
+		admit_push(c, q);
+	}
+	opq_add(&q->pops, op);
+	c->inflight++;
+}
+
+static void issue_cancel(struct ctx *c, struct op *op, const struct qd_sqe *sqe)
+{
+	struct memq *q;
+	struct op *t;
+
+	if (sqe->nsegs || sqe->op_flags ||
+	    !(c->features & QD_FEAT_MULTISHOT))
+		return complete(c, op, -EINVAL);
+	q = memq_get(c, sqe->qd);
+	if (!q)
+		return complete(c, op, -EBADF);
+	t = opq_take(&q->pops, sqe->addr);
+	if (!t)
+		t = opq_take(&q->pushes, sqe->addr);
+	if (!t)
+		return complete(c, op, -ENOENT);
+	c->inflight--;
+	complete(c, t, -ECANCELED);
+	complete(c, op, 0);
+}
+
+static void issue(struct ctx *c, struct ring *r, const struct qd_sqe *sqe)
+{
+	struct op *op = calloc(1, sizeof(*op));
+	uint8_t ok_flags = 0;
+	int i;
+
+	op->user_data = sqe->user_data;
+	op->opcode = sqe->opcode;
+	op->qd = sqe->qd;
+	op->ring = r;
+	op->op_flags = sqe->op_flags;
+	if (c->features & QD_FEAT_SKIP_SUCCESS)
+		ok_flags |= QD_SQE_F_SKIP_SUCCESS;
+	if (sqe->flags & ~ok_flags || sqe->resv0)
+		return complete(c, op, -EINVAL);
+	op->flags = sqe->flags;
+	for (i = 0; i < (int)(sizeof(sqe->resv) / sizeof(sqe->resv[0])); i++)
+		if (sqe->resv[i])
+			return complete(c, op, -EINVAL);
+	/* no NOP flags here (the fake has no deferred NOPs) */
+	if (sqe->opcode != QD_OP_POP && sqe->op_flags)
+		return complete(c, op, -EINVAL);
+
+	switch (sqe->opcode) {
+	case QD_OP_NOP:
+		return complete(c, op, 0);
+	case QD_OP_PUSH:
+		return issue_push(c, op, sqe);
+	case QD_OP_POP:
+		return issue_pop(c, op, sqe);
+	case QD_OP_CANCEL:
+		return issue_cancel(c, op, sqe);
 	default:
 		return complete(c, op, -EINVAL);
 	}
 }
 
-static int cq_ready(struct ctx *c)
+static uint32_t cq_ready(struct ring *r)
 {
-	return c->cq_ktail - __atomic_load_n(c->cq_head, __ATOMIC_ACQUIRE);
+	return r->cq_ktail - __atomic_load_n(r->cq_head, __ATOMIC_ACQUIRE);
+}
+
+/* The enter's wait condition holds. */
+static int wait_done(struct ctx *c, struct ring *r, const struct qd_enter *e)
+{
+	if (e->flags & QD_ENTER_GETEVENTS)
+		return cq_ready(r) >= e->min_complete;
+	if (e->flags & QD_ENTER_CQ_TAIL)
+		return r->cq_ktail != e->wait_seq;
+	return *c->ctx_seq != e->wait_seq;
+}
+
+static int wait_for(struct ctx *c, struct ring *r, const struct qd_enter *e)
+{
+	pthread_cond_t *cond = (e->flags & QD_ENTER_CTX_SEQ) ? &c->seq_cond :
+							       &r->cond;
+	struct timespec ts;
+	int ret = 0, slept = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (e->flags & QD_ENTER_TIMEOUT) {
+		ts.tv_sec += e->timeout_ns / 1000000000;
+		ts.tv_nsec += e->timeout_ns % 1000000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+	}
+	for (;;) {
+		/* Parked completions move in before every sleep. */
+		flush_overflow(c, r);
+		if (wait_done(c, r, e))
+			break;
+		if (fake_cfg.eintr > 0) {
+			fake_cfg.eintr--;
+			ret = -EINTR;
+			break;
+		}
+		if (!slept++)
+			c->st.waits++;
+		if (e->flags & QD_ENTER_TIMEOUT)
+			ret = pthread_cond_timedwait(cond, &c->lock, &ts);
+		else
+			ret = pthread_cond_wait(cond, &c->lock);
+		c->st.wakeups++;
+		if (ret == ETIMEDOUT) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	return ret;
 }
 
 static int do_enter(struct ctx *c, const struct qd_enter *e)
 {
-	uint32_t tail, avail, n = 0;
+	uint32_t tail, avail, n, how;
 	struct qd_sqe sqe;
-	struct timespec ts;
-	int ret = 0;
+	struct ring *r;
+	int ret;
 
-	if (e->flags & ~QD_ENTER_ALL || e->resv1 || e->resv[0] || e->resv[1])
+	how = e->flags & (QD_ENTER_GETEVENTS | QD_ENTER_CQ_TAIL |
+			  QD_ENTER_CTX_SEQ);
+	if (e->flags & ~QD_ENTER_ALL || e->resv1 || e->resv ||
+	    (how & (how - 1)) ||
+	    (!(how & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ)) && e->wait_seq))
 		return -EINVAL;
 	if ((e->flags & QD_ENTER_TIMEOUT) && e->timeout_ns < 0)
 		return -EINVAL;
 	if (!c->setup)
 		return -ENXIO;
-	if ((e->flags & QD_ENTER_GETEVENTS) && e->min_complete > c->cq_entries)
+	r = e->ring < QD_MAX_RINGS ? c->rings[e->ring] : NULL;
+	if (!r)
+		return -EINVAL;
+	if ((e->flags & QD_ENTER_GETEVENTS) && e->min_complete > r->cq_entries)
 		return -EINVAL;
 	c->st.enters++;
-	flush_overflow(c);
+	flush_overflow(c, r);
 
-	tail = __atomic_load_n(c->sq_tail, __ATOMIC_ACQUIRE);
-	if (tail - c->sq_khead > c->sq_entries)
+	tail = __atomic_load_n(r->sq_tail, __ATOMIC_ACQUIRE);
+	if (tail - r->sq_khead > r->sq_entries)
 		return -EINVAL;
-	avail = tail - c->sq_khead;
+	avail = tail - r->sq_khead;
 	if (avail > e->to_submit)
 		avail = e->to_submit;
 	for (n = 0; n < avail; n++) {
 		if (c->inflight >= c->max_inflight)
 			break;
-		memcpy(&sqe, &c->sqes[c->sq_khead & (c->sq_entries - 1)],
+		memcpy(&sqe, &r->sqes[r->sq_khead & (r->sq_entries - 1)],
 		       sizeof(sqe));
-		c->sq_khead++;
 		c->st.consumed++;
-		issue(c, &sqe);
+		/* As the kernel: the push's segments are read before head moves. */
+		issue(c, r, &sqe);
+		r->sq_khead++;
 	}
-	__atomic_store_n(c->sq_head, c->sq_khead, __ATOMIC_RELEASE);
+	__atomic_store_n(r->sq_head, r->sq_khead, __ATOMIC_RELEASE);
 
-	if ((e->flags & QD_ENTER_GETEVENTS) && e->min_complete) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if (e->flags & QD_ENTER_TIMEOUT) {
-			ts.tv_sec += e->timeout_ns / 1000000000;
-			ts.tv_nsec += e->timeout_ns % 1000000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-		}
-		if (cq_ready(c) < (int)e->min_complete)
-			c->st.waits++;
-		while (!ret && cq_ready(c) < (int)e->min_complete) {
-			if (fake_cfg.eintr > 0) {
-				fake_cfg.eintr--;
-				ret = -EINTR;
-				break;
-			}
-			if (e->flags & QD_ENTER_TIMEOUT)
-				ret = pthread_cond_timedwait(&c->cond, &c->lock,
-							     &ts);
-			else
-				ret = pthread_cond_wait(&c->cond, &c->lock);
-			if (ret == ETIMEDOUT)
-				ret = -ETIMEDOUT;
-		}
+	if (how && !((how & QD_ENTER_GETEVENTS) && !e->min_complete)) {
+		ret = wait_for(c, r, e);
 		if (ret && !n)
 			return ret;
 	}
 	return (int)n;
 }
 
-static int do_setup(struct ctx *c, struct qd_params *p)
+static int params_check(struct qd_params *p)
 {
 	uint32_t i;
 
-	if (c->setup)
-		return -EBUSY;
 	if (p->flags)
 		return -EINVAL;
 	for (i = 0; i < sizeof(p->resv) / sizeof(p->resv[0]); i++)
@@ -436,44 +637,75 @@ static int do_setup(struct ctx *c, struct qd_params *p)
 	if (p->cq_entries & (p->cq_entries - 1) ||
 	    p->cq_entries > QD_MAX_CQ_ENTRIES || p->cq_entries < p->sq_entries)
 		return -EINVAL;
+	return 0;
+}
 
-	c->sq_entries = p->sq_entries;
-	c->cq_entries = p->cq_entries;
-	c->sqbytes = (SQ_SQES + c->sq_entries * sizeof(struct qd_sqe) + PAGE - 1) &
-		     ~(PAGE - 1);
-	c->cqbytes = (CQ_CQES + c->cq_entries * (sizeof(struct qd_cqe) +
+static void *shared_mem(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		abort();
+	return p;
+}
+
+/* Make a ring as SETUP (id 0) or RING describes it in *p. */
+static int ring_new(struct ctx *c, struct qd_params *p)
+{
+	uint32_t max = fake_cfg.max_rings ? fake_cfg.max_rings : QD_MAX_RINGS;
+	pthread_condattr_t attr;
+	struct ring *r;
+	int ret;
+
+	ret = params_check(p);
+	if (ret)
+		return ret;
+	if (c->nrings >= max)
+		return -ENOSPC;
+	r = calloc(1, sizeof(*r));
+	r->id = c->nrings;
+	r->sq_entries = p->sq_entries;
+	r->cq_entries = p->cq_entries;
+	r->sqbytes = (SQ_SQES + r->sq_entries * sizeof(struct qd_sqe) +
+		      PAGE - 1) & ~(PAGE - 1);
+	r->cqbytes = (CQ_CQES + r->cq_entries * (sizeof(struct qd_cqe) +
 						 sizeof(struct qd_elem)) +
 		      PAGE - 1) & ~(PAGE - 1);
-	c->sqmem = mmap(NULL, c->sqbytes, PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	c->cqmem = mmap(NULL, c->cqbytes, PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (c->sqmem == MAP_FAILED || c->cqmem == MAP_FAILED)
-		abort();
-	c->sq_head = (uint32_t *)(c->sqmem + SQ_HEAD);
-	c->sq_tail = (uint32_t *)(c->sqmem + SQ_TAIL);
-	*(uint32_t *)(c->sqmem + SQ_MASK) = c->sq_entries - 1;
-	*(uint32_t *)(c->sqmem + SQ_ENTRIES) = c->sq_entries;
-	c->sqes = (struct qd_sqe *)(c->sqmem + SQ_SQES);
-	c->cq_head = (uint32_t *)(c->cqmem + CQ_HEAD);
-	c->cq_tail = (uint32_t *)(c->cqmem + CQ_TAIL);
-	c->cq_flags = (uint32_t *)(c->cqmem + CQ_FLAGS);
-	c->cq_overflow = (uint32_t *)(c->cqmem + CQ_OVERFLOW);
-	*(uint32_t *)(c->cqmem + CQ_MASK) = c->cq_entries - 1;
-	*(uint32_t *)(c->cqmem + CQ_ENTRIES) = c->cq_entries;
-	c->cqes = (struct qd_cqe *)(c->cqmem + CQ_CQES);
-	c->elems = (struct qd_elem *)(c->cqmem + CQ_CQES +
-				      c->cq_entries * sizeof(struct qd_cqe));
-	*c->sq_head = *c->sq_tail = c->sq_khead = fake_cfg.start_index;
-	*c->cq_head = *c->cq_tail = c->cq_ktail = fake_cfg.start_index;
+	r->sqmem = shared_mem(r->sqbytes);
+	r->cqmem = shared_mem(r->cqbytes);
+	r->sq_head = (uint32_t *)(r->sqmem + SQ_HEAD);
+	r->sq_tail = (uint32_t *)(r->sqmem + SQ_TAIL);
+	*(uint32_t *)(r->sqmem + SQ_MASK) = r->sq_entries - 1;
+	*(uint32_t *)(r->sqmem + SQ_ENTRIES) = r->sq_entries;
+	r->sqes = (struct qd_sqe *)(r->sqmem + SQ_SQES);
+	r->cq_head = (uint32_t *)(r->cqmem + CQ_HEAD);
+	r->cq_tail = (uint32_t *)(r->cqmem + CQ_TAIL);
+	r->cq_flags = (uint32_t *)(r->cqmem + CQ_FLAGS);
+	r->cq_overflow = (uint32_t *)(r->cqmem + CQ_OVERFLOW);
+	*(uint32_t *)(r->cqmem + CQ_MASK) = r->cq_entries - 1;
+	*(uint32_t *)(r->cqmem + CQ_ENTRIES) = r->cq_entries;
+	r->cqes = (struct qd_cqe *)(r->cqmem + CQ_CQES);
+	r->elems = (struct qd_elem *)(r->cqmem + CQ_CQES +
+				      r->cq_entries * sizeof(struct qd_cqe));
+	*r->sq_head = *r->sq_tail = r->sq_khead = fake_cfg.start_index;
+	*r->cq_head = *r->cq_tail = r->cq_ktail = fake_cfg.start_index;
+	r->ovf_tail = &r->ovf_head;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &attr);
+	if (!r->id) {
+		c->ctx_seq = (uint32_t *)(r->cqmem + CQ_CTX_SEQ);
+		*c->ctx_seq = fake_cfg.start_index;
+	}
+	c->rings[r->id] = r;
+	c->nrings++;
+	c->st.rings = c->nrings;
 
-	c->max_inflight = fake_cfg.max_inflight ? fake_cfg.max_inflight :
-						  2 * c->cq_entries;
-	p->features = fake_cfg.features ? fake_cfg.features :
-		      QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS |
-		      QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS;
-	p->sq_ring_bytes = (uint32_t)c->sqbytes;
-	p->cq_ring_bytes = (uint32_t)c->cqbytes;
+	p->ring = r->id;
+	p->features = c->features;
+	p->sq_ring_bytes = (uint32_t)r->sqbytes;
+	p->cq_ring_bytes = (uint32_t)r->cqbytes;
 	p->max_inflight = c->max_inflight;
 	p->sq_off = (struct qd_sq_offsets){
 		.head = SQ_HEAD, .tail = SQ_TAIL, .ring_mask = SQ_MASK,
@@ -483,10 +715,39 @@ static int do_setup(struct ctx *c, struct qd_params *p)
 		.head = CQ_HEAD, .tail = CQ_TAIL, .ring_mask = CQ_MASK,
 		.ring_entries = CQ_ENTRIES, .flags = CQ_FLAGS,
 		.overflow = CQ_OVERFLOW, .cqes = CQ_CQES,
-		.elems = CQ_CQES + c->cq_entries * sizeof(struct qd_cqe),
+		.elems = CQ_CQES + r->cq_entries * sizeof(struct qd_cqe),
+		.ctx_seq = (c->features & QD_FEAT_RINGS) ? CQ_CTX_SEQ : 0,
 	};
+	return 0;
+}
+
+static int do_setup(struct ctx *c, struct qd_params *p)
+{
+	int ret;
+
+	if (c->setup)
+		return -EBUSY;
+	ret = params_check(p);
+	if (ret)
+		return ret;
+	c->features = fake_cfg.features ? fake_cfg.features : ALL_FEATURES;
+	c->max_inflight = fake_cfg.max_inflight ? fake_cfg.max_inflight :
+						  2 * p->cq_entries;
+	ret = ring_new(c, p);
+	if (ret)
+		return ret;
 	c->setup = 1;
 	return 0;
+}
+
+static int do_ring(struct ctx *c, struct qd_params *p)
+{
+	/* A module without rings does not know the ioctl. */
+	if (!(c->features & QD_FEAT_RINGS) && c->setup)
+		return -ENOTTY;
+	if (!c->setup)
+		return -ENXIO;
+	return ring_new(c, p);
 }
 
 static int do_register(struct ctx *c, struct qd_region_reg *r)
@@ -531,11 +792,10 @@ static int do_queue(struct ctx *c, struct qd_queue_create *qc)
 	struct memq *q;
 	int i;
 
-	if (qc->flags || qc->depth > QD_MEMQ_MAX_DEPTH)
+	/* no QD_QUEUE_MAPPED here: the fake does not offer it */
+	if (qc->flags || qc->depth > QD_MEMQ_MAX_DEPTH || qc->resv[0] ||
+	    qc->resv[1])
 		return -EINVAL;
-	for (i = 0; i < 5; i++)
-		if (qc->resv[i])
-			return -EINVAL;
 	for (i = 0; i < FAKE_MAX_QDS; i++)
 		if (!c->qds[i])
 			break;
@@ -553,28 +813,23 @@ static int do_queue(struct ctx *c, struct qd_queue_create *qc)
 
 static int do_close(struct ctx *c, int32_t qd)
 {
-	struct memq *q = qd_get(c, qd);
-	struct elem *e;
+	struct memq *q = memq_get(c, qd);
 	struct op *op;
 
 	if (!q)
 		return -EBADF;
 	c->qds[qd] = NULL;
+	/* A multishot pop ends here too: its last CQE has no F_MORE. */
 	while ((op = opq_pop(&q->pops))) {
 		c->inflight--;
 		complete(c, op, -ECANCELED);
 	}
 	while ((op = opq_pop(&q->pushes))) {
 		c->inflight--;
-		elem_put(c, op->elem);
-		op->elem = NULL;
 		complete(c, op, -ECANCELED);
 	}
-	while ((e = q->head)) {
-		q->head = e->next;
-		c->st.elems--;
-		elem_put(c, e);
-	}
+	while (q->head)
+		elem_put(c, dequeue(c, q));
 	free(q);
 	return 0;
 }
@@ -602,26 +857,46 @@ int qd__sys_open(void)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &attr);
-	opq_init(&c->overflow);
+	pthread_cond_init(&c->seq_cond, &attr);
 	pthread_mutex_unlock(&ctxs_lock);
 	return FAKE_FD_BASE + i;
+}
+
+static void ring_free(struct ring *r)
+{
+	struct cqrec *p;
+
+	while ((p = r->ovf_head)) {
+		r->ovf_head = p->next;
+		free(p);
+	}
+	munmap(r->sqmem, r->sqbytes);
+	munmap(r->cqmem, r->cqbytes);
+	pthread_cond_destroy(&r->cond);
+	free(r);
 }
 
 int qd__sys_close(int fd)
 {
 	struct ctx *c = ctx_get(fd);
-	int i;
+	uint32_t i;
 
 	if (!c)
 		return -EBADF;
 	/* Only the owner's close ends the context; a child drops its copy. */
+	pthread_mutex_lock(&c->lock);
 	if (c->pid == getpid()) {
 		for (i = 0; i < FAKE_MAX_QDS; i++)
 			if (c->qds[i])
 				do_close(c, i);
 	}
+	for (i = 0; i < c->nrings; i++) {
+		ring_free(c->rings[i]);
+		c->rings[i] = NULL;
+	}
+	c->nrings = 0;
 	c->used = 0;
+	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
@@ -638,6 +913,9 @@ int qd__sys_ioctl(int fd, unsigned long req, void *arg)
 	switch (req) {
 	case QD_IOC_SETUP:
 		ret = do_setup(c, arg);
+		break;
+	case QD_IOC_RING:
+		ret = do_ring(c, arg);
 		break;
 	case QD_IOC_ENTER:
 		ret = do_enter(c, arg);
@@ -661,24 +939,53 @@ int qd__sys_ioctl(int fd, unsigned long req, void *arg)
 	return ret;
 }
 
+/* The ring and which half of it an mmap offset names: 0 SQ, 1 CQ. */
+static struct ring *ring_at(struct ctx *c, uint64_t off, int *cq)
+{
+	uint64_t n;
+
+	if (off == QD_OFF_SQ_RING || off == QD_OFF_CQ_RING) {
+		*cq = off == QD_OFF_CQ_RING;
+		return c->rings[0];
+	}
+	if (off < QD_OFF_RINGS || !(c->features & QD_FEAT_RINGS))
+		return NULL;
+	n = (off - QD_OFF_RINGS) / QD_OFF_RING_STRIDE;
+	off = (off - QD_OFF_RINGS) % QD_OFF_RING_STRIDE;
+	if (n >= QD_MAX_RINGS || (off && off != QD_OFF_RING_STRIDE / 2))
+		return NULL;
+	*cq = !!off;
+	return c->rings[n];
+}
+
 void *qd__sys_mmap(int fd, size_t len, uint64_t off, int *err)
 {
 	struct ctx *c = ctx_get(fd);
+	void *p = MAP_FAILED;
+	struct ring *r;
+	int cq = 0;
 
 	*err = 0;
-	if (!c)
+	if (!c) {
 		*err = -EBADF;
-	else if (c->pid != getpid())
+		return p;
+	}
+	if (c->pid != getpid()) {
 		*err = -EPERM;
-	else if (!c->setup)
+		return p;
+	}
+	pthread_mutex_lock(&c->lock);
+	r = c->setup ? ring_at(c, off, &cq) : NULL;
+	if (!c->setup)
 		*err = -ENXIO;
-	else if (off == QD_OFF_SQ_RING && len <= c->sqbytes)
-		return c->sqmem;
-	else if (off == QD_OFF_CQ_RING && len <= c->cqbytes)
-		return c->cqmem;
+	else if (r && !cq && len <= r->sqbytes)
+		p = r->sqmem;
+	else if (r && cq && len <= r->cqbytes)
+		p = r->cqmem;
 	else
 		*err = -EINVAL;
-	return MAP_FAILED;
+	pthread_mutex_unlock(&c->lock);
+	return p;
 }
 
 int qd__sys_munmap(void *addr, size_t len)

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An in-process stand-in for qd.ko, linked into the host tests instead of
- * src/sys.c. It follows Documentation/abi.md: SETUP/mmap/ENTER/REGISTER/
- * UNREGISTER/QUEUE/CLOSE, memory queues with pending pops and pushes,
- * the in-flight cap, the CQ overflow list and -EPERM for another process.
+ * src/sys.c. It follows Documentation/abi.md and uapi/linux/qd.h:
+ * SETUP/RING/mmap/ENTER (GETEVENTS, CQ_TAIL, CTX_SEQ)/REGISTER/UNREGISTER/
+ * QUEUE/CLOSE, rings with their own SQ, CQ, overflow list and wait queue,
+ * memory queues with pending pops and pushes, multishot pops, CANCEL,
+ * skip-success, a failed push's element in its CQE, the in-flight cap and
+ * -EPERM for another process.
  */
 #ifndef FAKE_KERNEL_H
 #define FAKE_KERNEL_H
@@ -14,6 +17,7 @@ struct fake_config {
 	uint32_t	max_inflight;	/* 0: 2 * cq_entries */
 	uint64_t	memlock;	/* bytes pinnable; 0: unlimited */
 	uint32_t	max_regions;	/* 0: QD_MAX_REGIONS */
+	uint32_t	max_rings;	/* 0: QD_MAX_RINGS */
 	uint32_t	start_index;	/* initial ring indices */
 	uint32_t	features;	/* 0: all */
 	int		eintr;		/* fail this many waits with -EINTR */
@@ -23,11 +27,14 @@ struct fake_config {
 struct fake_stats {
 	uint64_t	enters;
 	uint64_t	waits;		/* enters that slept */
+	uint64_t	wakeups;	/* sleeps that ended (woken or timed out) */
 	uint64_t	consumed;
+	uint64_t	posted;		/* CQEs written into a CQ */
 	uint64_t	overflowed;
 	uint32_t	inflight;
 	uint32_t	regions;
 	uint32_t	elems;		/* elements queued in all queues */
+	uint32_t	rings;
 };
 
 /* Change before the process's first qd_init(). */

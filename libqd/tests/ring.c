@@ -222,8 +222,8 @@ struct seen {
 	int n;
 };
 
-static void collect(void *arg, const struct qd_cqe *cqe,
-		    const struct qd_elem *elem)
+static int collect(void *arg, const struct qd_cqe *cqe,
+		   const struct qd_elem *elem)
 {
 	struct seen *s = arg;
 
@@ -232,6 +232,7 @@ static void collect(void *arg, const struct qd_cqe *cqe,
 	s->seg0[s->n] = (cqe->flags & QD_CQE_F_ELEM) ? elem->segs[0] :
 						       (struct qd_seg){ 0 };
 	s->n++;
+	return 0;
 }
 
 static void cq_reaps_in_order_with_elements(void)
@@ -309,6 +310,66 @@ static void overflow_flag_is_read(void)
 	fake_fini(&f);
 }
 
+struct picky {
+	int budget;
+	int n;
+};
+
+/* Takes CQEs while its budget lasts, then refuses (out of memory). */
+static int picky(void *arg, const struct qd_cqe *cqe,
+		 const struct qd_elem *elem)
+{
+	struct picky *p = arg;
+
+	(void)cqe;
+	(void)elem;
+	if (!p->budget)
+		return -ENOMEM;
+	p->budget--;
+	p->n++;
+	return 0;
+}
+
+static void cq_reap_stops_where_fn_refuses(void)
+{
+	struct picky p = { .budget = 2 };
+	struct fake f;
+
+	fake_init(&f, 4, 8, 0);
+	REQUIRE(fake_map(&f) == 0);
+	kernel_post(&f, 1, 5, 0);
+	kernel_post(&f, 2, 5, 0);
+	kernel_post(&f, 3, 5, 0);
+	CHECK_EQ(qd__cq_reap(&f.c, picky, &p), 2);
+	CHECK_EQ(U32(f.cq, 64), 2);		/* only what it took */
+	CHECK_EQ(qd_cq_ready(&f.c), 1);
+	CHECK_EQ(qd__cq_reap(&f.c, picky, &p), -ENOMEM);
+	CHECK_EQ(U32(f.cq, 64), 2);
+	p.budget = 5;
+	CHECK_EQ(qd__cq_reap(&f.c, picky, &p), 1);
+	CHECK_EQ(p.n, 3);
+	CHECK_EQ(f.c.head, 3);			/* the tail it read */
+	fake_fini(&f);
+}
+
+static void ctx_seq_only_with_rings(void)
+{
+	uint32_t *seq = (uint32_t *)1;
+	struct fake f;
+
+	fake_init(&f, 4, 8, 0);
+	f.p.cq_off.ctx_seq = 144;
+	CHECK_EQ(qd__cq_ctx_seq(f.cq, f.cqbytes, &f.p, &seq), 0);
+	CHECK(seq == NULL);			/* no QD_FEAT_RINGS */
+	f.p.features = QD_FEAT_RINGS;
+	CHECK_EQ(qd__cq_ctx_seq(f.cq, f.cqbytes, &f.p, &seq), 0);
+	CHECK(seq == (uint32_t *)(f.cq + 144));
+	f.p.cq_off.ctx_seq = (uint32_t)f.cqbytes - 2;
+	CHECK_EQ(qd__cq_ctx_seq(f.cq, f.cqbytes, &f.p, &seq), -EINVAL);
+	CHECK(seq == NULL);
+	fake_fini(&f);
+}
+
 int main(int argc, char **argv)
 {
 	tap_only = argc > 1 ? argv[1] : NULL;
@@ -323,5 +384,7 @@ int main(int argc, char **argv)
 	RUN(cq_wraps_at_2_32_and_full_ring);
 	RUN(cq_corrupt_tail_is_eio);
 	RUN(overflow_flag_is_read);
+	RUN(cq_reap_stops_where_fn_refuses);
+	RUN(ctx_seq_only_with_rings);
 	return tap_done();
 }

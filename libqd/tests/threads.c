@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * libqd's thread safety against the fake kernel: one waiter in the kernel
- * at a time, everyone else on the condition variable, no lost wakeups,
- * and the batching exception (a push while a thread sleeps is submitted
- * at once).
+ * libqd's thread safety against the fake kernel: each thread sleeps on its
+ * own ring, a thread's operations reach the kernel with its own next wait
+ * (or qd_submit()), never because another thread sleeps, and no wake-up
+ * is lost.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -137,10 +137,11 @@ static int wait_done(int *done)
 	return __atomic_load_n(done, __ATOMIC_ACQUIRE);
 }
 
-static void push_wakes_sleeping_waiter(void)
+static void push_waits_for_the_pushers_enter(void)
 {
 	struct sleeper s = { .done = 0 };
 	struct qd_sga a = sga_str("wake");
+	struct qd_result qr;
 	qd_token_t qt;
 	pthread_t t;
 	uint64_t n;
@@ -148,22 +149,46 @@ static void push_wakes_sleeping_waiter(void)
 	REQUIRE(qd_queue(&s.qd) == 0);
 	pthread_create(&t, NULL, sleep_on_pop, &s);
 	REQUIRE(kernel_sleeps(1));
-	usleep(10000);
 	n = stats().enters;
-	/* No wait, no qd_submit(): the push alone must reach the kernel. */
+	/* Queued in this thread's ring: nobody else submits it. */
 	REQUIRE(qd_push(&qt, s.qd, &a) == 0);
+	usleep(30000);
+	CHECK_EQ(stats().enters - n, 0);
+	CHECK_EQ(__atomic_load_n(&s.done, __ATOMIC_ACQUIRE), 0);
+	/* The pusher's own wait submits it: one enter for push and result. */
+	CHECK_EQ(qd_wait(&qr, qt, NULL), 0);
+	CHECK_EQ(qr.ret, 5);
 	CHECK_EQ(stats().enters - n, 1);
 	CHECK(wait_done(&s.done));
 	pthread_join(t, NULL);
 	CHECK_EQ(s.ret, 5);
-	CHECK_EQ(wait_res(qt, NULL), 5);
 }
 
-static void one_thread_sleeps_in_kernel(void)
+static void submit_wakes_sleeping_waiter(void)
+{
+	struct sleeper s = { .done = 0 };
+	struct qd_sga a = sga_str("sub");
+	pthread_t t;
+	uint64_t n;
+
+	REQUIRE(qd_queue(&s.qd) == 0);
+	pthread_create(&t, NULL, sleep_on_pop, &s);
+	REQUIRE(kernel_sleeps(1));
+	n = stats().enters;
+	REQUIRE(qd_push_forget(s.qd, &a) == 0);
+	CHECK_EQ(stats().enters - n, 0);
+	CHECK_EQ(qd_submit(), 0);
+	CHECK_EQ(stats().enters - n, 1);
+	CHECK(wait_done(&s.done));
+	pthread_join(t, NULL);
+	CHECK_EQ(s.ret, 4);
+}
+
+static void each_thread_sleeps_on_its_own_ring(void)
 {
 	struct sleeper s[4];
 	struct fake_stats fs;
-	qd_token_t qt[4];
+	uint64_t woken;
 	pthread_t t[4];
 	int i;
 
@@ -172,24 +197,30 @@ static void one_thread_sleeps_in_kernel(void)
 		REQUIRE(qd_queue(&s[i].qd) == 0);
 		pthread_create(&t[i], NULL, sleep_on_pop, &s[i]);
 	}
-	REQUIRE(kernel_sleeps(1));
-	usleep(50000);
+	REQUIRE(kernel_sleeps(4));		/* all four in the kernel */
+	usleep(20000);
+	CHECK_EQ(stats().rings, 4);
 	fake_stats(&fs);
-	CHECK_EQ(fs.waits, 1);			/* the others wait in libqd */
-	/* Release them one by one: each release wakes exactly its thread. */
+	CHECK_EQ(fs.waits, 4);
+	/* Each release wakes exactly its thread, nobody else. */
 	for (i = 0; i < 4; i++) {
 		struct qd_sga a = sga_str("x");
 
-		REQUIRE(qd_push(&qt[i], s[i].qd, &a) == 0);
+		fake_stats(&fs);
+		woken = fs.wakeups;
+		REQUIRE(qd_push_forget(s[i].qd, &a) == 0);
+		REQUIRE(qd_submit() == 0);
 		CHECK(wait_done(&s[i].done));
 		CHECK_EQ(s[i].ret, 2);
-		CHECK_EQ(wait_res(qt[i], NULL), 2);
+		fake_stats(&fs);
+		CHECK_EQ(fs.wakeups - woken, 1);
 	}
 	for (i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
+	CHECK_EQ(stats().rings, 5);		/* and one for this thread */
 }
 
-static void poll_while_leader_sleeps(void)
+static void poll_while_another_thread_sleeps(void)
 {
 	struct sleeper s = { .done = 0 };
 	struct qd_sga a = sga_str("p"), b = sga_str("q");
@@ -204,20 +235,22 @@ static void poll_while_leader_sleeps(void)
 	REQUIRE(kernel_sleeps(1));
 	REQUIRE(qd_push(&pu, qd, &a) == 0);
 	REQUIRE(qd_pop(&po, qd) == 0);
-	/* The results are in the CQ; the leader reaps them for us. */
+	/* Our own ring: the poll submits and reaps, the sleeper sleeps on. */
 	CHECK_EQ(qd_wait(&qr, po, &zero_ts), 0);
 	CHECK_EQ(qr.ret, 2);
 	CHECK_EQ(qd_wait(&qr, pu, &zero_ts), 0);
 	CHECK_EQ(s.done, 0);
 	REQUIRE(qd_push(&pu2, s.qd, &b) == 0);
+	CHECK_EQ(wait_res(pu2, NULL), 2);
 	CHECK(wait_done(&s.done));
 	pthread_join(t, NULL);
-	CHECK_EQ(wait_res(pu2, NULL), 2);
 }
 
 struct pingpong {
 	int		qd;
 	int		rounds;
+	/* if set: met by every thread after its first round */
+	pthread_barrier_t *start;
 	int		errors;
 	int		first;	/* the first failure: line */
 	int64_t		what;	/* and its value */
@@ -272,6 +305,8 @@ static void *pingpong(void *arg)
 			PP_CHECK(p, qd_wait(&qr, qts[!off], &wd), 0);
 			break;
 		}
+		if (!i && p->start)
+			pthread_barrier_wait(p->start);
 	}
 	qd_sgafree(&a);
 	return NULL;
@@ -296,6 +331,47 @@ static void many_threads_no_lost_wakeups(void)
 			tap_diag("thread %d: line %d gave %lld", i, p[i].first,
 				 (long long)p[i].what);
 	}
+}
+
+static void many_threads_own_rings(void)
+{
+	pthread_barrier_t start;
+	struct pingpong p[8];
+	pthread_t t[8];
+	int i;
+
+	/* All eight hold their rings at once: eight rings. */
+	pthread_barrier_init(&start, NULL, 8);
+	for (i = 0; i < 8; i++) {
+		p[i] = (struct pingpong){ .rounds = 300, .start = &start };
+		REQUIRE(qd_queue(&p[i].qd) == 0);
+	}
+	for (i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, pingpong, &p[i]);
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ(p[i].errors, 0);
+	}
+	CHECK_EQ(stats().rings, 8);
+	pthread_barrier_destroy(&start);
+}
+
+static void threads_share_rings_past_the_limit(void)
+{
+	/* Two rings for eight threads: shared, still correct. */
+	fake_cfg.max_rings = 2;
+	many_threads_no_lost_wakeups();
+	CHECK_EQ(stats().rings, 2);
+}
+
+static void threads_share_ring_0_without_rings_feature(void)
+{
+	fake_cfg.features = QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS |
+			    QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS |
+			    QD_FEAT_SKIP_SUCCESS | QD_FEAT_MULTISHOT;
+	many_threads_no_lost_wakeups();
+	CHECK_EQ(stats().rings, 1);
+	CHECK_EQ(stats().features & QD_FEAT_RINGS, 0);
 }
 
 static void many_threads_small_rings(void)
@@ -327,7 +403,7 @@ static void *time_out(void *arg)
 	return NULL;
 }
 
-static void followers_time_out(void)
+static void waiters_time_out(void)
 {
 	struct timer tm[4];
 	pthread_t t[4];
@@ -356,8 +432,7 @@ static void close_wakes_all_waiters(void)
 		s[i] = (struct sleeper){ .qd = qd };
 		pthread_create(&t[i], NULL, sleep_on_pop, &s[i]);
 	}
-	REQUIRE(kernel_sleeps(1));
-	usleep(20000);
+	REQUIRE(kernel_sleeps(3));
 	CHECK_EQ(qd_close(qd), 0);
 	for (i = 0; i < 3; i++) {
 		CHECK(wait_done(&s[i].done));
@@ -371,12 +446,15 @@ int main(int argc, char **argv)
 	tap_only = argc > 1 ? argv[1] : NULL;
 	tap_group = "threads";
 	FRUN(producer_and_consumers);
-	FRUN(push_wakes_sleeping_waiter);
-	FRUN(one_thread_sleeps_in_kernel);
-	FRUN(poll_while_leader_sleeps);
-	FRUN(many_threads_no_lost_wakeups);
+	FRUN(push_waits_for_the_pushers_enter);
+	FRUN(submit_wakes_sleeping_waiter);
+	FRUN(each_thread_sleeps_on_its_own_ring);
+	FRUN(poll_while_another_thread_sleeps);
+	FRUN(many_threads_own_rings);
 	FRUN(many_threads_small_rings);
-	FRUN(followers_time_out);
+	FRUN(threads_share_rings_past_the_limit);
+	FRUN(threads_share_ring_0_without_rings_feature);
+	FRUN(waiters_time_out);
 	FRUN(close_wakes_all_waiters);
 	return tap_done();
 }

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The context's rings. Ring 0 comes from QD_IOC_SETUP, the others from
+ * QD_IOC_RING, one per thread (thread.c hands them out). Each ring is an
+ * SQ/CQ pair with its own token slots, so a thread's submissions,
+ * completions and wake-ups touch only its own ring; a ring is never freed
+ * while the context lives, so a pointer to one stays good.
+ */
+#ifndef LIBQD_RINGS_H
+#define LIBQD_RINGS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/qd.h>
+
+#include "ring.h"
+#include "token.h"
+
+struct qd_ctx;
+
+struct qd_ring {
+	/*
+	 * The SQ tail, the CQ head, the slots and the push arrays. Taken in
+	 * process context by the threads that use the ring (its owner; any
+	 * thread waiting on one of its tokens, closing a queue, cancelling)
+	 * and by nobody else, so the owner's fast path finds it free.
+	 * Adaptive: the critical sections are a few loads and stores, and a
+	 * cross-thread wait takes it for as long. Never held across a system
+	 * call that sleeps, never together with another ring's lock.
+	 */
+	pthread_mutex_t		lock;
+	uint32_t		id;
+	uint32_t		owners;		/* threads using it; init_lock */
+	struct qd_sqring	sq;
+	struct qd_cqring	cq;
+	struct qd_slots		slots;
+	/*
+	 * A push's segment array, one per SQ entry: the kernel reads entry
+	 * i's array while it consumes SQE i, before it moves the SQ head on,
+	 * so the array is free again exactly when the SQ entry is.
+	 */
+	struct qd_elem		*pushsegs;
+	void			*sq_map;
+	void			*cq_map;
+	size_t			sq_bytes;
+	size_t			cq_bytes;
+};
+
+/*
+ * Set up ring 0 (QD_IOC_SETUP) or one more (QD_IOC_RING) with the sizes in
+ * c->params, map it and publish it in c->rings. Called with init_lock held.
+ */
+int qd__ring_open(struct qd_ctx *c, struct qd_ring **out);
+
+/* The ring with this id, or NULL. No lock needed. */
+struct qd_ring *qd__ring_get(uint32_t id);
+
+/* In a fork child: forget every ring (they were not inherited). */
+void qd__rings_forget(struct qd_ctx *c);
+
+#endif
