@@ -12,8 +12,13 @@
  * queues and of the context fd under other threads, region registration
  * racing pushes, forks (the child must get -EPERM), extra mmaps, epoll and
  * debugfs reads, while the master SIGKILLs workers mid-operation, starts new
- * ones and turns the module's limits up and down. At the end /proc/qd must
- * be back to zero.
+ * ones and turns the module's limits up and down. Beside them two engines
+ * (see "the newer features" below) fuzz what breaks one CQE per SQE: rings
+ * per context and the three wait modes, SKIP_SUCCESS, multishot pops,
+ * QD_OP_CANCEL, mapped queues (the user-space ring protocol racing kernel
+ * SQEs and WAKE, a scribbler, closes and unmaps) and queues shared with
+ * forked importers (rights, copies, zero copy, kills), with their own
+ * bookkeeping. At the end /proc/qd must be back to zero.
  *
  *   QD_FUZZ_SEED=N      seed (default: the time); every run prints it
  *   QD_FUZZ_SQES=N      SQEs of each short test (default 20000)
@@ -52,11 +57,12 @@
 #define FZ_OP_UNKNOWN	(QD_OP_WAKE + 1)
 
 /*
- * Both fuzzers check one CQE per SQE, so they leave out what breaks that
- * (rings.c and multishot.c test it): SKIP_SUCCESS (no CQE), a multishot
- * pop (many) and QD_OP_CANCEL (ends another SQE); nor QD_OP_WAKE (mapped
- * queues, mapped.c). What was invalid stays invalid: SKIP_SUCCESS and
- * MULTISHOT become the next bit, CANCEL and WAKE an unknown opcode.
+ * The short tests and the campaign's main threads check one CQE per SQE, so
+ * their SQEs leave out what breaks that: SKIP_SUCCESS (no CQE), a multishot
+ * pop (many) and QD_OP_CANCEL (ends another SQE), QD_OP_WAKE; the
+ * campaign's engines (fe_*, fs_*) fuzz those with their own bookkeeping.
+ * What was invalid stays invalid: SKIP_SUCCESS and MULTISHOT become the
+ * next bit, CANCEL and WAKE an unknown opcode.
  */
 static void sqe_one_cqe_only(struct qd_sqe *s)
 {
@@ -412,6 +418,19 @@ struct fz_counters {
 	unsigned long long kills;
 	unsigned long long param_writes;
 	unsigned long long violations;
+	/* the engines */
+	unsigned long long rounds;	/* engine rounds (each ends in a drain) */
+	unsigned long long rings;	/* QD_IOC_RING */
+	unsigned long long skips;	/* SKIP_SUCCESS SQEs */
+	unsigned long long multishots;
+	unsigned long long cancels;
+	unsigned long long wakes;
+	unsigned long long mq_user;	/* pushes and pops through a mapped ring */
+	unsigned long long scribbles;	/* garbage written into a mapped ring */
+	unsigned long long importers;	/* forked importer processes */
+	unsigned long long imports;
+	unsigned long long importer_kills;
+	unsigned long long copies;	/* pops served by a copy (QD_CQE_F_COPIED) */
 };
 
 static struct fz_counters *fz_cnt;
@@ -1959,6 +1978,1346 @@ static void *fz_chaos_thread(void *arg)
 	return NULL;
 }
 
+/* ============================================ the newer features: engines */
+/*
+ * Two engines run beside the threads above in a worker (each with some
+ * probability, decided by the worker's seed), in rounds of a few hundred
+ * milliseconds that end in a verified drain:
+ *
+ *  rings ("E"): one context with 2-4 rings, one thread per ring submitting
+ *  well-formed SQEs from its own ring (NOPs and pushes with and without
+ *  SKIP_SUCCESS, pops, multishot pops, QD_OP_CANCEL of pending or random
+ *  user_data, QD_OP_WAKE, SQEs that must be -EINVAL) and waiting in the three
+ *  modes (GETEVENTS, CQ_TAIL with a fresh tail, CTX_SEQ with a fresh
+ *  ctx_seq) with short timeouts; memory and mapped queues, the latter also
+ *  pushed and popped through the mapped ring with the real protocol
+ *  (qd_mq.h, waiters, WAKE), replaced, closed under their users and
+ *  unmapped; sometimes a scribbler writes garbage into the mapped rings.
+ *
+ *  share ("S"): a context exports a memory queue with random rights to
+ *  forked importers, each with its own context (a memfd registered by both
+ *  for zero copy, private memory for copies); everyone pushes and pops
+ *  (pops with a buffer: the copy path; without: -EXDEV), importers close
+ *  their qd or exit or are SIGKILLed with operations pending.
+ *
+ * Bookkeeping (fe_check): every CQE names an SQE made on its ring, echoes
+ * opcode and qd, has a result from the set the SQE allows; a SKIP_SUCCESS
+ * SQE posts nothing on success; a multishot pop posts any number of CQEs
+ * with MORE (each an element) then exactly one final CQE without it; no CQE
+ * after the final one; a successful cancel's target (on the same ring) has
+ * completed -ECANCELED before it; popped elements add up to res, name the
+ * popper's regions, hold the bytes written there (every source region holds
+ * a fixed pattern) or, copied, runs of that pattern in the pop's buffer; in
+ * the rings engine without a scribbler, every element popped (by the kernel
+ * or from the mapped ring) was pushed and not yet popped (counts per hash).
+ * A successful wait says why it returned: min_complete CQEs in the ring, the
+ * CQ tail or ctx_seq different from wait_seq. At the end of a round every
+ * queue is closed and every non-skip SQE must get its final CQE within 30 s.
+ */
+#define QD_MQ_LOAD(p)			__atomic_load_n((p), __ATOMIC_RELAXED)
+#define QD_MQ_LOAD_ACQUIRE(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define QD_MQ_STORE_RELEASE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define QD_MQ_CAS(p, o, n)		fe_cas((p), (o), (n))
+static inline int fe_cas(__u32 *p, __u32 old, __u32 new)
+{
+	return __atomic_compare_exchange_n(p, &old, new, 0, __ATOMIC_SEQ_CST,
+					   __ATOMIC_SEQ_CST);
+}
+#include "qd_mq.h"
+
+#define FE_MAXREC	(1U << 16)	/* SQEs per ring per round */
+#define FE_NBUCKET	(1U << 16)
+#define FE_MAXRINGS	4
+#define FE_NQ		4
+#define FE_TRIES	64
+#define FE_UD_MAGIC	0xfeULL
+
+static __thread unsigned long long fz_eng_rng = 1;
+
+enum { FE_NOP, FE_PUSH, FE_POP, FE_MPOP, FE_CANCEL, FE_WAKE, FE_BAD };
+static const char *const fe_kinds[] = {
+	"nop", "push", "pop", "multishot pop", "cancel", "wake", "invalid",
+};
+
+struct fe_rec {
+	unsigned char	kind;
+	unsigned char	skip;
+	unsigned char	done;
+	unsigned char	bufpop;
+	unsigned char	noperm;		/* an import without the right */
+	unsigned char	bufslot;	/* a pop buffer's slot + 1 (fe_buf) */
+	unsigned char	pad[2];
+	unsigned int	more;		/* MORE CQEs seen */
+	int		qd;
+	unsigned int	bytes;		/* push: the element's bytes */
+	unsigned int	bucket;		/* push: its hash bucket (counted) */
+	unsigned long long target;	/* cancel: user_data */
+	long long	res;		/* the final CQE's */
+};
+
+/* What a popper may find: its regions, their contents. */
+struct fe_env {
+	int		*buckets;	/* element counts per hash, or NULL */
+	int		scribbled;	/* mapped rings scribbled: -EBADMSG */
+	int		has_mapped;	/* -EOPNOTSUPP for pops a mapped queue refuses */
+	int		shared;		/* -EXDEV, -EMSGSIZE, copies */
+	unsigned int	reglen[QD_MAX_REGIONS];	/* bytes; 0: not a region */
+	char		*regmem[QD_MAX_REGIONS];
+	unsigned char	dst[QD_MAX_REGIONS];	/* a pop buffer's: no pattern */
+};
+
+struct fe_ring {
+	struct qd_raw	r;
+	unsigned int	idx;
+	struct fe_rec	*rec;
+	unsigned int	made, outstanding;
+	unsigned int	busy;		/* pop buffer slots in use */
+	struct qd_seg	(*segs)[QD_SGA_MAX];	/* per SQ slot */
+	struct fe_env	*env;
+	unsigned int	*ctx_seq;
+};
+
+static unsigned char fe_pat(unsigned long long off)
+{
+	return off % 251;
+}
+
+static void fe_fill(char *m, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		m[i] = fe_pat(i);
+}
+
+static unsigned int fe_hash(const struct qd_seg *s, unsigned int n)
+{
+	unsigned long long h = n;
+	unsigned int i;
+
+	for (i = 0; i < n && i < QD_SGA_MAX; i++)
+		h = fz_mix(h ^ s[i].offset ^ (unsigned long long)s[i].len << 32 ^
+			   (unsigned long long)s[i].region << 48);
+	return h % FE_NBUCKET;
+}
+
+static void fe_bucket_take(struct fe_env *env, unsigned int b, const char *what)
+{
+	if (env->buckets && __atomic_sub_fetch(&env->buckets[b], 1, __ATOMIC_RELAXED) < 0 &&
+	    !__atomic_load_n(&env->scribbled, __ATOMIC_RELAXED))
+		fz_violation("%s an element nobody pushed (or popped twice): bucket %u", what, b);
+}
+
+static void *fe_alloc(size_t bytes)
+{
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static int fe_ring_init(struct fe_ring *fr, unsigned int idx, struct fe_env *env)
+{
+	fr->idx = idx;
+	fr->env = env;
+	fr->made = fr->outstanding = fr->busy = 0;
+	fr->rec = fe_alloc(FE_MAXREC * sizeof(*fr->rec));
+	fr->segs = fe_alloc(fr->r.sq_entries * sizeof(*fr->segs));
+	return fr->rec && fr->segs ? 0 : -ENOMEM;
+}
+
+static void fe_ring_free(struct fe_ring *fr)
+{
+	if (fr->rec)
+		munmap(fr->rec, FE_MAXREC * sizeof(*fr->rec));
+	if (fr->segs)
+		munmap(fr->segs, fr->r.sq_entries * sizeof(*fr->segs));
+	fr->rec = NULL;
+	fr->segs = NULL;
+}
+
+/* The segments of an element a pop delivered, in the popper's memory. */
+static void fe_check_elem(struct fe_env *env, const char *who, const struct qd_cqe *q,
+			  const struct qd_elem *e, int copied)
+{
+	unsigned long long sum = 0;
+	unsigned int i, k, breaks = 0;
+	int prev = -1;
+
+	for (i = 0; i < q->nsegs; i++) {
+		const struct qd_seg *s = &e->segs[i];
+		unsigned int rl = s->region < QD_MAX_REGIONS ? env->reglen[s->region] : 0;
+		const unsigned char *m;
+
+		sum += s->len;
+		if (!rl || s->offset > rl || s->len > rl - s->offset || !s->len || s->resv) {
+			fz_violation("%s: segment %u (region %u offset %llu len %u resv %u) outside the popper's regions",
+				     who, i, s->region, (unsigned long long)s->offset, s->len, s->resv);
+			return;
+		}
+		if (!!env->dst[s->region] != copied &&
+		    !__atomic_load_n(&env->scribbled, __ATOMIC_RELAXED)) {
+			fz_violation("%s: %s element names region %u, %s", who,
+				     copied ? "a copied" : "an uncopied", s->region,
+				     env->dst[s->region] ? "a pop buffer" : "not a pop buffer");
+			return;
+		}
+		if (!env->regmem[s->region] || __atomic_load_n(&env->scribbled, __ATOMIC_RELAXED))
+			continue;	/* garbage from a scribbled ring may name any region */
+		m = (const unsigned char *)env->regmem[s->region] + s->offset;
+		for (k = 0; k < s->len; k++) {
+			if (!copied && m[k] != fe_pat(s->offset + k)) {
+				fz_violation("%s: element byte %u of segment %u (region %u offset %llu) is %u, its memory holds the pattern %u",
+					     who, k, i, s->region, (unsigned long long)s->offset,
+					     m[k], fe_pat(s->offset + k));
+				return;
+			}
+			if (copied) {
+				if (m[k] >= 251 || (prev >= 0 && m[k] != (prev + 1) % 251))
+					breaks++;
+				prev = m[k];
+			}
+		}
+	}
+	if (breaks > QD_SGA_MAX)
+		fz_violation("%s: a copy of %lld bytes is not a copy of at most %u runs of its source (%u breaks)",
+			     who, (long long)q->res, QD_SGA_MAX, breaks);
+	if ((long long)sum != q->res)
+		fz_violation("%s: element of %llu bytes, res %lld", who, sum, (long long)q->res);
+}
+
+/* Check one CQE of fr against the SQE that made it. */
+static void fe_check(struct fe_ring *fr, const struct qd_cqe *q, const struct qd_elem *e)
+{
+	struct fe_env *env = fr->env;
+	unsigned long long ud = q->user_data;
+	unsigned int idx = ud & 0xffffffffU, ring = (ud >> 40) & 0xff;
+	long long res = q->res;
+	struct fe_rec *r;
+	char who[64];
+	int ok, more = !!(q->flags & QD_CQE_F_MORE), copied = !!(q->flags & QD_CQE_F_COPIED);
+
+	FZ_ADD(cqes, 1);
+	if (ud >> 56 != FE_UD_MAGIC || ring != fr->idx || idx >= fr->made) {
+		fz_violation("ring %u: CQE with user_data %#llx that no SQE of this ring had (%u made)",
+			     fr->idx, ud, fr->made);
+		return;
+	}
+	r = &fr->rec[idx];
+	snprintf(who, sizeof(who), "ring %u SQE %u (%s%s qd %d)", fr->idx, idx,
+		 fe_kinds[r->kind], r->skip ? ", skip success" : "", r->qd);
+	if (r->done) {
+		fz_violation("%s: a CQE (res %lld flags %#x) after its final one (res %lld)",
+			     who, res, q->flags, r->res);
+		return;
+	}
+	if (q->opcode != (r->kind == FE_NOP ? QD_OP_NOP : r->kind == FE_PUSH ? QD_OP_PUSH :
+			  r->kind == FE_CANCEL ? QD_OP_CANCEL : r->kind == FE_WAKE ? QD_OP_WAKE :
+			  r->kind == FE_BAD ? q->opcode : QD_OP_POP) || q->qd != r->qd)
+		fz_violation("%s: CQE echoes opcode %u qd %d", who, q->opcode, q->qd);
+	if (q->flags & ~(QD_CQE_F_ELEM | QD_CQE_F_MORE | QD_CQE_F_COPIED) || q->resv1 || q->resv2)
+		fz_violation("%s: CQE flags %#x resv %u %u", who, q->flags, q->resv1, q->resv2);
+	if (more) {
+		r->more++;
+		if (r->kind != FE_MPOP || res <= 0 || !(q->flags & QD_CQE_F_ELEM) || copied)
+			fz_violation("%s: a CQE with MORE: res %lld flags %#x", who, res, q->flags);
+	}
+	if (q->flags & QD_CQE_F_ELEM) {
+		if (!q->nsegs || q->nsegs > QD_SGA_MAX) {
+			fz_violation("%s: an element of %u segments (res %lld)", who, q->nsegs, res);
+		} else if (r->kind == FE_PUSH && res < 0) {
+			unsigned long long sum = 0;
+			unsigned int i;
+
+			for (i = 0; i < q->nsegs; i++)
+				sum += e->segs[i].len;
+			if (sum != r->bytes || fe_hash(e->segs, q->nsegs) != r->bucket)
+				fz_violation("%s failed with %lld and gave back %u segments, %llu bytes, not its element of %u",
+					     who, res, q->nsegs, sum, r->bytes);
+		} else if ((r->kind == FE_POP || r->kind == FE_MPOP) && res > 0) {
+			if (copied && !r->bufpop)
+				fz_violation("%s: COPIED without a buffer", who);
+			fe_check_elem(env, who, q, e, copied);
+			if (copied)
+				FZ_ADD(copies, 1);
+			else
+				fe_bucket_take(env, fe_hash(e->segs, q->nsegs), who);
+		} else {
+			fz_violation("%s: an element with res %lld", who, res);
+		}
+	} else if ((r->kind == FE_POP || r->kind == FE_MPOP) && res >= 0) {
+		fz_violation("%s completed with %lld and no element", who, res);
+	}
+	if (more)
+		return;
+
+	/* The final CQE. */
+	r->done = 1;
+	r->res = res;
+	if (r->bufslot)
+		fr->busy &= ~(1U << (r->bufslot - 1));
+	if (!r->skip)
+		fr->outstanding--;
+	else if (res >= 0)
+		fz_violation("%s: SKIP_SUCCESS, and a CQE for its success (res %lld)", who, res);
+	if (r->kind == FE_PUSH && res < 0 && env->buckets)
+		__atomic_sub_fetch(&env->buckets[r->bucket], 1, __ATOMIC_RELAXED);
+	switch (res) {
+	case -ENOMEM:
+		ok = 1;
+		break;
+	case -EPERM:
+		ok = r->noperm;
+		break;
+	case -EBADF:
+		ok = r->kind != FE_NOP && r->kind != FE_BAD;
+		break;
+	case -ECANCELED:
+	case -ENOBUFS:
+		ok = r->kind == FE_PUSH || r->kind == FE_POP || r->kind == FE_MPOP;
+		break;
+	case -EBADMSG:
+		ok = (r->kind == FE_POP || r->kind == FE_PUSH) &&
+		     __atomic_load_n(&env->scribbled, __ATOMIC_RELAXED);
+		break;
+	case -EOPNOTSUPP:
+		ok = env->has_mapped && (r->kind == FE_MPOP || (r->kind == FE_POP && r->bufpop));
+		break;
+	case -EXDEV:
+		ok = env->shared && (r->kind == FE_MPOP || (r->kind == FE_POP && !r->bufpop));
+		break;
+	case -EMSGSIZE:
+		ok = env->shared && r->kind == FE_POP && r->bufpop;
+		break;
+	case -ENOENT:
+		ok = r->kind == FE_CANCEL;
+		break;
+	case -EINVAL:
+		ok = r->kind == FE_BAD || r->kind == FE_WAKE;	/* not a mapped queue */
+		break;
+	default:
+		if (res < 0)
+			ok = 0;
+		else if (r->kind == FE_PUSH)
+			ok = res == r->bytes;
+		else if (r->kind == FE_POP)
+			ok = res > 0;
+		else
+			ok = r->kind == FE_NOP || r->kind == FE_CANCEL || r->kind == FE_WAKE ?
+			     res == 0 : 0;
+	}
+	if (r->noperm && res >= 0)
+		ok = 0;
+	if (!ok)
+		fz_violation("%s completed with %lld (%u MORE CQEs before)", who, res, r->more);
+	if (r->kind == FE_CANCEL && !res && ((r->target >> 40) & 0xff) == fr->idx &&
+	    r->target >> 56 == FE_UD_MAGIC && (r->target & 0xffffffffU) < fr->made) {
+		struct fe_rec *t = &fr->rec[r->target & 0xffffffffU];
+
+		if (!t->done || t->res != -ECANCELED)
+			fz_violation("%s succeeded before its target SQE %u (%s) completed -ECANCELED (done %u res %lld)",
+				     who, (unsigned int)(r->target & 0xffffffffU), fe_kinds[t->kind],
+				     t->done, t->res);
+	}
+}
+
+static void fe_reap(struct fe_ring *fr)
+{
+	unsigned int n = 0, max = 4 * fr->r.cq_entries + 64;
+	struct qd_elem e;
+	struct qd_cqe q;
+
+	while (n++ < max && qd_raw_peek_cqe(&fr->r, &q, &e))
+		fe_check(fr, &q, &e);
+}
+
+/* Write s (user_data set here) and its record; 0, or -EAGAIN if full. */
+static int fe_queue(struct fe_ring *fr, struct qd_sqe *s, struct fe_rec *rec)
+{
+	unsigned int tail = *fr->r.sq_tail;
+
+	if (fr->made >= FE_MAXREC ||
+	    tail - qd_load_acquire(fr->r.sq_head) >= fr->r.sq_entries)
+		return -EAGAIN;
+	s->user_data = FE_UD_MAGIC << 56 | (unsigned long long)fr->idx << 40 | fr->made;
+	rec->skip = !!(s->flags & QD_SQE_F_SKIP_SUCCESS);
+	rec->qd = s->qd;
+	fr->rec[fr->made] = *rec;
+	if (!rec->skip)
+		fr->outstanding++;
+	fr->r.sqes[tail & fr->r.sq_mask] = *s;
+	__atomic_store_n(&fr->made, fr->made + 1, __ATOMIC_RELEASE);
+	qd_store_release(fr->r.sq_tail, tail + 1);
+	FZ_ADD(made, 1);
+	if (rec->skip)
+		FZ_ADD(skips, 1);
+	return 0;
+}
+
+/*
+ * Enter on fr's ring: submit to_submit, wait in mode (0 none, 1 GETEVENTS,
+ * 2 CQ_TAIL with a fresh tail, 3 CTX_SEQ with a fresh ctx_seq) at most
+ * timeout. A wait that returns without error with nothing to submit must
+ * have had its reason.
+ */
+static int fe_enter(struct fe_ring *fr, unsigned int to_submit, unsigned int mode,
+		    long long timeout, int check)
+{
+	struct qd_enter e = { .to_submit = to_submit, .ring = fr->r.ring };
+	unsigned int seq = 0, min = 0;
+	long long t0;
+	int ret;
+
+	if (mode == 1) {
+		min = 1 + fz_r(&fz_eng_rng) % 4;
+		if (min > fr->r.cq_entries)
+			min = fr->r.cq_entries;
+		e.min_complete = min;
+		e.flags = QD_ENTER_GETEVENTS;
+	} else if (mode == 2) {
+		seq = qd_load_acquire(fr->r.cq_tail);
+		fe_reap(fr);
+		e.flags = QD_ENTER_CQ_TAIL;
+	} else if (mode == 3 && fr->ctx_seq) {
+		seq = __atomic_load_n(fr->ctx_seq, __ATOMIC_ACQUIRE);
+		fe_reap(fr);
+		e.flags = QD_ENTER_CTX_SEQ;
+	} else {
+		mode = 0;
+	}
+	if (mode) {
+		e.flags |= QD_ENTER_TIMEOUT;
+		e.timeout_ns = timeout;
+		e.wait_seq = seq;
+	}
+	t0 = fz_now();
+	ret = fz_ioctl(fr->r.fd, QD_IOC_ENTER, &e);
+	if (ret > 0)
+		FZ_ADD(sqes, ret);
+	if (mode && fz_now() - t0 > timeout + 20 * FZ_NS)
+		fz_violation("ring %u: a wait (mode %u) for %lld ns took %lld ms", fr->idx,
+			     mode, timeout, (fz_now() - t0) / FZ_MS);
+	if (check && ret < 0 && ret != -ETIMEDOUT && ret != -EINTR && ret != -ENOMEM)
+		fz_violation("ring %u: QD_IOC_ENTER(%u, mode %u, min %u): %d", fr->idx,
+			     to_submit, mode, min, ret);
+	if (check && ret == 0 && !to_submit && mode) {
+		if (mode == 1 && qd_raw_cq_ready(&fr->r) < min)
+			fz_violation("ring %u: GETEVENTS for %u returned 0 with %u CQEs in the ring",
+				     fr->idx, min, qd_raw_cq_ready(&fr->r));
+		if (mode == 2 && qd_load_acquire(fr->r.cq_tail) == seq)
+			fz_violation("ring %u: CQ_TAIL wait returned 0 and the tail is still %u",
+				     fr->idx, seq);
+		if (mode == 3 && __atomic_load_n(fr->ctx_seq, __ATOMIC_ACQUIRE) == seq)
+			fz_violation("ring %u: CTX_SEQ wait returned 0 and ctx_seq is still %u",
+				     fr->idx, seq);
+	}
+	fe_reap(fr);
+	return ret;
+}
+
+/*
+ * Every non-skip SQE of the rings gets its final CQE: the caller closed
+ * every queue the SQEs name (or will: close is called every second).
+ */
+static void fe_drain(struct fe_ring *rings, unsigned int n, const char *what,
+		     void (*closer)(void *), void *arg)
+{
+	long long end = fz_now() + 30 * FZ_NS, next = 0;
+	unsigned int i, left;
+
+	FZ_ADD(drains, 1);
+	for (;;) {
+		if (fz_now() >= next) {
+			closer(arg);
+			next = fz_now() + FZ_NS;
+		}
+		left = 0;
+		for (i = 0; i < n; i++) {
+			struct fe_ring *fr = &rings[i];
+
+			fe_enter(fr, qd_raw_sq_pending(&fr->r), fr->outstanding ?
+				 1 + fz_r(&fz_eng_rng) % 3 : 0, 2 * FZ_MS, 1);
+			left += fr->outstanding + qd_raw_sq_pending(&fr->r);
+		}
+		if (!left)
+			return;
+		if (fz_now() > end)
+			break;
+	}
+	for (i = 0; i < n; i++) {
+		struct fe_ring *fr = &rings[i];
+		unsigned int k;
+
+		for (k = 0; k < fr->made; k++)
+			if (!fr->rec[k].done && !fr->rec[k].skip)
+				break;
+		fz_violation("%s: ring %u: %u SQEs without their final CQE 30 s after closing every queue (%u in the SQ; first: SQE %u, %s qd %d, %u MORE CQEs)",
+			     what, fr->idx, fr->outstanding, qd_raw_sq_pending(&fr->r), k,
+			     k < fr->made ? fe_kinds[fr->rec[k].kind] : "?",
+			     k < fr->made ? fr->rec[k].qd : -1,
+			     k < fr->made ? fr->rec[k].more : 0);
+	}
+}
+
+/*
+ * A pop buffer: up to 3 segments in one FZ_PG slot of a dst region no other
+ * pending pop of this ring uses (a copy lands there before its CQE is
+ * read), or none (addr/nsegs 0). *slot: the slot + 1, 0 for none.
+ */
+static unsigned int fe_buf(unsigned long long *rng, struct fe_ring *fr, int dst,
+			   struct qd_seg *segs, unsigned int *bytes, unsigned char *slot)
+{
+	unsigned int n = 1 + fz_r(rng) % 3, i, k, off,
+		     nslot = dst >= 0 ? fr->env->reglen[dst] / FZ_PG : 0;
+
+	*bytes = 0;
+	*slot = 0;
+	if (nslot > 32)
+		nslot = 32;
+	for (k = 0; k < nslot && fr->busy & 1U << k; k++)
+		;
+	if (k == nslot)
+		return 0;
+	fr->busy |= 1U << k;
+	*slot = k + 1;
+	off = k * FZ_PG;
+	for (i = 0; i < n && off < (k + 1) * FZ_PG; i++) {
+		unsigned int room = (k + 1) * FZ_PG - off,
+			     len = 1 + fz_r(rng) % (fz_pct(rng) < 70 ? 2048 : 64);
+
+		if (len > room)
+			len = room;
+		segs[i] = qd_seg(dst, off, len);
+		off += len;
+		*bytes += len;
+	}
+	return i;
+}
+
+/* nsegs segments in the pattern regions src[0..nsrc): the element's bytes. */
+static unsigned int fe_elem(unsigned long long *rng, struct fe_env *env, const int *src,
+			    unsigned int nsrc, struct qd_seg *segs, unsigned int nsegs)
+{
+	unsigned int i, bytes = 0;
+
+	for (i = 0; i < nsegs; i++) {
+		int id = src[fz_r(rng) % nsrc];
+		unsigned int rl = env->reglen[id], len = 1 + fz_r(rng) % (fz_pct(rng) < 80 ? 512 : 4096);
+
+		if (len > rl)
+			len = rl;
+		segs[i] = qd_seg(id, fz_r(rng) % (rl - len + 1), len);
+		bytes += len;
+	}
+	return bytes;
+}
+
+/*
+ * One SQE on fr for queue qd: what kind decides; noperm: the qd lacks the
+ * right for pushes (bit 0) / pops (bit 1). src: the regions pushes take
+ * segments from; dst: a pop buffer's region (-1: none).
+ */
+static int fe_make(unsigned long long *rng, struct fe_ring *fr, int qd, unsigned int noperm,
+		   const int *src, unsigned int nsrc, int dst, struct fe_ring *all,
+		   unsigned int nall)
+{
+	struct qd_seg *segs = fr->segs[*fr->r.sq_tail & fr->r.sq_mask];
+	struct fe_rec rec;
+	struct qd_sqe s;
+	unsigned int p = fz_pct(rng), bytes;
+
+	/* the slot's segments belong to an unconsumed SQE while the SQ is full */
+	if (fr->made >= FE_MAXREC ||
+	    *fr->r.sq_tail - qd_load_acquire(fr->r.sq_head) >= fr->r.sq_entries)
+		return -EAGAIN;
+	memset(&s, 0, sizeof(s));
+	memset(&rec, 0, sizeof(rec));
+	s.qd = qd;
+	if (p < 14) {
+		rec.kind = FE_NOP;
+		s.opcode = QD_OP_NOP;
+		s.qd = 0;
+		if (fz_pct(rng) < 30) {
+			s.nop_flags = fz_pct(rng) < 50 ? QD_NOP_HARDIRQ : QD_NOP_SOFTIRQ;
+			s.delay_ns = fz_r(rng) % (2 * FZ_MS);
+			FZ_ADD(deferred, 1);
+		}
+		if (fz_pct(rng) < 60)
+			s.flags = QD_SQE_F_SKIP_SUCCESS;
+	} else if (p < 46) {
+		rec.kind = FE_PUSH;
+		s.opcode = QD_OP_PUSH;
+		s.nsegs = 1 + fz_r(rng) % 4;
+		rec.bytes = fe_elem(rng, fr->env, src, nsrc, segs, s.nsegs);
+		rec.bucket = fe_hash(segs, s.nsegs);
+		rec.noperm = noperm & 1;
+		s.addr = (uintptr_t)segs;
+		if (fz_pct(rng) < 45)
+			s.flags = QD_SQE_F_SKIP_SUCCESS;
+		/* counted before anyone can pop it; a failure uncounts it */
+		if (fr->env->buckets)
+			__atomic_add_fetch(&fr->env->buckets[rec.bucket], 1, __ATOMIC_RELAXED);
+	} else if (p < 72) {
+		rec.kind = FE_POP;
+		s.opcode = QD_OP_POP;
+		rec.noperm = !!(noperm & 2);
+		if (fz_pct(rng) < (fr->env->shared ? 50 : 10)) {
+			s.nsegs = fe_buf(rng, fr, dst, segs, &bytes, &rec.bufslot);
+			s.addr = s.nsegs ? (uintptr_t)segs : 0;
+			rec.bufpop = !!s.nsegs;
+		}
+	} else if (p < 80) {
+		rec.kind = FE_MPOP;
+		s.opcode = QD_OP_POP;
+		s.op_flags = QD_POP_MULTISHOT;
+		rec.noperm = !!(noperm & 2);
+		FZ_ADD(multishots, 1);
+	} else if (p < 92) {
+		struct fe_ring *t = &all[fz_r(rng) % nall];
+		unsigned int made = __atomic_load_n(&t->made, __ATOMIC_ACQUIRE);
+
+		rec.kind = FE_CANCEL;
+		s.opcode = QD_OP_CANCEL;
+		if (made && fz_pct(rng) < 80) {
+			unsigned int k = made - 1 - fz_r(rng) % (made < 16 ? made : 16);
+
+			s.addr = FE_UD_MAGIC << 56 | (unsigned long long)t->idx << 40 | k;
+			s.qd = __atomic_load_n(&t->rec[k].qd, __ATOMIC_RELAXED);
+		} else {
+			s.addr = fz_r(rng);
+		}
+		rec.target = s.addr;
+		if (fz_pct(rng) < 40)
+			s.flags = QD_SQE_F_SKIP_SUCCESS;
+		FZ_ADD(cancels, 1);
+	} else if (p < 97) {
+		rec.kind = FE_WAKE;
+		s.opcode = QD_OP_WAKE;
+		if (fz_pct(rng) < 50)
+			s.flags = QD_SQE_F_SKIP_SUCCESS;
+		FZ_ADD(wakes, 1);
+	} else {
+		/* must be -EINVAL, whatever the queue */
+		rec.kind = FE_BAD;
+		switch (fz_r(rng) % 4) {
+		case 0:	/* a pop with SKIP_SUCCESS */
+			s.opcode = QD_OP_POP;
+			s.flags = QD_SQE_F_SKIP_SUCCESS;
+			break;
+		case 1:	/* a multishot pop with a buffer */
+			s.opcode = QD_OP_POP;
+			s.op_flags = QD_POP_MULTISHOT;
+			s.nsegs = fe_buf(rng, fr, dst, segs, &bytes, &rec.bufslot);
+			if (!s.nsegs)
+				s.op_flags |= 2;
+			s.addr = s.nsegs ? (uintptr_t)segs : 0;
+			break;
+		case 2:	/* a cancel with nsegs */
+			s.opcode = QD_OP_CANCEL;
+			s.nsegs = 1 + fz_r(rng) % 8;
+			s.flags = fz_pct(rng) < 50 ? QD_SQE_F_SKIP_SUCCESS : 0;
+			break;
+		default:	/* a wake with an address */
+			s.opcode = QD_OP_WAKE;
+			s.addr = 1 + fz_r(rng);
+			s.flags = fz_pct(rng) < 50 ? QD_SQE_F_SKIP_SUCCESS : 0;
+			break;
+		}
+	}
+	return fe_queue(fr, &s, &rec);
+}
+
+/* ------------------------------------------------ the rings engine */
+
+struct fe_q {
+	pthread_rwlock_t lock;		/* h: users read, replacement writes */
+	int		qd;
+	int		mapped;
+	struct qd_mq_hdr *h;		/* the mapped ring, or NULL */
+	size_t		maplen;
+	__u32		mask;		/* from creation: never the ring's */
+	int		closed;		/* closed under its users, still mapped */
+};
+
+struct fe_eng {
+	struct fz_worker *w;
+	unsigned long long seed;
+	int		fd;
+	struct fe_ring	rings[FE_MAXRINGS];
+	unsigned int	nrings;
+	struct fe_env	env;
+	struct fe_q	q[FE_NQ];
+	int		src[2];
+	int		dst;
+	char		*mem[3];
+	size_t		memlen[3];
+	int		scribbler;
+	int		stop;		/* the round's threads stop */
+};
+
+/* A new queue in slot i (the old one closed, its ring unmapped). */
+static void fe_q_replace(struct fe_eng *E, unsigned long long *rng, unsigned int i)
+{
+	struct fe_q *q = &E->q[i];
+	struct qd_queue_create c = { .depth = 1 + fz_r(rng) % 16 };
+	void *m;
+	int ret;
+
+	if (fz_pct(rng) < 50)
+		c.flags = QD_QUEUE_MAPPED;
+	pthread_rwlock_wrlock(&q->lock);
+	if (q->qd >= 0 && !q->closed)	/* closed: the number may be another's now */
+		fz_close_qd(E->fd, q->qd);
+	if (q->h)
+		munmap(q->h, q->maplen);
+	q->h = NULL;
+	q->mapped = 0;
+	q->closed = 0;
+	ret = fz_ioctl(E->fd, QD_IOC_QUEUE, &c);
+	__atomic_store_n(&q->qd, ret ? -1 : c.qd, __ATOMIC_RELAXED);
+	if (ret) {
+		if (ret != -ENOMEM && ret != -ENOBUFS && ret != -EMFILE)
+			fz_violation("rings: QD_IOC_QUEUE(flags %#x): %d", c.flags, ret);
+	} else if (c.flags) {
+		E->env.has_mapped = 1;
+		q->mapped = 1;
+		FZ_ADD(mmaps, 1);
+		m = mmap(NULL, c.map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, E->fd,
+			 (off_t)c.map_off);
+		if (m == MAP_FAILED || c.map_off != QD_OFF_QUEUE(c.qd)) {
+			fz_violation("rings: mmap of mapped queue %d (%u bytes at %#llx): %s",
+				     c.qd, c.map_bytes, (unsigned long long)c.map_off,
+				     m == MAP_FAILED ? strerror(errno) : "wrong offset");
+		} else {
+			q->h = m;
+			q->maplen = c.map_bytes;
+			q->mask = q->h->mask;
+			if (q->h->entries < c.depth || q->h->entries & q->mask ||
+			    q->mask + 1 != q->h->entries ||
+			    qd_mq_bytes(q->h->entries) > c.map_bytes)
+				fz_violation("rings: mapped queue of depth %u: entries %u mask %u in %u bytes",
+					     c.depth, q->h->entries, q->mask, c.map_bytes);
+		}
+	}
+	pthread_rwlock_unlock(&q->lock);
+}
+
+static void fe_close_all(void *arg)
+{
+	struct fe_eng *E = arg;
+	unsigned int i;
+
+	for (i = 0; i < FE_NQ; i++)
+		if (E->q[i].qd >= 0)
+			fz_close_qd(E->fd, E->q[i].qd);
+	for (i = 0; i < 64; i++)	/* qds replaced meanwhile */
+		fz_close_qd(E->fd, i);
+}
+
+/* Push or pop through a mapped ring with the protocol; a WAKE when told. */
+static void fe_user_op(struct fe_eng *E, unsigned long long *rng, struct fe_ring *fr)
+{
+	struct fe_q *q = &E->q[fz_r(rng) % FE_NQ];
+	struct qd_seg segs[QD_SGA_MAX];
+	unsigned int b = 0, bit;
+	__u16 n = 1 + fz_r(rng) % 4;
+	int ret, push = fz_pct(rng) < 55, qd;
+
+	pthread_rwlock_rdlock(&q->lock);
+	if (!q->h) {
+		pthread_rwlock_unlock(&q->lock);
+		return;
+	}
+	qd = q->qd;
+	FZ_ADD(mq_user, 1);
+	/* our own kind parked: the kernel keeps the order, submit instead */
+	bit = push ? QD_MQ_PUSH_WAITERS : QD_MQ_POP_WAITERS;
+	if (__atomic_load_n(&q->h->waiters, __ATOMIC_ACQUIRE) & bit &&
+	    !__atomic_load_n(&E->env.scribbled, __ATOMIC_RELAXED)) {
+		pthread_rwlock_unlock(&q->lock);
+		return;
+	}
+	if (push) {
+		fe_elem(rng, &E->env, E->src, 2, segs, n);
+		b = fe_hash(segs, n);
+		if (E->env.buckets)
+			__atomic_add_fetch(&E->env.buckets[b], 1, __ATOMIC_RELAXED);
+		ret = qd_mq_produce(q->h, q->mask, segs, n, FE_TRIES);
+		if (ret != QD_MQ_OK && E->env.buckets)
+			__atomic_sub_fetch(&E->env.buckets[b], 1, __ATOMIC_RELAXED);
+	} else {
+		ret = qd_mq_consume(q->h, q->mask, segs, &n, FE_TRIES);
+		if (ret == QD_MQ_OK && !__atomic_load_n(&E->env.scribbled, __ATOMIC_RELAXED)) {
+			struct qd_cqe c = { .res = 0, .nsegs = n };
+			unsigned int i;
+
+			if (!n || n > QD_SGA_MAX) {
+				fz_violation("rings: popped from mapped queue %d an element of %u segments",
+					     qd, n);
+			} else {
+				for (i = 0; i < n; i++)
+					c.res += segs[i].len;
+				fe_check_elem(&E->env, "a pop from a mapped ring", &c,
+					      (struct qd_elem *)segs, 0);
+				fe_bucket_take(&E->env, fe_hash(segs, n), "a pop from a mapped ring:");
+			}
+		}
+	}
+	/* published (or freed), then look for sleepers of the other kind */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	bit = push ? QD_MQ_POP_WAITERS : QD_MQ_PUSH_WAITERS;
+	if (ret == QD_MQ_OK && __atomic_load_n(&q->h->waiters, __ATOMIC_ACQUIRE) & bit) {
+		struct qd_sqe s = { .opcode = QD_OP_WAKE, .qd = qd };
+		struct fe_rec rec = { .kind = FE_WAKE };
+
+		if (fz_pct(rng) < 50)
+			s.flags = QD_SQE_F_SKIP_SUCCESS;
+		if (!fe_queue(fr, &s, &rec))
+			FZ_ADD(wakes, 1);
+		fe_enter(fr, qd_raw_sq_pending(&fr->r), 0, 0, 1);
+	}
+	pthread_rwlock_unlock(&q->lock);
+}
+
+/* Garbage into a mapped ring: seq, head/tail, nsegs, segments, waiters. */
+static void fe_scribble(struct fe_eng *E, unsigned long long *rng)
+{
+	struct fe_q *q = &E->q[fz_r(rng) % FE_NQ];
+	struct qd_mq_slot *sl;
+	unsigned int v = fz_r(rng);
+
+	pthread_rwlock_rdlock(&q->lock);
+	if (!q->h) {
+		pthread_rwlock_unlock(&q->lock);
+		return;
+	}
+	__atomic_store_n(&E->env.scribbled, 1, __ATOMIC_RELAXED);
+	FZ_ADD(scribbles, 1);
+	sl = &qd_mq_slots(q->h)[fz_r(rng) % (q->mask + 1)];
+	switch (fz_r(rng) % 9) {
+	case 0: __atomic_store_n(&sl->seq, v, __ATOMIC_RELAXED); break;
+	case 1: __atomic_fetch_add(&sl->seq, 1 + v % 3, __ATOMIC_RELAXED); break;
+	case 2: __atomic_store_n(&q->h->tail, v % 4 ? q->h->tail + v % 5 : v, __ATOMIC_RELAXED); break;
+	case 3: __atomic_store_n(&q->h->head, v % 4 ? q->h->head + v % 5 : v, __ATOMIC_RELAXED); break;
+	case 4: sl->nsegs = v % 3 ? v % 12 : v; break;
+	case 5: {
+		struct qd_seg *g = &sl->segs[v % QD_SGA_MAX];
+
+		switch (fz_r(rng) % 5) {
+		case 0: g->region = fz_r(rng); break;
+		case 1: g->offset = fz_r(rng); break;
+		case 2: g->len = fz_pct(rng) < 50 ? 0 : (__u32)fz_r(rng); break;
+		case 3: g->resv = fz_r(rng); break;
+		default: g->offset = ~0ULL - fz_r(rng) % 4096; g->len = 4096; break;
+		}
+		break;
+	}
+	case 6: q->h->entries = v; q->h->mask = v >> 3; break;
+	case 7: __atomic_store_n(&q->h->waiters, v, __ATOMIC_RELAXED); break;
+	default: sl->resv0 = v; sl->resv[v % 2] = v; break;
+	}
+	pthread_rwlock_unlock(&q->lock);
+}
+
+struct fe_thr {
+	struct fe_eng	*E;
+	unsigned int	i;
+};
+
+static void *fe_ring_thread(void *arg)
+{
+	struct fe_thr *t = arg;
+	struct fe_eng *E = t->E;
+	struct fe_ring *fr = &E->rings[t->i];
+	unsigned long long rng = fz_mix(E->seed ^ (0x7100 + t->i)) | 1;
+	unsigned int p, n;
+
+	fz_eng_rng = fz_mix(rng) | 1;
+	fz_doing = "rings engine: a ring thread";
+	while (!__atomic_load_n(&E->stop, __ATOMIC_RELAXED)) {
+		p = fz_pct(&rng);
+		if (p < 55) {
+			for (n = 1 + fz_r(&rng) % 8; n; n--) {
+				int qd = __atomic_load_n(&E->q[fz_r(&rng) % FE_NQ].qd, __ATOMIC_RELAXED);
+
+				if (fz_pct(&rng) < 3)
+					qd = 200 + fz_r(&rng) % 50;	/* not a qd: -EBADF */
+				if (fe_make(&rng, fr, qd, 0, E->src, 2, E->dst, E->rings, E->nrings))
+					break;
+			}
+			fe_enter(fr, fz_pct(&rng) < 90 ? qd_raw_sq_pending(&fr->r) :
+				 fz_r(&rng) % (qd_raw_sq_pending(&fr->r) + 1),
+				 fz_r(&rng) % 4, fz_r(&rng) % (2 * FZ_MS), 1);
+		} else if (p < 80) {
+			fe_user_op(E, &rng, fr);
+		} else if (p < 92) {
+			fe_enter(fr, 0, 1 + fz_r(&rng) % 3, fz_r(&rng) % (3 * FZ_MS), 1);
+		} else if (p < 95 && t->i == 0) {
+			unsigned int i = fz_r(&rng) % FE_NQ;
+
+			if (fz_pct(&rng) < 30) {	/* closed under its users, still mapped */
+				pthread_rwlock_wrlock(&E->q[i].lock);
+				if (E->q[i].qd >= 0 && !E->q[i].closed)
+					fz_close_qd(E->fd, E->q[i].qd);
+				E->q[i].closed = 1;
+				pthread_rwlock_unlock(&E->q[i].lock);
+			} else {
+				fe_q_replace(E, &rng, i);
+			}
+		} else if (p < 97) {
+			/* another mapping of a queue's ring, read and dropped */
+			int qd = __atomic_load_n(&E->q[fz_r(&rng) % FE_NQ].qd, __ATOMIC_RELAXED);
+			size_t len = FZ_PG * (1 + fz_r(&rng) % 3);
+			volatile char *m;
+
+			FZ_ADD(mmaps, 1);
+			m = mmap(NULL, len, PROT_READ, MAP_SHARED, E->fd,
+				 (off_t)QD_OFF_QUEUE(qd < 0 ? 0 : qd));
+			if (m != MAP_FAILED) {
+				(void)m[0];
+				munmap((void *)m, len);
+			}
+		} else if (t->i == 0) {
+			/* export: a memory queue's works, a mapped one's is refused */
+			struct fe_q *q = &E->q[fz_r(&rng) % FE_NQ];
+			struct qd_queue_export x = { .rights = 1 + fz_r(&rng) % 3 };
+			int ret;
+
+			pthread_rwlock_rdlock(&q->lock);
+			x.qd = q->qd;
+			ret = fz_ioctl(E->fd, QD_IOC_QUEUE_EXPORT, &x);
+			if (!ret)
+				close(x.fd);
+			if (q->qd >= 0 && !q->closed && ret != (q->mapped ? -EOPNOTSUPP : 0) &&
+			    ret != -EBADF && ret != -ENOMEM && ret != -EMFILE)
+				fz_violation("rings: QD_IOC_QUEUE_EXPORT of %s queue %d: %d",
+					     q->mapped ? "mapped" : "memory", q->qd, ret);
+			pthread_rwlock_unlock(&q->lock);
+		}
+	}
+	return NULL;
+}
+
+static void *fe_scribble_thread(void *arg)
+{
+	struct fe_eng *E = arg;
+	unsigned long long rng = fz_mix(E->seed ^ 0x5c1b) | 1;
+
+	fz_doing = "rings engine: scribbling";
+	while (!__atomic_load_n(&E->stop, __ATOMIC_RELAXED)) {
+		fe_scribble(E, &rng);
+		if (fz_pct(&rng) < 50)
+			qd_sleep_ms(fz_r(&rng) % 2);
+	}
+	return NULL;
+}
+
+/* One round: a context with rings, queues and threads, then a drain. */
+static void fe_round(struct fz_worker *w, unsigned long long *rng, unsigned long long seed)
+{
+	struct fe_eng *E = calloc(1, sizeof(*E));
+	pthread_t th[FE_MAXRINGS + 1];
+	struct fe_thr ta[FE_MAXRINGS];
+	unsigned int i, nth = 0, id;
+	long long until;
+	int ret, killed_mid = 0;
+
+	if (!E)
+		return;
+	E->w = w;
+	E->seed = seed;
+	E->dst = -1;
+	for (i = 0; i < FE_NQ; i++) {
+		pthread_rwlock_init(&E->q[i].lock, NULL);
+		E->q[i].qd = -1;
+	}
+	E->rings[0].r.fd = -1;
+	if (qd_raw_init(&E->rings[0].r, 1U << (2 + fz_r(rng) % 5), 0)) {
+		free(E);
+		qd_sleep_ms(1);
+		return;
+	}
+	FZ_ADD(contexts, 1);
+	FZ_ADD(mmaps, 2);
+	E->fd = E->rings[0].r.fd;
+	E->nrings = 2 + fz_r(rng) % (FE_MAXRINGS - 1);
+	for (i = 1; i < E->nrings; i++) {
+		unsigned int sq = 1U << fz_r(rng) % 7;
+
+		ret = qd_raw_ring_create(&E->rings[0].r, &E->rings[i].r, sq,
+					 fz_pct(rng) < 50 ? 0 : sq << fz_r(rng) % 3);
+		FZ_ADD(ioctls, 1);
+		if (ret) {
+			if (ret != -ENOBUFS && ret != -ENOMEM)
+				fz_violation("rings: QD_IOC_RING: %d", ret);
+			break;
+		}
+		FZ_ADD(rings, 1);
+		FZ_ADD(mmaps, 2);
+		if (E->rings[i].r.ring != i)
+			fz_violation("rings: QD_IOC_RING number %u returned ring %u", i,
+				     E->rings[i].r.ring);
+	}
+	E->nrings = i;
+	E->env.scribbled = 0;
+	E->scribbler = fz_pct(rng) < 35;
+	if (!E->scribbler)
+		E->env.buckets = fe_alloc(FE_NBUCKET * sizeof(int));
+	for (i = 0; i < 3; i++) {
+		E->memlen[i] = FZ_PG * (2 + fz_r(rng) % 8);
+		E->mem[i] = fz_region_mem(rng, E->memlen[i]);
+		if (!E->mem[i] || fz_register(E->fd, E->mem[i], E->memlen[i], &id)) {
+			if (E->mem[i])
+				munmap(E->mem[i], E->memlen[i]);
+			E->mem[i] = NULL;
+			goto out;
+		}
+		if (i < 2) {
+			fe_fill(E->mem[i], E->memlen[i]);
+			E->src[i] = id;
+		} else {
+			E->dst = id;
+			E->env.dst[id] = 1;
+		}
+		E->env.reglen[id] = E->memlen[i];
+		E->env.regmem[id] = E->mem[i];
+	}
+	for (i = 0; i < E->nrings; i++) {
+		if (fe_ring_init(&E->rings[i], i, &E->env))
+			goto out;
+		E->rings[i].ctx_seq = E->rings[0].r.ctx_seq;
+	}
+	for (i = 0; i < FE_NQ; i++)
+		fe_q_replace(E, rng, i);
+	for (i = 0; i < E->nrings; i++) {
+		ta[i].E = E;
+		ta[i].i = i;
+		if (!pthread_create(&th[nth], NULL, fe_ring_thread, &ta[i]))
+			nth++;
+	}
+	if (E->scribbler && !pthread_create(&th[nth], NULL, fe_scribble_thread, E))
+		nth++;
+	until = fz_now() + (50 + fz_r(rng) % 400) * FZ_MS;
+	while (fz_now() < until && !fz_stopped(w))
+		qd_sleep_ms(5);
+	__atomic_store_n(&E->stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	/* now and then the context goes with everything pending */
+	killed_mid = fz_pct(rng) < 15;
+	if (killed_mid) {
+		if (fz_pct(rng) < 50)
+			fe_enter(&E->rings[0], qd_raw_sq_pending(&E->rings[0].r), 0, 0, 1);
+		for (i = 0; i < E->nrings; i++)
+			qd_raw_unmap(&E->rings[i].r);
+		close(E->fd);
+		E->fd = -1;
+	}
+	if (!killed_mid) {
+		fz_doing = "rings engine: draining";
+		fe_drain(E->rings, E->nrings, "rings", fe_close_all, E);
+	}
+out:
+	for (i = 0; i < FE_NQ; i++)
+		if (E->q[i].h)
+			munmap(E->q[i].h, E->q[i].maplen);
+	if (!killed_mid) {
+		for (i = 0; i < E->nrings; i++)
+			qd_raw_unmap(&E->rings[i].r);
+		close(E->fd);
+	}
+	for (i = 0; i < E->nrings; i++)
+		fe_ring_free(&E->rings[i]);
+	for (i = 0; i < 3; i++)
+		if (E->mem[i])
+			munmap(E->mem[i], E->memlen[i]);
+	if (E->env.buckets)
+		munmap(E->env.buckets, FE_NBUCKET * sizeof(int));
+	FZ_ADD(rounds, 1);
+	free(E);
+}
+
+static void *fe_rings_thread(void *arg)
+{
+	struct fz_worker *w = arg;
+	unsigned long long rng = fz_mix(w->seed ^ 0x717) | 1;
+
+	fz_eng_rng = fz_mix(rng ^ 1) | 1;
+	while (!fz_stopped(w))
+		fe_round(w, &rng, fz_r(&rng));
+	return NULL;
+}
+
+/* ------------------------------------------------ the share engine */
+
+#define FS_MAXKIDS	3
+
+/*
+ * A context of the share engine: ring 0, a pattern region of the shared
+ * memfd (when it registered it), one of private memory, a pop buffer region.
+ */
+struct fs_ctx {
+	struct fe_ring	fr;
+	struct fe_env	env;
+	int		src[2];
+	unsigned int	nsrc;
+	int		dst;
+	char		*priv, *buf;
+	int		qd;
+	unsigned int	noperm;
+};
+
+#define FS_PRIV		(8 * FZ_PG)
+#define FS_SHM		(16 * FZ_PG)
+
+/* 0, or -1: nothing to release but what fs_ctx_exit() releases. */
+static int fs_ctx_init(struct fs_ctx *c, unsigned long long *rng, char *shm)
+{
+	unsigned int id;
+
+	memset(c, 0, sizeof(*c));
+	c->qd = -1;
+	c->dst = -1;
+	if (qd_raw_init(&c->fr.r, 1U << (3 + fz_r(rng) % 4), 0)) {
+		c->fr.r.fd = -1;
+		return -1;
+	}
+	FZ_ADD(contexts, 1);
+	c->env.shared = 1;
+	if (shm && !fz_register(c->fr.r.fd, shm, FS_SHM, &id)) {
+		c->src[c->nsrc++] = id;
+		c->env.reglen[id] = FS_SHM;
+		c->env.regmem[id] = shm;
+	}
+	c->priv = qd_raw_pages(FS_PRIV);
+	c->buf = qd_raw_pages(FS_PRIV);
+	if (!c->priv || !c->buf)
+		return -1;
+	fe_fill(c->priv, FS_PRIV);
+	if (!fz_register(c->fr.r.fd, c->priv, FS_PRIV, &id)) {
+		c->src[c->nsrc++] = id;
+		c->env.reglen[id] = FS_PRIV;
+		c->env.regmem[id] = c->priv;
+	}
+	if (!fz_register(c->fr.r.fd, c->buf, FS_PRIV, &id)) {
+		c->dst = id;
+		c->env.reglen[id] = FS_PRIV;
+		c->env.regmem[id] = c->buf;
+		c->env.dst[id] = 1;
+	}
+	if (!c->nsrc)
+		return -1;
+	return fe_ring_init(&c->fr, 0, &c->env);
+}
+
+static void fs_ctx_exit(struct fs_ctx *c)
+{
+	qd_raw_exit(&c->fr.r);
+	fe_ring_free(&c->fr);
+	if (c->priv)
+		munmap(c->priv, FS_PRIV);
+	if (c->buf)
+		munmap(c->buf, FS_PRIV);
+}
+
+static void fs_close(void *arg)
+{
+	struct fs_ctx *c = arg;
+
+	if (c->qd >= 0)
+		fz_close_qd(c->fr.r.fd, c->qd);
+	c->qd = -1;
+}
+
+/* A few SQEs on c's queue (or, rarely, a bad qd), an enter, a reap. */
+static void fs_step(struct fs_ctx *c, unsigned long long *rng)
+{
+	unsigned int n;
+
+	for (n = 1 + fz_r(rng) % 6; n; n--)
+		if (fe_make(rng, &c->fr, fz_pct(rng) < 97 || c->qd < 0 ? c->qd : 300,
+			    c->noperm, c->src, c->nsrc, c->dst, &c->fr, 1))
+			break;
+	fe_enter(&c->fr, qd_raw_sq_pending(&c->fr.r), fz_r(rng) % 4,
+		 fz_r(rng) % (2 * FZ_MS), 1);
+}
+
+/* An importer: in a forked child of a threaded process, syscalls only. */
+static int fs_child(unsigned long long seed, int efd, unsigned int rights, char *shm,
+		    long long life_ms)
+{
+	unsigned long long rng = seed | 1;
+	struct qd_queue_import im = { .fd = efd };
+	struct fs_ctx c;
+	long long end = fz_now() + life_ms * FZ_MS;
+	int ret;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fz_eng_rng = fz_mix(seed) | 1;
+	snprintf(fz_who + strlen(fz_who), sizeof(fz_who) - strlen(fz_who), " importer");
+	fz_doing = "share engine: an importer";
+	if (fs_ctx_init(&c, &rng, fz_pct(&rng) < 70 ? shm : NULL)) {
+		fs_ctx_exit(&c);
+		return 0;
+	}
+	if (fz_pct(&rng) < 10) {	/* not a queue's fd */
+		struct qd_queue_import bad = { .fd = c.fr.r.fd };
+
+		ret = fz_ioctl(c.fr.r.fd, QD_IOC_QUEUE_IMPORT, &bad);
+		if (ret != -EINVAL)
+			fz_violation("share: QD_IOC_QUEUE_IMPORT of a context's fd: %d", ret);
+	}
+	ret = fz_ioctl(c.fr.r.fd, QD_IOC_QUEUE_IMPORT, &im);
+	if (ret) {
+		/* -EBADF: the exporter closed its handle, the last one */
+		if (ret != -ENOMEM && ret != -EMFILE && ret != -EBADF)
+			fz_violation("share: QD_IOC_QUEUE_IMPORT: %d", ret);
+		fs_ctx_exit(&c);
+		return 0;
+	}
+	FZ_ADD(imports, 1);
+	if (im.rights != rights || im.qd < 0)
+		fz_violation("share: imported qd %d with rights %#x, exported %#x", im.qd,
+			     im.rights, rights);
+	c.qd = im.qd;
+	c.noperm = (rights & QD_SHARE_PUSH ? 0 : 1) | (rights & QD_SHARE_POP ? 0 : 2);
+	if (fz_pct(&rng) < 15) {	/* a re-export grants no more than it has */
+		struct qd_queue_export x = { .qd = c.qd, .rights = 1 + fz_r(&rng) % 3 };
+
+		ret = fz_ioctl(c.fr.r.fd, QD_IOC_QUEUE_EXPORT, &x);
+		if (!ret)
+			close(x.fd);
+		if (ret != (x.rights & ~rights ? -EPERM : 0) && ret != -ENOMEM && ret != -EMFILE)
+			fz_violation("share: re-export with rights %#x of an import with %#x: %d",
+				     x.rights, rights, ret);
+	}
+	close(efd);
+	while (fz_now() < end)
+		fs_step(&c, &rng);
+	if (fz_pct(&rng) < 75) {	/* close the import: everything ends */
+		fz_doing = "share engine: an importer draining";
+		fe_drain(&c.fr, 1, "share importer", fs_close, &c);
+	}
+	/* else exit with operations pending */
+	fs_ctx_exit(&c);
+	return 0;
+}
+
+/* One round: an exporter, importers forked, killed, closing. */
+static void fs_round(struct fz_worker *w, unsigned long long *rng)
+{
+	struct qd_queue_export x;
+	struct fs_ctx c;
+	pid_t kids[FS_MAXKIDS];
+	int killed[FS_MAXKIDS] = { 0 };
+	unsigned int nk = 0, i, rights;
+	long long until;
+	char *shm = NULL;
+	int mfd, ret, st;
+
+	memset(kids, 0, sizeof(kids));
+	mfd = memfd_create("qd-fuzz-share", MFD_CLOEXEC);
+	if (mfd >= 0 && !ftruncate(mfd, FS_SHM)) {
+		shm = mmap(NULL, FS_SHM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+		if (shm == MAP_FAILED)
+			shm = NULL;
+		else
+			fe_fill(shm, FS_SHM);
+	}
+	if (mfd >= 0)
+		close(mfd);
+	if (fs_ctx_init(&c, rng, shm) ||
+	    fz_queue(w, c.fr.r.fd, 1 + fz_r(rng) % 16, &c.qd))
+		goto out;
+	if (fz_pct(rng) < 5) {	/* no rights, unknown rights */
+		memset(&x, 0, sizeof(x));
+		x.qd = c.qd;
+		x.rights = fz_pct(rng) < 50 ? 0 : 4;
+		ret = fz_ioctl(c.fr.r.fd, QD_IOC_QUEUE_EXPORT, &x);
+		if (!ret)
+			close(x.fd);
+		if (ret != -EINVAL)
+			fz_violation("share: QD_IOC_QUEUE_EXPORT with rights %#x: %d", x.rights, ret);
+	}
+	memset(&x, 0, sizeof(x));
+	x.qd = c.qd;
+	x.rights = rights = 1 + fz_r(rng) % 3;
+	ret = fz_ioctl(c.fr.r.fd, QD_IOC_QUEUE_EXPORT, &x);
+	if (ret) {
+		if (ret != -ENOMEM && ret != -EMFILE)
+			fz_violation("share: QD_IOC_QUEUE_EXPORT with rights %#x: %d", rights, ret);
+		goto out;
+	}
+	for (i = 1 + fz_r(rng) % FS_MAXKIDS; i; i--) {
+		unsigned long long seed = fz_r(rng);
+		long long life = 20 + fz_r(rng) % 300;
+		pid_t pid;
+
+		FZ_ADD(importers, 1);
+		pid = fork();
+		if (pid == 0)
+			_exit(fs_child(seed, x.fd, rights, shm, life));
+		if (pid > 0)
+			kids[nk++] = pid;
+	}
+	close(x.fd);
+	until = fz_now() + (50 + fz_r(rng) % 350) * FZ_MS;
+	fz_doing = "share engine: the exporter";
+	while (fz_now() < until && !fz_stopped(w)) {
+		unsigned int p = fz_pct(rng);
+
+		if (p < 85) {
+			fs_step(&c, rng);
+		} else if (p < 87 && nk && fz_pct(rng) < 25) {	/* an importer killed, ops pending */
+			i = fz_r(rng) % nk;
+			if (!killed[i] && !kill(kids[i], SIGKILL)) {
+				killed[i] = 1;
+				FZ_ADD(importer_kills, 1);
+			}
+		} else if (p < 88 && fz_pct(rng) < 20) {	/* our handle closed: the importers carry on */
+			fs_close(&c);
+		} else {
+			fe_enter(&c.fr, 0, 1 + fz_r(rng) % 3, fz_r(rng) % (3 * FZ_MS), 1);
+		}
+	}
+	for (i = 0; i < nk; i++) {
+		long long end = fz_now() + 60 * FZ_NS;
+
+		if (fz_pct(rng) < 40)
+			kill(kids[i], SIGKILL);
+		while ((ret = waitpid(kids[i], &st, WNOHANG)) == 0 && fz_now() < end)
+			qd_sleep_ms(2);
+		if (ret == 0) {
+			fz_violation("share: an importer still running 60 s after its end: killed");
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], &st, 0);
+		} else if (ret == kids[i] && !(WIFEXITED(st) && !WEXITSTATUS(st)) &&
+			   !(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {
+			fz_violation("share: an importer %s %d",
+				     WIFSIGNALED(st) ? "died of signal" : "exited with",
+				     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		}
+	}
+	fz_doing = "share engine: draining";
+	fe_drain(&c.fr, 1, "share exporter", fs_close, &c);
+out:
+	fs_ctx_exit(&c);
+	if (shm)
+		munmap(shm, FS_SHM);
+	FZ_ADD(rounds, 1);
+}
+
+static void *fs_thread(void *arg)
+{
+	struct fz_worker *w = arg;
+	unsigned long long rng = fz_mix(w->seed ^ 0x5a5e) | 1;
+
+	fz_eng_rng = fz_mix(rng ^ 2) | 1;
+	while (!fz_stopped(w))
+		fs_round(w, &rng);
+	return NULL;
+}
+
 /* A worker process: returns its exit status. */
 static int fz_worker_run(unsigned int wi, unsigned int g, unsigned long long seed,
 			 int killmode, long long deadline, const char *exe)
@@ -1968,7 +3327,8 @@ static int fz_worker_run(unsigned int wi, unsigned int g, unsigned long long see
 	unsigned long long v0 = __atomic_load_n(&fz_cnt->violations, __ATOMIC_RELAXED);
 	static const int sigs[] = { SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGABRT };
 	struct sigaction sa = { .sa_sigaction = fz_crash, .sa_flags = SA_SIGINFO };
-	pthread_t control, chaos;
+	pthread_t control, chaos, eng_rings = 0, eng_share = 0;
+	unsigned long long erng;
 	int i;
 
 	if (!w)
@@ -2001,11 +3361,22 @@ static int fz_worker_run(unsigned int wi, unsigned int g, unsigned long long see
 	if (pthread_create(&control, NULL, fz_control_thread, w) ||
 	    pthread_create(&chaos, NULL, fz_chaos_thread, w))
 		return 3;
+	/* the engines, from their own stream: the other threads' is unchanged */
+	erng = fz_mix(seed ^ 0xe9e9) | 1;
+	i = fz_pct(&erng);	/* rings 40%, share 25%, both 35% */
+	if (i < 75 && pthread_create(&eng_rings, NULL, fe_rings_thread, w))
+		return 3;
+	if (i >= 40 && pthread_create(&eng_share, NULL, fs_thread, w))
+		return 3;
 	while (killmode || fz_now() < deadline)
 		fz_main_step(w, &rng);
 	__atomic_store_n(&w->stop, 1, __ATOMIC_RELAXED);
 	pthread_join(control, NULL);
 	pthread_join(chaos, NULL);
+	if (eng_rings)
+		pthread_join(eng_rings, NULL);
+	if (eng_share)
+		pthread_join(eng_share, NULL);
 	for (i = 0; i < FZ_NCTX; i++)
 		if (w->ctx[i].live)
 			fz_ctx_retire(w, &rng, &w->ctx[i], 1);
@@ -2196,6 +3567,10 @@ static void fz_summary(const struct fz_result *r)
 	       c->ioctls, c->random_ioctls, c->mmaps, c->contexts, c->regions,
 	       c->forks, c->workers, c->kills, c->corruptions, c->fd_closes,
 	       c->drains, c->stalls, c->param_writes);
+	fz_say("# fuzz: engines: %llu rounds, %llu extra rings, %llu SKIP_SUCCESS SQEs, %llu multishot pops, %llu cancels, %llu wakes, %llu mapped-ring pushes/pops, %llu scribbles, %llu importers (%llu imports, %llu SIGKILLed), %llu copied pops",
+	       c->rounds, c->rings, c->skips, c->multishots, c->cancels, c->wakes,
+	       c->mq_user, c->scribbles, c->importers, c->imports, c->importer_kills,
+	       c->copies);
 	fz_say("# fuzz: %llu violations", r->violations);
 }
 
