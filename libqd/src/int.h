@@ -79,6 +79,8 @@ void qd__thread_forget(void);
 /* submit.c */
 /* Hand r's queued SQEs to the kernel, no wait: SQEs consumed or -errno. */
 int qd__ring_submit(struct qd_ring *r);
+/* Send the QD_OP_WAKEs r's fast path queued, if any (mq.h). */
+void qd__ring_send_wakes(struct qd_ring *r);
 /* SQEs queued in r's SQ. */
 uint32_t qd__ring_queued(struct qd_ring *r);
 

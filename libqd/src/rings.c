@@ -70,6 +70,9 @@ int qd__ring_open(struct qd_ctx *c, struct qd_ring **out)
 	int ret;
 
 	r = calloc(1, sizeof(*r));
+	if (r)
+		for (uint32_t w = 0; w < 4; w++)
+			r->wakes[w].qd = -1;
 	if (!r)
 		return -ENOMEM;
 	r->lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;

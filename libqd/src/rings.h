@@ -42,6 +42,24 @@ struct qd_ring {
 	 * so the array is free again exactly when the SQ entry is.
 	 */
 	struct qd_elem		*pushsegs;
+	/*
+	 * QD_OP_WAKEs queued for mapped queues (mq.h): which qd, at which SQ
+	 * index, so that a burst of pushes queues one per queue; and whether
+	 * one may still be queued, for qd_wait*() to send.
+	 */
+	struct {
+		int32_t		qd;
+		uint32_t	sq_index;
+	}			wakes[4];
+	uint32_t		wake_next;
+	int			wake_pending;
+	/*
+	 * SQ index of the last other operation queued (valid if last_op_set):
+	 * until the kernel has it, this thread's mapped-queue operations go
+	 * through the kernel too, behind it, to keep their order.
+	 */
+	uint32_t		last_op;
+	int			last_op_set;
 	void			*sq_map;
 	void			*cq_map;
 	size_t			sq_bytes;

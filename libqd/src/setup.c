@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "int.h"
+#include "mq.h"
 #include "syscall.h"
 
 struct qd_ctx qd__ctx = {
@@ -134,6 +135,7 @@ static void atfork_child(void)
 	qd__rings_forget(c);
 	qd__thread_forget();
 	qd__alloc_forget();
+	qd__mq_forget_all();
 	memset(&qd__cnt, 0, sizeof(qd__cnt));
 
 	qd__alloc_unlock();

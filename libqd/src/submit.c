@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "int.h"
+#include "mq.h"
 #include "region.h"
 #include "syscall.h"
 
@@ -25,6 +26,20 @@ uint32_t qd__ring_queued(struct qd_ring *r)
 	n = qd_sq_queued(&r->sq);
 	pthread_mutex_unlock(&r->lock);
 	return n;
+}
+
+void qd__ring_send_wakes(struct qd_ring *r)
+{
+	int pending;
+
+	if (!r || !__atomic_load_n(&r->wake_pending, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&r->lock);
+	pending = r->wake_pending;
+	r->wake_pending = 0;
+	pthread_mutex_unlock(&r->lock);
+	if (pending)
+		qd__ring_submit(r);
 }
 
 int qd__ring_submit(struct qd_ring *r)
@@ -70,6 +85,10 @@ static int sq_add(struct qd_ring *r, const struct qd_sqe *tmpl,
 		reaped = 1;
 	}
 	*sqe = *tmpl;
+	if (tmpl->opcode != QD_OP_WAKE) {
+		r->last_op = r->sq.tail;
+		r->last_op_set = 1;
+	}
 	if (segs) {
 		arr = &r->pushsegs[qd_ring_slot(r->sq.tail, r->sq.mask)];
 		memcpy(arr->segs, segs, tmpl->nsegs * sizeof(segs[0]));
@@ -121,6 +140,157 @@ out:
 	return ret;
 }
 
+/*
+ * Whether this thread has an operation in its SQ that the kernel has not
+ * consumed yet (wakes aside). r->lock held.
+ */
+static int ops_queued(struct qd_ring *r)
+{
+	return r->last_op_set &&
+	       (int32_t)(r->last_op - qd_load_acquire(r->sq.khead)) >= 0;
+}
+
+/*
+ * A push or pop went through qd's mapped ring while the other kind is
+ * parked in the kernel: queue a QD_OP_WAKE (no CQE on success) unless one
+ * for qd is still queued in r's SQ. r->lock held.
+ */
+static void queue_wake(struct qd_ring *r, int qd)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_WAKE, .qd = qd,
+			      .flags = QD_SQE_F_SKIP_SUCCESS };
+	uint32_t head = qd_load_acquire(r->sq.khead), i;
+
+	for (i = 0; i < 4; i++)
+		if (r->wakes[i].qd == qd &&
+		    (int32_t)(r->wakes[i].sq_index - head) >= 0 &&
+		    (int32_t)(r->wakes[i].sq_index - r->sq.tail) < 0)
+			return;		/* still in the SQ */
+	i = r->wake_next++ % 4;
+	r->wakes[i].qd = qd;
+	r->wakes[i].sq_index = r->sq.tail;
+	if (sq_add(r, &sqe, NULL))
+		r->wakes[i].qd = -1;	/* the next push or pop tries again */
+	else
+		r->wake_pending = 1;
+}
+
+/*
+ * An operation that completed in user space (a mapped queue's ring): a
+ * token already done, or nothing for a forget push. r->lock held.
+ */
+static int done_op(struct qd_ring *r, qd_token_t *qt_out, uint8_t op, int qd,
+		   int64_t res, const struct qd_sga *sga,
+		   const struct qd_seg *segs, unsigned int nsegs)
+{
+	struct qd_slot *s;
+
+	if (!qt_out)
+		return 0;
+	s = qd__slot_alloc(&r->slots);
+	if (!s)
+		return -ENOMEM;
+	s->op = op;
+	s->qd = qd;
+	s->res = res;
+	if (sga) {
+		s->nsegs = (uint8_t)sga->numsegs;
+		memcpy(s->usegs, sga->segs,
+		       sga->numsegs * sizeof(sga->segs[0]));
+	} else {
+		s->nsegs = (uint8_t)nsegs;
+		memcpy(s->segs, segs, nsegs * sizeof(segs[0]));
+	}
+	s->state = QD_SLOT_DONE;
+	*qt_out = qd_slot_token(&r->slots, s);
+	return 0;
+}
+
+/* Bytes in a checked sga. */
+static int64_t sga_bytes(const struct qd_sga *sga)
+{
+	int64_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < sga->numsegs; i++)
+		n += sga->segs[i].len;
+	return n;
+}
+
+/*
+ * The fast path of a push to a mapped queue: 1 if it went through the
+ * ring (and *qt_out, if any, is done), 0 if the kernel must take it, or
+ * -errno.
+ */
+static int push_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd,
+		       const struct qd_sga *sga, const struct qd_seg *segs)
+{
+	struct qd_mq *m = qd__mq_get(qd);
+	int wake = 0, ret;
+
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	/*
+	 * Under r->lock, so a thread's pushes and pops keep their order with
+	 * its own kernel-path operations queued in the same SQ.
+	 */
+	if (ops_queued(r)) {
+		/* This thread's earlier operations still wait in its SQ. */
+		ret = 0;
+		goto out;
+	}
+	ret = qd__mq_push(m, segs, sga->numsegs, &wake);
+	if (ret) {
+		ret = 0;
+		goto out;
+	}
+	if (wake)
+		queue_wake(r, qd);
+	ret = done_op(r, qt_out, QD_OP_PUSH, qd, sga_bytes(sga), sga, NULL, 0);
+	/* The element is in the queue: a token we could not make is moot. */
+	ret = ret ? ret : 1;
+out:
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+static int pop_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd)
+{
+	struct qd_mq *m = qd__mq_get(qd);
+	struct qd_seg segs[QD_SGA_MAX];
+	unsigned int n = 0, i;
+	int64_t bytes = 0;
+	int wake = 0, ret;
+
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	if (ops_queued(r)) {
+		ret = 0;
+		goto out;
+	}
+	/* Make sure a token can be had before an element is taken. */
+	ret = -ENOMEM;
+	if (!qd__slot_reserve(&r->slots))
+		goto out;
+	ret = qd__mq_pop(m, segs, &n, &wake);
+	if (ret) {
+		ret = 0;
+		goto out;
+	}
+	if (wake)
+		queue_wake(r, qd);
+	for (i = 0; i < n; i++)
+		bytes += segs[i].len;
+	ret = done_op(r, qt_out, QD_OP_POP, qd, n ? bytes : -EBADMSG, NULL,
+		      segs, n);
+	ret = ret ? ret : 1;
+out:
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
 static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 {
 	struct qd_seg segs[QD_SGA_MAX];
@@ -137,6 +307,9 @@ static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 	ret = qd__alloc_translate(sga, segs);
 	if (ret)
 		return ret;
+	ret = push_mapped(r, qt_out, qd, sga, segs);
+	if (ret)
+		return ret < 0 ? ret : 0;
 	sqe.nsegs = (uint16_t)sga->numsegs;
 	/*
 	 * Without the flag the kernel posts the success too; reaping drops
@@ -174,6 +347,11 @@ static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
 	if ((op_flags & QD_POP_MULTISHOT) &&
 	    !(qd__ctx.features & QD_FEAT_MULTISHOT))
 		return -EOPNOTSUPP;
+	if (!op_flags) {
+		ret = pop_mapped(r, qt_out, qd);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
 	return submit_op(r, qt_out, &sqe, NULL, NULL);
 }
 
@@ -240,7 +418,7 @@ int qd_queue(int *qd_out)
 	ret = qd_get();
 	if (ret)
 		return ret;
-	return qd__queue_create(qd__ctx.fd, 0, qd_out);
+	return qd__mq_create(qd__ctx.fd, qd__ctx.features, qd_out);
 }
 
 int qd_close(int qd)
@@ -262,7 +440,10 @@ int qd_close(int qd)
 		if (r)
 			qd__ring_submit(r);
 	}
-	return qd__close_qd(qd__ctx.fd, qd);
+	ret = qd__close_qd(qd__ctx.fd, qd);
+	if (!ret)
+		qd__mq_forget(qd);
+	return ret;
 }
 
 int qd_submit(void)

@@ -59,6 +59,8 @@ int qd__enter(int fd, uint32_t ring, uint32_t to_submit, uint32_t flags,
 int qd__register(int fd, void *addr, size_t len, uint32_t *id);
 int qd__unregister(int fd, uint32_t id, size_t len);
 int qd__queue_create(int fd, uint32_t depth, int *qd_out);
+/* QD_IOC_QUEUE with the caller's request (flags, depth); fills it in. */
+int qd__queue_create_ex(int fd, struct qd_queue_create *c);
 int qd__close_qd(int fd, int qd);
 /* Anonymous private memory, populated. */
 void *qd__mmap_anon(size_t len, int *err);

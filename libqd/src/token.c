@@ -43,6 +43,11 @@ void qd__slots_init(struct qd_slots *t, uint32_t ring)
 	t->ring = ring;
 }
 
+int qd__slot_reserve(struct qd_slots *t)
+{
+	return t->free_head != QD_SLOT_NONE || !grow(t);
+}
+
 struct qd_slot *qd__slot_alloc(struct qd_slots *t)
 {
 	struct qd_slot *s;

@@ -110,6 +110,9 @@ void qd__slots_init(struct qd_slots *t, uint32_t ring);
 /* A free slot, marked PENDING, or NULL (-ENOMEM). */
 struct qd_slot *qd__slot_alloc(struct qd_slots *t);
 
+/* Whether a slot can be allocated now without failing (1) or not (0). */
+int qd__slot_reserve(struct qd_slots *t);
+
 /* The live (PENDING or DONE) slot qt names, or NULL. */
 struct qd_slot *qd__slot_get(struct qd_slots *t, qd_token_t qt);
 

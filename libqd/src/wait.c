@@ -478,6 +478,12 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 		ret = wait_ring(rs[0], qts, n, at, &idx, &d);
 	else
 		ret = wait_rings(rs, nr, qts, n, at, &idx, &d);
+	/*
+	 * Before the caller goes on with a result, wake-ups its fast-path
+	 * pushes and pops queued for threads parked in the kernel go out:
+	 * one system call, only while someone sleeps (mq.h).
+	 */
+	qd__ring_send_wakes(qd__ring_mine_peek());
 	if (ret)
 		return ret;
 	fill_result(qr, &d, qts[idx]);

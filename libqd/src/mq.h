@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mapped memory queues: the user-space fast path (QD_QUEUE_MAPPED).
+ *
+ * qd_queue() makes its queues mapped when the kernel can: their elements
+ * live in a descriptor ring mapped into the process (protocol in
+ * kmod/common/qd_mq.h, the kernel's own code), so a push or a pop is a
+ * compare-and-swap and a few stores, and completes at once in user space.
+ * The kernel is needed only to sleep and to wake: a pop that finds the
+ * ring empty (or a push that finds it full) is submitted as usual and the
+ * kernel parks it, advertising it in the ring's waiters word; a thread
+ * whose push (pop) then gets through the ring while pops (pushes) are
+ * parked queues a QD_OP_WAKE in its SQ, sent with its next system call
+ * (qd_wait*() sends it even when its result is already there).
+ */
+#ifndef LIBQD_MQ_H
+#define LIBQD_MQ_H
+
+#include <stdint.h>
+
+#include <linux/qd.h>
+
+struct qd_mq {
+	struct qd_mq_hdr	*h;
+	uint32_t		mask;
+	size_t			bytes;
+};
+
+/* The mapped queue qd names in this process, or NULL. Lock-free. */
+struct qd_mq *qd__mq_get(int qd);
+
+/*
+ * Create a queue: mapped when the kernel has QD_FEAT_MAPPED_QUEUE (and
+ * QD_MEMQ_KERNEL is not set in the environment), else, or when the
+ * context's ring memory is used up, an ordinary one.
+ */
+int qd__mq_create(int fd, uint32_t features, int *qd_out);
+
+/* qd was closed: stop using its ring and unmap it. */
+void qd__mq_forget(int qd);
+
+/* In a fork child: the mappings were not inherited. */
+void qd__mq_forget_all(void);
+
+/*
+ * Push through the ring: 0 (and *wake if parked pops must be woken), or
+ * -EAGAIN when the kernel must take it (ring full, pushes parked).
+ */
+int qd__mq_push(struct qd_mq *m, const struct qd_seg *segs, unsigned int n,
+		int *wake);
+
+/*
+ * Pop through the ring: 0 with the element in segs/n (and *wake if parked
+ * pushes must be woken), or -EAGAIN when the kernel must take it (ring
+ * empty, pops parked).
+ */
+int qd__mq_pop(struct qd_mq *m, struct qd_seg *segs, unsigned int *n,
+	       int *wake);
+
+#endif
