@@ -79,7 +79,18 @@ void qd__thread_forget(void);
 /* submit.c */
 /* Hand r's queued SQEs to the kernel, no wait: SQEs consumed or -errno. */
 int qd__ring_submit(struct qd_ring *r);
-/* Send the QD_OP_WAKEs r's fast path queued, if any (mq.h). */
+/*
+ * r's lazy pops (mq.h), r->lock held: serve them from their rings (the
+ * number served), or hand them all to the kernel (the number submitted
+ * into r's SQ) before a wait sleeps.
+ */
+int qd__ring_serve_lazy(struct qd_ring *r);
+int qd__ring_convert_lazy(struct qd_ring *r);
+/*
+ * If r's SQ holds a QD_OP_WAKE its fast path queued (mq.h), submit: a wait
+ * for a push that completed in user space makes sure a popper asleep in
+ * the kernel hears of it.
+ */
 void qd__ring_send_wakes(struct qd_ring *r);
 /* SQEs queued in r's SQ. */
 uint32_t qd__ring_queued(struct qd_ring *r);

@@ -10,8 +10,12 @@
  * ring empty (or a push that finds it full) is submitted as usual and the
  * kernel parks it, advertising it in the ring's waiters word; a thread
  * whose push (pop) then gets through the ring while pops (pushes) are
- * parked queues a QD_OP_WAKE in its SQ, sent with its next system call
- * (qd_wait*() sends it even when its result is already there).
+ * parked queues a QD_OP_WAKE in its SQ (one per queue until the kernel has
+ * it), sent like any queued operation: by the thread's next wait that has
+ * to sleep or poll, qd_submit(), qd_close(), or a full SQ. A pop on a mapped
+ * queue whose ring is empty is not even submitted at once: it stays "lazy"
+ * in the thread's ring, is served from the queue's ring by the next wait,
+ * and goes to the kernel only when that wait would sleep.
  */
 #ifndef LIBQD_MQ_H
 #define LIBQD_MQ_H

@@ -135,6 +135,7 @@ void qd__rings_forget(struct qd_ctx *c)
 		pthread_mutex_destroy(&r->lock);
 		qd__slots_fini(&r->slots);
 		free(r->pushsegs);
+		free(r->lazy);
 		free(r);
 		c->rings[i] = NULL;
 	}

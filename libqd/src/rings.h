@@ -44,15 +44,13 @@ struct qd_ring {
 	struct qd_elem		*pushsegs;
 	/*
 	 * QD_OP_WAKEs queued for mapped queues (mq.h): which qd, at which SQ
-	 * index, so that a burst of pushes queues one per queue; and whether
-	 * one may still be queued, for qd_wait*() to send.
+	 * index, so that a burst of pushes queues one per queue.
 	 */
 	struct {
 		int32_t		qd;
 		uint32_t	sq_index;
 	}			wakes[4];
 	uint32_t		wake_next;
-	int			wake_pending;
 	/*
 	 * SQ index of the last other operation queued (valid if last_op_set):
 	 * until the kernel has it, this thread's mapped-queue operations go
@@ -60,6 +58,14 @@ struct qd_ring {
 	 */
 	uint32_t		last_op;
 	int			last_op_set;
+	/*
+	 * Pops of mapped queues not handed to the kernel yet, oldest first
+	 * (token slot indices): served from the rings by the next wait on
+	 * the ring, submitted only when that wait would sleep (mq.h).
+	 */
+	uint32_t		*lazy;
+	uint32_t		nlazy;
+	uint32_t		lazy_cap;
 	void			*sq_map;
 	void			*cq_map;
 	size_t			sq_bytes;

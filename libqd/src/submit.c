@@ -11,6 +11,7 @@
  * be another thread's, waited on in the kernel) and a thread's exit.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "int.h"
@@ -30,15 +31,20 @@ uint32_t qd__ring_queued(struct qd_ring *r)
 
 void qd__ring_send_wakes(struct qd_ring *r)
 {
-	int pending;
+	uint32_t head, i;
+	int queued = 0;
 
-	if (!r || !__atomic_load_n(&r->wake_pending, __ATOMIC_RELAXED))
+	if (!r)
 		return;
 	pthread_mutex_lock(&r->lock);
-	pending = r->wake_pending;
-	r->wake_pending = 0;
+	head = qd_load_acquire(r->sq.khead);
+	for (i = 0; i < 4; i++)
+		if (r->wakes[i].qd >= 0 &&
+		    (int32_t)(r->wakes[i].sq_index - head) >= 0 &&
+		    (int32_t)(r->wakes[i].sq_index - r->sq.tail) < 0)
+			queued = 1;
 	pthread_mutex_unlock(&r->lock);
-	if (pending)
+	if (queued)
 		qd__ring_submit(r);
 }
 
@@ -171,8 +177,6 @@ static void queue_wake(struct qd_ring *r, int qd)
 	r->wakes[i].sq_index = r->sq.tail;
 	if (sq_add(r, &sqe, NULL))
 		r->wakes[i].qd = -1;	/* the next push or pop tries again */
-	else
-		r->wake_pending = 1;
 }
 
 /*
@@ -255,37 +259,109 @@ out:
 	return ret;
 }
 
+/* Take a lazy pop's element from its ring: 1 done, 0 not now. */
+static int lazy_take(struct qd_ring *r, struct qd_slot *s)
+{
+	struct qd_mq *m = qd__mq_get(s->qd);
+	int64_t bytes = 0;
+	unsigned int n, i;
+	int wake = 0;
+
+	if (!m || qd__mq_pop(m, s->segs, &n, &wake))
+		return 0;
+	if (wake)
+		queue_wake(r, s->qd);
+	for (i = 0; i < n; i++)
+		bytes += s->segs[i].len;
+	s->nsegs = (uint8_t)n;
+	s->res = n ? bytes : -EBADMSG;	/* garbage in the ring: consumed */
+	s->lazy = 0;
+	s->state = QD_SLOT_DONE;
+	return 1;
+}
+
+int qd__ring_serve_lazy(struct qd_ring *r)
+{
+	int32_t blocked[8];
+	uint32_t i, j, k, nb = 0;
+	struct qd_slot *s;
+	int served = 0;
+
+	for (i = j = 0; i < r->nlazy; i++) {
+		s = qd__slot_at(&r->slots, r->lazy[i]);
+		/* An older pop of the same queue waits: this one too (FIFO). */
+		for (k = 0; k < nb && blocked[k] != s->qd; k++)
+			;
+		if (k == nb && lazy_take(r, s)) {
+			served++;
+			continue;
+		}
+		if (k == nb && nb < 8)
+			blocked[nb++] = s->qd;
+		r->lazy[j++] = r->lazy[i];
+	}
+	r->nlazy = j;
+	return served;
+}
+
+int qd__ring_convert_lazy(struct qd_ring *r)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_POP };
+	uint32_t i, done = 0;
+	struct qd_slot *s;
+
+	for (i = 0; i < r->nlazy; i++) {
+		s = qd__slot_at(&r->slots, r->lazy[i]);
+		sqe.qd = s->qd;
+		sqe.user_data = qd_slot_token(&r->slots, s);
+		if (sq_add(r, &sqe, NULL))
+			break;	/* the kernel is full: the rest stay lazy */
+		s->lazy = 0;
+		done++;
+	}
+	if (done && done < r->nlazy)
+		memmove(r->lazy, r->lazy + done,
+			(r->nlazy - done) * sizeof(*r->lazy));
+	r->nlazy -= done;
+	return (int)done;
+}
+
+/*
+ * The fast path of a pop on a mapped queue: the pop joins r's lazy pops
+ * and is served from the ring at once if it can be (its token is then
+ * done); else it waits in user space for the next wait on r. 1, 0 if the
+ * kernel must take it now, or -errno.
+ */
 static int pop_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd)
 {
-	struct qd_mq *m = qd__mq_get(qd);
-	struct qd_seg segs[QD_SGA_MAX];
-	unsigned int n = 0, i;
-	int64_t bytes = 0;
-	int wake = 0, ret;
+	struct qd_slot *s;
+	uint32_t *l;
+	int ret = 0;
 
-	if (!m)
+	if (!qd__mq_get(qd))
 		return 0;
 	pthread_mutex_lock(&r->lock);
-	if (ops_queued(r)) {
-		ret = 0;
+	if (ops_queued(r))
 		goto out;
+	if (r->nlazy == r->lazy_cap) {
+		l = realloc(r->lazy, (r->lazy_cap * 2 + 16) * sizeof(*l));
+		ret = -ENOMEM;
+		if (!l)
+			goto out;
+		r->lazy = l;
+		r->lazy_cap = r->lazy_cap * 2 + 16;
 	}
-	/* Make sure a token can be had before an element is taken. */
 	ret = -ENOMEM;
-	if (!qd__slot_reserve(&r->slots))
+	s = qd__slot_alloc(&r->slots);
+	if (!s)
 		goto out;
-	ret = qd__mq_pop(m, segs, &n, &wake);
-	if (ret) {
-		ret = 0;
-		goto out;
-	}
-	if (wake)
-		queue_wake(r, qd);
-	for (i = 0; i < n; i++)
-		bytes += segs[i].len;
-	ret = done_op(r, qt_out, QD_OP_POP, qd, n ? bytes : -EBADMSG, NULL,
-		      segs, n);
-	ret = ret ? ret : 1;
+	s->op = QD_OP_POP;
+	s->qd = qd;
+	s->lazy = 1;
+	r->lazy[r->nlazy++] = s->idx;
+	*qt_out = qd_slot_token(&r->slots, s);
+	qd__ring_serve_lazy(r);
+	ret = 1;
 out:
 	pthread_mutex_unlock(&r->lock);
 	return ret;
@@ -387,7 +463,14 @@ int qd_cancel(qd_token_t qt)
 		ret = -EOPNOTSUPP;
 	else if (s->state == QD_SLOT_DONE)
 		ret = -EALREADY;
-	else {
+	else if (s->lazy) {
+		/* Still in user space: it ends here. */
+		qd__ring_convert_lazy(r);
+		ret = sq_add(r, &(struct qd_sqe){ .opcode = QD_OP_CANCEL,
+			.addr = qt, .qd = s->qd,
+			.flags = (qd__ctx.features & QD_FEAT_SKIP_SUCCESS) ?
+				 QD_SQE_F_SKIP_SUCCESS : 0 }, NULL);
+	} else {
 		/*
 		 * Into the pop's own SQ, behind the pop if it is still
 		 * queued there, so the kernel always sees the pop first.
@@ -437,8 +520,13 @@ int qd_close(int qd)
 	 */
 	for (i = 0; i < QD_MAX_RINGS; i++) {
 		r = qd__ring_get(i);
-		if (r)
-			qd__ring_submit(r);
+		if (!r)
+			continue;
+		/* Lazy pops too: the kernel cancels them with the rest. */
+		pthread_mutex_lock(&r->lock);
+		qd__ring_convert_lazy(r);
+		pthread_mutex_unlock(&r->lock);
+		qd__ring_submit(r);
 	}
 	ret = qd__close_qd(qd__ctx.fd, qd);
 	if (!ret)

@@ -43,6 +43,13 @@ void qd__slots_init(struct qd_slots *t, uint32_t ring)
 	t->ring = ring;
 }
 
+struct qd_slot *qd__slot_at(struct qd_slots *t, uint32_t idx)
+{
+	if (idx >= t->nblocks * QD_SLOT_BLOCK)
+		return NULL;
+	return slot_at(t, idx);
+}
+
 int qd__slot_reserve(struct qd_slots *t)
 {
 	return t->free_head != QD_SLOT_NONE || !grow(t);
@@ -61,6 +68,7 @@ struct qd_slot *qd__slot_alloc(struct qd_slots *t)
 	s->op = 0;
 	s->nsegs = 0;
 	s->multishot = 0;
+	s->lazy = 0;
 	s->qd = -1;
 	s->res = 0;
 	s->shots = NULL;

@@ -50,6 +50,7 @@ struct qd_slot {
 	uint8_t		op;		/* QD_OP_* */
 	uint8_t		nsegs;		/* segs[] or usegs[] in use */
 	uint8_t		multishot;	/* a QD_POP_MULTISHOT pop */
+	uint8_t		lazy;		/* a mapped-queue pop still in user space */
 	int32_t		qd;
 	int64_t		res;
 	/* POP: the element popped */
@@ -112,6 +113,9 @@ struct qd_slot *qd__slot_alloc(struct qd_slots *t);
 
 /* Whether a slot can be allocated now without failing (1) or not (0). */
 int qd__slot_reserve(struct qd_slots *t);
+
+/* The live slot at index idx (a lazy pop's), or NULL. */
+struct qd_slot *qd__slot_at(struct qd_slots *t, uint32_t idx);
 
 /* The live (PENDING or DONE) slot qt names, or NULL. */
 struct qd_slot *qd__slot_get(struct qd_slots *t, qd_token_t qt);

@@ -261,6 +261,9 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			drained = 0;
 			continue;
 		}
+		/* Mapped-queue pops still in user space: from their rings. */
+		if (r->nlazy && qd__ring_serve_lazy(r) > 0)
+			continue;
 		/* Every CQE before this tail is in the slots: sleep past it. */
 		seen = r->cq.head;
 		queued = qd_sq_queued(&r->sq);
@@ -295,6 +298,9 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			}
 			continue;
 		}
+		/* About to sleep: lazy pops go to the kernel to be woken. */
+		if (r->nlazy && qd__ring_convert_lazy(r) > 0)
+			continue;
 		pthread_mutex_unlock(&r->lock);
 		submit_own(own, r);
 		ret = enter_wait(r, queued, QD_ENTER_CQ_TAIL, rem, seen);
@@ -340,6 +346,10 @@ static int scan_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		if (!ret && j < 0) {
 			ret = qd__ring_reap(rs[i]);
 			if (ret > 0) {
+				*reaped = 1;
+				ret = find_ready(rs[i], qts, n, &j, &s);
+			} else if (!ret && rs[i]->nlazy &&
+				   qd__ring_serve_lazy(rs[i]) > 0) {
 				*reaped = 1;
 				ret = find_ready(rs[i], qts, n, &j, &s);
 			} else if (!ret) {
@@ -430,6 +440,15 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		 * The other rings' SQEs first, then look again: their
 		 * completions would end the sleep at once anyway.
 		 */
+		/* About to sleep: lazy pops go to the kernel to be woken. */
+		for (i = 0, sent = 0; i < nr; i++) {
+			pthread_mutex_lock(&rs[i]->lock);
+			if (rs[i]->nlazy)
+				sent += qd__ring_convert_lazy(rs[i]);
+			pthread_mutex_unlock(&rs[i]->lock);
+		}
+		if (sent)
+			continue;
 		if (!own_in)
 			submit_own(own, NULL);
 		if (submit_rings(rs, queued, nr, sleep) > 0)
@@ -478,14 +497,17 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 		ret = wait_ring(rs[0], qts, n, at, &idx, &d);
 	else
 		ret = wait_rings(rs, nr, qts, n, at, &idx, &d);
-	/*
-	 * Before the caller goes on with a result, wake-ups its fast-path
-	 * pushes and pops queued for threads parked in the kernel go out:
-	 * one system call, only while someone sleeps (mq.h).
-	 */
-	qd__ring_send_wakes(qd__ring_mine_peek());
 	if (ret)
 		return ret;
+	/*
+	 * A push is complete for its waiter once a popper asleep in the
+	 * kernel can see it: the wake its fast path queued goes now (one
+	 * system call, only while someone sleeps; waits for pops do not send
+	 * it, so a consumer returning a batch of buffers wakes its producer
+	 * once, when it sleeps or submits, not once per buffer).
+	 */
+	if (d.op == QD_OP_PUSH)
+		qd__ring_send_wakes(qd__ring_mine_peek());
 	fill_result(qr, &d, qts[idx]);
 	if (ready)
 		*ready = idx;

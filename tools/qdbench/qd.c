@@ -11,14 +11,17 @@
  * Stream: A owns a pool of `window` buffers. It pushes each element to q1
  * and posts one pop on q2 per push; B pops from q1 (keeping up to
  * B_POPS pops posted), touches the element and pushes the buffer back on q2,
- * the return queue, where A's pops collect it for reuse. No allocation and
+ * the return queue, where A's pops collect it for reuse. Both push with
+ * qd_push_forget() (the buffer's return is the only completion A needs);
+ * a wake-up of a side asleep in the kernel goes with the pusher's next
+ * wait that sleeps (stream) or its qd_submit() at the end of a batch (with mapped queues, libqd's default,
+ * pushes and pops go through the queue's ring in user space). No allocation and
  * no copy in the loop: a free list that crosses threads, as a real
  * zero-copy producer/consumer would run it. When the pool is empty, A waits
  * for the oldest buffer to come back (the ring is full).
  *
  * Batch: the same, with a pool of `batch` buffers; after the batch's last
- * push A waits for every push and every buffer's return (libqd submits
- * what it queued with that wait). B keeps a batch's worth of pops posted.
+ * push A submits (the flush) and waits for every buffer's return. B keeps a batch's worth of pops posted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -276,22 +279,31 @@ static int qd_a_send(struct run *r, bool last, bool flush)
 	int err;
 
 	(void)last;
-	(void)flush;	/* the next wait submits what libqd queued */
 	if (r->mode == MODE_PINGPONG) {
 		err = qd_pop(&s->a_pop, s->q2);
 		if (!err)
 			err = qd_push(&s->a_push, s->q1, &s->a_cur);
 		return err;
 	}
-	if (s->a_pushes.n == s->a_pushes.cap) {
-		err = wait_bytes(tokq_get(&s->a_pushes), r->size, NULL);
+	/*
+	 * The buffer travels with the element and comes back on q2: the
+	 * push's own completion says nothing A needs (qd_push_forget: no
+	 * token, no CQE on success). A flush sends what libqd holds back (a
+	 * wake-up of B if B sleeps in the kernel, else nothing).
+	 */
+	err = qd_push_forget(s->q1, &s->a_cur);
+	if (err)
+		return err;
+	/*
+	 * A batch's end sends what libqd holds back (a wake-up of B if B
+	 * sleeps in the kernel). In a stream it goes with A's next wait that
+	 * sleeps, before A can block: libqd's batching, not a held element.
+	 */
+	if (flush && r->mode == MODE_BATCH) {
+		err = qd_submit();
 		if (err)
 			return err;
 	}
-	err = qd_push(&t, s->q1, &s->a_cur);
-	if (err)
-		return err;
-	tokq_put(&s->a_pushes, t);
 	err = qd_pop(&t, s->q2);	/* where this buffer will come back */
 	if (err)
 		return err;
@@ -413,17 +425,11 @@ static int qd_b_release(struct run *r, bool last, bool flush)
 	int err;
 
 	(void)last;
-	(void)flush;
-	if (s->b_pushes.n == s->b_pushes.cap) {
-		err = wait_bytes(tokq_get(&s->b_pushes), r->size, NULL);
-		if (err)
-			return err;
-	}
-	err = qd_push(&t, s->q2, &s->b_cur);
+	(void)t;
+	err = qd_push_forget(s->q2, &s->b_cur);
 	if (err)
 		return err;
-	tokq_put(&s->b_pushes, t);
-	return 0;
+	return flush && r->mode == MODE_BATCH ? qd_submit() : 0;
 }
 
 static int qd_b_done(struct run *r)
