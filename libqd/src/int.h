@@ -81,11 +81,11 @@ void qd__thread_forget(void);
 int qd__ring_submit(struct qd_ring *r);
 /*
  * r's lazy pops (mq.h), r->lock held: serve them from their rings (the
- * number served), or hand them all to the kernel (the number submitted
- * into r's SQ) before a wait sleeps.
+ * number served), or hand them to the kernel (the number put into r's
+ * SQ): all, or (before a wait sleeps) the oldest of each queue.
  */
 int qd__ring_serve_lazy(struct qd_ring *r);
-int qd__ring_convert_lazy(struct qd_ring *r);
+int qd__ring_convert_lazy(struct qd_ring *r, int all);
 /*
  * If r's SQ holds a QD_OP_WAKE its fast path queued (mq.h), submit: a wait
  * for a push that completed in user space makes sure a popper asleep in

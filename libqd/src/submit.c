@@ -287,6 +287,9 @@ int qd__ring_serve_lazy(struct qd_ring *r)
 	struct qd_slot *s;
 	int served = 0;
 
+	/* A pop of this thread the kernel has not seen yet would be older. */
+	if (ops_queued(r))
+		return 0;
 	for (i = j = 0; i < r->nlazy; i++) {
 		s = qd__slot_at(&r->slots, r->lazy[i]);
 		/* An older pop of the same queue waits: this one too (FIFO). */
@@ -304,26 +307,39 @@ int qd__ring_serve_lazy(struct qd_ring *r)
 	return served;
 }
 
-int qd__ring_convert_lazy(struct qd_ring *r)
+/*
+ * Only the oldest lazy pop of each queue goes to the kernel: it is enough
+ * to be woken, and once it is served the others usually find their
+ * elements in the ring (a consumer woken for a batch takes the rest of it
+ * in user space).
+ */
+int qd__ring_convert_lazy(struct qd_ring *r, int all)
 {
 	struct qd_sqe sqe = { .opcode = QD_OP_POP };
-	uint32_t i, done = 0;
+	int32_t seen[8];
+	uint32_t i, j, k, ns = 0;
 	struct qd_slot *s;
+	int done = 0;
 
-	for (i = 0; i < r->nlazy; i++) {
+	for (i = j = 0; i < r->nlazy; i++) {
 		s = qd__slot_at(&r->slots, r->lazy[i]);
-		sqe.qd = s->qd;
-		sqe.user_data = qd_slot_token(&r->slots, s);
-		if (sq_add(r, &sqe, NULL))
-			break;	/* the kernel is full: the rest stay lazy */
-		s->lazy = 0;
-		done++;
+		for (k = 0; k < ns && seen[k] != s->qd; k++)
+			;
+		if (all || (k == ns && ns < 8)) {
+			if (k == ns && ns < 8)
+				seen[ns++] = s->qd;
+			sqe.qd = s->qd;
+			sqe.user_data = qd_slot_token(&r->slots, s);
+			if (!sq_add(r, &sqe, NULL)) {
+				s->lazy = 0;
+				done++;
+				continue;
+			}
+		}
+		r->lazy[j++] = r->lazy[i];
 	}
-	if (done && done < r->nlazy)
-		memmove(r->lazy, r->lazy + done,
-			(r->nlazy - done) * sizeof(*r->lazy));
-	r->nlazy -= done;
-	return (int)done;
+	r->nlazy = j;
+	return done;
 }
 
 /*
@@ -465,7 +481,7 @@ int qd_cancel(qd_token_t qt)
 		ret = -EALREADY;
 	else if (s->lazy) {
 		/* Still in user space: it ends here. */
-		qd__ring_convert_lazy(r);
+		qd__ring_convert_lazy(r, 1);
 		ret = sq_add(r, &(struct qd_sqe){ .opcode = QD_OP_CANCEL,
 			.addr = qt, .qd = s->qd,
 			.flags = (qd__ctx.features & QD_FEAT_SKIP_SUCCESS) ?
@@ -524,7 +540,7 @@ int qd_close(int qd)
 			continue;
 		/* Lazy pops too: the kernel cancels them with the rest. */
 		pthread_mutex_lock(&r->lock);
-		qd__ring_convert_lazy(r);
+		qd__ring_convert_lazy(r, 1);
 		pthread_mutex_unlock(&r->lock);
 		qd__ring_submit(r);
 	}

@@ -244,7 +244,7 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 		     int64_t at, int *idx, struct qd_done *d)
 {
 	struct qd_ring *own = qd__ring_mine_peek();
-	int flushed = 0, drained = 0, ret, own_n;
+	int flushed = 0, drained = 0, converted = 0, ret, own_n;
 	struct qd_slot *s = NULL;
 	uint32_t queued, seen;
 	int64_t rem;
@@ -298,12 +298,19 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			}
 			continue;
 		}
-		/* About to sleep: lazy pops go to the kernel to be woken. */
-		if (r->nlazy && qd__ring_convert_lazy(r) > 0)
+		/*
+		 * About to sleep: the oldest lazy pop of each queue goes to
+		 * the kernel, to be woken (once per sleep).
+		 */
+		if (r->nlazy && !converted &&
+		    qd__ring_convert_lazy(r, 0) > 0) {
+			converted = 1;
 			continue;
+		}
 		pthread_mutex_unlock(&r->lock);
 		submit_own(own, r);
 		ret = enter_wait(r, queued, QD_ENTER_CQ_TAIL, rem, seen);
+		converted = 0;
 		pthread_mutex_lock(&r->lock);
 		if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
 			break;
@@ -375,6 +382,7 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 	struct qd_ring *own = qd__ring_mine_peek(), *sleep = rs[0];
 	struct qd_ring *best_r = NULL;
 	int overflow[QD_MAX_RINGS], flushed = 0, drained = 0, reaped;
+	int converted = 0;
 	int i, ret, sleep_i = 0, own_in = 0, ovf, sent;
 	uint32_t queued[QD_MAX_RINGS], seq;
 	struct qd_slot *s;
@@ -441,20 +449,23 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		 * completions would end the sleep at once anyway.
 		 */
 		/* About to sleep: lazy pops go to the kernel to be woken. */
-		for (i = 0, sent = 0; i < nr; i++) {
+		for (i = 0, sent = 0; i < nr && !converted; i++) {
 			pthread_mutex_lock(&rs[i]->lock);
 			if (rs[i]->nlazy)
-				sent += qd__ring_convert_lazy(rs[i]);
+				sent += qd__ring_convert_lazy(rs[i], 0);
 			pthread_mutex_unlock(&rs[i]->lock);
 		}
-		if (sent)
+		if (sent) {
+			converted = 1;
 			continue;
+		}
 		if (!own_in)
 			submit_own(own, NULL);
 		if (submit_rings(rs, queued, nr, sleep) > 0)
 			continue;
 		ret = enter_wait(sleep, queued[sleep_i], QD_ENTER_CTX_SEQ, rem,
 				 seq);
+		converted = 0;
 		if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
 			return ret;
 	}
