@@ -117,6 +117,30 @@ int qd_init(void);
 int qd_queue(int *qd_out);
 
 /*
+ * Sharing a memory queue with another process (extension). qd_queue()'s
+ * queues are mapped (the user-space fast path) and stay in this process;
+ * qd_queue_shareable() makes one that can be exported. qd_queue_export()
+ * gives an fd (O_CLOEXEC) that grants rights (QD_RIGHT_PUSH, QD_RIGHT_POP)
+ * on it: pass it over a Unix socket (SCM_RIGHTS) or across fork();
+ * qd_queue_import() in the other process gives a qd for it there (close
+ * the fd afterwards). An element popped in another process than its
+ * pusher's arrives without a copy when both registered the same shared
+ * memory (a memfd or MAP_SHARED mapping, with qd_memregister()): its
+ * segments then point into the popper's own mapping. Otherwise the pop
+ * fails with -EXDEV and the element stays in the queue. Each process's
+ * qd is a handle: closing it cancels that process's pending operations;
+ * the queue lives until the last handle closes. Errors: -EOPNOTSUPP to
+ * export a mapped queue, -EPERM for more rights than the qd has or an
+ * operation the imported qd has no right to, -EINVAL for an fd that does
+ * not name a queue.
+ */
+#define QD_RIGHT_PUSH	1u
+#define QD_RIGHT_POP	2u
+int qd_queue_shareable(int *qd_out);
+int qd_queue_export(int qd, unsigned int rights, int *fd_out);
+int qd_queue_import(int fd, int *qd_out);
+
+/*
  * qd_push - push the element described by sga to queue qd.
  *
  * sga holds 1..QD_SGA_MAX segments of non-zero length, each inside memory

@@ -126,6 +126,12 @@ int qd__queue_create(int fd, uint32_t depth, int *qd_out)
 	return 0;
 }
 
+int qd__ioctl(int fd, unsigned long req, void *arg)
+{
+	count1();
+	return qd__sys_ioctl(fd, req, arg);
+}
+
 int qd__queue_create_ex(int fd, struct qd_queue_create *c)
 {
 	count1();

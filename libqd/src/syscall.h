@@ -62,6 +62,8 @@ int qd__queue_create(int fd, uint32_t depth, int *qd_out);
 /* QD_IOC_QUEUE with the caller's request (flags, depth); fills it in. */
 int qd__queue_create_ex(int fd, struct qd_queue_create *c);
 int qd__close_qd(int fd, int qd);
+/* Any other ioctl on the context, counted like the rest. */
+int qd__ioctl(int fd, unsigned long req, void *arg);
 /* Anonymous private memory, populated. */
 void *qd__mmap_anon(size_t len, int *err);
 int qd__munmap_anon(void *addr, size_t len);

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Queues shared between processes: qd_queue_shareable(), qd_queue_export(),
+ * qd_queue_import() over QD_IOC_QUEUE (no QD_QUEUE_MAPPED: a mapped
+ * queue's descriptors name one context's regions, so it cannot be shared),
+ * QD_IOC_QUEUE_EXPORT and QD_IOC_QUEUE_IMPORT. An imported qd is an
+ * ordinary qd for every other function; its operations go through the
+ * kernel.
+ */
+#include <errno.h>
+
+#include "int.h"
+#include "syscall.h"
+
+int qd_queue_shareable(int *qd_out)
+{
+	int ret;
+
+	if (!qd_out)
+		return -EINVAL;
+	ret = qd_get();
+	if (ret)
+		return ret;
+	return qd__queue_create(qd__ctx.fd, 0, qd_out);
+}
+
+int qd_queue_export(int qd, unsigned int rights, int *fd_out)
+{
+	struct qd_queue_export e = { .qd = qd };
+	int ret;
+
+	if (!fd_out || !rights || rights & ~(QD_RIGHT_PUSH | QD_RIGHT_POP))
+		return -EINVAL;
+	ret = qd_get();
+	if (ret)
+		return ret;
+	if (rights & QD_RIGHT_PUSH)
+		e.rights |= QD_SHARE_PUSH;
+	if (rights & QD_RIGHT_POP)
+		e.rights |= QD_SHARE_POP;
+	ret = qd__ioctl(qd__ctx.fd, QD_IOC_QUEUE_EXPORT, &e);
+	if (ret)
+		return ret;
+	*fd_out = e.fd;
+	return 0;
+}
+
+int qd_queue_import(int fd, int *qd_out)
+{
+	struct qd_queue_import im = { .fd = fd };
+	int ret;
+
+	if (!qd_out)
+		return -EINVAL;
+	ret = qd_get();
+	if (ret)
+		return ret;
+	ret = qd__ioctl(qd__ctx.fd, QD_IOC_QUEUE_IMPORT, &im);
+	if (ret)
+		return ret;
+	*qd_out = im.qd;
+	return 0;
+}
