@@ -865,4 +865,79 @@ TEST_F(libqd, fork_child_starts_with_its_own_context)
 	EXPECT_EQ(5, qr5.ret);
 }
 
+/*
+ * Sharing through libqd: a queue made shareable, exported, imported by a
+ * forked child with its own context. With a memfd both registered, the
+ * parent pops the child's element with no copy, the buffer pointer being
+ * the parent's own mapping of the same page; an element from memory the
+ * parent cannot see is -EXDEV and stays queued; rights hold.
+ */
+TEST_F(libqd, shared_queue_across_processes_zero_copy)
+{
+	size_t len = 1 << 20;
+	int mfd = memfd_create("qd-share", MFD_CLOEXEC), q, fd, qpush, st;
+	char *shm;
+	struct qd_result qr;
+	qd_token_t qt;
+	pid_t pid;
+
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, len));
+	shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, shm);
+	ASSERT_EQ(0, qd_memregister(shm, len));
+	/* A mapped queue stays in its process. */
+	ASSERT_EQ(-EOPNOTSUPP, qd_queue_export(self->qd, QD_RIGHT_PUSH | QD_RIGHT_POP, &fd));
+	ASSERT_EQ(0, qd_queue_shareable(&q));
+	ASSERT_EQ(0, qd_queue_export(q, QD_RIGHT_PUSH, &qpush));
+	ASSERT_EQ(-EINVAL, qd_queue_export(q, 4, &fd));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct qd_sga sga = { .numsegs = 1 };
+		struct qd_sga own = qd_sgaalloc(64);
+		int iq;
+
+		/* A fresh context: the parent's memory is registered anew. */
+		if (qd_memregister(shm, len) || qd_queue_import(qpush, &iq))
+			_exit(2);
+		if (qd_pop(&qt, iq) || qd_wait(&qr, qt, &LONG) ||
+		    qr.ret != -EPERM)
+			_exit(3);
+		memcpy(shm + 8192 + 5, "zero-copy", 9);
+		sga.segs[0].buf = shm + 8192 + 5;
+		sga.segs[0].len = 9;
+		if (qd_push(&qt, iq, &sga) || qd_wait(&qr, qt, &LONG) ||
+		    qr.ret != 9)
+			_exit(4);
+		/* Private memory: the parent cannot see it. */
+		if (own.numsegs != 1)
+			_exit(5);
+		memcpy(own.segs[0].buf, "private", 7);
+		own.segs[0].len = 7;
+		if (qd_push(&qt, iq, &own) || qd_wait(&qr, qt, &LONG) ||
+		    qr.ret != 7)
+			_exit(6);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	close(qpush);
+	ASSERT_EQ(0, qd_pop(&qt, q));
+	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+	ASSERT_EQ(9, qr.ret);
+	EXPECT_EQ(shm + 8192 + 5, qr.value.sga.segs[0].buf);
+	EXPECT_EQ(0, memcmp(qr.value.sga.segs[0].buf, "zero-copy", 9));
+	/* The private element: refused, still first in the queue. */
+	ASSERT_EQ(0, qd_pop(&qt, q));
+	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+	EXPECT_EQ(-EXDEV, qr.ret);
+	ASSERT_EQ(0, qd_close(q));
+	EXPECT_EQ(0, qd_memunregister(shm));
+	munmap(shm, len);
+	close(mfd);
+}
+
 TEST_HARNESS_MAIN
