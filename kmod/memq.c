@@ -169,6 +169,33 @@ static void qd_memq_finish(struct list_head *done)
  * slot) user space published before it read the flag is not missed; an
  * element published after it comes with a QD_OP_WAKE. Called with q->lock.
  */
+/*
+ * A multishot pop at the head of a mapped queue's line takes the ring's
+ * oldest element into a new element (no sleeping here: GFP_ATOMIC; when
+ * that fails the element stays in the ring and the pop stays parked, to be
+ * served by the next wake), posts it and goes to the back of the line.
+ * Returns 1 if it moved, 0 if not, or the error that ends it.
+ */
+static int qd_memq_serve_multishot(struct qd_memq *q, struct qd_op *op)
+{
+	struct qd_kelem *elem;
+	int ret;
+
+	elem = qd_elem_alloc_gfp(op->ctx, GFP_ATOMIC | __GFP_ACCOUNT |
+				 __GFP_NOWARN, &ret);
+	if (!elem)
+		return ret == -ENOBUFS ? ret : 0;
+	ret = qd_mq_map_take_elem(q->map, op->ctx, elem);
+	if (ret) {
+		qd_elem_free(elem);
+		return ret == -EAGAIN ? 0 : ret;
+	}
+	q->popped++;
+	qd_op_deliver(op, elem);
+	list_move_tail(&op->node, &q->pops);
+	return 1;
+}
+
 static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 {
 	struct qd_op *op;
@@ -177,6 +204,21 @@ static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 
 	while (!list_empty(&q->pops)) {
 		op = list_first_entry(&q->pops, struct qd_op, node);
+		if (qd_memq_multishot(op)) {
+			ret = qd_memq_serve_multishot(q, op);
+			if (!ret)
+				break;
+			moved = true;
+			if (ret > 0)
+				continue;
+			/* It ends with the error (its elements came first). */
+			op->res = ret;
+			list_del(&op->node);
+			q->nr_pops--;
+			qd_op_unwait(op);
+			list_add_tail(&op->node, done);
+			continue;
+		}
 		ret = qd_mq_map_take_elem(q->map, op->ctx, op->elem);
 		if (ret == -EAGAIN)
 			break;
@@ -249,8 +291,11 @@ static int qd_memq_prep_pop(struct qd_object *obj, struct qd_op *op)
 
 	if (!q->map)
 		return 0;
-	if (op->op_flags & QD_POP_MULTISHOT || op->dst)
+	if (op->dst)
 		return -EOPNOTSUPP;
+	/* A multishot pop takes a new element per delivery instead. */
+	if (op->op_flags & QD_POP_MULTISHOT)
+		return 0;
 	op->elem = qd_elem_alloc(op->ctx, &ret);
 	return op->elem ? 0 : ret;
 }

@@ -147,12 +147,18 @@ void qd_op_unwait(struct qd_op *op)
  */
 struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err)
 {
+	return qd_elem_alloc_gfp(ctx, GFP_KERNEL_ACCOUNT, err);
+}
+
+/* The same with other allocation flags (GFP_ATOMIC: any context). */
+struct qd_kelem *qd_elem_alloc_gfp(struct qd_ctx *ctx, gfp_t gfp, int *err)
+{
 	struct qd_kelem *elem;
 
 	*err = -ENOBUFS;
 	if (!qd_charge(ctx))
 		return NULL;
-	elem = kmem_cache_alloc(qd_elem_cache, GFP_KERNEL_ACCOUNT);
+	elem = kmem_cache_alloc(qd_elem_cache, gfp);
 	if (!elem) {
 		qd_uncharge(ctx);
 		*err = -ENOMEM;

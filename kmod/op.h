@@ -2,6 +2,7 @@
 #ifndef _QD_OP_H
 #define _QD_OP_H
 
+#include <linux/gfp.h>
 #include <linux/list.h>
 #include <linux/types.h>
 #include <linux/qd.h>
@@ -71,6 +72,7 @@ int qd_op_wait(struct qd_op *op, enum qd_op_wait why);
 void qd_op_unwait(struct qd_op *op);
 
 struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err);
+struct qd_kelem *qd_elem_alloc_gfp(struct qd_ctx *ctx, gfp_t gfp, int *err);
 void qd_elem_free(struct qd_kelem *elem);
 int qd_elem_translate(struct qd_kelem *elem, struct qd_ctx *ctx);
 int qd_elem_build(struct qd_ctx *ctx, u64 addr, u32 nsegs,

@@ -327,6 +327,7 @@ TEST_F(mapped, corrupt_ring)
 
 TEST_F(mapped, wake_and_multishot_rules)
 {
+	struct qd_seg b = qd_seg(self->region, 0, 64);
 	struct qd_sqe s;
 	struct qd_cqe cqe;
 	int plain;
@@ -338,8 +339,10 @@ TEST_F(mapped, wake_and_multishot_rules)
 	SUBMIT(sqe_wake(12345, 2));
 	REAP(&cqe, NULL);
 	EXPECT_EQ(-EBADF, cqe.res);
+	/* A pop with a buffer (for copies across contexts) is not for it. */
 	s = qd_sqe_pop(self->m.qd, 3);
-	s.op_flags = QD_POP_MULTISHOT;
+	s.addr = (uintptr_t)&b;
+	s.nsegs = 1;
 	SUBMIT(s);
 	REAP(&cqe, NULL);
 	EXPECT_EQ(-EOPNOTSUPP, cqe.res);
@@ -363,6 +366,52 @@ TEST_F(mapped, mmap_rules)
 				       self->m.c.map_off, &p));
 	EXPECT_EQ(-EINVAL, qd_raw_mmap(self->r.fd, qd_page_size(),
 				       self->m.c.map_off + 4096, &p));
+}
+
+/*
+ * A multishot pop on a mapped queue: what the ring holds at once, then
+ * each element a user-space push publishes and a wake announces, each with
+ * QD_CQE_F_MORE, in order; the close ends it.
+ */
+TEST_F(mapped, multishot)
+{
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	struct qd_sqe s;
+	unsigned int i;
+
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, i * 64, 8 + i));
+	s = qd_sqe_pop(self->m.qd, 7);
+	s.op_flags = QD_POP_MULTISHOT;
+	SUBMIT(s);
+	for (i = 0; i < 3; i++) {
+		REAP(&cqe, &el);
+		EXPECT_EQ(7u, cqe.user_data);
+		EXPECT_EQ((long long)(8 + i), cqe.res);
+		EXPECT_TRUE(!!(cqe.flags & QD_CQE_F_MORE));
+		EXPECT_EQ(i * 64, el.segs[0].offset);
+	}
+	NOTHING_MORE();
+	EXPECT_EQ(QD_MQ_POP_WAITERS, mq_waiters(&self->m));
+	for (i = 3; i < 5; i++)
+		ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, i * 64, 8 + i));
+	SUBMIT(sqe_wake(self->m.qd, 8));
+	for (i = 3; i < 5; i++) {
+		REAP(&cqe, &el);
+		if (cqe.user_data == 8)
+			REAP(&cqe, &el);
+		EXPECT_EQ(7u, cqe.user_data);
+		EXPECT_EQ(i * 64, el.segs[0].offset);
+		EXPECT_TRUE(!!(cqe.flags & QD_CQE_F_MORE));
+	}
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, self->m.qd));
+	do {
+		REAP(&cqe, NULL);
+	} while (cqe.user_data == 8);
+	EXPECT_EQ(7u, cqe.user_data);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+	EXPECT_FALSE(!!(cqe.flags & QD_CQE_F_MORE));
 }
 
 /* The mapping outlives the queue's close and the context's. */

@@ -291,8 +291,8 @@ struct qd_queue_create {
  * user space takes the ring only while the flag of its own kind is clear
  * (pushes go to the kernel while QD_MQ_PUSH_WAITERS is set, pops while
  * QD_MQ_POP_WAITERS is). Segments name regions of the context, as in
- * QD_OP_PUSH; the kernel checks those it reads. Multishot pops are
- * -EOPNOTSUPP on mapped queues.
+ * QD_OP_PUSH; the kernel checks those it reads. A pop that brings a
+ * buffer (for copies across contexts) is -EOPNOTSUPP on a mapped queue.
  */
 #define QD_QUEUE_MAPPED		_BITUL(0)
 
