@@ -876,6 +876,7 @@ TEST_F(libqd, shared_queue_across_processes_zero_copy)
 {
 	size_t len = 1 << 20;
 	int mfd = memfd_create("qd-share", MFD_CLOEXEC), q, fd, qpush, st;
+	struct qd_sga small, buf;
 	char *shm;
 	struct qd_result qr;
 	qd_token_t qt;
@@ -930,10 +931,25 @@ TEST_F(libqd, shared_queue_across_processes_zero_copy)
 	ASSERT_EQ(9, qr.ret);
 	EXPECT_EQ(shm + 8192 + 5, qr.value.sga.segs[0].buf);
 	EXPECT_EQ(0, memcmp(qr.value.sga.segs[0].buf, "zero-copy", 9));
-	/* The private element: refused, still first in the queue. */
+	/* The private element: refused, still first in the queue... */
 	ASSERT_EQ(0, qd_pop(&qt, q));
 	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
 	EXPECT_EQ(-EXDEV, qr.ret);
+	/* ...until a pop brings a buffer: one copy, into it. */
+	small = qd_sgaalloc(4);
+	buf = qd_sgaalloc(64);
+	ASSERT_EQ(1u, buf.numsegs);
+	ASSERT_EQ(0, qd_pop_into(&qt, q, &small));
+	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+	EXPECT_EQ(-EMSGSIZE, qr.ret);
+	ASSERT_EQ(0, qd_pop_into(&qt, q, &buf));
+	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+	EXPECT_EQ(7, qr.ret);
+	EXPECT_EQ(buf.segs[0].buf, qr.value.sga.segs[0].buf);
+	EXPECT_EQ(7u, qr.value.sga.segs[0].len);
+	EXPECT_EQ(0, memcmp(buf.segs[0].buf, "private", 7));
+	qd_sgafree(&small);
+	qd_sgafree(&buf);
 	ASSERT_EQ(0, qd_close(q));
 	EXPECT_EQ(0, qd_memunregister(shm));
 	munmap(shm, len);

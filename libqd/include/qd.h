@@ -141,6 +141,17 @@ int qd_queue_export(int qd, unsigned int rights, int *fd_out);
 int qd_queue_import(int fd, int *qd_out);
 
 /*
+ * qd_pop_into - pop from qd (extension), bringing a buffer for an element
+ * that crosses from another process without shared memory: the kernel then
+ * copies it once, from the pusher's pages into buf (registered memory), and
+ * the result's sga names buf, trimmed to the element (-EMSGSIZE when buf is
+ * too small; the element stays queued). An element that needs no copy
+ * arrives as from qd_pop() and buf stays untouched. buf stays the
+ * caller's either way.
+ */
+int qd_pop_into(qd_token_t *qt_out, int qd, const struct qd_sga *buf);
+
+/*
  * qd_push - push the element described by sga to queue qd.
  *
  * sga holds 1..QD_SGA_MAX segments of non-zero length, each inside memory

@@ -452,6 +452,32 @@ int qd_pop(qd_token_t *qt_out, int qd)
 	return pop(qt_out, qd, 0);
 }
 
+int qd_pop_into(qd_token_t *qt_out, int qd, const struct qd_sga *buf)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_POP, .qd = qd };
+	struct qd_seg segs[QD_SGA_MAX];
+	struct qd_ring *r;
+	int ret;
+
+	if (!qt_out)
+		return -EINVAL;
+	ret = qd__sga_check(buf);
+	if (ret)
+		return ret;
+	ret = qd__ring_mine(&r);
+	if (ret)
+		return ret;
+	/* A mapped queue's elements are this process's: no copy to make. */
+	if (qd__mq_get(qd))
+		return pop(qt_out, qd, 0);
+	ret = qd__alloc_translate(buf, segs);
+	if (ret)
+		return ret;
+	/* The buffer rides in the SQE like a push's segments. */
+	sqe.nsegs = (uint16_t)buf->numsegs;
+	return submit_op(r, qt_out, &sqe, NULL, segs);
+}
+
 int qd_pop_multi(qd_token_t *qt_out, int qd)
 {
 	return pop(qt_out, qd, QD_POP_MULTISHOT);
