@@ -22,11 +22,22 @@
  *
  * Batch: the same, with a pool of `batch` buffers; after the batch's last
  * push A submits (the flush) and waits for every buffer's return. B keeps a batch's worth of pops posted.
+ *
+ * Two processes (--procs 2): A makes q1 and q2 with qd_queue_shareable()
+ * and exports both (push and pop rights); its buffers are slices of one
+ * memfd, mapped MAP_SHARED before the fork (so at the same address in
+ * both processes) and registered with qd_memregister() by A, then by B
+ * after the fork in its own libqd context (libqd forgets the parent's in
+ * a fork child), where B also imports the queues from the inherited fds.
+ * A pop in the other process then gets the element without a copy: the
+ * kernel rewrites its segments into the popper's region, which B checks.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "qdbench.h"
 
@@ -67,6 +78,13 @@ struct qd_state {
 	bool		q1_open, q2_open;
 	unsigned int	nbufs;
 	struct qd_sga	*bufs;		/* as allocated, for teardown */
+
+	/* two processes: the queues' exported fds, the shared buffers */
+	int		q1_fd, q2_fd;
+	int		memfd;
+	char		*shm;
+	size_t		shm_len;
+	bool		shm_reg;
 
 	/* A side */
 	_Alignas(64) struct qd_sga a_cur;
@@ -173,9 +191,24 @@ static void qd_teardown(struct run *r)
 		qd_close(s->q1);
 	if (s->q2_open)
 		qd_close(s->q2);
+	if (s->q1_fd >= 0)
+		close(s->q1_fd);
+	if (s->q2_fd >= 0)
+		close(s->q2_fd);
 	/* every buffer is home again after a successful run */
-	for (i = 0; i < s->nbufs; i++)
+	for (i = 0; !s->shm && i < s->nbufs; i++)
 		qd_sgafree(&s->bufs[i]);
+	if (s->shm_reg) {
+		int err = qd_memunregister(s->shm);
+
+		if (err)
+			fprintf(stderr, "qdbench: qd: qd_memunregister of the shared buffers: %s\n",
+				strerror(-err));
+	}
+	if (s->shm)
+		munmap(s->shm, s->shm_len);
+	if (s->memfd >= 0)
+		close(s->memfd);
 	free(s->bufs);
 	free(s->a_free);
 	free(s->a_pushes.t);
@@ -184,6 +217,107 @@ static void qd_teardown(struct run *r)
 	free(s->b_pushes.t);
 	free(s);
 	r->priv = NULL;
+}
+
+/* Byte stride of the shared buffers: each starts on a cache line. */
+static size_t shm_stride(size_t size)
+{
+	return (size + 63) & ~(size_t)63;
+}
+
+/*
+ * Two processes, in A before the fork: nbufs buffers in one memfd mapped
+ * MAP_SHARED (B inherits the mapping at the same address) and registered
+ * in A's context; the queues exported to fds B inherits.
+ */
+static int shared_bufs(struct run *r, struct qd_state *s)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t stride = shm_stride(r->size);
+	unsigned int i;
+	int err;
+
+	s->shm_len = (s->nbufs * stride + pg - 1) & ~(size_t)(pg - 1);
+	s->memfd = memfd_create("qdbench-qd", MFD_CLOEXEC);
+	if (s->memfd < 0)
+		return -errno;
+	if (ftruncate(s->memfd, s->shm_len))
+		return -errno;
+	s->shm = mmap(NULL, s->shm_len, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_POPULATE, s->memfd, 0);
+	if (s->shm == MAP_FAILED) {
+		s->shm = NULL;
+		return -errno;
+	}
+	memset(s->shm, 0x5a, s->shm_len);
+	err = qd_memregister(s->shm, s->shm_len);
+	if (err)
+		return err;
+	s->shm_reg = true;
+	for (i = 0; i < s->nbufs; i++) {
+		struct qd_sga *sga = &s->bufs[i];
+
+		sga->numsegs = 1;
+		sga->segs[0].buf = s->shm + i * stride;
+		sga->segs[0].len = r->size;
+		s->a_free[s->a_nfree++] = sga;
+	}
+	err = qd_queue_export(s->q1, QD_RIGHT_PUSH | QD_RIGHT_POP, &s->q1_fd);
+	if (!err)
+		err = qd_queue_export(s->q2, QD_RIGHT_PUSH | QD_RIGHT_POP, &s->q2_fd);
+	return err;
+}
+
+/*
+ * Two processes, in B after the fork: a context of its own (libqd starts
+ * one in a fork child), the same memfd registered there, the queues
+ * imported. q1, q2 are then B's handles (B's copy of the state).
+ */
+static int qd_b_init(struct run *r)
+{
+	struct qd_state *s = r->priv;
+	int err;
+
+	if (procs != 2)
+		return 0;
+	err = qd_memregister(s->shm, s->shm_len);
+	if (err) {
+		fprintf(stderr, "qdbench: qd: B: qd_memregister of the memfd: %s\n",
+			strerror(-err));
+		return err;
+	}
+	err = qd_queue_import(s->q1_fd, &s->q1);
+	if (!err)
+		err = qd_queue_import(s->q2_fd, &s->q2);
+	if (err) {
+		fprintf(stderr, "qdbench: qd: B: qd_queue_import: %s\n",
+			strerror(-err));
+		return err;
+	}
+	close(s->q1_fd);
+	close(s->q2_fd);
+	s->q1_fd = s->q2_fd = -1;
+	return 0;
+}
+
+/*
+ * Two processes: a popped element must be in the popper's own mapping of
+ * the memfd (the kernel rewrote it, no copy), at a buffer's start.
+ */
+static int check_shared(struct run *r, const struct qd_sga *sga)
+{
+	struct qd_state *s = r->priv;
+	char *b = sga->numsegs == 1 ? sga->segs[0].buf : NULL;
+
+	if (procs != 2)
+		return 0;
+	if (!b || b < s->shm || b + r->size > s->shm + s->shm_len ||
+	    (size_t)(b - s->shm) % shm_stride(r->size)) {
+		fprintf(stderr, "qdbench: qd: a popped element (%u segments, %p) is not one of the shared buffers [%p, +%zu)\n",
+			sga->numsegs, (void *)b, (void *)s->shm, s->shm_len);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 static int qd_setup(struct run *r)
@@ -195,12 +329,13 @@ static int qd_setup(struct run *r)
 	if (!s)
 		return -ENOMEM;
 	memset(s, 0, sizeof(*s));
+	s->q1_fd = s->q2_fd = s->memfd = -1;
 	r->priv = s;
-	err = qd_queue(&s->q1);
+	err = procs == 2 ? qd_queue_shareable(&s->q1) : qd_queue(&s->q1);
 	if (err)
 		goto err;
 	s->q1_open = true;
-	err = qd_queue(&s->q2);
+	err = procs == 2 ? qd_queue_shareable(&s->q2) : qd_queue(&s->q2);
 	if (err)
 		goto err;
 	s->q2_open = true;
@@ -211,6 +346,12 @@ static int qd_setup(struct run *r)
 	err = -ENOMEM;
 	if (!s->bufs || !s->a_free)
 		goto err;
+	if (procs == 2) {
+		err = shared_bufs(r, s);
+		if (err)
+			goto err;
+		goto bufs_done;
+	}
 	for (i = 0; i < s->nbufs; i++) {
 		struct qd_sga sga = qd_sgaalloc(r->size);
 
@@ -222,6 +363,7 @@ static int qd_setup(struct run *r)
 		memset(sga.segs[0].buf, 0x5a, sga.segs[0].len);
 		s->a_free[s->a_nfree++] = &s->bufs[i];
 	}
+bufs_done:
 	s->a_cur = s->bufs[0];
 	if ((err = tokq_init(&s->a_pushes, s->nbufs)) ||
 	    (err = tokq_init(&s->a_returns, s->nbufs)) ||
@@ -232,7 +374,7 @@ static int qd_setup(struct run *r)
 	return 0;
 err:
 	/* bufs[] holds only what was allocated: nbufs counts the rest as 0 */
-	for (i = 0; s->bufs && i < s->nbufs; i++)
+	for (i = 0; !s->shm && s->bufs && i < s->nbufs; i++)
 		if (!s->bufs[i].numsegs)
 			break;
 	s->nbufs = s->bufs ? i : 0;
@@ -263,6 +405,9 @@ static int qd_a_buf(struct run *r, struct payload *p)
 		} else {
 			/* the pool is empty: wait for the oldest buffer to return */
 			err = wait_bytes(tokq_get(&s->a_returns), r->size, &qr);
+			if (err)
+				return err;
+			err = check_shared(r, &qr.value.sga);
 			if (err)
 				return err;
 			s->a_cur = qr.value.sga;
@@ -318,6 +463,9 @@ static int qd_a_recv(struct run *r, struct payload *p)
 	int err;
 
 	err = wait_bytes(s->a_pop, r->size, &qr);
+	if (err)
+		return err;
+	err = check_shared(r, &qr.value.sga);
 	if (err)
 		return err;
 	s->a_cur = qr.value.sga;
@@ -393,6 +541,9 @@ static int qd_b_recv(struct run *r, struct payload *p)
 		if (err)
 			return err;
 	}
+	err = check_shared(r, &qr.value.sga);
+	if (err)
+		return err;
 	s->b_cur = qr.value.sga;
 	sga_payload(&s->b_cur, p);
 	return 0;
@@ -449,6 +600,15 @@ static int qd_b_done(struct run *r)
 		if (err)
 			return err;
 	}
+	/*
+	 * The last returns (qd_push_forget) may still be held in this
+	 * thread's ring: they go now. With two processes B exits next and
+	 * would take them along; with threads A must not depend on B's next
+	 * wait, which may never come.
+	 */
+	err = qd_submit();
+	if (err)
+		return err;
 	if (!s->b_pops.n)
 		return 0;
 	/* pops posted past the last element: closing q1 cancels them */
@@ -476,6 +636,7 @@ const struct mech mech_qd = {
 	.probe = qd_probe,
 	.setup = qd_setup,
 	.teardown = qd_teardown,
+	.b_init = qd_b_init,
 	.a_buf = qd_a_buf,
 	.a_send = qd_a_send,
 	.a_recv = qd_a_recv,

@@ -79,6 +79,14 @@ struct mech {
 	/* completions (CQEs) consumed, per thread or process-wide; NULL: n/a */
 	uint64_t	(*thread_cqes)(void);
 	uint64_t	(*process_cqes)(void);
+	/*
+	 * --procs 2 (A in the parent, B in a forked child): NULL when the
+	 * mechanism runs that way, else why not. setup() then runs in A's
+	 * process before the fork (procs == 2 says so), b_init() in the
+	 * child after it; state both sides change must be in MAP_SHARED
+	 * memory, and buffers must be too when the peer reads them in place.
+	 */
+	const char	*no_procs;
 };
 
 extern const struct mech mech_pipe, mech_efd, mech_qd, mech_uring, mech_spsc;
@@ -115,6 +123,7 @@ struct run {
 	int		a_cpu, b_cpu;	/* where each thread was at the end */
 	uint64_t	*lat_ns;	/* ping-pong round trips, n of them */
 	uint64_t	lat_cap;
+	bool		b_sysc;		/* B counted every syscall (all/op) */
 };
 
 /* Results kept for the tables and JSON. */
@@ -135,12 +144,14 @@ struct result {
 	uint64_t	copied_per_op;	/* by construction */
 	unsigned int	window;
 	int		a_cpu, b_cpu;
+	int		procs;		/* 1: two threads, 2: two processes */
 };
 
 /* uring.c: --uring-flags */
 int uring_flags_opt(const char *arg);
 
 /* run.c */
+extern int procs;		/* 1: A and B are threads; 2: processes */
 void run_one(struct run *r);
 void worker_start(int cpu);
 void worker_stop(void);

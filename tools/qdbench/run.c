@@ -19,12 +19,18 @@
  * so B sees op warm+1 first, as in ping-pong.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "qdbench.h"
 
@@ -45,6 +51,7 @@ static struct {
 
 static int cpu_a = -1;
 static bool main_sysc;
+int procs = 1;
 
 static uint64_t thread_csw(void)
 {
@@ -55,9 +62,15 @@ static uint64_t thread_csw(void)
 	return (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
 }
 
+/*
+ * A mechanism that counts process-wide (qd_stats) counts one side only
+ * when each side is a process of its own: then A's and B's deltas add up.
+ */
 static uint64_t thread_sys(const struct mech *m)
 {
-	return m->thread_syscalls ? m->thread_syscalls() : 0;
+	if (m->thread_syscalls)
+		return m->thread_syscalls();
+	return procs == 2 && m->process_syscalls ? m->process_syscalls() : 0;
 }
 
 static uint64_t process_sys(const struct mech *m)
@@ -67,7 +80,9 @@ static uint64_t process_sys(const struct mech *m)
 
 static uint64_t thread_cqe(const struct mech *m)
 {
-	return m->thread_cqes ? m->thread_cqes() : 0;
+	if (m->thread_cqes)
+		return m->thread_cqes();
+	return procs == 2 && m->process_cqes ? m->process_cqes() : 0;
 }
 
 static uint64_t process_cqe(const struct mech *m)
@@ -191,6 +206,8 @@ void worker_start(int unused)
 	(void)unused;
 	pin(cpu_a);
 	main_sysc = sysc_open();
+	if (procs == 2)
+		return;		/* B is a child per run, not a thread */
 	if (pthread_create(&worker.tid, NULL, worker_main, NULL))
 		die("pthread_create failed");
 	worker.running = true;
@@ -229,31 +246,15 @@ static void a_op(struct run *r, uint64_t seq, bool last)
 	}
 }
 
-void run_one(struct run *r)
+/* A's whole run, once B is ready: warm-up, measurement, a_done. */
+static void a_run(struct run *r)
 {
 	const struct mech *m = r->m;
 	bool pp = r->mode == MODE_PINGPONG, batch = r->mode == MODE_BATCH;
 	uint64_t seq = 0, n = 0, warm_max, t0, tnow, sys0, csw0, all0, cqe0;
 	unsigned int clock_every = pp ? 1 : batch ? r->batch : 16;
 
-	atomic_store(&r->warm, 0);
-	atomic_store(&r->total, 0);
-	r->n = r->b_n = 0;
-	if (r->iters < 2)
-		r->iters = 2;
-	if (!r->batch)
-		r->batch = 1;
 	warm_max = r->iters / 10 ? r->iters / 10 : 1;
-
-	pthread_mutex_lock(&worker.lock);
-	worker.job = r;
-	worker.busy = true;
-	worker.ready = false;
-	pthread_cond_broadcast(&worker.cond);
-	/* B sets up its side first (e.g. its ring, which A sends to) */
-	while (!worker.ready)
-		pthread_cond_wait(&worker.cond, &worker.lock);
-	pthread_mutex_unlock(&worker.lock);
 	if (m->a_init)
 		CHECK(r, "A init", m->a_init(r));
 
@@ -312,6 +313,99 @@ void run_one(struct run *r)
 	}
 	r->n = n;
 	CHECK(r, "A finish", m->a_done(r));
+}
+
+/*
+ * --procs 2: B runs in a child forked for this run. The run's fields both
+ * sides use (warm and total from A, B's results) are in a MAP_SHARED copy
+ * of *r; the mechanism's setup, done before the fork, put whatever both
+ * sides change in shared memory too. The child says it is ready (b_init
+ * done) with a byte on a pipe, and ends with _exit(0): its results are in
+ * the shared copy once waitpid() returns.
+ */
+static void run_procs(struct run *r)
+{
+	struct run *sr;
+	int rp[2], st;
+	pid_t pid;
+	char c;
+	ssize_t got;
+
+	sr = mmap(NULL, sizeof(*sr), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sr == MAP_FAILED)
+		die("mmap shared run: %s", strerror(errno));
+	memcpy(sr, r, sizeof(*sr));
+	if (pipe2(rp, O_CLOEXEC))
+		die("pipe: %s", strerror(errno));
+	fflush(NULL);		/* nothing buffered is written twice */
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!pid) {
+		/* B: dies with A (e.g. A's watchdog) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
+		close(rp[0]);
+		pin(worker.cpu);
+		sr->b_sysc = sysc_open();
+		if (sr->m->b_init)
+			CHECK(sr, "B init", sr->m->b_init(sr));
+		c = 1;
+		if (write(rp[1], &c, 1) != 1)
+			_exit(1);
+		b_loop(sr);
+		_exit(0);
+	}
+	close(rp[1]);
+	do
+		got = read(rp[0], &c, 1);
+	while (got < 0 && errno == EINTR);
+	close(rp[0]);
+	if (got != 1) {
+		waitpid(pid, &st, 0);
+		die("%s %s %zu B: process B failed before it was ready",
+		    r->m->name, mode_name(r->mode), r->size);
+	}
+	a_run(sr);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid: %s", strerror(errno));
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		die("%s %s %zu B: process B %s %d", r->m->name,
+		    mode_name(r->mode), r->size,
+		    WIFEXITED(st) ? "exited with" : "killed by signal",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	sr->all_ok = main_sysc && sr->b_sysc;
+	memcpy(r, sr, sizeof(*r));
+	munmap(sr, sizeof(*sr));
+}
+
+void run_one(struct run *r)
+{
+	atomic_store(&r->warm, 0);
+	atomic_store(&r->total, 0);
+	r->n = r->b_n = 0;
+	if (r->iters < 2)
+		r->iters = 2;
+	if (!r->batch)
+		r->batch = 1;
+	if (procs == 2) {
+		run_procs(r);
+		return;
+	}
+
+	pthread_mutex_lock(&worker.lock);
+	worker.job = r;
+	worker.busy = true;
+	worker.ready = false;
+	pthread_cond_broadcast(&worker.cond);
+	/* B sets up its side first (e.g. its ring, which A sends to) */
+	while (!worker.ready)
+		pthread_cond_wait(&worker.cond, &worker.lock);
+	pthread_mutex_unlock(&worker.lock);
+	a_run(r);
 
 	pthread_mutex_lock(&worker.lock);
 	while (worker.busy)

@@ -13,7 +13,8 @@
  *                          waiting && xchg(&waiting, 0): FUTEX_WAKE
  *
  * so a wake-up costs a system call only when the consumer has said it
- * sleeps (private futexes: both ends are threads of one process). No
+ * sleeps (private futexes: both ends are threads of one process; shared
+ * futexes, and the buffers in MAP_SHARED memory too, with --procs 2). No
  * spinning before sleeping. The buffers travel, as with qd and io_uring:
  * zero payload bytes copied.
  *
@@ -91,18 +92,23 @@ static int spsc_probe(char *why, size_t len)
 
 static const char *spsc_note(void)
 {
+	if (procs == 2)
+		return "two rings (A->B, B->A) of 16-byte (pointer, length) descriptors in MAP_SHARED memory, at least 64 slots; buffers in MAP_SHARED memory mapped before the fork; shared futexes, no spinning";
 	return "two rings (A->B, B->A) of 16-byte (pointer, length) descriptors in MAP_SHARED memory, at least 64 slots; private futexes, no spinning";
 }
 
+/* Two processes share the futex words' pages, not an mm: no _PRIVATE. */
 static void futex_wait(_Atomic uint32_t *w, uint32_t val)
 {
-	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+	syscall(SYS_futex, w, procs == 2 ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE,
+		val, NULL, NULL, 0);
 	tl_syscalls++;
 }
 
 static void futex_wake(_Atomic uint32_t *w)
 {
-	syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	syscall(SYS_futex, w, procs == 2 ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE,
+		1, NULL, NULL, 0);
 	tl_syscalls++;
 }
 
@@ -180,7 +186,7 @@ static void spsc_teardown(struct run *r)
 	shm_free(s->ab, s->ring_len);
 	shm_free(s->ba, s->ring_len);
 	for (i = 0; s->bufs && i < s->nbufs; i++)
-		buf_free(s->bufs[i], r->size);
+		buf_free(s->bufs[i], r->size);	/* munmap: shared or not */
 	free(s->bufs);
 	free(s->a_free);
 	free(s);
@@ -215,7 +221,8 @@ static int spsc_setup(struct run *r)
 		return -ENOMEM;
 	}
 	for (i = 0; i < s->nbufs; i++) {
-		s->bufs[i] = buf_alloc(r->size);
+		/* two processes: B reads the payload in place, in A's pages */
+		s->bufs[i] = procs == 2 ? shm_alloc(r->size) : buf_alloc(r->size);
 		s->a_free[s->a_nfree++] = s->bufs[i];
 	}
 	return 0;

@@ -38,7 +38,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "qdbench.h"
 
@@ -412,11 +414,22 @@ static int ur_setup(struct run *r)
 		return -ENOMEM;
 	}
 	for (i = 0; i < s->nbufs; i++) {
-		s->bufs[i] = buf_alloc(r->size);
+		/* two processes: B reads the payload in place, in A's pages */
+		s->bufs[i] = procs == 2 ? shm_alloc(r->size) : buf_alloc(r->size);
 		s->a_free[s->a_nfree++] = s->bufs[i];
 	}
 	/* A's ring, by A (this thread): B registers it as its peer */
 	err = ring_up(&s->a, s->entries, ur_flags);
+	/*
+	 * Two processes: A needs an fd of B's ring to send to, and a child
+	 * cannot give one back without SCM_RIGHTS. So A makes B's ring too,
+	 * before the fork, disabled (IORING_SETUP_R_DISABLED): B enables it
+	 * after the fork and becomes its single issuer (and the task its
+	 * deferred work runs in). Each process keeps the other's ring fd as
+	 * the MSG_RING target only; the buffers are MAP_SHARED.
+	 */
+	if (!err && procs == 2)
+		err = ring_up(&s->b, s->entries, ur_flags | IORING_SETUP_R_DISABLED);
 	if (err)
 		ur_teardown(r);
 	return err;
@@ -425,10 +438,19 @@ static int ur_setup(struct run *r)
 static int ur_b_init(struct run *r)
 {
 	struct ur_state *s = r->priv;
-	int err = ring_up(&s->b, s->entries, ur_flags);
+	int err;
 
-	if (err)
-		return err;
+	if (procs == 2) {
+		/* B's process, after the fork: the ring A made for it */
+		/* io_uring_enable_rings(), which older liburings lack */
+		if (syscall(__NR_io_uring_register, s->b.ring.ring_fd,
+			    IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+			return -errno;
+	} else {
+		err = ring_up(&s->b, s->entries, ur_flags);
+		if (err)
+			return err;
+	}
 	ring_extras(&s->b, s->a.ring.ring_fd);
 	return 0;
 }
