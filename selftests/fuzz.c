@@ -2277,11 +2277,14 @@ static void fe_check(struct fe_ring *fr, const struct qd_cqe *q, const struct qd
 		ok = r->kind == FE_PUSH || r->kind == FE_POP || r->kind == FE_MPOP;
 		break;
 	case -EBADMSG:
-		ok = (r->kind == FE_POP || r->kind == FE_PUSH) &&
+		/* a multishot pop on a mapped ring ends with it, too */
+		ok = (r->kind == FE_POP || r->kind == FE_PUSH ||
+		      r->kind == FE_MPOP) &&
 		     __atomic_load_n(&env->scribbled, __ATOMIC_RELAXED);
 		break;
 	case -EOPNOTSUPP:
-		ok = env->has_mapped && (r->kind == FE_MPOP || (r->kind == FE_POP && r->bufpop));
+		/* mapped queues take multishot pops, not pops with a buffer */
+		ok = env->has_mapped && r->kind == FE_POP && r->bufpop;
 		break;
 	case -EXDEV:
 		ok = env->shared && (r->kind == FE_MPOP || (r->kind == FE_POP && !r->bufpop));
