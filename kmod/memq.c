@@ -161,15 +161,6 @@ static void qd_memq_finish(struct list_head *done)
 }
 
 /*
- * Mapped queues. Every op the kernel is given joins the back of its line
- * (pops or pushes), then the lines are served from the ring in order: the
- * oldest pops take the ring's oldest elements, the oldest pushes take its
- * free slots. A line that cannot move is advertised in hdr.waiters, and the
- * ring is looked at once more after that store, so that an element (or a
- * slot) user space published before it read the flag is not missed; an
- * element published after it comes with a QD_OP_WAKE. Called with q->lock.
- */
-/*
  * A multishot pop at the head of a mapped queue's line takes the ring's
  * oldest element into a new element (no sleeping here: GFP_ATOMIC; when
  * that fails the element stays in the ring and the pop stays parked, to be
@@ -196,6 +187,15 @@ static int qd_memq_serve_multishot(struct qd_memq *q, struct qd_op *op)
 	return 1;
 }
 
+/*
+ * Mapped queues. Every op the kernel is given joins the back of its line
+ * (pops or pushes), then the lines are served from the ring in order: the
+ * oldest pops take the ring's oldest elements, the oldest pushes take its
+ * free slots. A line that cannot move is advertised in hdr.waiters, and the
+ * ring is looked at once more after that store, so that an element (or a
+ * slot) user space published before it read the flag is not missed; an
+ * element published after it comes with a QD_OP_WAKE. Called with q->lock.
+ */
 static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 {
 	struct qd_op *op;
