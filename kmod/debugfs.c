@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * debugfs qd/<pid>-<id>/{info,queues,regions}: one directory per context.
+ * debugfs qd/<pid>-<id>/{info,queues,regions,rings}: one directory per context.
  * debugfs proxies the file operations and waits for readers on removal,
  * so a reader never sees a freed context.
  */
