@@ -22,14 +22,20 @@ int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	return qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->elem);
 }
 
+/* Look up the op's qd into op->obj (a reference, dropped with the op). */
+static int qd_op_target(struct qd_op *op)
+{
+	op->obj = qd_object_get(op->ctx, op->qd);
+	return op->obj ? 0 : -EBADF;
+}
+
 int qd_push_issue(struct qd_op *op)
 {
 	struct qd_object *obj;
 
-	obj = qd_object_get(op->ctx, op->qd);
-	if (!obj)
+	if (qd_op_target(op))
 		return -EBADF;
-	op->obj = obj;
+	obj = op->obj;
 	return obj->ops->push ? obj->ops->push(obj, op) : -EOPNOTSUPP;
 }
 
@@ -48,10 +54,9 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 		if (ret)
 			return ret;
 	}
-	obj = qd_object_get(op->ctx, op->qd);
-	if (!obj)
+	if (qd_op_target(op))
 		return -EBADF;
-	op->obj = obj;
+	obj = op->obj;
 	return obj->ops->prep_pop ? obj->ops->prep_pop(obj, op) : 0;
 }
 
@@ -76,10 +81,9 @@ int qd_cancel_issue(struct qd_op *op)
 	struct qd_object *obj;
 	int ret;
 
-	obj = qd_object_get(op->ctx, op->qd);
-	if (!obj)
+	if (qd_op_target(op))
 		return -EBADF;
-	op->obj = obj;
+	obj = op->obj;
 	if (!obj->ops->cancel)
 		return -EOPNOTSUPP;
 	ret = obj->ops->cancel(obj, op->ctx, op->cancel_data);
@@ -101,10 +105,9 @@ int qd_wake_issue(struct qd_op *op)
 	struct qd_object *obj;
 	int ret;
 
-	obj = qd_object_get(op->ctx, op->qd);
-	if (!obj)
+	if (qd_op_target(op))
 		return -EBADF;
-	op->obj = obj;
+	obj = op->obj;
 	if (!obj->ops->wake)
 		return -EINVAL;
 	ret = obj->ops->wake(obj);

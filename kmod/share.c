@@ -58,9 +58,6 @@ static const struct file_operations qd_share_fops = {
 	.llseek = no_llseek,
 };
 
-/* The rights obj grants to its context: all for a queue, or a proxy's. */
-static u32 qd_object_rights(struct qd_object *obj, struct qd_object **queue);
-
 static int qd_proxy_push(struct qd_object *obj, struct qd_op *op)
 {
 	struct qd_proxy *p = to_proxy(obj);
@@ -136,6 +133,7 @@ static const struct qd_object_ops qd_proxy_ops = {
 	.show = qd_proxy_show,
 };
 
+/* The rights obj grants to its context: all for a queue, or a proxy's. */
 static u32 qd_object_rights(struct qd_object *obj, struct qd_object **queue)
 {
 	if (obj->ops == &qd_proxy_ops) {
