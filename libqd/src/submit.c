@@ -180,34 +180,25 @@ static void queue_wake(struct qd_ring *r, int qd)
 }
 
 /*
- * An operation that completed in user space (a mapped queue's ring): a
- * token already done, or nothing for a forget push. r->lock held.
+ * A push that went through a mapped queue's ring: its token, already done
+ * (none for a forget push). The slot was reserved before the element was
+ * published, so this cannot fail. r->lock held.
  */
-static int done_op(struct qd_ring *r, qd_token_t *qt_out, uint8_t op, int qd,
-		   int64_t res, const struct qd_sga *sga,
-		   const struct qd_seg *segs, unsigned int nsegs)
+static void push_done(struct qd_ring *r, qd_token_t *qt_out, int qd,
+		      const struct qd_sga *sga, int64_t bytes)
 {
 	struct qd_slot *s;
 
 	if (!qt_out)
-		return 0;
+		return;
 	s = qd__slot_alloc(&r->slots);
-	if (!s)
-		return -ENOMEM;
-	s->op = op;
+	s->op = QD_OP_PUSH;
 	s->qd = qd;
-	s->res = res;
-	if (sga) {
-		s->nsegs = (uint8_t)sga->numsegs;
-		memcpy(s->usegs, sga->segs,
-		       sga->numsegs * sizeof(sga->segs[0]));
-	} else {
-		s->nsegs = (uint8_t)nsegs;
-		memcpy(s->segs, segs, nsegs * sizeof(segs[0]));
-	}
+	s->res = bytes;
+	s->nsegs = (uint8_t)sga->numsegs;
+	memcpy(s->usegs, sga->segs, sga->numsegs * sizeof(sga->segs[0]));
 	s->state = QD_SLOT_DONE;
 	*qt_out = qd_slot_token(&r->slots, s);
-	return 0;
 }
 
 /* Bytes in a checked sga. */
@@ -224,7 +215,7 @@ static int64_t sga_bytes(const struct qd_sga *sga)
 /*
  * The fast path of a push to a mapped queue: 1 if it went through the
  * ring (and *qt_out, if any, is done), 0 if the kernel must take it, or
- * -errno.
+ * -ENOMEM (no token could be had; nothing pushed).
  */
 static int push_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd,
 		       const struct qd_sga *sga, const struct qd_seg *segs)
@@ -244,6 +235,14 @@ static int push_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd,
 		ret = 0;
 		goto out;
 	}
+	/*
+	 * The token first: once the element is in the ring it is the
+	 * popper's, so the push must not fail after that.
+	 */
+	if (qt_out && !qd__slot_reserve(&r->slots)) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ret = qd__mq_push(m, segs, sga->numsegs, &wake);
 	if (ret) {
 		ret = 0;
@@ -251,9 +250,8 @@ static int push_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd,
 	}
 	if (wake)
 		queue_wake(r, qd);
-	ret = done_op(r, qt_out, QD_OP_PUSH, qd, sga_bytes(sga), sga, NULL, 0);
-	/* The element is in the queue: a token we could not make is moot. */
-	ret = ret ? ret : 1;
+	push_done(r, qt_out, qd, sga, sga_bytes(sga));
+	ret = 1;
 out:
 	pthread_mutex_unlock(&r->lock);
 	return ret;
