@@ -62,7 +62,12 @@ enum qd_opcode {
 	QD_OPC_FAILED,
 };
 
-/* What qd_wait*() returns about a completed operation. */
+/*
+ * What qd_wait*() returns about a completed operation. value holds what
+ * the operation defines for a success (ret >= 0): segments past
+ * value.sga.numsegs, and the address of anything but a datagram
+ * (ss_family AF_UNSPEC), are left unspecified.
+ */
 struct qd_result {
 	enum qd_opcode	opcode;		/* the operation's kind */
 	int		qd;		/* the queue it ran on */

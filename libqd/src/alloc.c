@@ -392,12 +392,62 @@ int qd_memunregister(void *addr)
 	return ret;
 }
 
+/*
+ * The calling thread's last chunk (a copy, not a pointer: nothing to free
+ * under it), good while the chunk table's generation is unchanged. Pushes
+ * and pops mostly name one chunk again and again; with the cache they do
+ * not take the allocator lock.
+ */
+static __thread struct {
+	uint64_t	gen;
+	uintptr_t	base;
+	size_t		len;
+	uint32_t	region;
+} tc;
+
+static int tc_valid(void)
+{
+	return tc.gen && tc.gen == __atomic_load_n(&A.tab.gen, __ATOMIC_ACQUIRE);
+}
+
+/* Remember c, found under A.lock. */
+static void tc_fill(const struct qd_chunk *c)
+{
+	tc.gen = A.tab.gen;
+	tc.base = c->base;
+	tc.len = c->len;
+	tc.region = c->region;
+}
+
 int qd__alloc_translate(const struct qd_sga *sga, struct qd_seg *segs)
 {
+	const struct qd_chunk *c;
+	uint32_t i, hits = 0;
+	uintptr_t p;
 	int ret;
 
+	if (tc_valid()) {
+		for (i = 0; i < sga->numsegs; i++, hits++) {
+			p = (uintptr_t)sga->segs[i].buf;
+			if (p - tc.base >= tc.len ||
+			    sga->segs[i].len > tc.len - (p - tc.base))
+				break;
+			segs[i] = (struct qd_seg){
+				.offset = p - tc.base,
+				.len = sga->segs[i].len,
+				.region = (uint16_t)tc.region,
+			};
+		}
+		if (hits == sga->numsegs)
+			return 0;
+	}
 	pthread_mutex_lock(&A.lock);
 	ret = qd__sga_to_segs(&A.tab, sga, segs);
+	if (!ret) {
+		c = qd__chunktab_find(&A.tab, (uintptr_t)sga->segs[0].buf);
+		if (c)
+			tc_fill(c);
+	}
 	pthread_mutex_unlock(&A.lock);
 	return ret;
 }
@@ -405,10 +455,31 @@ int qd__alloc_translate(const struct qd_sga *sga, struct qd_seg *segs)
 int qd__alloc_resolve(const struct qd_seg *segs, unsigned int n,
 		      struct qd_sga *sga)
 {
+	const struct qd_chunk *c;
+	unsigned int i;
 	int ret;
 
+	if (n <= QD_SGA_MAX && tc_valid()) {
+		for (i = 0; i < n; i++) {
+			if (segs[i].region != tc.region ||
+			    segs[i].offset >= tc.len ||
+			    segs[i].len > tc.len - segs[i].offset)
+				break;
+			sga->segs[i].buf = (void *)(tc.base + segs[i].offset);
+			sga->segs[i].len = segs[i].len;
+		}
+		if (i == n) {
+			sga->numsegs = n;
+			return 0;
+		}
+	}
 	pthread_mutex_lock(&A.lock);
 	ret = qd__segs_to_sga(&A.tab, segs, n, sga);
+	if (!ret && n) {
+		c = A.tab.by_region[segs[0].region];
+		if (c)
+			tc_fill(c);
+	}
 	pthread_mutex_unlock(&A.lock);
 	return ret;
 }
@@ -435,6 +506,7 @@ void qd__alloc_free_segs(const struct qd_seg *segs, unsigned int n)
 void qd__alloc_forget(void)
 {
 	struct qd_chunk *c;
+	uint64_t gen;
 	unsigned int i;
 
 	for (i = 0; i < A.tab.n; i++) {
@@ -442,6 +514,9 @@ void qd__alloc_forget(void)
 		qd__chunk_bufs_fini(c);
 		free(c);
 	}
+	gen = A.tab.gen;
 	memset(&A.tab, 0, sizeof(A.tab));
+	/* The forking thread's cache must not match the new table. */
+	A.tab.gen = gen + 1;
 	memset(A.cls, 0, sizeof(A.cls));
 }

@@ -11,12 +11,14 @@
  * All are taken in process context only. No lock is held across a system
  * call that sleeps.
  *
- * The ring and alloc locks are adaptive (they spin a little before
- * sleeping): their critical sections are a few loads and stores, and a
- * plain mutex that two threads on different CPUs take for every element
- * sleeps and wakes in the kernel on most acquisitions. The rare long holds
- * (a full SQ's enter, registering a region) just spin a little longer
- * before they sleep.
+ * Both spin a little before they sleep: their critical sections are a
+ * few loads and stores, and a plain mutex that two threads on different
+ * CPUs take for every element sleeps and wakes in the kernel on most
+ * acquisitions. The rare long holds (a full SQ's enter, registering a
+ * region) just spin a little longer before they sleep. The ring lock is
+ * libqd's own (lock.h: one atomic each way, inline); the alloc lock is an
+ * adaptive pthread mutex, and the common push and pop skip it (alloc.c's
+ * per-thread translation cache).
  */
 #ifndef LIBQD_INT_H
 #define LIBQD_INT_H
@@ -86,6 +88,8 @@ int qd__ring_submit(struct qd_ring *r);
  */
 int qd__ring_serve_lazy(struct qd_ring *r);
 int qd__ring_convert_lazy(struct qd_ring *r, int all);
+/* Free r's lazy-pop FIFOs (their pops are gone with the ring). */
+void qd__lazy_fini(struct qd_ring *r);
 /*
  * If r's SQ holds a QD_OP_WAKE its fast path queued (mq.h), submit: a wait
  * for a push that completed in user space makes sure a popper asleep in

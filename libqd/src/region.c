@@ -63,6 +63,7 @@ int qd__chunktab_add(struct qd_chunktab *t, struct qd_chunk *c)
 	t->sorted[i] = c;
 	t->n++;
 	t->by_region[c->region] = c;
+	__atomic_add_fetch(&t->gen, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -80,6 +81,7 @@ void qd__chunktab_del(struct qd_chunktab *t, struct qd_chunk *c)
 	}
 	if (c->region < QD_MAX_REGIONS && t->by_region[c->region] == c)
 		t->by_region[c->region] = NULL;
+	__atomic_add_fetch(&t->gen, 1, __ATOMIC_RELEASE);
 }
 
 int qd__sga_check(const struct qd_sga *sga)

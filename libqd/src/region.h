@@ -37,6 +37,12 @@ struct qd_chunktab {
 	struct qd_chunk	*sorted[QD_MAX_REGIONS];
 	struct qd_chunk	*by_region[QD_MAX_REGIONS];
 	unsigned int	n;
+	/*
+	 * Bumped by every change (add, del, a fork child forgetting them
+	 * all): a translation cached under generation g is good while gen
+	 * is still g. Read without the lock; 0 is never current.
+	 */
+	uint64_t	gen;
 };
 
 /* Whether [base, base + len) is free: 0, -EEXIST (overlap) or -EINVAL. */

@@ -75,7 +75,7 @@ int qd__ring_open(struct qd_ctx *c, struct qd_ring **out)
 			r->wakes[w].qd = -1;
 	if (!r)
 		return -ENOMEM;
-	r->lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+	r->lock = QD_LOCK_INIT;
 	if (!c->nrings) {
 		ret = qd__setup(c->fd, &p);
 		p.ring = 0;
@@ -131,11 +131,10 @@ void qd__rings_forget(struct qd_ctx *c)
 		r = c->rings[i];
 		if (!r)
 			continue;
-		pthread_mutex_unlock(&r->lock);
-		pthread_mutex_destroy(&r->lock);
+		qd_unlock(&r->lock);
 		qd__slots_fini(&r->slots);
 		free(r->pushsegs);
-		free(r->lazy);
+		qd__lazy_fini(r);
 		free(r);
 		c->rings[i] = NULL;
 	}

@@ -15,10 +15,20 @@
 
 #include <linux/qd.h>
 
+#include "lock.h"
 #include "ring.h"
 #include "token.h"
 
 struct qd_ctx;
+
+/* The lazy pops of one mapped queue on one ring (a ring buffer). */
+struct qd_lazyq {
+	int32_t			qd;
+	uint32_t		head;
+	uint32_t		n;
+	uint32_t		cap;	/* a power of two, or 0 */
+	uint32_t		*idx;
+};
 
 struct qd_ring {
 	/*
@@ -26,11 +36,11 @@ struct qd_ring {
 	 * process context by the threads that use the ring (its owner; any
 	 * thread waiting on one of its tokens, closing a queue, cancelling)
 	 * and by nobody else, so the owner's fast path finds it free.
-	 * Adaptive: the critical sections are a few loads and stores, and a
+	 * lock.h: the critical sections are a few loads and stores, and a
 	 * cross-thread wait takes it for as long. Never held across a system
 	 * call that sleeps, never together with another ring's lock.
 	 */
-	pthread_mutex_t		lock;
+	struct qd_lock		lock;
 	uint32_t		id;
 	uint32_t		owners;		/* threads using it; init_lock */
 	struct qd_sqring	sq;
@@ -59,13 +69,16 @@ struct qd_ring {
 	uint32_t		last_op;
 	int			last_op_set;
 	/*
-	 * Pops of mapped queues not handed to the kernel yet, oldest first
-	 * (token slot indices): served from the rings by the next wait on
-	 * the ring, submitted only when that wait would sleep (mq.h).
+	 * Pops of mapped queues not handed to the kernel yet (mq.h): one
+	 * FIFO of token slot indices per queue, oldest first, so that
+	 * serving them stops at the first empty ring and costs nothing per
+	 * pop still waiting. Served from the rings by the next wait on the
+	 * ring, submitted only when that wait would sleep. nlazy counts them
+	 * all; a FIFO left empty is reused for the next queue.
 	 */
-	uint32_t		*lazy;
+	struct qd_lazyq		*lazyq;
+	uint32_t		nlazyq;
 	uint32_t		nlazy;
-	uint32_t		lazy_cap;
 	void			*sq_map;
 	void			*cq_map;
 	size_t			sq_bytes;

@@ -97,7 +97,7 @@ static void atfork_prepare(void)
 	for (i = 0; i < QD_MAX_RINGS; i++) {
 		r = qd__ctx.rings[i];
 		if (r)
-			pthread_mutex_lock(&r->lock);
+			qd_lock(&r->lock);
 	}
 	qd__alloc_lock();
 }
@@ -111,7 +111,7 @@ static void atfork_parent(void)
 	for (i = QD_MAX_RINGS; i-- > 0;) {
 		r = qd__ctx.rings[i];
 		if (r)
-			pthread_mutex_unlock(&r->lock);
+			qd_unlock(&r->lock);
 	}
 	pthread_mutex_unlock(&qd__ctx.init_lock);
 }

@@ -23,9 +23,9 @@ uint32_t qd__ring_queued(struct qd_ring *r)
 {
 	uint32_t n;
 
-	pthread_mutex_lock(&r->lock);
+	qd_lock(&r->lock);
 	n = qd_sq_queued(&r->sq);
-	pthread_mutex_unlock(&r->lock);
+	qd_unlock(&r->lock);
 	return n;
 }
 
@@ -36,14 +36,14 @@ void qd__ring_send_wakes(struct qd_ring *r)
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&r->lock);
+	qd_lock(&r->lock);
 	head = qd_load_acquire(r->sq.khead);
 	for (i = 0; i < 4; i++)
 		if (r->wakes[i].qd >= 0 &&
 		    (int32_t)(r->wakes[i].sq_index - head) >= 0 &&
 		    (int32_t)(r->wakes[i].sq_index - r->sq.tail) < 0)
 			queued = 1;
-	pthread_mutex_unlock(&r->lock);
+	qd_unlock(&r->lock);
 	if (queued)
 		qd__ring_submit(r);
 }
@@ -116,7 +116,7 @@ static int submit_op(struct qd_ring *r, qd_token_t *qt_out,
 	struct qd_slot *s = NULL;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	qd_lock(&r->lock);
 	if (qt_out) {
 		s = qd__slot_alloc(&r->slots);
 		if (!s) {
@@ -142,7 +142,7 @@ static int submit_op(struct qd_ring *r, qd_token_t *qt_out,
 	if (qt_out)
 		*qt_out = sqe.user_data;
 out:
-	pthread_mutex_unlock(&r->lock);
+	qd_unlock(&r->lock);
 	return ret;
 }
 
@@ -225,7 +225,7 @@ static int push_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd,
 
 	if (!m)
 		return 0;
-	pthread_mutex_lock(&r->lock);
+	qd_lock(&r->lock);
 	/*
 	 * Under r->lock, so a thread's pushes and pops keep their order with
 	 * its own kernel-path operations queued in the same SQ.
@@ -253,7 +253,7 @@ static int push_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd,
 	push_done(r, qt_out, qd, sga, sga_bytes(sga));
 	ret = 1;
 out:
-	pthread_mutex_unlock(&r->lock);
+	qd_unlock(&r->lock);
 	return ret;
 }
 
@@ -278,30 +278,32 @@ static int lazy_take(struct qd_ring *r, struct qd_slot *s)
 	return 1;
 }
 
+/* Serve q's lazy pops from its ring, oldest first: the number served. */
+static int lazyq_serve(struct qd_ring *r, struct qd_lazyq *q)
+{
+	int served = 0;
+
+	while (q->n &&
+	       lazy_take(r, qd__slot_at(&r->slots,
+					q->idx[q->head & (q->cap - 1)]))) {
+		q->head++;
+		q->n--;
+		r->nlazy--;
+		served++;
+	}
+	return served;
+}
+
 int qd__ring_serve_lazy(struct qd_ring *r)
 {
-	int32_t blocked[8];
-	uint32_t i, j, k, nb = 0;
-	struct qd_slot *s;
+	uint32_t i;
 	int served = 0;
 
 	/* A pop of this thread the kernel has not seen yet would be older. */
 	if (ops_queued(r))
 		return 0;
-	for (i = j = 0; i < r->nlazy; i++) {
-		s = qd__slot_at(&r->slots, r->lazy[i]);
-		/* An older pop of the same queue waits: this one too (FIFO). */
-		for (k = 0; k < nb && blocked[k] != s->qd; k++)
-			;
-		if (k == nb && lazy_take(r, s)) {
-			served++;
-			continue;
-		}
-		if (k == nb && nb < 8)
-			blocked[nb++] = s->qd;
-		r->lazy[j++] = r->lazy[i];
-	}
-	r->nlazy = j;
+	for (i = 0; i < r->nlazyq && r->nlazy; i++)
+		served += lazyq_serve(r, &r->lazyq[i]);
 	return served;
 }
 
@@ -314,30 +316,87 @@ int qd__ring_serve_lazy(struct qd_ring *r)
 int qd__ring_convert_lazy(struct qd_ring *r, int all)
 {
 	struct qd_sqe sqe = { .opcode = QD_OP_POP };
-	int32_t seen[8];
-	uint32_t i, j, k, ns = 0;
+	struct qd_lazyq *q;
 	struct qd_slot *s;
+	uint32_t i;
 	int done = 0;
 
-	for (i = j = 0; i < r->nlazy; i++) {
-		s = qd__slot_at(&r->slots, r->lazy[i]);
-		for (k = 0; k < ns && seen[k] != s->qd; k++)
-			;
-		if (all || (k == ns && ns < 8)) {
-			if (k == ns && ns < 8)
-				seen[ns++] = s->qd;
+	for (i = 0; i < r->nlazyq && r->nlazy; i++) {
+		q = &r->lazyq[i];
+		while (q->n) {
+			s = qd__slot_at(&r->slots,
+					q->idx[q->head & (q->cap - 1)]);
 			sqe.qd = s->qd;
 			sqe.user_data = qd_slot_token(&r->slots, s);
-			if (!sq_add(r, &sqe, NULL)) {
-				s->lazy = 0;
-				done++;
-				continue;
-			}
+			if (sq_add(r, &sqe, NULL))
+				return done;
+			s->lazy = 0;
+			q->head++;
+			q->n--;
+			r->nlazy--;
+			done++;
+			if (!all)
+				break;
 		}
-		r->lazy[j++] = r->lazy[i];
 	}
-	r->nlazy = j;
 	return done;
+}
+
+void qd__lazy_fini(struct qd_ring *r)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->nlazyq; i++)
+		free(r->lazyq[i].idx);
+	free(r->lazyq);
+	r->lazyq = NULL;
+	r->nlazyq = 0;
+	r->nlazy = 0;
+}
+
+/*
+ * The lazy-pop FIFO of qd on r with room for one more: its own, else an
+ * empty one, else a new one. NULL: -ENOMEM. r->lock held.
+ */
+static struct qd_lazyq *lazyq_get(struct qd_ring *r, int qd)
+{
+	struct qd_lazyq *q = NULL, *qs;
+	uint32_t i, cap, *idx;
+
+	for (i = 0; i < r->nlazyq; i++) {
+		if (r->lazyq[i].qd == qd && r->lazyq[i].n) {
+			q = &r->lazyq[i];
+			break;
+		}
+		if (!q && !r->lazyq[i].n)
+			q = &r->lazyq[i];
+	}
+	if (!q) {
+		qs = realloc(r->lazyq, (r->nlazyq + 1) * sizeof(*qs));
+		if (!qs)
+			return NULL;
+		r->lazyq = qs;
+		q = &qs[r->nlazyq++];
+		*q = (struct qd_lazyq){ 0 };
+	}
+	if (!q->n) {
+		q->qd = qd;
+		q->head = 0;
+	}
+	if (q->n < q->cap)
+		return q;
+	/* Full: double it, the FIFO unrolled from head to the start. */
+	cap = q->cap ? q->cap * 2 : 16;
+	idx = malloc(cap * sizeof(*idx));
+	if (!idx)
+		return NULL;
+	for (i = 0; i < q->n; i++)
+		idx[i] = q->idx[(q->head + i) & (q->cap - 1)];
+	free(q->idx);
+	q->idx = idx;
+	q->cap = cap;
+	q->head = 0;
+	return q;
 }
 
 /*
@@ -348,36 +407,33 @@ int qd__ring_convert_lazy(struct qd_ring *r, int all)
  */
 static int pop_mapped(struct qd_ring *r, qd_token_t *qt_out, int qd)
 {
+	struct qd_lazyq *q;
 	struct qd_slot *s;
-	uint32_t *l;
 	int ret = 0;
 
 	if (!qd__mq_get(qd))
 		return 0;
-	pthread_mutex_lock(&r->lock);
+	qd_lock(&r->lock);
 	if (ops_queued(r))
 		goto out;
-	if (r->nlazy == r->lazy_cap) {
-		l = realloc(r->lazy, (r->lazy_cap * 2 + 16) * sizeof(*l));
-		ret = -ENOMEM;
-		if (!l)
-			goto out;
-		r->lazy = l;
-		r->lazy_cap = r->lazy_cap * 2 + 16;
-	}
 	ret = -ENOMEM;
+	q = lazyq_get(r, qd);
+	if (!q)
+		goto out;
 	s = qd__slot_alloc(&r->slots);
 	if (!s)
 		goto out;
 	s->op = QD_OP_POP;
 	s->qd = qd;
 	s->lazy = 1;
-	r->lazy[r->nlazy++] = s->idx;
+	q->idx[(q->head + q->n++) & (q->cap - 1)] = s->idx;
+	r->nlazy++;
 	*qt_out = qd_slot_token(&r->slots, s);
-	qd__ring_serve_lazy(r);
+	/* Only its own queue's: the others' elements wait for a wait. */
+	lazyq_serve(r, q);
 	ret = 1;
 out:
-	pthread_mutex_unlock(&r->lock);
+	qd_unlock(&r->lock);
 	return ret;
 }
 
@@ -493,7 +549,7 @@ int qd_cancel(qd_token_t qt)
 	r = qd__ring_get(qd_token_ring(qt));
 	if (!r)
 		return -EINVAL;
-	pthread_mutex_lock(&r->lock);
+	qd_lock(&r->lock);
 	s = qd__slot_get(&r->slots, qt);
 	if (!s)
 		ret = -EINVAL;
@@ -520,7 +576,7 @@ int qd_cancel(qd_token_t qt)
 			sqe.flags = QD_SQE_F_SKIP_SUCCESS;
 		ret = sq_add(r, &sqe, NULL);
 	}
-	pthread_mutex_unlock(&r->lock);
+	qd_unlock(&r->lock);
 	if (ret)
 		return ret;
 	/*
@@ -563,9 +619,9 @@ int qd_close(int qd)
 		if (!r)
 			continue;
 		/* Lazy pops too: the kernel cancels them with the rest. */
-		pthread_mutex_lock(&r->lock);
+		qd_lock(&r->lock);
 		qd__ring_convert_lazy(r, 1);
-		pthread_mutex_unlock(&r->lock);
+		qd_unlock(&r->lock);
 		qd__ring_submit(r);
 	}
 	ret = qd__close_qd(qd__ctx.fd, qd);

@@ -2,6 +2,8 @@
 /* Counted system-call wrappers (see syscall.h). */
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "syscall.h"
 #include "sys.h"
@@ -162,4 +164,10 @@ int qd__munmap_anon(void *addr, size_t len)
 {
 	count1();
 	return munmap(addr, len) ? -errno : 0;
+}
+
+void qd__futex(uint32_t *word, int op, uint32_t val)
+{
+	count1();
+	syscall(SYS_futex, word, op, val, NULL, NULL, 0);
 }

@@ -67,5 +67,7 @@ int qd__ioctl(int fd, unsigned long req, void *arg);
 /* Anonymous private memory, populated. */
 void *qd__mmap_anon(size_t len, int *err);
 int qd__munmap_anon(void *addr, size_t len);
+/* futex(2) on a private word (the ring lock's slow path). */
+void qd__futex(uint32_t *word, int op, uint32_t val);
 
 #endif

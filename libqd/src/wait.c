@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "int.h"
 #include "region.h"
@@ -154,8 +155,12 @@ static void take(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
 	if (!s->multishot) {
 		d->res = s->res;
 		d->nsegs = s->nsegs;
-		memcpy(d->segs, s->segs, sizeof(d->segs));
-		memcpy(d->usegs, s->usegs, sizeof(d->usegs));
+		/* A pop's element or a push's buffers: nsegs of either. */
+		if (s->op == QD_OP_POP)
+			memcpy(d->segs, s->segs, s->nsegs * sizeof(d->segs[0]));
+		else
+			memcpy(d->usegs, s->usegs,
+			       s->nsegs * sizeof(d->usegs[0]));
 		qd__slot_free(&r->slots, s);
 		return;
 	}
@@ -165,7 +170,7 @@ static void take(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
 		s->shots_tail = &s->shots;
 	d->res = sh->res;
 	d->nsegs = sh->nsegs;
-	memcpy(d->segs, sh->segs, sizeof(d->segs));
+	memcpy(d->segs, sh->segs, sh->nsegs * sizeof(d->segs[0]));
 	free(sh);
 	if (!s->shots && s->state == QD_SLOT_DONE)
 		qd__slot_free(&r->slots, s);
@@ -187,7 +192,13 @@ static enum qd_opcode opcode_of(uint8_t op)
 static void fill_result(struct qd_result *qr, const struct qd_done *d,
 			qd_token_t qt)
 {
-	memset(qr, 0, sizeof(*qr));
+	/*
+	 * Not a memset of the whole result (about 300 bytes, most of them
+	 * an address a memory queue never fills): what the contract defines
+	 * for this result is set, segments past numsegs are not.
+	 */
+	qr->value.sga.numsegs = 0;
+	qr->value.sga.addr.ss_family = AF_UNSPEC;
 	qr->opcode = opcode_of(d->op);
 	qr->qd = d->qd;
 	qr->qt = qt;
@@ -249,7 +260,7 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 	uint32_t queued, seen;
 	int64_t rem;
 
-	pthread_mutex_lock(&r->lock);
+	qd_lock(&r->lock);
 	for (;;) {
 		ret = find_ready(r, qts, n, idx, &s);
 		if (ret || *idx >= 0)
@@ -271,9 +282,9 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			/* Completions parked in the kernel, the ring empty. */
 			drained = 1;
 			qd_count(&qd__cnt.overflow_flushes, 1);
-			pthread_mutex_unlock(&r->lock);
+			qd_unlock(&r->lock);
 			ret = enter_nowait(r, queued);
-			pthread_mutex_lock(&r->lock);
+			qd_lock(&r->lock);
 			if (ret < 0 && ret != -EINTR)
 				break;
 			continue;
@@ -285,11 +296,11 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			if (flushed)
 				break;
 			flushed = 1;
-			pthread_mutex_unlock(&r->lock);
+			qd_unlock(&r->lock);
 			own_n = submit_own(own, r);
 			if (queued)
 				ret = enter_nowait(r, queued);
-			pthread_mutex_lock(&r->lock);
+			qd_lock(&r->lock);
 			if (queued && ret < 0 && ret != -EINTR)
 				break;
 			if (!queued && own_n <= 0) {
@@ -307,17 +318,17 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			converted = 1;
 			continue;
 		}
-		pthread_mutex_unlock(&r->lock);
+		qd_unlock(&r->lock);
 		submit_own(own, r);
 		ret = enter_wait(r, queued, QD_ENTER_CQ_TAIL, rem, seen);
 		converted = 0;
-		pthread_mutex_lock(&r->lock);
+		qd_lock(&r->lock);
 		if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
 			break;
 	}
 	if (!ret && *idx >= 0)
 		take(r, s, d);
-	pthread_mutex_unlock(&r->lock);
+	qd_unlock(&r->lock);
 	return ret;
 }
 
@@ -347,7 +358,7 @@ static int scan_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 
 	*best = -1;
 	for (i = 0; i < nr; i++) {
-		pthread_mutex_lock(&rs[i]->lock);
+		qd_lock(&rs[i]->lock);
 		overflow[i] = 0;
 		ret = find_ready(rs[i], qts, n, &j, &s);
 		if (!ret && j < 0) {
@@ -364,7 +375,7 @@ static int scan_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 			}
 		}
 		queued[i] = qd_sq_queued(&rs[i]->sq);
-		pthread_mutex_unlock(&rs[i]->lock);
+		qd_unlock(&rs[i]->lock);
 		if (ret < 0)
 			return ret;
 		if (j >= 0 && (*best < 0 || j < *best)) {
@@ -409,12 +420,12 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		if (reaped)
 			drained = 0;
 		if (*idx >= 0) {
-			pthread_mutex_lock(&best_r->lock);
+			qd_lock(&best_r->lock);
 			s = qd__slot_get(&best_r->slots, qts[*idx]);
 			ret = s && qd_slot_ready(s);
 			if (ret)
 				take(best_r, s, d);
-			pthread_mutex_unlock(&best_r->lock);
+			qd_unlock(&best_r->lock);
 			/* Else another wait took it: look again. */
 			if (ret)
 				return 0;
@@ -450,10 +461,10 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		 */
 		/* About to sleep: lazy pops go to the kernel to be woken. */
 		for (i = 0, sent = 0; i < nr && !converted; i++) {
-			pthread_mutex_lock(&rs[i]->lock);
+			qd_lock(&rs[i]->lock);
 			if (rs[i]->nlazy)
 				sent += qd__ring_convert_lazy(rs[i], 0);
-			pthread_mutex_unlock(&rs[i]->lock);
+			qd_unlock(&rs[i]->lock);
 		}
 		if (sent) {
 			converted = 1;
