@@ -403,7 +403,7 @@ static __thread struct {
 	uintptr_t	base;
 	size_t		len;
 	uint32_t	region;
-} tc;
+} tc __attribute__((tls_model("initial-exec")));
 
 static int tc_valid(void)
 {

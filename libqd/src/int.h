@@ -71,10 +71,31 @@ static inline int qd_get(void)
 
 /* thread.c */
 void qd__thread_init(void);
+/*
+ * The calling thread's ring. initial-exec: one load from the thread
+ * pointer, not a __tls_get_addr() call, on every push, pop and wait.
+ */
+extern __thread struct qd_ring *qd__mine
+	__attribute__((tls_model("initial-exec")));
+int qd__ring_mine_slow(struct qd_ring **out);
+
 /* The calling thread's ring, set up or assigned on first use. */
-int qd__ring_mine(struct qd_ring **out);
+static inline int qd__ring_mine(struct qd_ring **out)
+{
+	struct qd_ring *r = qd__mine;
+
+	if (__builtin_expect(!!r, 1)) {
+		*out = r;
+		return 0;
+	}
+	return qd__ring_mine_slow(out);
+}
+
 /* The calling thread's ring, or NULL if it has none yet. */
-struct qd_ring *qd__ring_mine_peek(void);
+static inline struct qd_ring *qd__ring_mine_peek(void)
+{
+	return qd__mine;
+}
 /* In a fork child: the forking thread has no ring any more. */
 void qd__thread_forget(void);
 

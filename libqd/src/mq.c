@@ -23,46 +23,26 @@ static inline int mq_cas(uint32_t *p, uint32_t old, uint32_t new)
 /* Lost races before giving the operation to the kernel instead. */
 #define MQ_TRIES	1024
 
-/*
- * qd -> struct qd_mq *, in blocks of 256 allocated on first use and never
- * freed: readers load two pointers, no lock. Writers (create, close,
- * fork) hold mq_lock.
- */
-#define MQ_BLOCK_SHIFT	8
-#define MQ_BLOCK	(1u << MQ_BLOCK_SHIFT)
-#define MQ_BLOCKS	(65536u / MQ_BLOCK)
-
-static struct qd_mq **mq_tab[MQ_BLOCKS];
+/* See mq.h; writers hold mq_lock. */
+struct qd_mq **qd__mq_tab[QD_MQ_BLOCKS];
 static pthread_mutex_t mq_lock = PTHREAD_MUTEX_INITIALIZER;
-
-struct qd_mq *qd__mq_get(int qd)
-{
-	struct qd_mq **b;
-
-	if (qd < 0 || (unsigned int)qd >= MQ_BLOCKS * MQ_BLOCK)
-		return NULL;
-	b = __atomic_load_n(&mq_tab[qd >> MQ_BLOCK_SHIFT], __ATOMIC_ACQUIRE);
-	if (!b)
-		return NULL;
-	return __atomic_load_n(&b[qd & (MQ_BLOCK - 1)], __ATOMIC_ACQUIRE);
-}
 
 /* Called with mq_lock held. */
 static int mq_publish(int qd, struct qd_mq *m)
 {
 	struct qd_mq **b;
 
-	if (qd < 0 || (unsigned int)qd >= MQ_BLOCKS * MQ_BLOCK)
+	if (qd < 0 || (unsigned int)qd >= QD_MQ_BLOCKS * QD_MQ_BLOCK)
 		return -EINVAL;
-	b = mq_tab[qd >> MQ_BLOCK_SHIFT];
+	b = qd__mq_tab[qd >> QD_MQ_BLOCK_SHIFT];
 	if (!b) {
-		b = calloc(MQ_BLOCK, sizeof(*b));
+		b = calloc(QD_MQ_BLOCK, sizeof(*b));
 		if (!b)
 			return -ENOMEM;
-		__atomic_store_n(&mq_tab[qd >> MQ_BLOCK_SHIFT], b,
+		__atomic_store_n(&qd__mq_tab[qd >> QD_MQ_BLOCK_SHIFT], b,
 				 __ATOMIC_RELEASE);
 	}
-	__atomic_store_n(&b[qd & (MQ_BLOCK - 1)], m, __ATOMIC_RELEASE);
+	__atomic_store_n(&b[qd & (QD_MQ_BLOCK - 1)], m, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -141,12 +121,12 @@ void qd__mq_forget_all(void)
 {
 	unsigned int i, j;
 
-	for (i = 0; i < MQ_BLOCKS; i++) {
-		if (!mq_tab[i])
+	for (i = 0; i < QD_MQ_BLOCKS; i++) {
+		if (!qd__mq_tab[i])
 			continue;
-		for (j = 0; j < MQ_BLOCK; j++) {
-			free(mq_tab[i][j]);
-			mq_tab[i][j] = NULL;
+		for (j = 0; j < QD_MQ_BLOCK; j++) {
+			free(qd__mq_tab[i][j]);
+			qd__mq_tab[i][j] = NULL;
 		}
 	}
 }

@@ -30,8 +30,30 @@ struct qd_mq {
 	size_t			bytes;
 };
 
+/*
+ * qd -> struct qd_mq *, in blocks of 256 allocated on first use and never
+ * freed: readers load two pointers, no lock. Writers (create, close,
+ * fork) hold mq.c's lock.
+ */
+#define QD_MQ_BLOCK_SHIFT	8
+#define QD_MQ_BLOCK		(1u << QD_MQ_BLOCK_SHIFT)
+#define QD_MQ_BLOCKS		(65536u / QD_MQ_BLOCK)
+
+extern struct qd_mq **qd__mq_tab[QD_MQ_BLOCKS];
+
 /* The mapped queue qd names in this process, or NULL. Lock-free. */
-struct qd_mq *qd__mq_get(int qd);
+static inline struct qd_mq *qd__mq_get(int qd)
+{
+	struct qd_mq **b;
+
+	if (qd < 0 || (unsigned int)qd >= QD_MQ_BLOCKS * QD_MQ_BLOCK)
+		return NULL;
+	b = __atomic_load_n(&qd__mq_tab[qd >> QD_MQ_BLOCK_SHIFT],
+			    __ATOMIC_ACQUIRE);
+	if (!b)
+		return NULL;
+	return __atomic_load_n(&b[qd & (QD_MQ_BLOCK - 1)], __ATOMIC_ACQUIRE);
+}
 
 /*
  * Create a queue: mapped when the kernel has QD_FEAT_MAPPED_QUEUE (and

@@ -15,14 +15,14 @@
 
 #include "int.h"
 
-static __thread struct qd_ring *mine;
+__thread struct qd_ring *qd__mine __attribute__((tls_model("initial-exec")));
 static pthread_key_t ring_key;
 
 static void thread_exit(void *arg)
 {
 	struct qd_ring *r = arg;
 
-	mine = NULL;
+	qd__mine = NULL;
 	/* A failure leaves them queued for the next user of the ring. */
 	qd__ring_submit(r);
 	pthread_mutex_lock(&qd__ctx.init_lock);
@@ -70,15 +70,11 @@ static struct qd_ring *ring_claim(struct qd_ctx *c)
 	return r;
 }
 
-int qd__ring_mine(struct qd_ring **out)
+int qd__ring_mine_slow(struct qd_ring **out)
 {
-	struct qd_ring *r = mine;
+	struct qd_ring *r;
 	int ret;
 
-	if (r) {
-		*out = r;
-		return 0;
-	}
 	ret = qd_get();
 	if (ret)
 		return ret;
@@ -87,18 +83,13 @@ int qd__ring_mine(struct qd_ring **out)
 	r->owners++;
 	pthread_mutex_unlock(&qd__ctx.init_lock);
 	pthread_setspecific(ring_key, r);
-	mine = r;
+	qd__mine = r;
 	*out = r;
 	return 0;
 }
 
-struct qd_ring *qd__ring_mine_peek(void)
-{
-	return mine;
-}
-
 void qd__thread_forget(void)
 {
-	mine = NULL;
+	qd__mine = NULL;
 	pthread_setspecific(ring_key, NULL);
 }
