@@ -63,6 +63,15 @@ static inline int qd_ready(void)
 	return __atomic_load_n(&qd__ctx.ready, __ATOMIC_ACQUIRE);
 }
 
+/* The ring with this id, or NULL. No lock needed. */
+static inline struct qd_ring *qd__ring_get(uint32_t id)
+{
+	if (id >= QD_MAX_RINGS)
+		return NULL;
+	/* Pairs with the release in ring_publish() (rings.c). */
+	return __atomic_load_n(&qd__ctx.rings[id], __ATOMIC_ACQUIRE);
+}
+
 /* qd_init() unless already done: the fast path is one load. */
 static inline int qd_get(void)
 {

@@ -13,14 +13,6 @@
 #include "int.h"
 #include "syscall.h"
 
-struct qd_ring *qd__ring_get(uint32_t id)
-{
-	if (id >= QD_MAX_RINGS)
-		return NULL;
-	/* Pairs with the release in ring_publish(). */
-	return __atomic_load_n(&qd__ctx.rings[id], __ATOMIC_ACQUIRE);
-}
-
 static void ring_publish(struct qd_ctx *c, struct qd_ring *r)
 {
 	__atomic_store_n(&c->rings[r->id], r, __ATOMIC_RELEASE);

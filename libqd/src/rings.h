@@ -91,8 +91,6 @@ struct qd_ring {
  */
 int qd__ring_open(struct qd_ctx *c, struct qd_ring **out);
 
-/* The ring with this id, or NULL. No lock needed. */
-struct qd_ring *qd__ring_get(uint32_t id);
 
 /* In a fork child: forget every ring (they were not inherited). */
 void qd__rings_forget(struct qd_ctx *c);

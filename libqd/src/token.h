@@ -108,20 +108,83 @@ static inline int qd_slot_ready(const struct qd_slot *s)
 /* An empty table for ring. */
 void qd__slots_init(struct qd_slots *t, uint32_t ring);
 
+/* Add a block of free slots: 0, or -1 (out of memory or token space). */
+int qd__slots_grow(struct qd_slots *t);
+
+/* Free a multishot slot's undelivered results. */
+void qd__slot_shots_free(struct qd_slot *s);
+
+/*
+ * The per-operation slot functions are inline: a push, a pop and a wait
+ * each use two or three of them.
+ */
+static inline struct qd_slot *qd__slot_idx(const struct qd_slots *t,
+					   uint32_t idx)
+{
+	return &t->blocks[idx >> QD_SLOT_BLOCK_SHIFT][idx & (QD_SLOT_BLOCK - 1)];
+}
+
 /* A free slot, marked PENDING, or NULL (-ENOMEM). */
-struct qd_slot *qd__slot_alloc(struct qd_slots *t);
+static inline struct qd_slot *qd__slot_alloc(struct qd_slots *t)
+{
+	struct qd_slot *s;
+
+	if (t->free_head == QD_SLOT_NONE && qd__slots_grow(t))
+		return NULL;
+	s = qd__slot_idx(t, t->free_head);
+	t->free_head = s->next_free;
+	s->next_free = QD_SLOT_NONE;
+	s->state = QD_SLOT_PENDING;
+	s->op = 0;
+	s->nsegs = 0;
+	s->multishot = 0;
+	s->lazy = 0;
+	s->qd = -1;
+	s->res = 0;
+	s->shots = NULL;
+	s->shots_tail = &s->shots;
+	t->used++;
+	return s;
+}
 
 /* Whether a slot can be allocated now without failing (1) or not (0). */
 int qd__slot_reserve(struct qd_slots *t);
 
 /* The live slot at index idx (a lazy pop's), or NULL. */
-struct qd_slot *qd__slot_at(struct qd_slots *t, uint32_t idx);
+static inline struct qd_slot *qd__slot_at(struct qd_slots *t, uint32_t idx)
+{
+	if (idx >= t->nblocks * QD_SLOT_BLOCK)
+		return NULL;
+	return qd__slot_idx(t, idx);
+}
 
 /* The live (PENDING or DONE) slot qt names, or NULL. */
-struct qd_slot *qd__slot_get(struct qd_slots *t, qd_token_t qt);
+static inline struct qd_slot *qd__slot_get(struct qd_slots *t, qd_token_t qt)
+{
+	uint32_t idx = qd_token_idx(qt);
+	struct qd_slot *s;
+
+	if (qd_token_ring(qt) != t->ring || idx >= t->nblocks * QD_SLOT_BLOCK)
+		return NULL;
+	s = qd__slot_idx(t, idx);
+	if (s->state == QD_SLOT_FREE || s->gen != qd_token_gen(qt))
+		return NULL;
+	return s;
+}
 
 /* Return a slot to the free list; its tokens become stale. */
-void qd__slot_free(struct qd_slots *t, struct qd_slot *s);
+static inline void qd__slot_free(struct qd_slots *t, struct qd_slot *s)
+{
+	if (s->shots)
+		qd__slot_shots_free(s);
+	s->state = QD_SLOT_FREE;
+	/* Generation 0 never names a slot, so token 0 is always invalid. */
+	if (++s->gen == 0)
+		s->gen = 1;
+	s->next_free = t->free_head;
+	t->free_head = s->idx;
+	t->used--;
+}
 
 /* Free everything (after fork, in the child). */
 void qd__slots_fini(struct qd_slots *t);
