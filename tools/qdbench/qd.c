@@ -440,15 +440,12 @@ static int qd_a_send(struct run *r, bool last, bool flush)
 	if (err)
 		return err;
 	/*
-	 * A batch's end sends what libqd holds back (a wake-up of B if B
-	 * sleeps in the kernel). In a stream it goes with A's next wait that
-	 * sleeps, before A can block: libqd's batching, not a held element.
+	 * What libqd holds back (a wake-up of B if B sleeps in the kernel)
+	 * goes with A's next wait that sleeps, before A can block: in a
+	 * batch, a_sync's (one system call for both, as io_uring's
+	 * submit-and-wait); in a stream, when the pool runs dry.
 	 */
-	if (flush && r->mode == MODE_BATCH) {
-		err = qd_submit();
-		if (err)
-			return err;
-	}
+	(void)flush;
 	err = qd_pop(&t, s->q2);	/* where this buffer will come back */
 	if (err)
 		return err;
@@ -577,10 +574,16 @@ static int qd_b_release(struct run *r, bool last, bool flush)
 
 	(void)last;
 	(void)t;
+	(void)flush;
 	err = qd_push_forget(s->q2, &s->b_cur);
 	if (err)
 		return err;
-	return flush && r->mode == MODE_BATCH ? qd_submit() : 0;
+	/*
+	 * A's wake-up goes with B's next wait that sleeps (the next batch's
+	 * first pop), as io_uring's B submits with its wait; after the last
+	 * element there is no such wait.
+	 */
+	return last ? qd_submit() : 0;
 }
 
 static int qd_b_done(struct run *r)
