@@ -242,6 +242,75 @@ TEST_F(libqd, close_cancels_a_pending_pop)
 	EXPECT_EQ(-EBADF, qd_close(self->qd));
 }
 
+/*
+ * Pops left waiting on three queues at once, interleaved, more of them per
+ * queue than libqd keeps at first (its per-queue FIFOs grow): each pop gets
+ * its own queue's elements in push order, however the pushes interleave;
+ * closing one queue cancels its pops and leaves the others' alone; a queue
+ * made afterwards (its FIFO reused) works the same.
+ */
+TEST_F(libqd, pops_waiting_on_several_queues_get_their_own_elements_in_order)
+{
+	enum { NQ = 3, PER = 40 };
+	qd_token_t pops[NQ][PER];
+	struct qd_sga bufs[NQ][PER];
+	struct qd_result qr;
+	int qds[NQ], i, k;
+
+	qds[0] = self->qd;
+	ASSERT_EQ(0, qd_queue(&qds[1]));
+	ASSERT_EQ(0, qd_queue(&qds[2]));
+	for (i = 0; i < PER; i++)
+		for (k = 0; k < NQ; k++)
+			ASSERT_EQ(0, qd_pop(&pops[k][i], qds[k]));
+	/* nothing yet */
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, pops[1][0], &ZERO));
+	/* queue 2 first, then 0, then 1: each in its own order */
+	for (k = NQ - 1; k >= 0; k--) {
+		int q = (k + 2) % NQ;
+
+		for (i = 0; i < PER; i++) {
+			bufs[q][i] = qd_sgaalloc(64);
+			ASSERT_EQ(1u, bufs[q][i].numsegs);
+			if (q == 1 && i >= PER / 2)
+				break;
+			ASSERT_EQ(0, qd_push_forget(qds[q], &bufs[q][i]));
+		}
+	}
+	/* waited newest first: every result is already the right one */
+	for (k = 0; k < NQ; k++) {
+		for (i = (k == 1 ? PER / 2 : PER) - 1; i >= 0; i--) {
+			ASSERT_EQ(0, qd_wait(&qr, pops[k][i], &LONG));
+			EXPECT_EQ(64, qr.ret);
+			EXPECT_EQ(qds[k], qr.qd);
+			ASSERT_EQ(1u, qr.value.sga.numsegs);
+			EXPECT_EQ(bufs[k][i].segs[0].buf, qr.value.sga.segs[0].buf);
+			qd_sgafree(&qr.value.sga);
+		}
+	}
+	/* queue 1's other half still waits; closing it cancels them */
+	EXPECT_EQ(-ETIMEDOUT, qd_wait(&qr, pops[1][PER / 2], &ZERO));
+	qd_sgafree(&bufs[1][PER / 2]);
+	ASSERT_EQ(0, qd_close(qds[1]));
+	for (i = PER / 2; i < PER; i++) {
+		ASSERT_EQ(0, qd_wait(&qr, pops[1][i], &LONG));
+		EXPECT_EQ(-ECANCELED, qr.ret);
+	}
+	/* a new queue, and the old ones, still work */
+	ASSERT_EQ(0, qd_queue(&qds[1]));
+	for (k = 0; k < NQ; k++) {
+		ASSERT_EQ(0, qd_pop(&pops[k][0], qds[k]));
+		bufs[k][0] = qd_sgaalloc(32);
+		ASSERT_EQ(0, qd_push_forget(qds[k], &bufs[k][0]));
+		ASSERT_EQ(0, qd_wait(&qr, pops[k][0], &LONG));
+		EXPECT_EQ(32, qr.ret);
+		EXPECT_EQ(bufs[k][0].segs[0].buf, qr.value.sga.segs[0].buf);
+		qd_sgafree(&qr.value.sga);
+	}
+	ASSERT_EQ(0, qd_close(qds[1]));
+	ASSERT_EQ(0, qd_close(qds[2]));
+}
+
 TEST_F(libqd, push_of_foreign_buffer_is_efault)
 {
 	static char static_buf[256];
