@@ -61,6 +61,9 @@ struct qd_ring {
 		uint32_t	sq_index;
 	}			wakes[4];
 	uint32_t		wake_next;
+	/* The SQ index of the newest wake queued (if wake_last_set). */
+	uint32_t		wake_last;
+	uint32_t		wake_last_set;
 	/*
 	 * SQ index of the last other operation queued (valid if last_op_set):
 	 * until the kernel has it, this thread's mapped-queue operations go

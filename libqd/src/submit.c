@@ -34,7 +34,13 @@ void qd__ring_send_wakes(struct qd_ring *r)
 	uint32_t head, i;
 	int queued = 0;
 
-	if (!r)
+	/*
+	 * Without the lock first: has the kernel consumed the SQ past the
+	 * newest wake queued? (Mostly it has, and there is nothing to do.)
+	 */
+	if (!r || !__atomic_load_n(&r->wake_last_set, __ATOMIC_RELAXED) ||
+	    (int32_t)(__atomic_load_n(&r->wake_last, __ATOMIC_RELAXED) -
+		      qd_load_acquire(r->sq.khead)) < 0)
 		return;
 	qd_lock(&r->lock);
 	head = qd_load_acquire(r->sq.khead);
@@ -175,8 +181,13 @@ static void queue_wake(struct qd_ring *r, int qd)
 	i = r->wake_next++ % 4;
 	r->wakes[i].qd = qd;
 	r->wakes[i].sq_index = r->sq.tail;
-	if (sq_add(r, &sqe, NULL))
+	if (sq_add(r, &sqe, NULL)) {
 		r->wakes[i].qd = -1;	/* the next push or pop tries again */
+		return;
+	}
+	__atomic_store_n(&r->wake_last, r->wakes[i].sq_index,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&r->wake_last_set, 1, __ATOMIC_RELAXED);
 }
 
 /*

@@ -262,20 +262,21 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 
 	qd_lock(&r->lock);
 	for (;;) {
-		ret = find_ready(r, qts, n, idx, &s);
-		if (ret || *idx >= 0)
-			break;
+		/*
+		 * Reap first, then look: every CQE before the head it leaves
+		 * is in the slots, so a sleep past that head misses nothing.
+		 */
 		ret = qd__ring_reap(r);
 		if (ret < 0)
 			break;
-		if (ret > 0) {
+		if (ret > 0)
 			drained = 0;
-			continue;
-		}
+		ret = find_ready(r, qts, n, idx, &s);
+		if (ret || *idx >= 0)
+			break;
 		/* Mapped-queue pops still in user space: from their rings. */
 		if (r->nlazy && qd__ring_serve_lazy(r) > 0)
 			continue;
-		/* Every CQE before this tail is in the slots: sleep past it. */
 		seen = r->cq.head;
 		queued = qd_sq_queued(&r->sq);
 		if (!drained && qd_cq_overflowed(&r->cq)) {
@@ -311,12 +312,15 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 		}
 		/*
 		 * About to sleep: the oldest lazy pop of each queue goes to
-		 * the kernel, to be woken (once per sleep).
+		 * the kernel with this enter, to be woken (once per sleep).
+		 * Nothing else changed: no need to look again first (a CQE
+		 * posted meanwhile moves the tail past seen, and the enter
+		 * returns at once).
 		 */
 		if (r->nlazy && !converted &&
 		    qd__ring_convert_lazy(r, 0) > 0) {
 			converted = 1;
-			continue;
+			queued = qd_sq_queued(&r->sq);
 		}
 		qd_unlock(&r->lock);
 		submit_own(own, r);
