@@ -49,6 +49,9 @@ struct qd_memq {
 	 * and the kernel's ops wait in pops/pushes like user space's would.
 	 */
 	struct qd_mq_map *map;
+	/* Threads asleep in QD_ENTER_MQ_POP (struct qd_mq_sleeper). */
+	struct list_head sleepers;
+	u32 nr_sleepers;
 };
 
 static struct qd_memq *to_memq(struct qd_object *obj)
@@ -161,6 +164,23 @@ static void qd_memq_finish(struct list_head *done)
 }
 
 /*
+ * Kick the sleepers (all, or ctx's) back to user space to look at the ring
+ * again. Called with q->lock held: wake_up() takes the CQ wait queue's own
+ * irq-safe lock, as qd_cq_post() does under the CQ's.
+ */
+static void qd_memq_kick(struct qd_memq *q, struct qd_ctx *ctx)
+{
+	struct qd_mq_sleeper *sl;
+
+	list_for_each_entry(sl, &q->sleepers, node) {
+		if (ctx && sl->ctx != ctx)
+			continue;
+		WRITE_ONCE(sl->kicked, true);
+		wake_up(&sl->ring->cq.wait);
+	}
+}
+
+/*
  * A multishot pop at the head of a mapped queue's line takes the ring's
  * oldest element into a new element (no sleeping here: GFP_ATOMIC; when
  * that fails the element stays in the ring and the pop stays parked, to be
@@ -234,6 +254,8 @@ static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 		op = list_first_entry(&q->pushes, struct qd_op, node);
 		if (!qd_mq_map_put_elem(q->map, op->elem))
 			break;
+		if (q->nr_sleepers)
+			qd_memq_kick(q, NULL);
 		op->res = op->elem->bytes;
 		list_del(&op->node);
 		q->nr_pushes--;
@@ -249,7 +271,8 @@ static void qd_memq_set_waiters(struct qd_memq *q)
 {
 	qd_mq_map_set_waiters(q->map,
 			      (q->nr_pops ? QD_MQ_POP_WAITERS : 0) |
-			      (q->nr_pushes ? QD_MQ_PUSH_WAITERS : 0));
+			      (q->nr_pushes ? QD_MQ_PUSH_WAITERS : 0) |
+			      (q->nr_sleepers ? QD_MQ_POP_SLEEPERS : 0));
 }
 
 static void qd_memq_serve(struct qd_memq *q, struct list_head *done)
@@ -310,10 +333,14 @@ static int qd_memq_wake(struct qd_object *obj)
 	if (!q->map)
 		return -EINVAL;
 	spin_lock_irqsave(&q->lock, flags);
-	if (q->closed)
+	if (q->closed) {
 		ret = -EBADF;
-	else
+	} else {
 		qd_memq_serve(q, &done);
+		/* What is left in the ring is for the sleepers to take. */
+		if (q->nr_sleepers)
+			qd_memq_kick(q, NULL);
+	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
 	qd_memq_finish(&done);
@@ -540,6 +567,9 @@ static void qd_memq_detach(struct qd_memq *q, struct qd_ctx *ctx)
 	}
 	if (q->map)
 		qd_memq_set_waiters(q);
+	/* ctx's sleepers (all at the last close) look at their qd again. */
+	if (q->nr_sleepers)
+		qd_memq_kick(q, q->closed ? NULL : ctx);
 	spin_unlock_irqrestore(&q->lock, flags);
 
 	qd_memq_cancel_list(&cancel);
@@ -609,6 +639,7 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	INIT_LIST_HEAD(&q->elems);
 	INIT_LIST_HEAD(&q->pops);
 	INIT_LIST_HEAD(&q->pushes);
+	INIT_LIST_HEAD(&q->sleepers);
 	q->max_depth = c.depth ? c.depth : QD_MEMQ_DEFAULT_DEPTH;
 	q->handles = 1;
 	if (c.flags & QD_QUEUE_MAPPED) {
@@ -652,6 +683,62 @@ err_free:
 		qd_mq_map_put(q->map);
 	kfree(q);
 	return ret;
+}
+
+/*
+ * QD_ENTER_MQ_POP (submit.c). Process context. sleep_begin puts sl on the
+ * queue's list and publishes QD_MQ_POP_SLEEPERS with a full barrier (as
+ * for parked pops), so that a pusher that published an element before it
+ * read the flag is seen by the ready check that follows, and one that
+ * reads the flag after sends a QD_OP_WAKE, which kicks sl. -EINVAL: not a
+ * mapped queue of this context (an imported one included); -EBADF:
+ * closed. sleep_end takes sl off again.
+ */
+int qd_memq_sleep_begin(struct qd_object *obj, struct qd_mq_sleeper *sl)
+{
+	struct qd_memq *q = to_memq(obj);
+	unsigned long flags;
+	int ret = 0;
+
+	if (obj->ops != &qd_memq_ops || !q->map)
+		return -EINVAL;
+	spin_lock_irqsave(&q->lock, flags);
+	if (q->closed) {
+		ret = -EBADF;
+	} else {
+		sl->kicked = false;
+		list_add_tail(&sl->node, &q->sleepers);
+		q->nr_sleepers++;
+		qd_memq_set_waiters(q);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	return ret;
+}
+
+/*
+ * The sleeper's wake-up condition: kicked, closed, pops parked in the
+ * kernel (they go first: user space must join their line), or an element
+ * in the ring. Any context, no lock (a hint, looked at again in user
+ * space).
+ */
+bool qd_memq_sleep_ready(struct qd_object *obj, struct qd_mq_sleeper *sl)
+{
+	struct qd_memq *q = to_memq(obj);
+
+	return READ_ONCE(sl->kicked) || READ_ONCE(q->closed) ||
+	       READ_ONCE(q->nr_pops) || qd_mq_map_has_elem(q->map);
+}
+
+void qd_memq_sleep_end(struct qd_object *obj, struct qd_mq_sleeper *sl)
+{
+	struct qd_memq *q = to_memq(obj);
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->lock, flags);
+	list_del(&sl->node);
+	q->nr_sleepers--;
+	qd_memq_set_waiters(q);
+	spin_unlock_irqrestore(&q->lock, flags);
 }
 
 /* mmap of QD_OFF_QUEUE(qd): the ring of the mapped queue qd. */

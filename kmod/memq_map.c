@@ -192,3 +192,16 @@ u32 qd_mq_map_depth(struct qd_mq_map *map)
 
 	return min(used, map->entries);
 }
+
+/*
+ * Whether the oldest slot holds a published element (a peek: nothing is
+ * claimed). Any context, no lock: user space may change the ring at any
+ * time, so the answer is a hint for a sleeper's wake-up condition.
+ */
+bool qd_mq_map_has_elem(struct qd_mq_map *map)
+{
+	u32 head = READ_ONCE(map->hdr->head);
+	struct qd_mq_slot *s = &qd_mq_slots(map->hdr)[head & map->mask];
+
+	return qd_mq_acquire(&s->seq) == head + 1;
+}

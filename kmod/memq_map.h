@@ -33,5 +33,6 @@ int qd_mq_map_take_elem(struct qd_mq_map *map, struct qd_ctx *ctx,
 			struct qd_kelem *elem);
 void qd_mq_map_set_waiters(struct qd_mq_map *map, u32 waiters);
 u32 qd_mq_map_depth(struct qd_mq_map *map);
+bool qd_mq_map_has_elem(struct qd_mq_map *map);
 
 #endif /* _QD_MEMQ_MAP_H */

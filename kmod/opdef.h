@@ -36,5 +36,7 @@ int qd_cancel_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_cancel_issue(struct qd_op *op);
 int qd_wake_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_wake_issue(struct qd_op *op);
+struct qd_ctx;
+bool qd_wake_direct(struct qd_ctx *ctx, const struct qd_sqe *sqe);
 
 #endif /* _QD_OPDEF_H */

@@ -12,6 +12,7 @@
 #include "op.h"
 #include "opdef.h"
 #include "region.h"
+#include "stats.h"
 
 /*
  * Called with the ring's sq_lock held (not ctx->lock: the copy may fault). Each
@@ -114,4 +115,32 @@ int qd_wake_issue(struct qd_op *op)
 	if (!ret)
 		qd_op_complete(op, 0);
 	return ret;
+}
+
+/*
+ * A QD_OP_WAKE that posts nothing when it succeeds (SKIP_SUCCESS, as libqd
+ * sends them) needs no operation: the submission loop tries this first,
+ * with the SQE's reserved fields already checked, and allocates an op only
+ * when it returns false (invalid, or the wake failed: the ordinary path
+ * then checks and reports it). One per hop of a ping-pong through a mapped
+ * queue. Called with the ring's sq_lock held.
+ */
+bool qd_wake_direct(struct qd_ctx *ctx, const struct qd_sqe *sqe)
+{
+	struct qd_object *obj;
+	int ret;
+
+	if (sqe->flags != QD_SQE_F_SKIP_SUCCESS || sqe->op_flags ||
+	    sqe->nsegs || sqe->addr)
+		return false;
+	obj = qd_object_get(ctx, sqe->qd);
+	if (!obj)
+		return false;
+	ret = obj->ops->wake ? obj->ops->wake(obj) : -EINVAL;
+	qd_object_put(obj);
+	if (ret)
+		return false;
+	qd_stat_inc(op[QD_OP_WAKE].submitted);
+	qd_stat_inc(op[QD_OP_WAKE].completed);
+	return true;
 }

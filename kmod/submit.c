@@ -13,6 +13,8 @@
 
 #include "common/qd_ring.h"
 #include "ctx.h"
+#include "memq.h"
+#include "object.h"
 #include "op.h"
 #include "opdef.h"
 #include "stats.h"
@@ -105,6 +107,12 @@ static int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 			break;
 		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
 		       sizeof(sqe));
+		/* A wake that succeeds posts nothing: no op (queue.c). */
+		if (sqe.opcode == QD_OP_WAKE && qd_sqe_resv_clear(&sqe) &&
+		    qd_wake_direct(ctx, &sqe)) {
+			sq->head++;
+			continue;
+		}
 		op = qd_op_alloc(ring);
 		if (!op)
 			break;
@@ -119,8 +127,18 @@ static int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 }
 
 /* Whether the waiter of e may return: its condition holds. */
-static bool qd_wait_done(struct qd_ring *ring, const struct qd_enter *e)
+/* What a QD_ENTER_MQ_POP sleeper waits on besides its ring's CQ tail. */
+struct qd_mq_wait {
+	struct qd_object *obj;
+	struct qd_mq_sleeper sl;
+};
+
+static bool qd_wait_done(struct qd_ring *ring, const struct qd_enter *e,
+			 struct qd_mq_wait *mw)
 {
+	if (e->flags & QD_ENTER_MQ_POP)
+		return qd_cq_moved(ring, e->wait_seq) ||
+		       qd_memq_sleep_ready(mw->obj, &mw->sl);
 	if (e->flags & QD_ENTER_CQ_TAIL)
 		return qd_cq_moved(ring, e->wait_seq);
 	if (e->flags & QD_ENTER_CTX_SEQ)
@@ -135,7 +153,8 @@ static bool qd_wait_done(struct qd_ring *ring, const struct qd_enter *e)
  * condition holds, or nothing is parked, or the ring is full (and a
  * GETEVENTS waiter has its min, since min <= entries).
  */
-static int qd_wait_cqes(struct qd_ring *ring, const struct qd_enter *e)
+static int qd_wait_cqes(struct qd_ring *ring, const struct qd_enter *e,
+			struct qd_mq_wait *mw)
 {
 	struct qd_ctx *ctx = ring->ctx;
 	wait_queue_head_t *wq = &ring->cq.wait;
@@ -152,8 +171,10 @@ static int qd_wait_cqes(struct qd_ring *ring, const struct qd_enter *e)
 		if (e->flags & QD_ENTER_CTX_SEQ) {
 			if (qd_ctx_seq_moved(ctx, e->wait_seq))
 				return 0;
-		} else if (e->flags & QD_ENTER_CQ_TAIL) {
+		} else if (e->flags & (QD_ENTER_CQ_TAIL | QD_ENTER_MQ_POP)) {
 			if (READ_ONCE(ring->cq.tail) != e->wait_seq)
+				return 0;
+			if (mw && qd_memq_sleep_ready(mw->obj, &mw->sl))
 				return 0;
 		} else if (qd_cq_ready(ring) >= e->min_complete) {
 			return 0;
@@ -164,10 +185,11 @@ static int qd_wait_cqes(struct qd_ring *ring, const struct qd_enter *e)
 			if (ktime_compare(left, 0) <= 0)
 				return -ETIMEDOUT;
 			ret = wait_event_interruptible_hrtimeout(*wq,
-								 qd_wait_done(ring, e),
+								 qd_wait_done(ring, e, mw),
 								 left);
 		} else {
-			ret = wait_event_interruptible(*wq, qd_wait_done(ring, e));
+			ret = wait_event_interruptible(*wq,
+						       qd_wait_done(ring, e, mw));
 		}
 		if (ret == -ETIME)
 			return -ETIMEDOUT;
@@ -176,20 +198,46 @@ static int qd_wait_cqes(struct qd_ring *ring, const struct qd_enter *e)
 	}
 }
 
+/*
+ * QD_ENTER_MQ_POP: sleep on the ring's CQ like CQ_TAIL, registered with the
+ * mapped queue e->qd as a sleeper (memq.c), which kicks the ring's wait
+ * queue when something may be there for a pop in user space. Process
+ * context; the object reference keeps the queue while we sleep.
+ */
+static int qd_wait_mq(struct qd_ring *ring, const struct qd_enter *e)
+{
+	struct qd_mq_wait mw = { .sl = { .ring = ring, .ctx = ring->ctx } };
+	int ret;
+
+	mw.obj = qd_object_get(ring->ctx, e->qd);
+	if (!mw.obj)
+		return -EBADF;
+	ret = qd_memq_sleep_begin(mw.obj, &mw.sl);
+	if (!ret) {
+		ret = qd_wait_cqes(ring, e, &mw);
+		qd_memq_sleep_end(mw.obj, &mw.sl);
+	}
+	qd_object_put(mw.obj);
+	return ret;
+}
+
 #define QD_ENTER_WAITS	(QD_ENTER_GETEVENTS | QD_ENTER_CQ_TAIL | \
-			 QD_ENTER_CTX_SEQ)
+			 QD_ENTER_CTX_SEQ | QD_ENTER_MQ_POP)
+#define QD_ENTER_SEQ	(QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ | QD_ENTER_MQ_POP)
 
 static int qd_enter_check(const struct qd_enter *e)
 {
 	u32 waits = e->flags & QD_ENTER_WAITS;
 
-	if (e->flags & ~QD_ENTER_ALL || e->resv1 || e->resv)
+	if (e->flags & ~QD_ENTER_ALL || e->resv)
+		return -EINVAL;
+	if (!(e->flags & QD_ENTER_MQ_POP) && e->qd)
 		return -EINVAL;
 	if (waits & (waits - 1))
 		return -EINVAL;		/* more than one wait mode */
 	if ((e->flags & QD_ENTER_TIMEOUT) && e->timeout_ns < 0)
 		return -EINVAL;
-	if (!(e->flags & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ)) && e->wait_seq)
+	if (!(e->flags & QD_ENTER_SEQ) && e->wait_seq)
 		return -EINVAL;
 	return 0;
 }
@@ -225,10 +273,13 @@ int qd_enter(struct qd_ctx *ctx, struct qd_enter __user *arg)
 			return submitted;
 	}
 
-	wait = e.flags & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ) ||
+	wait = e.flags & QD_ENTER_SEQ ||
 	       (e.flags & QD_ENTER_GETEVENTS && e.min_complete);
 	if (wait) {
-		ret = qd_wait_cqes(ring, &e);
+		if (e.flags & QD_ENTER_MQ_POP)
+			ret = qd_wait_mq(ring, &e);
+		else
+			ret = qd_wait_cqes(ring, &e, NULL);
 		if (ret && !submitted)
 			return ret;
 	}

@@ -311,6 +311,46 @@ TEST_F(libqd, pops_waiting_on_several_queues_get_their_own_elements_in_order)
 	ASSERT_EQ(0, qd_close(qds[2]));
 }
 
+struct closer {
+	int qd;
+	int ret;
+};
+
+static void *close_later(void *arg)
+{
+	struct closer *c = arg;
+
+	usleep(50 * 1000);
+	c->ret = qd_close(c->qd);
+	return NULL;
+}
+
+/*
+ * A pop waited for in one thread, asleep in the kernel on its (mapped)
+ * queue without an operation (QD_ENTER_MQ_POP), ends with -ECANCELED when
+ * another thread closes the queue. (The thread ping-pong tests cover the
+ * sleeps that end with an element.)
+ */
+TEST_F(libqd, a_sleeping_pop_ends_with_a_close_from_another_thread)
+{
+	struct closer c = { .qd = self->qd, .ret = 1 };
+	struct qd_result qr;
+	struct qd_stats st0, st1;
+	pthread_t t;
+	qd_token_t qt;
+
+	ASSERT_EQ(0, qd_pop(&qt, self->qd));
+	ASSERT_EQ(0, qd_stats(&st0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, close_later, &c));
+	ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, c.ret);
+	EXPECT_EQ(-ECANCELED, qr.ret);
+	ASSERT_EQ(0, qd_stats(&st1));
+	/* it slept (one enter at least), and was not woken by a timeout */
+	EXPECT_LE(1u, st1.enters - st0.enters);
+}
+
 TEST_F(libqd, push_of_foreign_buffer_is_efault)
 {
 	static char static_buf[256];

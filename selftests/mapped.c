@@ -565,4 +565,221 @@ TEST_F(mapped, fast_path_races_kernel_path)
 	EXPECT_EQ(expect, x.sum + ksum);
 }
 
+/* --- QD_ENTER_MQ_POP: a pop's sleep without an operation -------------- */
+
+/* QD_IOC_ENTER(MQ_POP) on qd, past CQ tail seq; timeout_ns < 0: none. */
+static int mq_sleep(struct qd_raw *r, int qd, unsigned int to_submit,
+		    unsigned int seq, long long timeout_ns)
+{
+	struct qd_enter e = {
+		.to_submit = to_submit, .flags = QD_ENTER_MQ_POP,
+		.ring = r->ring, .wait_seq = seq, .qd = qd,
+	};
+
+	if (timeout_ns >= 0) {
+		e.flags |= QD_ENTER_TIMEOUT;
+		e.timeout_ns = timeout_ns;
+	}
+	return qd_raw_ioctl(r->fd, QD_IOC_ENTER, &e);
+}
+
+struct sleeper {
+	struct qd_raw *r;
+	int qd;
+	unsigned int seq;
+	int ret;
+	int done;
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *sl = arg;
+
+	sl->ret = mq_sleep(sl->r, sl->qd, 0, sl->seq, LONG_NS);
+	__atomic_store_n(&sl->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Wait (up to 2 s) until the sleeper has the flag up: it is in the kernel. */
+static int sleeping(struct mq *m, struct sleeper *sl)
+{
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (mq_waiters(m) & QD_MQ_POP_SLEEPERS)
+			return 1;
+		if (__atomic_load_n(&sl->done, __ATOMIC_ACQUIRE))
+			return 0;
+		usleep(1000);
+	}
+	return 0;
+}
+
+static int joined(struct sleeper *sl, pthread_t t)
+{
+	int i;
+
+	for (i = 0; i < 2000 && !__atomic_load_n(&sl->done, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	if (!sl->done)
+		return 0;
+	pthread_join(t, NULL);
+	return 1;
+}
+
+/*
+ * A sleeper advertises itself (QD_MQ_POP_SLEEPERS), is not woken by a
+ * push through the ring alone (that push saw the flag: its wake is due),
+ * is woken by the QD_OP_WAKE, which posts no CQE, makes no operation, and
+ * leaves the element in the ring for user space; the flag goes with it.
+ */
+TEST_F(mapped, mq_pop_sleep_woken_by_push_and_wake)
+{
+	struct sleeper sl = { .r = &self->r, .qd = self->m.qd,
+			      .seq = *self->r.cq_tail };
+	struct qd_seg seg;
+	pthread_t t;
+	__u32 w;
+
+	ASSERT_TRUE(!!(self->r.p.features & QD_FEAT_MQ_SLEEP));
+	ASSERT_EQ(0, pthread_create(&t, NULL, sleeper_main, &sl));
+	ASSERT_TRUE(sleeping(&self->m, &sl));
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 64, 20));
+	w = mq_waiters(&self->m);
+	EXPECT_EQ(QD_MQ_POP_SLEEPERS, w);
+	usleep(30 * 1000);
+	EXPECT_EQ(0, __atomic_load_n(&sl.done, __ATOMIC_ACQUIRE));
+	SUBMIT(((struct qd_sqe){ .opcode = QD_OP_WAKE, .qd = self->m.qd,
+				 .flags = QD_SQE_F_SKIP_SUCCESS }));
+	ASSERT_TRUE(joined(&sl, t));
+	EXPECT_EQ(0, sl.ret);
+	EXPECT_EQ(0u, mq_waiters(&self->m));
+	/* no CQE for the wake, none for the sleep */
+	EXPECT_EQ(sl.seq, *self->r.cq_tail);
+	ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &seg));
+	EXPECT_EQ(64u, seg.offset);
+	EXPECT_EQ(20u, seg.len);
+}
+
+/* An element already there, or a pop parked in the kernel: no sleep. */
+TEST_F(mapped, mq_pop_sleep_returns_at_once_with_something_to_look_at)
+{
+	struct qd_cqe cqe;
+	struct qd_seg seg;
+	struct mq m2;
+
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 0, 8));
+	EXPECT_EQ(0, mq_sleep(&self->r, self->m.qd, 0, *self->r.cq_tail,
+			      LONG_NS));
+	EXPECT_EQ(0u, mq_waiters(&self->m));
+	ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &seg));
+	/* a kernel pop parked on the queue: user space must join its line */
+	SUBMIT(qd_sqe_pop(self->m.qd, 7));
+	EXPECT_EQ(QD_MQ_POP_WAITERS, mq_waiters(&self->m));
+	EXPECT_EQ(0, mq_sleep(&self->r, self->m.qd, 0, *self->r.cq_tail,
+			      LONG_NS));
+	/* nothing there: the timeout */
+	ASSERT_EQ(0, mq_create(self->r.fd, 8, &m2));
+	EXPECT_EQ(-ETIMEDOUT, mq_sleep(&self->r, m2.qd, 0, *self->r.cq_tail,
+				       SHORT_NS));
+	EXPECT_EQ(0u, mq_waiters(&m2));
+	/* a CQE posted past wait_seq ends it too (the CQ_TAIL rule) */
+	ASSERT_EQ(QD_MQ_OK, mq_push(&self->m, self->region, 0, 9));
+	SUBMIT(sqe_wake(self->m.qd, 8));
+	EXPECT_EQ(0, mq_sleep(&self->r, m2.qd, 0, *self->r.cq_tail - 1,
+			      LONG_NS));
+	REAP(&cqe, NULL);
+	munmap(m2.h, m2.c.map_bytes);
+}
+
+/* Closing the queue, or a kernel push into its ring, wakes a sleeper. */
+TEST_F(mapped, mq_pop_sleep_woken_by_close_and_kernel_push)
+{
+	struct sleeper sl = { .r = &self->r, .qd = self->m.qd,
+			      .seq = *self->r.cq_tail };
+	struct qd_cqe cqe;
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, sleeper_main, &sl));
+	ASSERT_TRUE(sleeping(&self->m, &sl));
+	struct qd_seg pseg = qd_seg(self->region, 128, 5);
+
+	SUBMIT(qd_sqe_push(self->m.qd, &pseg, 1, 3));
+	ASSERT_TRUE(joined(&sl, t));
+	EXPECT_EQ(0, sl.ret);
+	/* the push's own CQE is the only one */
+	REAP(&cqe, NULL);
+	EXPECT_EQ(3u, cqe.user_data);
+	EXPECT_EQ(5, cqe.res);
+
+	sl.seq = *self->r.cq_tail;
+	sl.done = 0;
+	{
+		struct qd_seg seg;
+
+		ASSERT_EQ(QD_MQ_OK, mq_pop(&self->m, &seg));
+	}
+	ASSERT_EQ(0, pthread_create(&t, NULL, sleeper_main, &sl));
+	ASSERT_TRUE(sleeping(&self->m, &sl));
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, self->m.qd));
+	ASSERT_TRUE(joined(&sl, t));
+	EXPECT_EQ(0, sl.ret);
+	/* and now the qd is gone */
+	EXPECT_EQ(-EBADF, mq_sleep(&self->r, self->m.qd, 0, *self->r.cq_tail,
+				   SHORT_NS));
+}
+
+/* The rules: what MQ_POP needs, and qd without it. */
+TEST_F(mapped, mq_pop_sleep_rules)
+{
+	struct qd_enter e = { .flags = QD_ENTER_MQ_POP | QD_ENTER_CQ_TAIL,
+			      .qd = self->m.qd };
+	struct qd_queue_create c = { .depth = 4 };
+	unsigned int seq = *self->r.cq_tail;
+
+	/* two wait modes */
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_ENTER, &e));
+	/* qd without MQ_POP (any non-zero value) */
+	e.flags = QD_ENTER_CQ_TAIL | QD_ENTER_TIMEOUT;
+	e.wait_seq = seq;
+	e.qd = self->m.qd + 1;
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_ENTER, &e));
+	/* no such qd, a negative one */
+	EXPECT_EQ(-EBADF, mq_sleep(&self->r, self->m.qd + 100, 0, seq, SHORT_NS));
+	EXPECT_EQ(-EBADF, mq_sleep(&self->r, -1, 0, seq, SHORT_NS));
+	/* a queue that is not mapped */
+	ASSERT_EQ(0, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE, &c));
+	EXPECT_EQ(-EINVAL, mq_sleep(&self->r, c.qd, 0, seq, SHORT_NS));
+	/* nothing left behind: no sleeper flag */
+	EXPECT_EQ(0u, mq_waiters(&self->m));
+}
+
+/*
+ * A successful QD_OP_WAKE with SKIP_SUCCESS (the kernel takes it without
+ * an operation) posts nothing; failing ones still post their errors.
+ */
+TEST_F(mapped, skip_success_wake_posts_nothing_but_errors)
+{
+	struct qd_cqe cqe;
+	int i;
+
+	for (i = 0; i < 100; i++)
+		SUBMIT(((struct qd_sqe){ .opcode = QD_OP_WAKE,
+					 .qd = self->m.qd,
+					 .flags = QD_SQE_F_SKIP_SUCCESS }));
+	NOTHING_MORE();
+	SUBMIT(((struct qd_sqe){ .opcode = QD_OP_WAKE, .qd = self->m.qd + 100,
+				 .user_data = 9,
+				 .flags = QD_SQE_F_SKIP_SUCCESS }));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(9u, cqe.user_data);
+	EXPECT_EQ(-EBADF, cqe.res);
+	SUBMIT(((struct qd_sqe){ .opcode = QD_OP_WAKE, .qd = self->m.qd,
+				 .user_data = 10, .addr = 1,
+				 .flags = QD_SQE_F_SKIP_SUCCESS }));
+	REAP(&cqe, NULL);
+	EXPECT_EQ(10u, cqe.user_data);
+	EXPECT_EQ(-EINVAL, cqe.res);
+}
+
 TEST_HARNESS_MAIN

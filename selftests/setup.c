@@ -303,8 +303,8 @@ static int enter_raw(struct qd_raw *r, struct qd_enter *e)
 
 TEST_F(enter, unknown_flags_are_einval)
 {
-	/* the first bit past QD_ENTER_CTX_SEQ, and the top one */
-	struct qd_enter e = { .flags = 1u << 4 };
+	/* the first bit past QD_ENTER_MQ_POP, and the top one */
+	struct qd_enter e = { .flags = 1u << 5 };
 
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
 	e.flags = QD_RAW_WAIT | (1u << 31);

@@ -131,23 +131,19 @@ void qd__mq_forget_all(void)
 	}
 }
 
-static uint32_t mq_waiters(const struct qd_mq *m)
-{
-	return __atomic_load_n(&m->h->waiters, __ATOMIC_ACQUIRE);
-}
 
 int qd__mq_push(struct qd_mq *m, const struct qd_seg *segs, unsigned int n,
 		int *wake)
 {
 	/* Pushes parked in the kernel go first. */
-	if (mq_waiters(m) & QD_MQ_PUSH_WAITERS)
+	if (qd__mq_waiters(m) & QD_MQ_PUSH_WAITERS)
 		return -EAGAIN;
 	if (qd_mq_produce(m->h, m->mask, segs, (uint16_t)n, MQ_TRIES) !=
 	    QD_MQ_OK)
 		return -EAGAIN;
 	/* Published, then look for sleepers: pairs with the kernel's smp_mb. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	*wake = !!(mq_waiters(m) & QD_MQ_POP_WAITERS);
+	*wake = !!(qd__mq_waiters(m) & (QD_MQ_POP_WAITERS | QD_MQ_POP_SLEEPERS));
 	return 0;
 }
 
@@ -157,12 +153,12 @@ int qd__mq_pop(struct qd_mq *m, struct qd_seg *segs, unsigned int *n,
 	uint16_t got;
 
 	/* Pops parked in the kernel go first. */
-	if (mq_waiters(m) & QD_MQ_POP_WAITERS)
+	if (qd__mq_waiters(m) & QD_MQ_POP_WAITERS)
 		return -EAGAIN;
 	if (qd_mq_consume(m->h, m->mask, segs, &got, MQ_TRIES) != QD_MQ_OK)
 		return -EAGAIN;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	*wake = !!(mq_waiters(m) & QD_MQ_PUSH_WAITERS);
+	*wake = !!(qd__mq_waiters(m) & QD_MQ_PUSH_WAITERS);
 	/* What another thread wrote: resolving it checks it (wait.c). */
 	*n = got <= QD_SGA_MAX ? got : 0;
 	return 0;

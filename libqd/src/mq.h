@@ -55,6 +55,12 @@ static inline struct qd_mq *qd__mq_get(int qd)
 	return __atomic_load_n(&b[qd & (QD_MQ_BLOCK - 1)], __ATOMIC_ACQUIRE);
 }
 
+/* The ring's waiters word (QD_MQ_*), as the kernel last wrote it. */
+static inline uint32_t qd__mq_waiters(const struct qd_mq *m)
+{
+	return __atomic_load_n(&m->h->waiters, __ATOMIC_ACQUIRE);
+}
+
 /*
  * Create a queue: mapped when the kernel has QD_FEAT_MAPPED_QUEUE (and
  * QD_MEMQ_KERNEL is not set in the environment), else, or when the

@@ -84,6 +84,29 @@ int qd__enter(int fd, uint32_t ring, uint32_t to_submit, uint32_t flags,
 	return ret;
 }
 
+int qd__enter_mq(int fd, uint32_t ring, uint32_t to_submit, int qd,
+		 int64_t timeout_ns, uint32_t wait_seq)
+{
+	struct qd_enter e = {
+		.to_submit = to_submit,
+		.flags = QD_ENTER_MQ_POP |
+			 (timeout_ns >= 0 ? QD_ENTER_TIMEOUT : 0),
+		.ring = ring,
+		.timeout_ns = timeout_ns >= 0 ? timeout_ns : 0,
+		.wait_seq = wait_seq,
+		.qd = qd,
+	};
+	int ret;
+
+	count1();
+	qd_count(&qd__cnt.enters, 1);
+	qd_count(&qd__cnt.enter_waits, 1);
+	ret = qd__sys_ioctl(fd, QD_IOC_ENTER, &e);
+	if (ret > 0)
+		qd_count(&qd__cnt.sqes_submitted, ret);
+	return ret;
+}
+
 int qd__register(int fd, void *addr, size_t len, uint32_t *id)
 {
 	struct qd_region_reg r = {

@@ -56,6 +56,12 @@ int qd__munmap_ring(void *addr, size_t len);
  */
 int qd__enter(int fd, uint32_t ring, uint32_t to_submit, uint32_t flags,
 	      int64_t timeout_ns, uint32_t wait_seq);
+/*
+ * QD_IOC_ENTER with QD_ENTER_MQ_POP on mapped queue qd (timeout_ns < 0:
+ * none): the sleep of a pop still in user space.
+ */
+int qd__enter_mq(int fd, uint32_t ring, uint32_t to_submit, int qd,
+		 int64_t timeout_ns, uint32_t wait_seq);
 int qd__register(int fd, void *addr, size_t len, uint32_t *id);
 int qd__unregister(int fd, uint32_t id, size_t len);
 int qd__queue_create(int fd, uint32_t depth, int *qd_out);

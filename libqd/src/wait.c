@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "int.h"
+#include "mq.h"
 #include "region.h"
 #include "syscall.h"
 #include "deadline.h"
@@ -244,6 +245,35 @@ static int enter_wait(struct qd_ring *r, uint32_t to_submit, uint32_t how,
 			 rem != QD_FOREVER ? rem : 0, seq);
 }
 
+static int enter_mq(struct qd_ring *r, uint32_t to_submit, int qd,
+		    int64_t rem, uint32_t seq)
+{
+	return qd__enter_mq(qd__ctx.fd, r->id, to_submit, qd,
+			    rem != QD_FOREVER ? rem : -1, seq);
+}
+
+/*
+ * The mapped queue a wait for qts can sleep on without handing its pop to
+ * the kernel (QD_ENTER_MQ_POP), or -1: one token, a pop still in user
+ * space (lazy), on a queue of this process with no pop parked in the
+ * kernel (those go first: this pop must join their line). r->lock held.
+ */
+static int mq_sleep_qd(struct qd_ring *r, const qd_token_t *qts, int n)
+{
+	struct qd_slot *s;
+	struct qd_mq *m;
+
+	if (n != 1 || !(qd__ctx.features & QD_FEAT_MQ_SLEEP))
+		return -1;
+	s = qd__slot_get(&r->slots, qts[0]);
+	if (!s || !s->lazy)
+		return -1;
+	m = qd__mq_get(s->qd);
+	if (!m || (qd__mq_waiters(m) & QD_MQ_POP_WAITERS))
+		return -1;
+	return s->qd;
+}
+
 /* Submit the caller's own ring when it is not r: SQEs consumed. */
 static int submit_own(struct qd_ring *own, struct qd_ring *r)
 {
@@ -255,10 +285,11 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 		     int64_t at, int *idx, struct qd_done *d)
 {
 	struct qd_ring *own = qd__ring_mine_peek();
-	int flushed = 0, drained = 0, converted = 0, ret, own_n;
+	int flushed = 0, drained = 0, converted = 0, no_mq = 0, ret, own_n;
 	struct qd_slot *s = NULL;
 	uint32_t queued, seen;
 	int64_t rem;
+	int mq;
 
 	qd_lock(&r->lock);
 	for (;;) {
@@ -311,8 +342,30 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			continue;
 		}
 		/*
-		 * About to sleep: the oldest lazy pop of each queue goes to
-		 * the kernel with this enter, to be woken (once per sleep).
+		 * About to sleep. A wait for one pop still in user space
+		 * sleeps on its queue (QD_ENTER_MQ_POP): no operation, and
+		 * the pop stays where the next element is taken. Should the
+		 * kernel refuse (the queue closed under us, or is not ours),
+		 * the pop goes to the kernel instead, as below.
+		 */
+		mq = no_mq || !r->nlazy ? -1 : mq_sleep_qd(r, qts, n);
+		if (mq >= 0) {
+			qd_unlock(&r->lock);
+			submit_own(own, r);
+			ret = enter_mq(r, queued, mq, rem, seen);
+			qd_lock(&r->lock);
+			if (ret == -EBADF || ret == -EINVAL) {
+				no_mq = 1;
+				ret = 0;
+			} else if (ret < 0 && ret != -EINTR &&
+				   ret != -ETIMEDOUT) {
+				break;
+			}
+			continue;
+		}
+		/*
+		 * Otherwise the oldest lazy pop of each queue goes to the
+		 * kernel with this enter, to be woken (once per sleep).
 		 * Nothing else changed: no need to look again first (a CQE
 		 * posted meanwhile moves the tail past seen, and the enter
 		 * returns at once).

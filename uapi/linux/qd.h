@@ -206,6 +206,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_MULTISHOT	_BITUL(8)	/* QD_POP_MULTISHOT, QD_OP_CANCEL */
 #define QD_FEAT_MAPPED_QUEUE	_BITUL(9)	/* QD_QUEUE_MAPPED, QD_OP_WAKE */
 #define QD_FEAT_SHARED_QUEUE	_BITUL(10)	/* QD_IOC_QUEUE_EXPORT/IMPORT */
+#define QD_FEAT_MQ_SLEEP	_BITUL(11)	/* QD_ENTER_MQ_POP */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
@@ -238,6 +239,15 @@ struct qd_params {
  *             reaps it);
  *  CTX_SEQ    until the context's ctx_seq (ring 0's CQ mapping) differs
  *             from wait_seq: a completion on any ring.
+ *  MQ_POP     as CQ_TAIL, or until the mapped queue qd has something for
+ *             a pop in user space (an element while no pop is parked in
+ *             the kernel, or pops parked there: look again), is closed, or
+ *             is woken (QD_OP_WAKE, a kernel push into its ring, a close
+ *             of a handle). The sleep of a pop that stays in user space:
+ *             no operation is made for it. While such sleepers exist the
+ *             queue's hdr.waiters has QD_MQ_POP_SLEEPERS, so that a
+ *             pusher through the ring sends a QD_OP_WAKE. -EBADF: qd is
+ *             not open; -EINVAL: not a mapped queue of this context.
  */
 struct qd_enter {
 	__u32	to_submit;	/* SQEs to consume from the SQ (at most) */
@@ -245,8 +255,11 @@ struct qd_enter {
 	__u32	flags;		/* QD_ENTER_* */
 	__u32	ring;		/* the ring (0: QD_IOC_SETUP's) */
 	__s64	timeout_ns;	/* QD_ENTER_TIMEOUT: relative, >= 0 */
-	__u32	wait_seq;	/* QD_ENTER_CQ_TAIL, QD_ENTER_CTX_SEQ */
-	__u32	resv1;		/* must be zero */
+	__u32	wait_seq;	/* QD_ENTER_CQ_TAIL, _CTX_SEQ, _MQ_POP */
+	union {
+		__s32	qd;	/* QD_ENTER_MQ_POP: the queue */
+		__u32	resv1;	/* without it: must be zero */
+	};
 	__u64	resv;		/* must be zero */
 };
 
@@ -254,8 +267,10 @@ struct qd_enter {
 #define QD_ENTER_TIMEOUT	_BITUL(1)	/* timeout_ns bounds the wait */
 #define QD_ENTER_CQ_TAIL	_BITUL(2)	/* wait for the CQ tail to move */
 #define QD_ENTER_CTX_SEQ	_BITUL(3)	/* wait for any ring's completion */
+#define QD_ENTER_MQ_POP		_BITUL(4)	/* ... or a mapped queue's element */
 #define QD_ENTER_ALL		(QD_ENTER_GETEVENTS | QD_ENTER_TIMEOUT | \
-				 QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ)
+				 QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ | \
+				 QD_ENTER_MQ_POP)
 
 /* QD_IOC_REGISTER: pin [addr, addr + len) and name it with a region id. */
 struct qd_region_reg {
@@ -309,6 +324,7 @@ struct qd_mq_hdr {
 
 #define QD_MQ_POP_WAITERS	_BITUL(0)	/* pops parked: push, then wake */
 #define QD_MQ_PUSH_WAITERS	_BITUL(1)	/* pushes parked: pop, then wake */
+#define QD_MQ_POP_SLEEPERS	_BITUL(2)	/* QD_ENTER_MQ_POP: push, wake */
 
 struct qd_mq_slot {
 	__u32		seq;	/* the slot's turn (see kmod/common/qd_mq.h) */
