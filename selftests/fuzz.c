@@ -1267,6 +1267,12 @@ static void fz_valid_arg(struct fz_worker *w, unsigned long long *rng,
 			e->flags = QD_RAW_WAIT;
 			e->min_complete = fz_r(rng) % 3;
 			e->timeout_ns = fz_r(rng) % (3 * FZ_MS);
+		} else if (fz_pct(rng) < 30) {
+			/* a pop's sleep on a (mapped, or not) queue */
+			e->flags = QD_ENTER_MQ_POP | QD_ENTER_TIMEOUT;
+			e->qd = c ? fz_pick_qd(w, rng, c) : (int)(fz_r(rng) % 8);
+			e->wait_seq = fz_r(rng) % 4;
+			e->timeout_ns = fz_r(rng) % (3 * FZ_MS);
 		}
 	} else if (cmd == QD_IOC_REGISTER) {
 		struct qd_region_reg *g = buf;
@@ -1331,7 +1337,8 @@ static void fz_random_ioctl(struct fz_worker *w, unsigned long long *rng,
 		/* any wait ends within milliseconds */
 		struct qd_enter *e = (struct qd_enter *)buf;
 
-		if (e->flags & QD_ENTER_GETEVENTS) {
+		if (e->flags & (QD_ENTER_GETEVENTS | QD_ENTER_CQ_TAIL |
+				QD_ENTER_CTX_SEQ | QD_ENTER_MQ_POP)) {
 			e->flags |= QD_ENTER_TIMEOUT;
 			if (e->timeout_ns > 0)
 				e->timeout_ns %= 5 * FZ_MS;
