@@ -540,9 +540,10 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 }
 
 /*
- * The common case first: one token whose result is already in its slot (a
- * push through a mapped queue, a pop served in user space, a CQE reaped by
- * an earlier wait). No clock, no reaping. 1 taken, 0 not there, -EINVAL.
+ * The common case first: one token whose result is there or can be had
+ * without sleeping (a push through a mapped queue, a pop served in user
+ * space now or earlier, a CQE in the ring). No clock, one lock hold.
+ * 1 taken, 0 not there, -EINVAL.
  */
 static int take_ready(qd_token_t qt, struct qd_done *d)
 {
@@ -556,10 +557,21 @@ static int take_ready(qd_token_t qt, struct qd_done *d)
 	s = qd__slot_get(&r->slots, qt);
 	if (!s) {
 		ret = -EINVAL;
-	} else if (qd_slot_ready(s)) {
+		goto out;
+	}
+	if (!qd_slot_ready(s)) {
+		/* A lazy pop from its ring, anything else from the CQ. */
+		if (s->lazy)
+			qd__ring_serve_lazy(r);
+		else
+			qd__ring_reap(r);
+		/* Reaping may not free s: only a wait frees a slot. */
+	}
+	if (qd_slot_ready(s)) {
 		take(r, s, d);
 		ret = 1;
 	}
+out:
 	qd_unlock(&r->lock);
 	return ret;
 }
