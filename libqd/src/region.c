@@ -84,18 +84,6 @@ void qd__chunktab_del(struct qd_chunktab *t, struct qd_chunk *c)
 	__atomic_add_fetch(&t->gen, 1, __ATOMIC_RELEASE);
 }
 
-int qd__sga_check(const struct qd_sga *sga)
-{
-	uint32_t i;
-
-	if (!sga || sga->numsegs == 0 || sga->numsegs > QD_SGA_MAX)
-		return -EINVAL;
-	for (i = 0; i < sga->numsegs; i++)
-		if (!sga->segs[i].buf || !sga->segs[i].len)
-			return -EINVAL;
-	return 0;
-}
-
 int qd__sga_to_segs(const struct qd_chunktab *t, const struct qd_sga *sga,
 		    struct qd_seg *segs)
 {

@@ -10,6 +10,7 @@
 #ifndef LIBQD_REGION_H
 #define LIBQD_REGION_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,7 +58,17 @@ void qd__chunktab_del(struct qd_chunktab *t, struct qd_chunk *c);
 struct qd_chunk *qd__chunktab_find(const struct qd_chunktab *t, uintptr_t p);
 
 /* The shape of an sga: 1..QD_SGA_MAX segments, non-NULL, len > 0. */
-int qd__sga_check(const struct qd_sga *sga);
+static inline int qd__sga_check(const struct qd_sga *sga)
+{
+	uint32_t i;
+
+	if (!sga || sga->numsegs == 0 || sga->numsegs > QD_SGA_MAX)
+		return -EINVAL;
+	for (i = 0; i < sga->numsegs; i++)
+		if (!sga->segs[i].buf || !sga->segs[i].len)
+			return -EINVAL;
+	return 0;
+}
 
 /*
  * Translate the segments of a checked sga to (region, offset, len):

@@ -169,15 +169,16 @@ static int ops_queued(struct qd_ring *r)
  */
 static void queue_wake(struct qd_ring *r, int qd)
 {
-	struct qd_sqe sqe = { .opcode = QD_OP_WAKE, .qd = qd,
-			      .flags = QD_SQE_F_SKIP_SUCCESS };
 	uint32_t head = qd_load_acquire(r->sq.khead), i;
+	struct qd_sqe sqe;
 
 	for (i = 0; i < 4; i++)
 		if (r->wakes[i].qd == qd &&
 		    (int32_t)(r->wakes[i].sq_index - head) >= 0 &&
 		    (int32_t)(r->wakes[i].sq_index - r->sq.tail) < 0)
 			return;		/* still in the SQ */
+	sqe = (struct qd_sqe){ .opcode = QD_OP_WAKE, .qd = qd,
+			       .flags = QD_SQE_F_SKIP_SUCCESS };
 	i = r->wake_next++ % 4;
 	r->wakes[i].qd = qd;
 	r->wakes[i].sq_index = r->sq.tail;
@@ -448,10 +449,25 @@ out:
 	return ret;
 }
 
+/* A push the kernel takes: into the thread's SQ. */
+static int push_kernel(struct qd_ring *r, qd_token_t *qt_out, int qd,
+		       const struct qd_sga *sga, const struct qd_seg *segs)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_PUSH, .qd = qd,
+			      .nsegs = (uint16_t)sga->numsegs };
+
+	/*
+	 * Without the flag the kernel posts the success too; reaping drops
+	 * it, as the element took the buffers with it.
+	 */
+	if (!qt_out && (qd__ctx.features & QD_FEAT_SKIP_SUCCESS))
+		sqe.flags = QD_SQE_F_SKIP_SUCCESS;
+	return submit_op(r, qt_out, &sqe, sga, segs);
+}
+
 static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 {
 	struct qd_seg segs[QD_SGA_MAX];
-	struct qd_sqe sqe = { .opcode = QD_OP_PUSH, .qd = qd };
 	struct qd_ring *r;
 	int ret;
 
@@ -467,14 +483,7 @@ static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 	ret = push_mapped(r, qt_out, qd, sga, segs);
 	if (ret)
 		return ret < 0 ? ret : 0;
-	sqe.nsegs = (uint16_t)sga->numsegs;
-	/*
-	 * Without the flag the kernel posts the success too; reaping drops
-	 * it, as the element took the buffers with it.
-	 */
-	if (!qt_out && (qd__ctx.features & QD_FEAT_SKIP_SUCCESS))
-		sqe.flags = QD_SQE_F_SKIP_SUCCESS;
-	return submit_op(r, qt_out, &sqe, sga, segs);
+	return push_kernel(r, qt_out, qd, sga, segs);
 }
 
 int qd_push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
@@ -489,10 +498,18 @@ int qd_push_forget(int qd, const struct qd_sga *sga)
 	return push(NULL, qd, sga);
 }
 
-static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
+/* A pop the kernel takes: into the thread's SQ. */
+static int pop_kernel(struct qd_ring *r, qd_token_t *qt_out, int qd,
+		      uint32_t op_flags)
 {
 	struct qd_sqe sqe = { .opcode = QD_OP_POP, .qd = qd,
 			      .op_flags = op_flags };
+
+	return submit_op(r, qt_out, &sqe, NULL, NULL);
+}
+
+static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
+{
 	struct qd_ring *r;
 	int ret;
 
@@ -509,7 +526,7 @@ static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
 		if (ret)
 			return ret < 0 ? ret : 0;
 	}
-	return submit_op(r, qt_out, &sqe, NULL, NULL);
+	return pop_kernel(r, qt_out, qd, op_flags);
 }
 
 int qd_pop(qd_token_t *qt_out, int qd)
