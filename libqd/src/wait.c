@@ -282,7 +282,7 @@ static int submit_own(struct qd_ring *own, struct qd_ring *r)
 
 /* Wait for the first of qts, all on ring r. */
 static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
-		     int64_t at, int *idx, struct qd_done *d)
+		     int64_t at, int looked, int *idx, struct qd_done *d)
 {
 	struct qd_ring *own = qd__ring_mine_peek();
 	int flushed = 0, drained = 0, converted = 0, no_mq = 0, ret, own_n;
@@ -296,8 +296,9 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 		/*
 		 * Reap first, then look: every CQE before the head it leaves
 		 * is in the slots, so a sleep past that head misses nothing.
+		 * (looked: the caller just did, for this one token.)
 		 */
-		ret = qd__ring_reap(r);
+		ret = looked ? 0 : qd__ring_reap(r);
 		if (ret < 0)
 			break;
 		if (ret > 0)
@@ -306,8 +307,13 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 		if (ret || *idx >= 0)
 			break;
 		/* Mapped-queue pops still in user space: from their rings. */
-		if (r->nlazy && qd__ring_serve_lazy(r) > 0)
+		if (!looked && r->nlazy && qd__ring_serve_lazy(r) > 0) {
+			ret = find_ready(r, qts, n, idx, &s);
+			if (ret || *idx >= 0)
+				break;
 			continue;
+		}
+		looked = 0;
 		seen = r->cq.head;
 		queued = qd_sq_queued(&r->sq);
 		if (!drained && qd_cq_overflowed(&r->cq)) {
@@ -581,7 +587,7 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 {
 	struct qd_ring *rs[QD_MAX_RINGS], *r;
 	uint8_t seen[QD_MAX_RINGS / 8] = { 0 };
-	int nr = 0, idx = -1, ret, i;
+	int nr = 0, idx = -1, looked = 0, ret, i;
 	struct qd_done d;
 	uint32_t id;
 	int64_t at;
@@ -597,6 +603,7 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 			idx = 0;
 			goto done;
 		}
+		looked = 1;
 	}
 	/*
 	 * Read the clock only for a timeout that needs it: forever and a
@@ -620,7 +627,7 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 		}
 	}
 	if (nr == 1)
-		ret = wait_ring(rs[0], qts, n, at, &idx, &d);
+		ret = wait_ring(rs[0], qts, n, at, looked, &idx, &d);
 	else
 		ret = wait_rings(rs, nr, qts, n, at, &idx, &d);
 	if (ret)
