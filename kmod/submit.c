@@ -126,13 +126,13 @@ static int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 	return n;
 }
 
-/* Whether the waiter of e may return: its condition holds. */
 /* What a QD_ENTER_MQ_POP sleeper waits on besides its ring's CQ tail. */
 struct qd_mq_wait {
 	struct qd_object *obj;
 	struct qd_mq_sleeper sl;
 };
 
+/* Whether the waiter of e may return: its condition holds. */
 static bool qd_wait_done(struct qd_ring *ring, const struct qd_enter *e,
 			 struct qd_mq_wait *mw)
 {
