@@ -636,12 +636,21 @@ TEST_F(share, import_errors)
 	im.fd = xfd;
 	im.rights = QD_SHARE_POP;
 	EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im));
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 2; i++) {
 		memset(&im, 0, sizeof(im));
 		im.fd = xfd;
 		im.resv[i] = 1;
 		EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im)) TH_LOG("resv[%u]", i);
 	}
+	/* the mapping's fields are out only */
+	memset(&im, 0, sizeof(im));
+	im.fd = xfd;
+	im.map_bytes = 4096;
+	EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im));
+	memset(&im, 0, sizeof(im));
+	im.fd = xfd;
+	im.map_off = QD_OFF_QUEUE(1);
+	EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im));
 
 	/* in the same context: a second qd for the queue */
 	ASSERT_EQ(0, share_import(self->r.fd, xfd, &qd, &rights));
