@@ -149,9 +149,10 @@ static struct qd_op *qd_memq_taker(struct qd_memq *q, struct qd_kelem *elem,
  * the copies pops across contexts need (outside q->lock: a copy may be
  * long). Process context for a copy (memory queues: the submitting task).
  */
-static void qd_memq_finish(struct list_head *done)
+static void qd_memq_finish(struct qd_memq *q, struct list_head *done)
 {
 	struct qd_op *op, *tmp;
+	unsigned long flags;
 
 	list_for_each_entry_safe(op, tmp, done, node) {
 		list_del_init(&op->node);
@@ -160,6 +161,12 @@ static void qd_memq_finish(struct list_head *done)
 			qd_elem_free(op->elem);
 			op->elem = op->dst;
 			op->dst = NULL;
+			/* From a shared ring: the binder's pages are let go. */
+			if (q->map && q->map->binds) {
+				spin_lock_irqsave(&q->lock, flags);
+				qd_mq_map_copy_done(q->map);
+				spin_unlock_irqrestore(&q->lock, flags);
+			}
 		}
 		qd_op_complete(op, op->res);
 	}
@@ -247,8 +254,10 @@ static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 		/* -EXDEV, -EMSGSIZE: the element stays for the next pop. */
 		if (ret != -EXDEV && ret != -EMSGSIZE)
 			q->popped++;
-		if (ret == QD_MQ_TAKE_COPY)
+		if (ret == QD_MQ_TAKE_COPY) {
 			op->copy = 1;
+			q->map->copiers++;	/* the bindings stay till the copy */
+		}
 		op->res = ret < 0 ? ret : op->elem->bytes;
 		list_del(&op->node);
 		q->nr_pops--;
@@ -353,7 +362,7 @@ static int qd_memq_wake(struct qd_object *obj)
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
-	qd_memq_finish(&done);
+	qd_memq_finish(q, &done);
 	return ret;
 }
 
@@ -374,7 +383,7 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	if (q->map) {
 		ret = qd_memq_map_queue(q, op, true, &done);
 		spin_unlock_irqrestore(&q->lock, flags);
-		qd_memq_finish(&done);
+		qd_memq_finish(q, &done);
 		return ret;
 	}
 	op->res = elem->bytes;
@@ -406,7 +415,7 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
-	qd_memq_finish(&done);
+	qd_memq_finish(q, &done);
 	return 0;
 }
 
@@ -474,7 +483,7 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
-	qd_memq_finish(&done);
+	qd_memq_finish(q, &done);
 	return ret;
 }
 

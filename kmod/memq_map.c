@@ -13,6 +13,7 @@
  * sleeping, except allocation and mmap (process context).
  */
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -108,6 +109,8 @@ void qd_mq_map_put(struct qd_mq_map *map)
 {
 	if (!refcount_dec_and_test(&map->refs))
 		return;
+	/* A pop copying holds its queue, and the queue holds the map. */
+	WARN_ON_ONCE(map->copiers);
 	qd_mq_map_unbind_all(map);
 	qd_ring_bytes_uncharge(map->ctx, map->bytes);
 	qd_ctx_put(map->ctx);
@@ -189,7 +192,7 @@ int qd_mq_map_binding_get(struct qd_mq_map *map, u32 index,
 {
 	if (!map->binds || index >= map->nr_binds)
 		return -ENOENT;
-	*out = map->binds[index];
+	*out = map->binds[array_index_nospec(index, map->nr_binds)];
 	qd_region_hold(out->region);
 	qd_ctx_get(out->ctx);
 	return 0;
@@ -202,12 +205,23 @@ int qd_mq_map_binding_get(struct qd_mq_map *map, u32 index,
  */
 void qd_mq_map_unbind_all(struct qd_mq_map *map)
 {
+	if (map->copiers) {
+		map->unbind_deferred = true;
+		return;
+	}
 	while (map->nr_binds) {
 		struct qd_mq_binding *b = &map->binds[--map->nr_binds];
 
 		qd_region_put(b->region);
 		qd_ctx_put(b->ctx);
 	}
+}
+
+/* A pop counted in copiers made its copy. Called with the queue's lock. */
+void qd_mq_map_copy_done(struct qd_mq_map *map)
+{
+	if (!--map->copiers && map->unbind_deferred)
+		qd_mq_map_unbind_all(map);
 }
 
 /*
@@ -291,7 +305,9 @@ static int qd_mq_map_resolve(struct qd_mq_map *map, struct qd_ctx *ctx,
 	for (i = 0; i < nsegs; i++) {
 		if (segs[i].region >= map->nr_binds)
 			return -EBADMSG;
-		b = &map->binds[segs[i].region];
+		/* An index user space wrote: no speculation past the check. */
+		b = &map->binds[array_index_nospec(segs[i].region,
+						   map->nr_binds)];
 		if (!qd_seg_in_region(segs[i].offset, segs[i].len,
 				      b->region->len))
 			return -EBADMSG;

@@ -40,6 +40,13 @@ struct qd_mq_map {
 	 */
 	struct qd_mq_binding *binds;
 	u32 nr_binds;
+	/*
+	 * Pops taken for a copy and not yet copied (the copy runs without the
+	 * lock, from the binder's pages): a close that comes meanwhile leaves
+	 * the bindings to the last of them (unbind_deferred).
+	 */
+	u32 copiers;
+	bool unbind_deferred;
 };
 
 /* qd_mq_map_take_elem(): taken, but the payload must be copied into dst. */
@@ -58,6 +65,7 @@ int qd_mq_map_bind(struct qd_mq_map *map, struct qd_region *region,
 int qd_mq_map_binding_get(struct qd_mq_map *map, u32 index,
 			  struct qd_mq_binding *out);
 void qd_mq_map_unbind_all(struct qd_mq_map *map);
+void qd_mq_map_copy_done(struct qd_mq_map *map);
 void qd_mq_map_set_waiters(struct qd_mq_map *map, u32 waiters);
 u32 qd_mq_map_depth(struct qd_mq_map *map);
 bool qd_mq_map_has_elem(struct qd_mq_map *map);
