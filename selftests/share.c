@@ -2419,4 +2419,72 @@ TEST_F(share, mapped_shared_concurrent_poppers_each_once)
 	close(xfd);
 }
 
+static void kid_multishot(share_t *self)
+{
+	struct qd_sqe ms;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	struct peer p;
+	struct smq m;
+	int xfd, i;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	peer_open(&p, self->memfd, 0, MEM_BYTES);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	ms = qd_sqe_pop(m.qd, 77);
+	ms.op_flags = QD_POP_MULTISHOT;
+	peer_submit(&p, ms);
+	KTELL(1);
+	for (i = 0; i < 3; i++) {
+		peer_reap(&p, &cqe, &el);
+		CHILD_CHECK(cqe.user_data == 77 && cqe.res == 10 + i);
+		CHILD_CHECK(cqe.flags == (QD_CQE_F_ELEM | QD_CQE_F_MORE));
+		CHILD_CHECK(el.segs[0].region == p.region);
+		CHILD_CHECK(el.segs[0].offset == 2048u * (i + 1));
+		CHILD_CHECK(check(p.mem + el.segs[0].offset, 10 + i, 50 + i));
+	}
+	/* our handle closes: the final CQE */
+	CHILD_CHECK(qd_raw_close(p.r.fd, m.qd) == 0);
+	peer_reap(&p, &cqe, &el);
+	CHILD_CHECK(cqe.user_data == 77 && cqe.res == -ECANCELED);
+	CHILD_CHECK(!(cqe.flags & QD_CQE_F_MORE));
+	peer_nothing_more(&p);
+	KTELL(3);
+}
+
+/*
+ * A multishot pop parked by one process on its import of a shared mapped
+ * queue takes, in order, what the other pushes in user space (each wake
+ * serving it), every element rewritten into the popper's region; it ends
+ * when its process closes its handle, and the queue lives on.
+ */
+TEST_F(share, mapped_shared_multishot_across_processes)
+{
+	unsigned int ix, i;
+	struct smq m;
+	int xfd;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_multishot);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	close(xfd);
+	HEAR(1);
+	ASSERT_EQ(0, smq_wait_flag(&m, QD_MQ_POP_WAITERS));
+	for (i = 0; i < 3; i++) {
+		fill(self->mem + 2048 * (i + 1), 10 + i, 50 + i);
+		ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 2048 * (i + 1), 10 + i));
+		ASSERT_TRUE(!!(smq_waiters(&m) & QD_MQ_POP_WAITERS));
+		SUBMIT(sqe_wake(m.qd));
+	}
+	HEAR(3);
+	CHILD_OK();
+	/* no pop parked any more; the queue still works */
+	EXPECT_EQ(0ul, smq_waiters(&m) & QD_MQ_POP_WAITERS);
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 64, 4));
+	NOTHING_MORE();
+	munmap(m.h, m.bytes);
+}
+
 TEST_HARNESS_MAIN
