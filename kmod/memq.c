@@ -583,8 +583,10 @@ static void qd_memq_detach(struct qd_memq *q, struct qd_ctx *ctx)
 		q->nr_pops = 0;
 		q->nr_pushes = 0;
 		q->depth = 0;
-		if (q->map)
+		if (q->map) {
 			qd_mq_map_unbind_all(q->map);
+			qd_mq_map_unlink(q->map);
+		}
 	}
 	if (q->map)
 		qd_memq_set_waiters(q);
@@ -612,8 +614,10 @@ static void qd_memq_release(struct qd_object *obj)
 {
 	struct qd_memq *q = to_memq(obj);
 
-	if (q->map)
+	if (q->map) {
+		qd_mq_map_unlink(q->map);
 		qd_mq_map_put(q->map);
+	}
 	atomic_long_dec(&qd_stats.queues);
 	kfree_rcu(q, obj.rcu);
 }

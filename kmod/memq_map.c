@@ -14,6 +14,7 @@
  */
 #include <linux/mm.h>
 #include <linux/nospec.h>
+#include <linux/preempt.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -84,12 +85,10 @@ struct qd_mq_map *qd_mq_map_alloc(struct qd_ctx *ctx, u32 entries,
 		ret = -ENOMEM;
 		goto err_uncharge;
 	}
-	/*
-	 * Another process's mapping may hold the ring after this context's
-	 * file is gone (an import's): the charge needs the context.
-	 */
 	qd_ctx_get(ctx);
 	map->ctx = ctx;
+	qd_user_hold(ctx->quser);
+	map->quser = ctx->quser;
 	qd_mq_init(map->hdr, entries);
 	map->entries = entries;
 	map->mask = entries - 1;
@@ -104,19 +103,59 @@ err_free:
 	return ERR_PTR(ret);
 }
 
-/* Any context but NMI (vfree() defers from interrupts). */
+/* The creator's context charge and reference go. Any context. */
+static void qd_mq_map_release_ctx(struct qd_mq_map *map)
+{
+	if (!map->ctx)
+		return;
+	qd_ring_bytes_uncharge_ctx(map->ctx, map->bytes);
+	qd_ctx_put(map->ctx);
+	map->ctx = NULL;
+}
+
+/* Process context: qd_user_put() takes a process-context lock. */
+static void qd_mq_map_free(struct qd_mq_map *map)
+{
+	/* A pop copying holds its queue, and the queue holds the map. */
+	WARN_ON_ONCE(map->copiers);
+	qd_mq_map_unbind_all(map);
+	qd_mq_map_release_ctx(map);
+	qd_ring_bytes_uncharge_user(map->quser, map->bytes);
+	qd_user_put(map->quser);
+	vfree(map->hdr);
+	kfree(map->binds);
+	kfree(map);
+}
+
+static void qd_mq_map_free_work(struct work_struct *work)
+{
+	qd_mq_map_free(container_of(work, struct qd_mq_map, free_work));
+}
+
+/* Any context but NMI: from an interrupt the free is deferred. */
 void qd_mq_map_put(struct qd_mq_map *map)
 {
 	if (!refcount_dec_and_test(&map->refs))
 		return;
-	/* A pop copying holds its queue, and the queue holds the map. */
-	WARN_ON_ONCE(map->copiers);
-	qd_mq_map_unbind_all(map);
-	qd_ring_bytes_uncharge(map->ctx, map->bytes);
-	qd_ctx_put(map->ctx);
-	vfree(map->hdr);
-	kfree(map->binds);
-	kfree(map);
+	if (in_task()) {
+		qd_mq_map_free(map);
+		return;
+	}
+	INIT_WORK(&map->free_work, qd_mq_map_free_work);
+	qd_ctx_defer(&map->free_work);
+}
+
+/*
+ * The queue lets go of its ring (its last handle closes, or it is
+ * released; any context): a shared ring returns the creator's context
+ * charge and reference now, since other processes may keep it mapped, or
+ * an export fd open, as long as they like; an unshared one keeps them
+ * (only its context maps it, and those mappings hold the context's file).
+ */
+void qd_mq_map_unlink(struct qd_mq_map *map)
+{
+	if (map->binds)
+		qd_mq_map_release_ctx(map);
 }
 
 static void qd_mq_vm_open(struct vm_area_struct *vma)

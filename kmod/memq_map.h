@@ -4,9 +4,11 @@
 
 #include <linux/refcount.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 struct qd_ctx;
 struct qd_kelem;
+struct qd_user;
 struct qd_mq_hdr;
 struct vm_area_struct;
 
@@ -28,7 +30,16 @@ struct qd_mq_binding {
 
 struct qd_mq_map {
 	refcount_t refs;
-	struct qd_ctx *ctx;		/* charged, referenced */
+	/*
+	 * The creator, charged and referenced: until the map is freed, or for
+	 * a shared ring until its queue's last handle closes (unlink), so
+	 * that another process's mapping or export fd holds only the ring,
+	 * not the creator's context (its regions, its rings). quser: charged
+	 * and referenced until the map is freed.
+	 */
+	struct qd_ctx *ctx;
+	struct qd_user *quser;
+	struct work_struct free_work;
 	struct qd_mq_hdr *hdr;		/* vmalloc memory, shared with user */
 	size_t bytes;			/* page aligned */
 	u32 entries;
@@ -55,6 +66,7 @@ struct qd_mq_map {
 struct qd_mq_map *qd_mq_map_alloc(struct qd_ctx *ctx, u32 entries,
 				  bool shared);
 void qd_mq_map_put(struct qd_mq_map *map);
+void qd_mq_map_unlink(struct qd_mq_map *map);
 int qd_mq_map_mmap(struct qd_mq_map *map, struct vm_area_struct *vma);
 
 int qd_mq_map_put_elem(struct qd_mq_map *map, const struct qd_kelem *elem);

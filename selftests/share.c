@@ -2487,4 +2487,74 @@ TEST_F(share, mapped_shared_multishot_across_processes)
 	munmap(m.h, m.bytes);
 }
 
+static void kid_keeps_ring(share_t *self)
+{
+	struct peer p;
+	struct smq m;
+	int xfd;
+
+	int inherited = (int)hear_fd(self->sv[1], &xfd);
+
+	peer_open(&p, -1, 0, 0);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	CHILD_CHECK(m.h != NULL);
+	close(xfd);
+	/* our handle goes; the mapping and the inherited export fd stay */
+	CHILD_CHECK(qd_raw_close(p.r.fd, m.qd) == 0);
+	KTELL(1);
+	KHEAR(2);
+	CHILD_CHECK(m.h->entries == 8 && m.h->mask == 7);
+	CHILD_CHECK(m.h->tail == 1);
+	close(inherited);
+	KTELL(3);
+	KHEAR(4);
+	CHILD_CHECK(m.h->tail == 1);
+	munmap(m.h, m.bytes);
+	KTELL(5);
+}
+
+/*
+ * A ring another process keeps mapped (and an export fd it keeps open)
+ * hold only the ring: once every handle is closed and the creator has
+ * closed its context, the creator's context, regions and pins are gone
+ * (/proc/qd) while the other process still reads the ring; the queue goes
+ * with the fd, the ring with the mapping.
+ */
+TEST_F(share, mapped_shared_ring_mapped_elsewhere_holds_no_context)
+{
+	long long pg = MEM_BYTES / (long long)qd_page_size();
+	struct qd_proc base, ps;
+	unsigned int ix;
+	struct smq m;
+	int xfd;
+
+	ASSERT_EQ(0, qd_proc_read(&base));
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 0, 8));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_keeps_ring);
+	ASSERT_EQ(0, tell_fd(self->sv[0], xfd, xfd));
+	close(xfd);
+	HEAR(1);
+	munmap(m.h, m.bytes);
+	qd_raw_exit(&self->r);
+	munmap(self->mem, MEM_BYTES);
+	self->mem = NULL;
+	/* ours gone, the child's (and its page) still there */
+	EXPECT_EQ(0, qd_proc_wait_idle(base.contexts, base.pinned_pages - pg + 1,
+				       5000, &ps))
+		TH_LOG("contexts %lld pinned_pages %lld", ps.contexts, ps.pinned_pages);
+	EXPECT_EQ(base.queues, ps.queues);	/* the export fd holds it */
+	TELL(2);
+	HEAR(3);
+	ASSERT_EQ(0, qd_proc_read(&ps));
+	EXPECT_EQ(base.queues - 1, ps.queues);
+	TELL(4);
+	HEAR(5);
+	CHILD_OK();
+	EXPECT_EQ(0, qd_proc_wait_idle(0, 0, 5000, &ps))
+		TH_LOG("contexts %lld pinned_pages %lld", ps.contexts, ps.pinned_pages);
+}
+
 TEST_HARNESS_MAIN
