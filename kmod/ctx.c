@@ -156,6 +156,12 @@ void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s)
 	mutex_unlock(&qd_ctx_list_lock);
 }
 
+/* Run work on qd's work queue, which module exit drains. Any context. */
+void qd_ctx_defer(struct work_struct *work)
+{
+	queue_work(qd_wq, work);
+}
+
 int qd_ctx_init(void)
 {
 	qd_wq = alloc_workqueue("qd", WQ_UNBOUND, 0);

@@ -102,6 +102,8 @@ void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s);
 
 int qd_enter(struct qd_ctx *ctx, struct qd_enter __user *arg);
 
+void qd_ctx_defer(struct work_struct *work);
+
 int qd_ctx_init(void);
 void qd_ctx_exit(void);
 

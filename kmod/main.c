@@ -102,6 +102,8 @@ static long qd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return qd_queue_export(ctx, uarg);
 	case QD_IOC_QUEUE_IMPORT:
 		return qd_queue_import(ctx, uarg);
+	case QD_IOC_QUEUE_BIND:
+		return qd_memq_bind(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -28,6 +28,8 @@
 #include "memq_map.h"
 #include "object.h"
 #include "op.h"
+#include "region.h"
+#include "share.h"
 #include "stats.h"
 
 struct qd_memq {
@@ -147,9 +149,10 @@ static struct qd_op *qd_memq_taker(struct qd_memq *q, struct qd_kelem *elem,
  * the copies pops across contexts need (outside q->lock: a copy may be
  * long). Process context for a copy (memory queues: the submitting task).
  */
-static void qd_memq_finish(struct list_head *done)
+static void qd_memq_finish(struct qd_memq *q, struct list_head *done)
 {
 	struct qd_op *op, *tmp;
+	unsigned long flags;
 
 	list_for_each_entry_safe(op, tmp, done, node) {
 		list_del_init(&op->node);
@@ -158,6 +161,12 @@ static void qd_memq_finish(struct list_head *done)
 			qd_elem_free(op->elem);
 			op->elem = op->dst;
 			op->dst = NULL;
+			/* From a shared ring: the binder's pages are let go. */
+			if (q->map && q->map->binds) {
+				spin_lock_irqsave(&q->lock, flags);
+				qd_mq_map_copy_done(q->map);
+				spin_unlock_irqrestore(&q->lock, flags);
+			}
 		}
 		qd_op_complete(op, op->res);
 	}
@@ -196,7 +205,7 @@ static int qd_memq_serve_multishot(struct qd_memq *q, struct qd_op *op)
 				 __GFP_NOWARN, &ret);
 	if (!elem)
 		return ret == -ENOBUFS ? ret : 0;
-	ret = qd_mq_map_take_elem(q->map, op->ctx, elem);
+	ret = qd_mq_map_take_elem(q->map, op->ctx, elem, NULL);
 	if (ret) {
 		qd_elem_free(elem);
 		return ret == -EAGAIN ? 0 : ret;
@@ -239,27 +248,36 @@ static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 			list_add_tail(&op->node, done);
 			continue;
 		}
-		ret = qd_mq_map_take_elem(q->map, op->ctx, op->elem);
+		ret = qd_mq_map_take_elem(q->map, op->ctx, op->elem, op->dst);
 		if (ret == -EAGAIN)
 			break;
-		op->res = ret ? ret : op->elem->bytes;
+		/* -EXDEV, -EMSGSIZE: the element stays for the next pop. */
+		if (ret != -EXDEV && ret != -EMSGSIZE)
+			q->popped++;
+		if (ret == QD_MQ_TAKE_COPY) {
+			op->copy = 1;
+			q->map->copiers++;	/* the bindings stay till the copy */
+		}
+		op->res = ret < 0 ? ret : op->elem->bytes;
 		list_del(&op->node);
 		q->nr_pops--;
-		q->popped++;
 		qd_op_unwait(op);
 		list_add_tail(&op->node, done);
 		moved = true;
 	}
 	while (!list_empty(&q->pushes)) {
 		op = list_first_entry(&q->pushes, struct qd_op, node);
-		if (!qd_mq_map_put_elem(q->map, op->elem))
+		ret = qd_mq_map_put_elem(q->map, op->elem);
+		if (ret == -EAGAIN)
 			break;
-		if (q->nr_sleepers)
+		if (!ret && q->nr_sleepers)
 			qd_memq_kick(q, NULL);
-		op->res = op->elem->bytes;
+		/* -ENOSPC (no binding left): it fails, with its element. */
+		op->res = ret ? ret : op->elem->bytes;
 		list_del(&op->node);
 		q->nr_pushes--;
-		q->pushed++;
+		if (!ret)
+			q->pushed++;
 		qd_op_unwait(op);
 		list_add_tail(&op->node, done);
 		moved = true;
@@ -314,7 +332,8 @@ static int qd_memq_prep_pop(struct qd_object *obj, struct qd_op *op)
 
 	if (!q->map)
 		return 0;
-	if (op->dst)
+	/* Copies are for shared queues: an unshared one is the context's. */
+	if (op->dst && !q->map->binds)
 		return -EOPNOTSUPP;
 	/* A multishot pop takes a new element per delivery instead. */
 	if (op->op_flags & QD_POP_MULTISHOT)
@@ -343,7 +362,7 @@ static int qd_memq_wake(struct qd_object *obj)
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
-	qd_memq_finish(&done);
+	qd_memq_finish(q, &done);
 	return ret;
 }
 
@@ -364,7 +383,7 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	if (q->map) {
 		ret = qd_memq_map_queue(q, op, true, &done);
 		spin_unlock_irqrestore(&q->lock, flags);
-		qd_memq_finish(&done);
+		qd_memq_finish(q, &done);
 		return ret;
 	}
 	op->res = elem->bytes;
@@ -396,7 +415,7 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
-	qd_memq_finish(&done);
+	qd_memq_finish(q, &done);
 	return 0;
 }
 
@@ -464,7 +483,7 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 
-	qd_memq_finish(&done);
+	qd_memq_finish(q, &done);
 	return ret;
 }
 
@@ -564,6 +583,10 @@ static void qd_memq_detach(struct qd_memq *q, struct qd_ctx *ctx)
 		q->nr_pops = 0;
 		q->nr_pushes = 0;
 		q->depth = 0;
+		if (q->map) {
+			qd_mq_map_unbind_all(q->map);
+			qd_mq_map_unlink(q->map);
+		}
 	}
 	if (q->map)
 		qd_memq_set_waiters(q);
@@ -591,8 +614,10 @@ static void qd_memq_release(struct qd_object *obj)
 {
 	struct qd_memq *q = to_memq(obj);
 
-	if (q->map)
+	if (q->map) {
+		qd_mq_map_unlink(q->map);
 		qd_mq_map_put(q->map);
+	}
 	atomic_long_dec(&qd_stats.queues);
 	kfree_rcu(q, obj.rcu);
 }
@@ -625,8 +650,9 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 
 	if (copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
-	if (c.flags & ~QD_QUEUE_MAPPED || c.depth > QD_MEMQ_MAX_DEPTH ||
-	    c.map_bytes || c.map_off)
+	if (c.flags & ~(QD_QUEUE_MAPPED | QD_QUEUE_SHARED) ||
+	    (c.flags & QD_QUEUE_SHARED && !(c.flags & QD_QUEUE_MAPPED)) ||
+	    c.depth > QD_MEMQ_MAX_DEPTH || c.map_bytes || c.map_off)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(c.resv); i++)
 		if (c.resv[i])
@@ -644,7 +670,8 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	q->handles = 1;
 	if (c.flags & QD_QUEUE_MAPPED) {
 		q->max_depth = roundup_pow_of_two(q->max_depth);
-		q->map = qd_mq_map_alloc(ctx, q->max_depth);
+		q->map = qd_mq_map_alloc(ctx, q->max_depth,
+					 c.flags & QD_QUEUE_SHARED);
 		if (IS_ERR(q->map)) {
 			ret = PTR_ERR(q->map);
 			kfree(q);
@@ -741,10 +768,19 @@ void qd_memq_sleep_end(struct qd_object *obj, struct qd_mq_sleeper *sl)
 	spin_unlock_irqrestore(&q->lock, flags);
 }
 
-/* mmap of QD_OFF_QUEUE(qd): the ring of the mapped queue qd. */
+/* The memory queue obj names, or NULL if it is something else (or NULL). */
+static struct qd_memq *qd_memq_of(struct qd_object *obj)
+{
+	return obj && obj->ops == &qd_memq_ops ? to_memq(obj) : NULL;
+}
+
+/*
+ * mmap of QD_OFF_QUEUE(qd): the ring of the mapped queue qd (of this
+ * context, or imported with both rights).
+ */
 int qd_memq_mmap(struct qd_ctx *ctx, u64 off, struct vm_area_struct *vma)
 {
-	struct qd_object *obj;
+	struct qd_object *obj, *obj2;
 	struct qd_memq *q;
 	u64 qd;
 	int ret = -EINVAL;
@@ -755,17 +791,15 @@ int qd_memq_mmap(struct qd_ctx *ctx, u64 off, struct vm_area_struct *vma)
 	obj = qd_object_get(ctx, qd);
 	if (!obj)
 		return -EBADF;
-	q = to_memq(obj);
-	if (obj->ops == &qd_memq_ops && q->map)
+	/* An import maps the ring of its queue, given both rights. */
+	obj2 = qd_share_mapped_queue(obj);
+	q = IS_ERR(obj2) ? NULL : qd_memq_of(obj2);
+	if (IS_ERR(obj2))
+		ret = PTR_ERR(obj2);
+	else if (q && q->map)
 		ret = qd_mq_map_mmap(q->map, vma);
 	qd_object_put(obj);
 	return ret;
-}
-
-/* The memory queue obj names, or NULL if it is something else. */
-static struct qd_memq *qd_memq_of(struct qd_object *obj)
-{
-	return obj->ops == &qd_memq_ops ? to_memq(obj) : NULL;
 }
 
 /* Whether obj is a memory queue that can be shared (share.c). */
@@ -775,7 +809,108 @@ int qd_memq_shareable(struct qd_object *obj)
 
 	if (!q)
 		return -EOPNOTSUPP;
-	return q->map ? -EOPNOTSUPP : 0;
+	return q->map && !q->map->binds ? -EOPNOTSUPP : 0;
+}
+
+/* The bytes of a shared queue's ring to map, or 0 (share.c). */
+u32 qd_memq_map_bytes(struct qd_object *obj)
+{
+	struct qd_memq *q = qd_memq_of(obj);
+
+	return q && q->map && q->map->binds ? q->map->bytes : 0;
+}
+
+/* Bind ctx's region id to q: the binding's index, or -errno. */
+static int qd_memq_bind_region(struct qd_memq *q, struct qd_ctx *ctx, u32 id)
+{
+	struct qd_seg seg = { .len = 1, .region = id };
+	struct qd_region *region;
+	int ret;
+
+	if (id >= QD_MAX_REGIONS || qd_region_resolve(ctx, &seg, &region))
+		return -ENOENT;
+	spin_lock_irq(&q->lock);
+	ret = q->closed ? -EBADF : qd_mq_map_bind(q->map, region, ctx);
+	spin_unlock_irq(&q->lock);
+	qd_region_put(region);
+	return ret;
+}
+
+/*
+ * Where binding b->index lies in ctx's memory. The region found is bound
+ * too, so that it stays registered (and the answer true) while the queue
+ * lives.
+ */
+static int qd_memq_lookup(struct qd_memq *q, struct qd_ctx *ctx,
+			  struct qd_queue_bind *b)
+{
+	struct qd_mq_binding bd;
+	int ret;
+
+	spin_lock_irq(&q->lock);
+	ret = q->closed ? -EBADF :
+	      qd_mq_map_binding_get(q->map, b->index, &bd);
+	spin_unlock_irq(&q->lock);
+	if (ret)
+		return ret;
+	b->region = bd.region->id;
+	b->offset = 0;
+	if (bd.ctx != ctx) {
+		ret = qd_region_find_shm(ctx, bd.region, &b->region,
+					 &b->offset);
+		if (!ret) {
+			ret = qd_memq_bind_region(q, ctx, b->region);
+			ret = ret < 0 ? ret : 0;
+		}
+	}
+	qd_region_put(bd.region);
+	qd_ctx_put(bd.ctx);
+	return ret;
+}
+
+static int qd_memq_bind_one(struct qd_memq *q, struct qd_ctx *ctx,
+			    struct qd_queue_bind *b)
+{
+	int ret;
+
+	if (b->flags & QD_BIND_LOOKUP)
+		return qd_memq_lookup(q, ctx, b);
+	ret = qd_memq_bind_region(q, ctx, b->region);
+	if (ret < 0)
+		return ret;
+	b->index = ret;
+	return 0;
+}
+
+/*
+ * QD_IOC_QUEUE_BIND: bind a region to a shared mapped queue, or look up
+ * where a binding lies in this context's memory (uapi/linux/qd.h).
+ * Process context.
+ */
+int qd_memq_bind(struct qd_ctx *ctx, struct qd_queue_bind __user *arg)
+{
+	struct qd_queue_bind b;
+	struct qd_object *obj, *queue;
+	struct qd_memq *q;
+	int ret;
+
+	if (copy_from_user(&b, arg, sizeof(b)))
+		return -EFAULT;
+	if (b.flags & ~QD_BIND_LOOKUP || b.offset || b.resv[0] || b.resv[1] ||
+	    (b.flags & QD_BIND_LOOKUP ? b.region : b.index))
+		return -EINVAL;
+	obj = qd_object_get(ctx, b.qd);
+	if (!obj)
+		return -EBADF;
+	queue = qd_share_mapped_queue(obj);
+	q = IS_ERR(queue) ? NULL : qd_memq_of(queue);
+	ret = IS_ERR(queue) ? PTR_ERR(queue) : -EINVAL;
+	if (q && q->map && q->map->binds)
+		ret = qd_memq_bind_one(q, ctx, &b);
+	qd_object_put(obj);
+	if (!ret && copy_to_user(arg, &b, sizeof(b)))
+		ret = -EFAULT;
+	return ret;
 }
 
 /* One more handle (an import). -EBADF once the last handle closed. */

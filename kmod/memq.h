@@ -13,6 +13,8 @@ int qd_memq_mmap(struct qd_ctx *ctx, u64 off, struct vm_area_struct *vma);
 
 struct qd_object;
 int qd_memq_shareable(struct qd_object *obj);
+u32 qd_memq_map_bytes(struct qd_object *obj);
+int qd_memq_bind(struct qd_ctx *ctx, struct qd_queue_bind __user *arg);
 int qd_memq_attach(struct qd_object *obj);
 void qd_memq_detach_ctx(struct qd_object *obj, struct qd_ctx *ctx);
 void qd_memq_unattach(struct qd_object *obj);

@@ -13,10 +13,13 @@
  * sleeping, except allocation and mmap (process context).
  */
 #include <linux/mm.h>
+#include <linux/nospec.h>
+#include <linux/preempt.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
 #include "common/qd_sga.h"
+#include "ctx.h"
 #include "memq_map.h"
 #include "op.h"
 #include "region.h"
@@ -58,42 +61,101 @@ static_assert(QD_MEMQ_MAX_DEPTH * sizeof(struct qd_mq_slot) +
  * Process context. entries: a power of two up to QD_MEMQ_MAX_DEPTH. The
  * ring's memory is charged to ctx's ring bytes (-ENOBUFS past the bound).
  */
-struct qd_mq_map *qd_mq_map_alloc(struct qd_ctx *ctx, u32 entries)
+struct qd_mq_map *qd_mq_map_alloc(struct qd_ctx *ctx, u32 entries,
+				  bool shared)
 {
 	struct qd_mq_map *map;
-	int ret;
+	int ret = -ENOMEM;
 
 	map = kzalloc(sizeof(*map), GFP_KERNEL_ACCOUNT);
 	if (!map)
 		return ERR_PTR(-ENOMEM);
+	if (shared) {
+		map->binds = kcalloc(QD_MQ_MAX_BINDINGS, sizeof(*map->binds),
+				     GFP_KERNEL_ACCOUNT);
+		if (!map->binds)
+			goto err_free;
+	}
 	map->bytes = PAGE_ALIGN(qd_mq_bytes(entries));
 	ret = qd_ring_bytes_charge(ctx, map->bytes);
-	if (ret) {
-		kfree(map);
-		return ERR_PTR(ret);
-	}
-	map->ctx = ctx;
+	if (ret)
+		goto err_free;
 	map->hdr = __vmalloc(map->bytes, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!map->hdr) {
-		qd_ring_bytes_uncharge(ctx, map->bytes);
-		kfree(map);
-		return ERR_PTR(-ENOMEM);
+		ret = -ENOMEM;
+		goto err_uncharge;
 	}
+	qd_ctx_get(ctx);
+	map->ctx = ctx;
+	qd_user_hold(ctx->quser);
+	map->quser = ctx->quser;
 	qd_mq_init(map->hdr, entries);
 	map->entries = entries;
 	map->mask = entries - 1;
 	refcount_set(&map->refs, 1);
 	return map;
+
+err_uncharge:
+	qd_ring_bytes_uncharge(ctx, map->bytes);
+err_free:
+	kfree(map->binds);
+	kfree(map);
+	return ERR_PTR(ret);
 }
 
-/* Any context but NMI (vfree() defers from interrupts). */
+/* The creator's context charge and reference go. Any context. */
+static void qd_mq_map_release_ctx(struct qd_mq_map *map)
+{
+	if (!map->ctx)
+		return;
+	qd_ring_bytes_uncharge_ctx(map->ctx, map->bytes);
+	qd_ctx_put(map->ctx);
+	map->ctx = NULL;
+}
+
+/* Process context: qd_user_put() takes a process-context lock. */
+static void qd_mq_map_free(struct qd_mq_map *map)
+{
+	/* A pop copying holds its queue, and the queue holds the map. */
+	WARN_ON_ONCE(map->copiers);
+	qd_mq_map_unbind_all(map);
+	qd_mq_map_release_ctx(map);
+	qd_ring_bytes_uncharge_user(map->quser, map->bytes);
+	qd_user_put(map->quser);
+	vfree(map->hdr);
+	kfree(map->binds);
+	kfree(map);
+}
+
+static void qd_mq_map_free_work(struct work_struct *work)
+{
+	qd_mq_map_free(container_of(work, struct qd_mq_map, free_work));
+}
+
+/* Any context but NMI: from an interrupt the free is deferred. */
 void qd_mq_map_put(struct qd_mq_map *map)
 {
 	if (!refcount_dec_and_test(&map->refs))
 		return;
-	qd_ring_bytes_uncharge(map->ctx, map->bytes);
-	vfree(map->hdr);
-	kfree(map);
+	if (in_task()) {
+		qd_mq_map_free(map);
+		return;
+	}
+	INIT_WORK(&map->free_work, qd_mq_map_free_work);
+	qd_ctx_defer(&map->free_work);
+}
+
+/*
+ * The queue lets go of its ring (its last handle closes, or it is
+ * released; any context): a shared ring returns the creator's context
+ * charge and reference now, since other processes may keep it mapped, or
+ * an export fd open, as long as they like; an unshared one keeps them
+ * (only its context maps it, and those mappings hold the context's file).
+ */
+void qd_mq_map_unlink(struct qd_mq_map *map)
+{
+	if (map->binds)
+		qd_mq_map_release_ctx(map);
 }
 
 static void qd_mq_vm_open(struct vm_area_struct *vma)
@@ -136,22 +198,103 @@ int qd_mq_map_mmap(struct qd_mq_map *map, struct vm_area_struct *vma)
 	return 0;
 }
 
-/* Append elem's descriptor. False when the ring is full (or contended). */
-bool qd_mq_map_put_elem(struct qd_mq_map *map, const struct qd_kelem *elem)
+/*
+ * The binding of region (of ctx, held by the caller) in a shared ring: its
+ * index, a new one if need be, or -ENOSPC when the table is full. Called
+ * with the queue's lock held (any context: no allocation).
+ */
+int qd_mq_map_bind(struct qd_mq_map *map, struct qd_region *region,
+		   struct qd_ctx *ctx)
 {
-	return qd_mq_produce(map->hdr, map->mask, elem->segs, elem->nsegs,
-			     QD_MQ_KERNEL_TRIES) == QD_MQ_OK;
+	u32 i;
+
+	for (i = 0; i < map->nr_binds; i++)
+		if (map->binds[i].region == region)
+			return i;
+	if (map->nr_binds == QD_MQ_MAX_BINDINGS)
+		return -ENOSPC;
+	qd_region_hold(region);
+	qd_ctx_get(ctx);
+	map->binds[i].region = region;
+	map->binds[i].ctx = ctx;
+	map->nr_binds = i + 1;
+	return i;
 }
 
 /*
- * Take the oldest descriptor into elem (empty, charged, from
- * qd_elem_alloc()) for a pop of ctx. Returns -EAGAIN when there is none,
- * otherwise consumes it and returns 0 with elem resolved against ctx's
- * regions (one reference each), or -EBADMSG for a descriptor that is
- * malformed or names memory ctx has not registered (it is dropped).
+ * A copy of binding index with its own references (drop them with
+ * qd_region_put() and qd_ctx_put()), or -ENOENT. Called with the queue's
+ * lock held.
  */
-int qd_mq_map_take_elem(struct qd_mq_map *map, struct qd_ctx *ctx,
-			struct qd_kelem *elem)
+int qd_mq_map_binding_get(struct qd_mq_map *map, u32 index,
+			  struct qd_mq_binding *out)
+{
+	if (!map->binds || index >= map->nr_binds)
+		return -ENOENT;
+	*out = map->binds[array_index_nospec(index, map->nr_binds)];
+	qd_region_hold(out->region);
+	qd_ctx_get(out->ctx);
+	return 0;
+}
+
+/*
+ * The queue's last handle closed (or the ring is freed): the bindings let
+ * go of their regions and contexts. Called with the queue's lock held, or
+ * when nothing else can reach the map; any context (qd_ctx_put() defers).
+ */
+void qd_mq_map_unbind_all(struct qd_mq_map *map)
+{
+	if (map->copiers) {
+		map->unbind_deferred = true;
+		return;
+	}
+	while (map->nr_binds) {
+		struct qd_mq_binding *b = &map->binds[--map->nr_binds];
+
+		qd_region_put(b->region);
+		qd_ctx_put(b->ctx);
+	}
+}
+
+/* A pop counted in copiers made its copy. Called with the queue's lock. */
+void qd_mq_map_copy_done(struct qd_mq_map *map)
+{
+	if (!--map->copiers && map->unbind_deferred)
+		qd_mq_map_unbind_all(map);
+}
+
+/*
+ * Append elem's descriptor: 0, -EAGAIN when the ring is full (or
+ * contended), or -ENOSPC when a shared ring has no binding left for one of
+ * its regions. In a shared ring the segments name bindings: elem's regions
+ * (of its pusher's context, elem->ctx) are bound first. Called with the
+ * queue's lock held.
+ */
+int qd_mq_map_put_elem(struct qd_mq_map *map, const struct qd_kelem *elem)
+{
+	const struct qd_seg *src = elem->segs;
+	struct qd_seg segs[QD_SGA_MAX];
+	int i, idx;
+
+	if (map->binds) {
+		for (i = 0; i < elem->nsegs; i++) {
+			idx = qd_mq_map_bind(map, elem->regions[i], elem->ctx);
+			if (idx < 0)
+				return idx;
+			segs[i] = elem->segs[i];
+			segs[i].region = idx;
+		}
+		src = segs;
+	}
+	if (qd_mq_produce(map->hdr, map->mask, src, elem->nsegs,
+			  QD_MQ_KERNEL_TRIES) != QD_MQ_OK)
+		return -EAGAIN;
+	return 0;
+}
+
+/* Take the oldest descriptor of an unshared ring (its context's regions). */
+static int qd_mq_map_take_own(struct qd_mq_map *map, struct qd_ctx *ctx,
+			      struct qd_kelem *elem)
 {
 	struct qd_seg segs[QD_SGA_MAX];
 	u16 nsegs;
@@ -170,6 +313,102 @@ int qd_mq_map_take_elem(struct qd_mq_map *map, struct qd_ctx *ctx,
 		elem->nsegs = i + 1;	/* references held so far */
 	}
 	return 0;
+}
+
+/* Drop what resolving a descriptor into elem took. */
+static void qd_mq_map_unresolve(struct qd_kelem *elem)
+{
+	while (elem->nsegs)
+		qd_region_put(elem->regions[--elem->nsegs]);
+	elem->bytes = 0;
+}
+
+/*
+ * Resolve a shared ring's descriptor (a copy) for a pop of ctx into elem:
+ * each segment into ctx's regions when ctx bound it or registered the
+ * same shared memory, else into the binder's region (*foreign: only a
+ * copy can take it). -EBADMSG for a malformed one.
+ */
+static int qd_mq_map_resolve(struct qd_mq_map *map, struct qd_ctx *ctx,
+			     const struct qd_seg *segs, u16 nsegs,
+			     struct qd_kelem *elem, bool *foreign)
+{
+	struct qd_mq_binding *b;
+	struct qd_seg s;
+	u32 i;
+
+	*foreign = false;
+	if (!nsegs || nsegs > QD_SGA_MAX ||
+	    qd_sga_check(segs, nsegs, &elem->bytes))
+		return -EBADMSG;
+	for (i = 0; i < nsegs; i++) {
+		if (segs[i].region >= map->nr_binds)
+			return -EBADMSG;
+		/* An index user space wrote: no speculation past the check. */
+		b = &map->binds[array_index_nospec(segs[i].region,
+						   map->nr_binds)];
+		if (!qd_seg_in_region(segs[i].offset, segs[i].len,
+				      b->region->len))
+			return -EBADMSG;
+		s = segs[i];
+		s.region = b->region->id;
+		if (b->ctx == ctx ||
+		    qd_region_translate(ctx, b->region, &s, &elem->segs[i],
+					&elem->regions[i])) {
+			*foreign |= b->ctx != ctx;
+			qd_region_hold(b->region);
+			elem->segs[i] = s;
+			elem->regions[i] = b->region;
+		}
+		elem->nsegs = i + 1;	/* references held so far */
+	}
+	return 0;
+}
+
+/*
+ * Take the oldest descriptor into elem (empty, charged, from
+ * qd_elem_alloc()) for a pop of ctx that brought the buffer dst (or NULL).
+ * Returns -EAGAIN when there is none; otherwise consumes it and returns 0
+ * with elem resolved against ctx's regions (one reference each), or
+ * -EBADMSG for a descriptor that is malformed or names memory ctx (in a
+ * shared ring: the queue) does not know (it is dropped). In a shared
+ * ring, an element in memory ctx cannot see is taken only for a copy into
+ * dst (QD_MQ_TAKE_COPY: elem then names the binder's pages); otherwise it
+ * stays first in the ring and the pop gets -EXDEV (no dst) or -EMSGSIZE
+ * (dst too small), as on the kernel's own queues. Called with the queue's
+ * lock held.
+ */
+int qd_mq_map_take_elem(struct qd_mq_map *map, struct qd_ctx *ctx,
+			struct qd_kelem *elem, const struct qd_kelem *dst)
+{
+	struct qd_seg segs[QD_SGA_MAX];
+	unsigned int tries;
+	bool foreign;
+	u16 nsegs;
+	u32 pos;
+	int ret;
+
+	if (!map->binds)
+		return qd_mq_map_take_own(map, ctx, elem);
+	for (tries = 0; tries < QD_MQ_KERNEL_TRIES; tries++) {
+		ret = qd_mq_peek(map->hdr, map->mask, segs, &nsegs, &pos);
+		if (ret == QD_MQ_EMPTY)
+			return -EAGAIN;
+		if (ret != QD_MQ_OK)
+			continue;
+		ret = qd_mq_map_resolve(map, ctx, segs, nsegs, elem, &foreign);
+		if (!ret && foreign)
+			ret = !dst ? -EXDEV : dst->bytes < elem->bytes ?
+			      -EMSGSIZE : QD_MQ_TAKE_COPY;
+		if (ret == -EXDEV || ret == -EMSGSIZE) {
+			qd_mq_map_unresolve(elem);
+			return ret;
+		}
+		if (qd_mq_claim(map->hdr, map->mask, pos))
+			return ret;
+		qd_mq_map_unresolve(elem);	/* another consumer took it */
+	}
+	return -EAGAIN;
 }
 
 /*

@@ -312,6 +312,12 @@ int qd_region_resolve(struct qd_ctx *ctx, const struct qd_seg *seg,
 	return ret;
 }
 
+/* One more reference on a region the caller holds one on. Any context. */
+void qd_region_hold(struct qd_region *region)
+{
+	atomic_inc(&region->users);
+}
+
 /* Any context. */
 void qd_region_put(struct qd_region *region)
 {
@@ -359,6 +365,48 @@ int qd_region_translate(struct qd_ctx *ctx, const struct qd_region *from,
 		out->len = seg->len;
 		out->resv = 0;
 		*out_region = r;
+		ret = 0;
+		break;
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+/*
+ * A region of ctx over all of from's shared memory pages (from is held by
+ * the caller): its id, and where from's byte 0 lies in it. -EXDEV if ctx
+ * has none. Process context (QD_BIND_LOOKUP): the pages are compared one
+ * by one, once per binding and context.
+ */
+int qd_region_find_shm(struct qd_ctx *ctx, struct qd_region *from,
+		       u32 *id, u64 *offset)
+{
+	unsigned long i, rid;
+	struct qd_region *r;
+	pgoff_t k;
+	int ret = -EXDEV;
+
+	if (!from->shm_mapping)
+		return -EXDEV;
+	rcu_read_lock();
+	xa_for_each(&ctx->regions, rid, r) {
+		if (r->shm_mapping != from->shm_mapping ||
+		    from->shm_index < r->shm_index ||
+		    from->shm_index - r->shm_index + from->nr_pages >
+		    r->nr_pages)
+			continue;
+		/* Held, so that an unregistration cannot free its pages. */
+		if (!atomic_inc_unless_negative(&r->users))
+			continue;
+		k = from->shm_index - r->shm_index;
+		for (i = 0; i < from->nr_pages; i++)
+			if (r->pages[k + i] != from->pages[i])
+				break;
+		qd_region_put(r);
+		if (i < from->nr_pages)
+			continue;
+		*id = r->id;
+		*offset = (u64)k << PAGE_SHIFT;
 		ret = 0;
 		break;
 	}

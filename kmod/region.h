@@ -36,7 +36,10 @@ int qd_region_unregister(struct qd_ctx *ctx, u32 id);
 void qd_region_free_all(struct qd_ctx *ctx);
 int qd_region_resolve(struct qd_ctx *ctx, const struct qd_seg *seg,
 		      struct qd_region **out);
+void qd_region_hold(struct qd_region *region);
 void qd_region_put(struct qd_region *region);
+int qd_region_find_shm(struct qd_ctx *ctx, struct qd_region *from,
+		       u32 *id, u64 *offset);
 int qd_region_translate(struct qd_ctx *ctx, const struct qd_region *from,
 			const struct qd_seg *seg, struct qd_seg *out,
 			struct qd_region **out_region);

@@ -87,6 +87,14 @@ static int qd_proxy_pop(struct qd_object *obj, struct qd_op *op)
 	return p->queue->ops->pop(p->queue, op);
 }
 
+/* Anyone holding the queue may ask the kernel to look at its ring. */
+static int qd_proxy_wake(struct qd_object *obj)
+{
+	struct qd_proxy *p = to_proxy(obj);
+
+	return p->queue->ops->wake ? p->queue->ops->wake(p->queue) : -EINVAL;
+}
+
 static int qd_proxy_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 			   u64 user_data)
 {
@@ -127,6 +135,7 @@ static const struct qd_object_ops qd_proxy_ops = {
 	.push = qd_proxy_push,
 	.pop = qd_proxy_pop,
 	.prep_pop = qd_proxy_prep_pop,
+	.wake = qd_proxy_wake,
 	.cancel = qd_proxy_cancel,
 	.close = qd_proxy_close,
 	.release = qd_proxy_release,
@@ -142,6 +151,21 @@ static u32 qd_object_rights(struct qd_object *obj, struct qd_object **queue)
 	}
 	*queue = obj;
 	return QD_SHARE_ALL;
+}
+
+/*
+ * The queue whose ring obj may map and use in user space: obj itself, or
+ * an import's queue when the import has both rights (a ring mapped
+ * writable lets its holder push and pop, whatever the rights say), else
+ * ERR_PTR(-EPERM). Callers check it is a mapped queue.
+ */
+struct qd_object *qd_share_mapped_queue(struct qd_object *obj)
+{
+	if (obj->ops != &qd_proxy_ops)
+		return obj;
+	if (to_proxy(obj)->rights != QD_SHARE_ALL)
+		return ERR_PTR(-EPERM);
+	return to_proxy(obj)->queue;
 }
 
 int qd_queue_export(struct qd_ctx *ctx, struct qd_queue_export __user *arg)
@@ -201,7 +225,7 @@ int qd_queue_import(struct qd_ctx *ctx, struct qd_queue_import __user *arg)
 
 	if (copy_from_user(&im, arg, sizeof(im)))
 		return -EFAULT;
-	if (im.qd || im.rights)
+	if (im.qd || im.rights || im.map_bytes || im.map_off)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(im.resv); i++)
 		if (im.resv[i])
@@ -235,6 +259,10 @@ int qd_queue_import(struct qd_ctx *ctx, struct qd_queue_import __user *arg)
 		goto out_detach;
 	im.qd = qd;
 	im.rights = p->rights;
+	if (p->rights == QD_SHARE_ALL) {
+		im.map_bytes = qd_memq_map_bytes(p->queue);
+		im.map_off = im.map_bytes ? QD_OFF_QUEUE(qd) : 0;
+	}
 	if (copy_to_user(arg, &im, sizeof(im))) {
 		ret = -EFAULT;
 		mutex_lock(&ctx->lock);

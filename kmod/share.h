@@ -9,4 +9,7 @@ struct qd_ctx;
 int qd_queue_export(struct qd_ctx *ctx, struct qd_queue_export __user *arg);
 int qd_queue_import(struct qd_ctx *ctx, struct qd_queue_import __user *arg);
 
+struct qd_object;
+struct qd_object *qd_share_mapped_queue(struct qd_object *obj);
+
 #endif /* _QD_SHARE_H */

@@ -6,6 +6,7 @@
  * it, so user space changing the ring meanwhile cannot change what was
  * validated. Every consumed SQE yields exactly one CQE.
  */
+#include <linux/err.h>
 #include <linux/hrtimer.h>
 #include <linux/nospec.h>
 #include <linux/uaccess.h>
@@ -17,6 +18,7 @@
 #include "object.h"
 #include "op.h"
 #include "opdef.h"
+#include "share.h"
 #include "stats.h"
 
 /* SQE flags this module knows. */
@@ -128,7 +130,7 @@ static int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 
 /* What a QD_ENTER_MQ_POP sleeper waits on besides its ring's CQ tail. */
 struct qd_mq_wait {
-	struct qd_object *obj;
+	struct qd_object *obj;		/* the queue (an import's, held by it) */
 	struct qd_mq_sleeper sl;
 };
 
@@ -207,17 +209,20 @@ static int qd_wait_cqes(struct qd_ring *ring, const struct qd_enter *e,
 static int qd_wait_mq(struct qd_ring *ring, const struct qd_enter *e)
 {
 	struct qd_mq_wait mw = { .sl = { .ring = ring, .ctx = ring->ctx } };
+	struct qd_object *obj;
 	int ret;
 
-	mw.obj = qd_object_get(ring->ctx, e->qd);
-	if (!mw.obj)
+	obj = qd_object_get(ring->ctx, e->qd);
+	if (!obj)
 		return -EBADF;
-	ret = qd_memq_sleep_begin(mw.obj, &mw.sl);
+	/* An import with both rights sleeps on its queue. */
+	mw.obj = qd_share_mapped_queue(obj);
+	ret = IS_ERR(mw.obj) ? -EINVAL : qd_memq_sleep_begin(mw.obj, &mw.sl);
 	if (!ret) {
 		ret = qd_wait_cqes(ring, e, &mw);
 		qd_memq_sleep_end(mw.obj, &mw.sl);
 	}
-	qd_object_put(mw.obj);
+	qd_object_put(obj);
 	return ret;
 }
 

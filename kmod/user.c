@@ -84,6 +84,13 @@ struct qd_user *qd_user_get(kuid_t uid)
 	return u;
 }
 
+/* One more reference on a user the caller holds one on. Any context. */
+void qd_user_hold(struct qd_user *u)
+{
+	refcount_inc(&u->refs);
+}
+
+/* Process context: takes qd_users_lock. */
 void qd_user_put(struct qd_user *u)
 {
 	bool last;
@@ -174,4 +181,19 @@ void qd_ring_bytes_uncharge(struct qd_ctx *ctx, size_t bytes)
 {
 	atomic_long_sub(bytes, &ctx->quser->ring_bytes);
 	atomic_long_sub(bytes, &ctx->ring_bytes);
+}
+
+/*
+ * The two halves of qd_ring_bytes_uncharge(), for a ring that outlives its
+ * queue in another process's mapping (a shared mapped queue): the context's
+ * share goes with the queue, the user's with the memory. Any context.
+ */
+void qd_ring_bytes_uncharge_ctx(struct qd_ctx *ctx, size_t bytes)
+{
+	atomic_long_sub(bytes, &ctx->ring_bytes);
+}
+
+void qd_ring_bytes_uncharge_user(struct qd_user *u, size_t bytes)
+{
+	atomic_long_sub(bytes, &u->ring_bytes);
 }

@@ -35,5 +35,8 @@ long qd_user_queued_total(void);
 struct qd_ctx;
 int qd_ring_bytes_charge(struct qd_ctx *ctx, size_t bytes);
 void qd_ring_bytes_uncharge(struct qd_ctx *ctx, size_t bytes);
+void qd_ring_bytes_uncharge_ctx(struct qd_ctx *ctx, size_t bytes);
+void qd_ring_bytes_uncharge_user(struct qd_user *u, size_t bytes);
+void qd_user_hold(struct qd_user *u);
 
 #endif /* _QD_USER_H */

@@ -431,6 +431,8 @@ struct fz_counters {
 	unsigned long long imports;
 	unsigned long long importer_kills;
 	unsigned long long copies;	/* pops served by a copy (QD_CQE_F_COPIED) */
+	unsigned long long shared_mapped;	/* share rounds on a shared mapped queue */
+	unsigned long long binds;	/* QD_IOC_QUEUE_BIND (bind or lookup) */
 };
 
 static struct fz_counters *fz_cnt;
@@ -1223,14 +1225,14 @@ static void fz_corrupt(unsigned long long *rng, struct fz_ctx *c)
 
 static const unsigned long fz_cmds[] = {
 	QD_IOC_SETUP, QD_IOC_ENTER, QD_IOC_REGISTER, QD_IOC_UNREGISTER,
-	QD_IOC_QUEUE, QD_IOC_CLOSE,
+	QD_IOC_QUEUE, QD_IOC_CLOSE, QD_IOC_QUEUE_BIND,
 };
 
 /* A command: a qd one, a neighbour of one, or a harmless generic one. */
 static unsigned long fz_random_cmd(unsigned long long *rng)
 {
 	unsigned int p = fz_pct(rng);
-	unsigned long cmd = fz_cmds[fz_r(rng) % 6];
+	unsigned long cmd = fz_cmds[fz_r(rng) % (sizeof(fz_cmds) / sizeof(fz_cmds[0]))];
 
 	if (p < 60)
 		return cmd;
@@ -1290,7 +1292,24 @@ static void fz_valid_arg(struct fz_worker *w, unsigned long long *rng,
 						    __ATOMIC_RELAXED) & 0xffff :
 				    fz_r(rng) % 8;
 	} else if (cmd == QD_IOC_QUEUE) {
-		((struct qd_queue_create *)buf)->depth = fz_r(rng) % 32;
+		struct qd_queue_create *q = buf;
+
+		q->depth = fz_r(rng) % 32;
+		/* a shared mapped queue (its ring unmapped: the kernel's alone) */
+		if (fz_pct(rng) < 20)
+			q->flags = QD_QUEUE_MAPPED | QD_QUEUE_SHARED;
+	} else if (cmd == QD_IOC_QUEUE_BIND) {
+		struct qd_queue_bind *b = buf;
+
+		b->qd = c ? fz_pick_qd(w, rng, c) : (int)(fz_r(rng) % 8);
+		if (fz_pct(rng) < 50) {
+			b->region = c ? __atomic_load_n(&c->regs[fz_r(rng) % FZ_NREG],
+							__ATOMIC_RELAXED) & 0xffff :
+					fz_r(rng) % 8;
+		} else {
+			b->flags = QD_BIND_LOOKUP;
+			b->index = fz_r(rng) % (QD_MQ_MAX_BINDINGS + 2);
+		}
 	} else if (cmd == QD_IOC_CLOSE) {
 		*(__s32 *)buf = c ? fz_pick_qd(w, rng, c) : (int)(fz_r(rng) % 8);
 	}
@@ -1348,6 +1367,8 @@ static void fz_random_ioctl(struct fz_worker *w, unsigned long long *rng,
 	ret = fz_ioctl(fd, cmd, arg);
 	if (ret >= 0 && arg == buf && cmd == QD_IOC_QUEUE)
 		fz_note_qd(w, ((struct qd_queue_create *)buf)->qd);
+	if (cmd == QD_IOC_QUEUE_BIND)
+		FZ_ADD(binds, 1);
 }
 
 /* ------------------------------------------------------- main thread */
@@ -3152,10 +3173,65 @@ static void fs_step(struct fs_ctx *c, unsigned long long *rng)
 		 fz_r(rng) % (2 * FZ_MS), 1);
 }
 
+/*
+ * A shared mapped queue's side games: bind one of c's regions, look a
+ * binding up (the answer must be one of c's regions), and, in a scribbling
+ * round, write garbage into the mapped ring h.
+ */
+static void fs_mapped_step(struct fs_ctx *c, unsigned long long *rng,
+			   struct qd_mq_hdr *h, unsigned int entries, int scrib)
+{
+	struct qd_queue_bind b = { .qd = c->qd };
+	struct qd_mq_slot *sl;
+	int ret;
+
+	if (c->qd < 0)
+		return;
+	FZ_ADD(binds, 1);
+	if (c->noperm) {	/* without both rights: no ring, no bindings */
+		ret = fz_ioctl(c->fr.r.fd, QD_IOC_QUEUE_BIND, &b);
+		if (ret != -EPERM && ret != -EBADF)
+			fz_violation("share: QD_IOC_QUEUE_BIND without both rights: %d", ret);
+		return;
+	}
+	if (fz_pct(rng) < 50) {
+		b.region = c->src[fz_r(rng) % c->nsrc];
+		ret = fz_ioctl(c->fr.r.fd, QD_IOC_QUEUE_BIND, &b);
+		if (ret && ret != -ENOSPC && ret != -EBADF && ret != -ENOMEM)
+			fz_violation("share: QD_IOC_QUEUE_BIND of region %u: %d", b.region, ret);
+		if (!ret && b.index >= QD_MQ_MAX_BINDINGS)
+			fz_violation("share: QD_IOC_QUEUE_BIND gave index %u", b.index);
+	} else {
+		b.flags = QD_BIND_LOOKUP;
+		b.index = fz_r(rng) % (QD_MQ_MAX_BINDINGS + 1);
+		ret = fz_ioctl(c->fr.r.fd, QD_IOC_QUEUE_BIND, &b);
+		if (ret && ret != -ENOENT && ret != -EXDEV && ret != -EBADF &&
+		    ret != -ENOSPC && ret != -ENOMEM)
+			fz_violation("share: QD_BIND_LOOKUP of binding %u: %d", b.index, ret);
+		if (!ret && (b.region >= QD_MAX_REGIONS || !c->env.reglen[b.region] ||
+			     b.offset >= c->env.reglen[b.region]))
+			fz_violation("share: QD_BIND_LOOKUP of binding %u: region %u offset %llu, not ours",
+				     b.index, b.region, (unsigned long long)b.offset);
+	}
+	if (!h || !scrib || fz_pct(rng) < 70)
+		return;
+	FZ_ADD(scribbles, 1);
+	sl = &qd_mq_slots(h)[fz_r(rng) % entries];
+	switch (fz_r(rng) % 5) {
+	case 0: __atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELAXED); break;
+	case 1: sl->nsegs = fz_r(rng) % (QD_SGA_MAX + 3); break;
+	case 2: sl->segs[fz_r(rng) % QD_SGA_MAX].region = fz_r(rng) % (QD_MQ_MAX_BINDINGS + 2); break;
+	case 3: sl->segs[fz_r(rng) % QD_SGA_MAX].offset = fz_r(rng) % (2 * FS_SHM); break;
+	default: __atomic_store_n(&h->waiters, fz_r(rng), __ATOMIC_RELAXED); break;
+	}
+}
+
 /* An importer: in a forked child of a threaded process, syscalls only. */
 static int fs_child(unsigned long long seed, int efd, unsigned int rights, char *shm,
-		    long long life_ms)
+		    long long life_ms, int sm, int scrib)
 {
+	struct qd_mq_hdr *h = NULL;
+	unsigned int entries = 0;
 	unsigned long long rng = seed | 1;
 	struct qd_queue_import im = { .fd = efd };
 	struct fs_ctx c;
@@ -3190,6 +3266,28 @@ static int fs_child(unsigned long long seed, int efd, unsigned int rights, char 
 		fz_violation("share: imported qd %d with rights %#x, exported %#x", im.qd,
 			     im.rights, rights);
 	c.qd = im.qd;
+	c.env.scribbled = scrib;
+	/* the ring is offered to an import of a shared mapped queue with both rights */
+	if (!!im.map_bytes != (sm && rights == QD_SHARE_ALL) ||
+	    (im.map_bytes && im.map_off != QD_OFF_QUEUE(im.qd)))
+		fz_violation("share: import with rights %#x of a %s queue: map %u bytes at %#llx",
+			     rights, sm ? "shared mapped" : "memory", im.map_bytes,
+			     (unsigned long long)im.map_off);
+	if (im.map_bytes) {
+		void *m = mmap(NULL, im.map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       c.fr.r.fd, (off_t)im.map_off);
+
+		FZ_ADD(mmaps, 1);
+		if (m == MAP_FAILED) {
+			fz_violation("share: mmap of an imported ring: %s", strerror(errno));
+		} else {
+			h = m;
+			entries = h->mask + 1;
+			if (entries & h->mask || qd_mq_bytes(entries) > im.map_bytes)
+				fz_violation("share: imported ring of %u entries in %u bytes",
+					     entries, im.map_bytes);
+		}
+	}
 	c.noperm = (rights & QD_SHARE_PUSH ? 0 : 1) | (rights & QD_SHARE_POP ? 0 : 2);
 	if (fz_pct(&rng) < 15) {	/* a re-export grants no more than it has */
 		struct qd_queue_export x = { .qd = c.qd, .rights = 1 + fz_r(&rng) % 3 };
@@ -3202,14 +3300,19 @@ static int fs_child(unsigned long long seed, int efd, unsigned int rights, char 
 				     x.rights, rights, ret);
 	}
 	close(efd);
-	while (fz_now() < end)
+	while (fz_now() < end) {
 		fs_step(&c, &rng);
+		if (sm && fz_pct(&rng) < 20)
+			fs_mapped_step(&c, &rng, h, entries, scrib);
+	}
 	if (fz_pct(&rng) < 75) {	/* close the import: everything ends */
 		fz_doing = "share engine: an importer draining";
 		fe_drain(&c.fr, 1, "share importer", fs_close, &c);
 	}
 	/* else exit with operations pending */
 	fs_ctx_exit(&c);
+	if (h)
+		munmap(h, qd_mq_bytes(entries));
 	return 0;
 }
 
@@ -3223,7 +3326,7 @@ static void fs_round(struct fz_worker *w, unsigned long long *rng)
 	unsigned int nk = 0, i, rights;
 	long long until;
 	char *shm = NULL;
-	int mfd, ret, st;
+	int mfd, ret, st, sm = fz_pct(rng) < 50, scrib = sm && fz_pct(rng) < 25;
 
 	memset(kids, 0, sizeof(kids));
 	mfd = memfd_create("qd-fuzz-share", MFD_CLOEXEC);
@@ -3236,9 +3339,27 @@ static void fs_round(struct fz_worker *w, unsigned long long *rng)
 	}
 	if (mfd >= 0)
 		close(mfd);
-	if (fs_ctx_init(&c, rng, shm) ||
-	    fz_queue(w, c.fr.r.fd, 1 + fz_r(rng) % 16, &c.qd))
+	if (fs_ctx_init(&c, rng, shm))
 		goto out;
+	if (sm) {
+		/* a shared mapped queue: the kernel's path, bindings, scribbles */
+		struct qd_queue_create qc = {
+			.depth = 1 + fz_r(rng) % 16,
+			.flags = QD_QUEUE_MAPPED | QD_QUEUE_SHARED,
+		};
+
+		ret = fz_ioctl(c.fr.r.fd, QD_IOC_QUEUE, &qc);
+		if (ret) {
+			if (ret != -ENOMEM && ret != -ENOBUFS && ret != -EMFILE)
+				fz_violation("share: QD_IOC_QUEUE shared mapped: %d", ret);
+			goto out;
+		}
+		c.qd = qc.qd;
+		c.env.scribbled = scrib;
+		FZ_ADD(shared_mapped, 1);
+	} else if (fz_queue(w, c.fr.r.fd, 1 + fz_r(rng) % 16, &c.qd)) {
+		goto out;
+	}
 	if (fz_pct(rng) < 5) {	/* no rights, unknown rights */
 		memset(&x, 0, sizeof(x));
 		x.qd = c.qd;
@@ -3266,7 +3387,7 @@ static void fs_round(struct fz_worker *w, unsigned long long *rng)
 		FZ_ADD(importers, 1);
 		pid = fork();
 		if (pid == 0)
-			_exit(fs_child(seed, x.fd, rights, shm, life));
+			_exit(fs_child(seed, x.fd, rights, shm, life, sm, scrib));
 		if (pid > 0)
 			kids[nk++] = pid;
 	}
@@ -3278,6 +3399,8 @@ static void fs_round(struct fz_worker *w, unsigned long long *rng)
 
 		if (p < 85) {
 			fs_step(&c, rng);
+		} else if (p < 86 && sm) {
+			fs_mapped_step(&c, rng, NULL, 0, 0);
 		} else if (p < 87 && nk && fz_pct(rng) < 25) {	/* an importer killed, ops pending */
 			i = fz_r(rng) % nk;
 			if (!killed[i] && !kill(kids[i], SIGKILL)) {
@@ -3577,10 +3700,10 @@ static void fz_summary(const struct fz_result *r)
 	       c->ioctls, c->random_ioctls, c->mmaps, c->contexts, c->regions,
 	       c->forks, c->workers, c->kills, c->corruptions, c->fd_closes,
 	       c->drains, c->stalls, c->param_writes);
-	fz_say("# fuzz: engines: %llu rounds, %llu extra rings, %llu SKIP_SUCCESS SQEs, %llu multishot pops, %llu cancels, %llu wakes, %llu mapped-ring pushes/pops, %llu scribbles, %llu importers (%llu imports, %llu SIGKILLed), %llu copied pops",
+	fz_say("# fuzz: engines: %llu rounds, %llu extra rings, %llu SKIP_SUCCESS SQEs, %llu multishot pops, %llu cancels, %llu wakes, %llu mapped-ring pushes/pops, %llu scribbles, %llu importers (%llu imports, %llu SIGKILLed), %llu copied pops, %llu shared mapped rounds, %llu binds",
 	       c->rounds, c->rings, c->skips, c->multishots, c->cancels, c->wakes,
 	       c->mq_user, c->scribbles, c->importers, c->imports, c->importer_kills,
-	       c->copies);
+	       c->copies, c->shared_mapped, c->binds);
 	fz_say("# fuzz: %llu violations", r->violations);
 }
 

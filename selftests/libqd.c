@@ -1065,4 +1065,121 @@ TEST_F(libqd, shared_queue_across_processes_zero_copy)
 	close(mfd);
 }
 
+/* In the child of shared_mapped_fast_path_in_both_processes: 0 or a line. */
+static int fast_kid(int x1, int x2, char *shm, size_t len, int go, int done)
+{
+	struct qd_stats st0, st1;
+	struct qd_result qr;
+	qd_token_t qt;
+	int iq1, iq2, i;
+	char c;
+
+	if (qd_memregister(shm, len) || qd_queue_import(x1, &iq1) ||
+	    qd_queue_import(x2, &iq2))
+		return __LINE__;
+	if (read(go, &c, 1) != 1 || qd_stats(&st0))
+		return __LINE__;
+	/* 100 elements waiting in the ring: popped with no enter */
+	for (i = 0; i < 100; i++) {
+		if (qd_pop(&qt, iq1) || qd_wait(&qr, qt, &LONG))
+			return __LINE__;
+		if (qr.ret != 64 || qr.value.sga.numsegs != 1 ||
+		    qr.value.sga.segs[0].buf != shm + 4096 * i ||
+		    shm[4096 * i] != (char)i)
+			return __LINE__;
+	}
+	if (qd_stats(&st1))
+		return __LINE__;
+	if (st1.enters != st0.enters || st1.syscalls - st0.syscalls > 1)
+		return __LINE__;	/* one lookup of the parent's binding */
+	if (write(done, "x", 1) != 1)
+		return __LINE__;
+	/* ping-pong: each element goes back with its buffer */
+	for (i = 0; i < 1000; i++) {
+		if (qd_pop(&qt, iq1) || qd_wait(&qr, qt, &LONG) || qr.ret != 32)
+			return __LINE__;
+		if (qd_push(&qt, iq2, &qr.value.sga) || qd_wait(&qr, qt, &LONG))
+			return __LINE__;
+	}
+	return 0;
+}
+
+/*
+ * The fast path in both processes: a shared mapped queue (qd_queue_shareable)
+ * imported with both rights by a forked child, both having registered one
+ * memfd. 100 elements pushed by the parent with no enter are popped by the
+ * child with no enter either (one lookup of the parent's binding), each a
+ * pointer into the child's own mapping; then 1,000 round trips through two
+ * queues, where each side sleeps in the kernel and the other's push wakes it.
+ */
+TEST_F(libqd, shared_mapped_fast_path_in_both_processes)
+{
+	size_t len = 1 << 20;
+	int mfd = memfd_create("qd-fast", MFD_CLOEXEC), q1, q2, x1, x2, st, i;
+	int go[2], done[2];
+	struct qd_stats st0, st1;
+	struct qd_result qr;
+	struct qd_sga sga;
+	qd_token_t qt;
+	char *shm, c;
+	pid_t pid;
+
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, len));
+	shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, shm);
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	ASSERT_EQ(0, qd_memregister(shm, len));
+	ASSERT_EQ(0, qd_queue_shareable(&q1));
+	ASSERT_EQ(0, qd_queue_shareable(&q2));
+	ASSERT_EQ(0, qd_queue_export(q1, QD_RIGHT_PUSH | QD_RIGHT_POP, &x1));
+	ASSERT_EQ(0, qd_queue_export(q2, QD_RIGHT_PUSH | QD_RIGHT_POP, &x2));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int line = fast_kid(x1, x2, shm, len, go[0], done[1]);
+
+		if (line)
+			fprintf(stderr, "# child: libqd.c:%d\n", line);
+		_exit(line ? 1 : 0);
+	}
+	ASSERT_EQ(0, qd_stats(&st0));
+	for (i = 0; i < 100; i++) {
+		shm[4096 * i] = (char)i;
+		sga.numsegs = 1;
+		sga.segs[0].buf = shm + 4096 * i;
+		sga.segs[0].len = 64;
+		ASSERT_EQ(0, qd_push(&qt, q1, &sga));
+		ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+		ASSERT_EQ(64, qr.ret);
+	}
+	ASSERT_EQ(0, qd_stats(&st1));
+	EXPECT_EQ(st0.enters, st1.enters);
+	EXPECT_GE(1u, st1.syscalls - st0.syscalls);	/* one bind */
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	ASSERT_EQ(1, read(done[0], &c, 1));
+	for (i = 0; i < 1000; i++) {
+		sga.numsegs = 1;
+		sga.segs[0].buf = shm + 512 * 1024 + 64 * (i % 100);
+		sga.segs[0].len = 32;
+		ASSERT_EQ(0, qd_push(&qt, q1, &sga));
+		ASSERT_EQ(0, qd_wait(&qr, qt, &LONG));
+		ASSERT_EQ(0, qd_pop(&qt, q2));
+		ASSERT_EQ(0, qd_wait(&qr, qt, &LONG)) TH_LOG("round trip %d", i);
+		ASSERT_EQ(32, qr.ret);
+		ASSERT_EQ(sga.segs[0].buf, qr.value.sga.segs[0].buf);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	ASSERT_EQ(0, qd_close(q1));
+	ASSERT_EQ(0, qd_close(q2));
+	EXPECT_EQ(0, qd_memunregister(shm));
+	close(x1);
+	close(x2);
+	munmap(shm, len);
+	close(mfd);
+}
+
 TEST_HARNESS_MAIN

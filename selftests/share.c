@@ -20,6 +20,18 @@
 #include "qd_raw.h"
 #include "qd_proc.h"
 #include "qd_child.h"
+
+#define QD_MQ_LOAD(p)			__atomic_load_n((p), __ATOMIC_RELAXED)
+#define QD_MQ_LOAD_ACQUIRE(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define QD_MQ_STORE_RELEASE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define QD_MQ_CAS(p, o, n)		mq_cas((p), (o), (n))
+static inline int mq_cas(__u32 *p, __u32 old, __u32 new)
+{
+	return __atomic_compare_exchange_n(p, &old, new, 0, __ATOMIC_SEQ_CST,
+					   __ATOMIC_SEQ_CST);
+}
+#include "qd_mq.h"
+
 #include "harness.h"
 
 #define MEM_BYTES	(64 * 1024)
@@ -636,12 +648,21 @@ TEST_F(share, import_errors)
 	im.fd = xfd;
 	im.rights = QD_SHARE_POP;
 	EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im));
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 2; i++) {
 		memset(&im, 0, sizeof(im));
 		im.fd = xfd;
 		im.resv[i] = 1;
 		EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im)) TH_LOG("resv[%u]", i);
 	}
+	/* the mapping's fields are out only */
+	memset(&im, 0, sizeof(im));
+	im.fd = xfd;
+	im.map_bytes = 4096;
+	EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im));
+	memset(&im, 0, sizeof(im));
+	im.fd = xfd;
+	im.map_off = QD_OFF_QUEUE(1);
+	EXPECT_EQ(-EINVAL, import_raw(self->r.fd, &im));
 
 	/* in the same context: a second qd for the queue */
 	ASSERT_EQ(0, share_import(self->r.fd, xfd, &qd, &rights));
@@ -1610,6 +1631,930 @@ TEST_F(share, debugfs_queues_lists_proxies)
 	CHILD_OK();
 	close(x1);
 	close(x2);
+}
+
+/* --- shared mapped queues (QD_QUEUE_MAPPED | QD_QUEUE_SHARED) ---------- */
+
+/* A shared mapped queue as one context sees it: its qd and its mapping. */
+struct smq {
+	int qd;
+	__u32 bytes;
+	__u64 off;
+	struct qd_mq_hdr *h;
+};
+
+static int smq_create(int fd, unsigned int depth, struct smq *m)
+{
+	struct qd_queue_create c = {
+		.depth = depth, .flags = QD_QUEUE_MAPPED | QD_QUEUE_SHARED,
+	};
+	void *p = NULL;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = qd_raw_ioctl(fd, QD_IOC_QUEUE, &c);
+	if (ret)
+		return ret;
+	m->qd = c.qd;
+	m->bytes = c.map_bytes;
+	m->off = c.map_off;
+	ret = qd_raw_mmap(fd, m->bytes, m->off, &p);
+	m->h = p;
+	return ret;
+}
+
+/* Import xfd; map the ring when the kernel offers it (both rights). */
+static int smq_import(int fd, int xfd, struct smq *m, unsigned int *rights)
+{
+	struct qd_queue_import im = { .fd = xfd };
+	void *p = NULL;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = qd_raw_ioctl(fd, QD_IOC_QUEUE_IMPORT, &im);
+	if (ret)
+		return ret;
+	m->qd = im.qd;
+	m->bytes = im.map_bytes;
+	m->off = im.map_off;
+	if (rights)
+		*rights = im.rights;
+	if (!m->bytes)
+		return 0;
+	ret = qd_raw_mmap(fd, m->bytes, m->off, &p);
+	m->h = p;
+	return ret;
+}
+
+static int smq_bind(int fd, int qd, unsigned int region, unsigned int *index)
+{
+	struct qd_queue_bind b = { .qd = qd, .region = region };
+	int ret = qd_raw_ioctl(fd, QD_IOC_QUEUE_BIND, &b);
+
+	if (!ret)
+		*index = b.index;
+	return ret;
+}
+
+static int smq_lookup(int fd, int qd, unsigned int index, unsigned int *region,
+		      __u64 *off)
+{
+	struct qd_queue_bind b = { .qd = qd, .index = index,
+				   .flags = QD_BIND_LOOKUP };
+	int ret = qd_raw_ioctl(fd, QD_IOC_QUEUE_BIND, &b);
+
+	if (!ret) {
+		*region = b.region;
+		*off = b.offset;
+	}
+	return ret;
+}
+
+/* A push in user space: QD_MQ_*; then the full barrier before waiters. */
+static int smq_push(struct smq *m, unsigned int index, __u64 off, __u32 len)
+{
+	struct qd_seg sg = qd_seg(index, off, len);
+	int ret = qd_mq_produce(m->h, m->h->mask, &sg, 1, 1000000);
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return ret;
+}
+
+/* A pop in user space of a one-segment element: QD_MQ_*. */
+static int smq_pop(struct smq *m, struct qd_seg *sg)
+{
+	struct qd_seg segs[QD_SGA_MAX];
+	__u16 n = 0;
+	int ret = qd_mq_consume(m->h, m->h->mask, segs, &n, 1000000);
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (ret == QD_MQ_OK)
+		*sg = n == 1 ? segs[0] : qd_seg(0xffff, 0, 0);
+	return ret;
+}
+
+static __u32 smq_waiters(struct smq *m)
+{
+	return __atomic_load_n(&m->h->waiters, __ATOMIC_ACQUIRE);
+}
+
+/* Wait (up to 5 s) until bits show in m's waiters word: 0 or -ETIMEDOUT. */
+static int smq_wait_flag(struct smq *m, __u32 bits)
+{
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if ((smq_waiters(m) & bits) == bits)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static struct qd_sqe sqe_wake(int qd)
+{
+	struct qd_sqe s = { .opcode = QD_OP_WAKE, .qd = qd,
+			    .flags = QD_SQE_F_SKIP_SUCCESS };
+
+	return s;
+}
+
+/* QD_IOC_ENTER(MQ_POP) on qd past CQ tail seq, bounded by timeout_ns. */
+static int smq_sleep(struct qd_raw *r, int qd, long long timeout_ns)
+{
+	struct qd_enter e = {
+		.flags = QD_ENTER_MQ_POP | QD_ENTER_TIMEOUT, .ring = r->ring,
+		.wait_seq = qd_load_acquire(r->cq_tail), .qd = qd,
+		.timeout_ns = timeout_ns,
+	};
+
+	return qd_raw_ioctl(r->fd, QD_IOC_ENTER, &e);
+}
+
+/* Kernel operations counted in /proc/qd: pushes, pops and wakes submitted. */
+static long long kernel_ops(void)
+{
+	static const char *const names[] = { "push", "pop", "wake" };
+	const struct qd_op_stat *o;
+	struct qd_proc ps;
+	long long n = 0;
+	unsigned int i;
+
+	if (qd_proc_read(&ps))
+		return -1;
+	for (i = 0; i < 3; i++) {
+		o = qd_proc_op(&ps, names[i]);
+		if (!o)
+			return -1;
+		n += o->submitted;
+	}
+	return n;
+}
+
+/*
+ * QD_QUEUE_SHARED needs QD_QUEUE_MAPPED; a shared mapped queue exports;
+ * an import with both rights is offered the ring (the same pages, at
+ * QD_OFF_QUEUE of its own qd), one with fewer is not and cannot map it,
+ * bind, or sleep on it (a ring mapped writable would let it push and pop
+ * regardless), but pushes and pops through the kernel as before.
+ */
+TEST_F(share, mapped_shared_exports_and_maps_with_both_rights)
+{
+	struct qd_queue_create c = { .flags = QD_QUEUE_SHARED };
+	struct smq m, all, push, pop;
+	unsigned int rights, ix, rg;
+	struct qd_seg sg;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	int xa, xp, xo;
+	void *p = NULL;
+	__u64 off;
+
+	ASSERT_TRUE(!!(self->r.p.features & QD_FEAT_SHARED_MAPPED));
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE, &c));
+	ASSERT_EQ(0, smq_create(self->r.fd, 16, &m));
+	EXPECT_EQ(16u, m.h->entries);
+	EXPECT_EQ(QD_OFF_QUEUE(m.qd), m.off);
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xa));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_PUSH, &xp));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_POP, &xo));
+
+	ASSERT_EQ(0, smq_import(self->r.fd, xa, &all, &rights));
+	EXPECT_EQ(QD_SHARE_ALL, rights);
+	EXPECT_EQ(m.bytes, all.bytes);
+	EXPECT_EQ(QD_OFF_QUEUE(all.qd), all.off);
+	ASSERT_NE(NULL, all.h);
+	/* the same ring */
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	EXPECT_EQ(0u, ix);
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 64, 8));
+	ASSERT_EQ(QD_MQ_OK, smq_pop(&all, &sg));
+	EXPECT_EQ(64u, sg.offset);
+	EXPECT_EQ(ix, sg.region);
+
+	ASSERT_EQ(0, smq_import(self->r.fd, xp, &push, &rights));
+	EXPECT_EQ(QD_SHARE_PUSH, rights);
+	EXPECT_EQ(0u, push.bytes);
+	EXPECT_EQ(0ull, push.off);
+	EXPECT_EQ(-EPERM, qd_raw_mmap(self->r.fd, m.bytes, QD_OFF_QUEUE(push.qd), &p));
+	EXPECT_EQ(-EPERM, smq_bind(self->r.fd, push.qd, self->region, &ix));
+	EXPECT_EQ(-EINVAL, smq_sleep(&self->r, push.qd, SHORT_NS));
+	ASSERT_EQ(0, smq_import(self->r.fd, xo, &pop, &rights));
+	EXPECT_EQ(0u, pop.bytes);
+	EXPECT_EQ(-EPERM, qd_raw_mmap(self->r.fd, m.bytes, QD_OFF_QUEUE(pop.qd), &p));
+	EXPECT_EQ(-EPERM, smq_lookup(self->r.fd, pop.qd, 0, &rg, &off));
+
+	/* the kernel path: a push through push-only, a pop through pop-only */
+	sg = qd_seg(self->region, 4096 + 3, 30);
+	DO(qd_sqe_push(push.qd, &sg, 1, 1), &cqe, NULL);
+	EXPECT_EQ(30, cqe.res);
+	DO(qd_sqe_pop(pop.qd, 2), &cqe, &el);
+	EXPECT_EQ(30, cqe.res);
+	EXPECT_EQ(self->region, el.segs[0].region);
+	EXPECT_EQ(4096u + 3, el.segs[0].offset);
+	DO(qd_sqe_pop(push.qd, 3), &cqe, NULL);
+	EXPECT_EQ(-EPERM, cqe.res);
+	NOTHING_MORE();
+	munmap(m.h, m.bytes);
+	munmap(all.h, all.bytes);
+	close(xa);
+	close(xp);
+	close(xo);
+}
+
+/*
+ * QD_IOC_QUEUE_BIND: the same region binds to the same index; bindings
+ * are per queue and bounded (-ENOSPC for the 65th region, in user space
+ * and for a kernel push, whose element comes back); every field checked.
+ */
+TEST_F(share, mapped_shared_bind_rules)
+{
+	struct qd_queue_bind b;
+	unsigned int ix, ix2, i, rg, regions[QD_MQ_MAX_BINDINGS + 1];
+	struct smq m, m2;
+	struct qd_seg sg;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	struct qd_queue_create c = { .flags = QD_QUEUE_MAPPED };
+	char *pages;
+	__u64 off;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix2));
+	EXPECT_EQ(ix, ix2);
+	ASSERT_EQ(0, smq_lookup(self->r.fd, m.qd, ix, &rg, &off));
+	EXPECT_EQ(self->region, rg);
+	EXPECT_EQ(0ull, off);
+	EXPECT_EQ(-ENOENT, smq_lookup(self->r.fd, m.qd, ix + 1, &rg, &off));
+	EXPECT_EQ(-ENOENT, smq_lookup(self->r.fd, m.qd, 1000, &rg, &off));
+	EXPECT_EQ(-ENOENT, smq_bind(self->r.fd, m.qd, 200, &ix2));
+	EXPECT_EQ(-ENOENT, smq_bind(self->r.fd, m.qd, 100000, &ix2));
+	EXPECT_EQ(-EBADF, smq_bind(self->r.fd, 999, self->region, &ix2));
+	EXPECT_EQ(-EINVAL, smq_bind(self->r.fd, self->qd, self->region, &ix2));
+	/* an unshared mapped queue's descriptors name regions: no bindings */
+	ASSERT_EQ(0, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE, &c));
+	EXPECT_EQ(-EINVAL, smq_bind(self->r.fd, c.qd, self->region, &ix2));
+	memset(&b, 0, sizeof(b));
+	b.qd = m.qd;
+	b.flags = 2;
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE_BIND, &b));
+	b.flags = 0;
+	b.offset = 1;
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE_BIND, &b));
+	b.offset = 0;
+	b.index = 1;
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE_BIND, &b));
+	b.index = 0;
+	b.resv[1] = 1;
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE_BIND, &b));
+	b.resv[1] = 0;
+	b.flags = QD_BIND_LOOKUP;
+	b.region = 1;
+	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_QUEUE_BIND, &b));
+
+	/* bindings are per queue; 64 of them */
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m2));
+	pages = qd_raw_pages(QD_MQ_MAX_BINDINGS * qd_page_size());
+	ASSERT_NE(NULL, pages);
+	for (i = 0; i <= QD_MQ_MAX_BINDINGS; i++) {
+		if (i == QD_MQ_MAX_BINDINGS) {
+			regions[i] = self->region;
+			break;
+		}
+		ASSERT_EQ(0, qd_raw_register(self->r.fd, pages + i * qd_page_size(),
+					     qd_page_size(), &regions[i]));
+		ASSERT_EQ(0, smq_bind(self->r.fd, m2.qd, regions[i], &ix2));
+		EXPECT_EQ(i, ix2);
+	}
+	EXPECT_EQ(-ENOSPC, smq_bind(self->r.fd, m2.qd, self->region, &ix2));
+	/* a kernel push of a 65th region fails and hands its element back */
+	sg = qd_seg(self->region, 0, 5);
+	DO(qd_sqe_push(m2.qd, &sg, 1, 7), &cqe, &el);
+	EXPECT_EQ(-ENOSPC, cqe.res);
+	EXPECT_TRUE(!!(cqe.flags & QD_CQE_F_ELEM));
+	EXPECT_EQ(self->region, el.segs[0].region);
+	/* a bound region is the queue's until it closes */
+	EXPECT_EQ(-EBUSY, qd_raw_unregister(self->r.fd, regions[0]));
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, m2.qd));
+	EXPECT_EQ(0, qd_raw_unregister(self->r.fd, regions[0]));
+	NOTHING_MORE();
+	munmap(m.h, m.bytes);
+	munmap(m2.h, m2.bytes);
+}
+
+static void kid_fast(share_t *self)
+{
+	unsigned int i, rg, mine;
+	struct peer p;
+	struct smq m;
+	struct qd_seg sg;
+	int xfd;
+	__u64 off;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	peer_open(&p, self->memfd, 0, MEM_BYTES);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	CHILD_CHECK(m.h != NULL);
+	KTELL(1);
+	KHEAR(2);
+	/* the parent's 50 elements, popped here: its binding is our region */
+	for (i = 0; i < 50; i++) {
+		CHILD_CHECK(smq_pop(&m, &sg) == QD_MQ_OK);
+		CHILD_CHECK(smq_lookup(p.r.fd, m.qd, sg.region, &rg, &off) == 0);
+		CHILD_CHECK(rg == p.region && off == 0);
+		CHILD_CHECK(sg.offset == 1024u * i && sg.len == 100 + i);
+		CHILD_CHECK(check(p.mem + off + sg.offset, sg.len, i));
+	}
+	CHILD_CHECK(smq_pop(&m, &sg) == QD_MQ_EMPTY);
+	/* and 50 back, from our binding */
+	CHILD_CHECK(smq_bind(p.r.fd, m.qd, p.region, &mine) == 0);
+	for (i = 0; i < 50; i++) {
+		fill(p.mem + 32768 + 512 * i, 50 + i, 100 + i);
+		CHILD_CHECK(smq_push(&m, mine, 32768 + 512 * i, 50 + i) == QD_MQ_OK);
+		CHILD_CHECK(!(smq_waiters(&m) & (QD_MQ_POP_WAITERS | QD_MQ_POP_SLEEPERS)));
+	}
+	KTELL(mine);
+	KHEAR(3);
+}
+
+/*
+ * The fast path across processes: the parent pushes 50 elements in user
+ * space, a child pops them in user space from its own mapping of the ring
+ * and finds the payload in its own mapping of the memfd (its binding
+ * lookup: its region, same offsets), then pushes 50 back the same way.
+ * The kernel runs no operation for any of them.
+ */
+TEST_F(share, mapped_shared_user_space_both_ways_zero_copy)
+{
+	unsigned int i, ix, mine, rg;
+	long long ops;
+	struct qd_seg sg;
+	struct smq m;
+	int xfd;
+	__u64 off;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 64, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_fast);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	HEAR(1);
+	ops = kernel_ops();
+	ASSERT_LE(0, ops);
+	for (i = 0; i < 50; i++) {
+		fill(self->mem + 1024 * i, 100 + i, i);
+		ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 1024 * i, 100 + i));
+	}
+	TELL(2);
+	mine = (unsigned int)hear(self->sv[0]);
+	EXPECT_NE(ix, mine);
+	for (i = 0; i < 50; i++) {
+		ASSERT_EQ(QD_MQ_OK, smq_pop(&m, &sg));
+		EXPECT_EQ(mine, sg.region);
+		ASSERT_EQ(0, smq_lookup(self->r.fd, m.qd, sg.region, &rg, &off));
+		EXPECT_EQ(self->region, rg);
+		EXPECT_EQ(0ull, off);
+		EXPECT_EQ(32768u + 512 * i, sg.offset);
+		EXPECT_TRUE(check(self->mem + off + sg.offset, 50 + i, 100 + i));
+	}
+	EXPECT_EQ(ops, kernel_ops());
+	TELL(3);
+	CHILD_OK();
+	munmap(m.h, m.bytes);
+	close(xfd);
+}
+
+static void kid_offset(share_t *self)
+{
+	unsigned int rg, mine;
+	struct qd_seg sg;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	struct peer p;
+	struct smq m;
+	char *priv;
+	unsigned int preg;
+	int xfd;
+	__u64 off;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	/* the memfd from file offset 16 KiB only */
+	peer_open(&p, self->memfd, 16384, MEM_BYTES - 16384);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	CHILD_CHECK(smq_bind(p.r.fd, m.qd, p.region, &mine) == 0);
+	fill(p.mem + 100, 10, 21);
+	CHILD_CHECK(smq_push(&m, mine, 100, 10) == QD_MQ_OK);
+	KTELL(mine);
+	KHEAR(2);
+	/* the parent's binding is more than our region holds */
+	CHILD_CHECK(smq_lookup(p.r.fd, m.qd, 0, &rg, &off) == -EXDEV);
+	/* a kernel pop translates what lies in our pages... */
+	peer_do(&p, qd_sqe_pop(m.qd, 1), &cqe, &el);
+	CHILD_CHECK(cqe.res == 10 && !(cqe.flags & QD_CQE_F_COPIED));
+	CHILD_CHECK(el.segs[0].region == p.region);
+	CHILD_CHECK(el.segs[0].offset == 20000 - 16384);
+	CHILD_CHECK(check(p.mem + el.segs[0].offset, 10, 22));
+	/* ...refuses what does not, leaving it first... */
+	peer_do(&p, qd_sqe_pop(m.qd, 2), &cqe, &el);
+	CHILD_CHECK(cqe.res == -EXDEV);
+	CHILD_CHECK(m.h->head == m.h->tail - 1);
+	/* ...and copies it once into a buffer the pop brings */
+	priv = qd_raw_pages(qd_page_size());
+	CHILD_CHECK(priv != NULL);
+	CHILD_CHECK(qd_raw_register(p.r.fd, priv, qd_page_size(), &preg) == 0);
+	sg = qd_seg(preg, 40, 8);
+	{
+		struct qd_sqe s = qd_sqe_pop(m.qd, 3);
+
+		s.addr = (__u64)(unsigned long)&sg;
+		s.nsegs = 1;
+		peer_do(&p, s, &cqe, &el);
+		CHILD_CHECK(cqe.res == -EMSGSIZE);
+		sg.len = 200;
+		peer_do(&p, s, &cqe, &el);
+	}
+	CHILD_CHECK(cqe.res == 12);
+	CHILD_CHECK(cqe.flags & QD_CQE_F_COPIED);
+	CHILD_CHECK(el.segs[0].region == preg && el.segs[0].offset == 40);
+	CHILD_CHECK(el.segs[0].len == 12);
+	CHILD_CHECK(check(priv + 40, 12, 23));
+	CHILD_CHECK(m.h->head == m.h->tail);
+	KTELL(3);
+}
+
+/*
+ * Bindings between different ranges of one memfd: a child's region from
+ * file offset 16 KiB is found inside the parent's whole-file region (the
+ * lookup's offset), the parent's binding is not inside the child's
+ * (-EXDEV: its pops go through the kernel, which rewrites an element in
+ * the child's pages without a copy, refuses one outside them with -EXDEV
+ * and leaves it first, and copies it into a buffer the pop brings).
+ */
+TEST_F(share, mapped_shared_lookup_offset_exdev_and_copy)
+{
+	unsigned int ix, mine, rg;
+	struct qd_seg sg;
+	struct smq m;
+	int xfd;
+	__u64 off;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0u, ix);
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_offset);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	mine = (unsigned int)hear(self->sv[0]);
+	EXPECT_EQ(1u, mine);
+	ASSERT_EQ(QD_MQ_OK, smq_pop(&m, &sg));
+	ASSERT_EQ(0, smq_lookup(self->r.fd, m.qd, sg.region, &rg, &off));
+	EXPECT_EQ(self->region, rg);
+	EXPECT_EQ(16384ull, off);
+	EXPECT_TRUE(check(self->mem + off + sg.offset, 10, 21));
+	fill(self->mem + 20000, 10, 22);
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 20000, 10));
+	fill(self->mem + 100, 12, 23);
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 100, 12));
+	TELL(2);
+	HEAR(3);
+	CHILD_OK();
+	munmap(m.h, m.bytes);
+	close(xfd);
+}
+
+static void kid_sleeps(share_t *self)
+{
+	unsigned int rg;
+	struct qd_seg sg;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	struct peer p;
+	struct smq m;
+	int xfd;
+	__u64 off;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	peer_open(&p, self->memfd, 0, MEM_BYTES);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	CHILD_CHECK(smq_pop(&m, &sg) == QD_MQ_EMPTY);
+	KTELL(1);
+	/* asleep on the import, no operation: woken by the parent's wake */
+	CHILD_CHECK(smq_sleep(&p.r, m.qd, 10 * LONG_NS) == 0);
+	CHILD_CHECK(smq_pop(&m, &sg) == QD_MQ_OK);
+	CHILD_CHECK(smq_lookup(p.r.fd, m.qd, sg.region, &rg, &off) == 0);
+	CHILD_CHECK(rg == p.region && check(p.mem + off + sg.offset, sg.len, 31));
+	/* a pop parked in the kernel, served by the parent's push and wake */
+	peer_submit(&p, qd_sqe_pop(m.qd, 5));
+	KTELL(2);
+	peer_reap(&p, &cqe, &el);
+	CHILD_CHECK(cqe.user_data == 5 && cqe.res == 20);
+	CHILD_CHECK(el.segs[0].region == p.region);
+	CHILD_CHECK(el.segs[0].offset == 8000);
+	CHILD_CHECK(check(p.mem + 8000, 20, 32));
+	KTELL(3);
+}
+
+/*
+ * A sleeper in one process, woken by the other's push: a child asleep in
+ * QD_ENTER_MQ_POP on its import (QD_MQ_POP_SLEEPERS) is woken by the
+ * parent's user-space push and skip-success wake; a pop the child parked
+ * in the kernel (QD_MQ_POP_WAITERS) is served by the same.
+ */
+TEST_F(share, mapped_shared_sleeper_woken_by_other_process)
+{
+	unsigned int ix;
+	struct smq m;
+	int xfd;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_sleeps);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	HEAR(1);
+	ASSERT_EQ(0, smq_wait_flag(&m, QD_MQ_POP_SLEEPERS));
+	fill(self->mem + 300, 40, 31);
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 300, 40));
+	ASSERT_TRUE(!!(smq_waiters(&m) & QD_MQ_POP_SLEEPERS));
+	SUBMIT(sqe_wake(m.qd));
+	HEAR(2);
+	ASSERT_EQ(0, smq_wait_flag(&m, QD_MQ_POP_WAITERS));
+	fill(self->mem + 8000, 20, 32);
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 8000, 20));
+	ASSERT_TRUE(!!(smq_waiters(&m) & QD_MQ_POP_WAITERS));
+	SUBMIT(sqe_wake(m.qd));
+	HEAR(3);
+	CHILD_OK();
+	NOTHING_MORE();
+	munmap(m.h, m.bytes);
+	close(xfd);
+}
+
+static void kid_scribbles(share_t *self)
+{
+	struct qd_mq_slot *s;
+	struct peer p;
+	struct smq m;
+	__u32 pos;
+	int xfd;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	peer_open(&p, -1, 0, 0);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	/* an unbound index, an offset past the region, a zero length */
+	CHILD_CHECK(smq_push(&m, 63, 0, 8) == QD_MQ_OK);
+	CHILD_CHECK(smq_push(&m, 0, MEM_BYTES - 4, 8) == QD_MQ_OK);
+	CHILD_CHECK(smq_push(&m, 0, 0, 0) == QD_MQ_OK);
+	/* too many segments, written by hand */
+	CHILD_CHECK(smq_push(&m, 0, 0, 8) == QD_MQ_OK);
+	pos = m.h->tail - 1;
+	s = &qd_mq_slots(m.h)[pos & m.h->mask];
+	s->nsegs = QD_SGA_MAX + 1;
+	/* and a good one */
+	CHILD_CHECK(smq_push(&m, 0, 500, 9) == QD_MQ_OK);
+	/* garbage in the header too: entries and mask (the kernel has its own) */
+	m.h->entries = 3;
+	m.h->mask = 0xffff;
+	KTELL(1);
+	KHEAR(2);
+}
+
+/*
+ * A process that writes garbage descriptors into the shared ring hurts
+ * only those elements: the other process's kernel pops get -EBADMSG for
+ * each (dropped), then the good element, and the queue works on.
+ */
+TEST_F(share, mapped_shared_garbage_hurts_only_its_elements)
+{
+	unsigned int ix, i;
+	struct qd_seg sg;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	struct smq m;
+	int xfd;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_scribbles);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	HEAR(1);
+	for (i = 0; i < 4; i++) {
+		DO(qd_sqe_pop(m.qd, 10 + i), &cqe, NULL);
+		EXPECT_EQ(-EBADMSG, cqe.res) TH_LOG("element %u", i);
+	}
+	DO(qd_sqe_pop(m.qd, 20), &cqe, &el);
+	EXPECT_EQ(9, cqe.res);
+	EXPECT_EQ(self->region, el.segs[0].region);
+	EXPECT_EQ(500u, el.segs[0].offset);
+	/* on we go, through the kernel's own mask */
+	sg = qd_seg(self->region, 700, 7);
+	DO(qd_sqe_push(m.qd, &sg, 1, 21), &cqe, NULL);
+	EXPECT_EQ(7, cqe.res);
+	DO(qd_sqe_pop(m.qd, 22), &cqe, &el);
+	EXPECT_EQ(7, cqe.res);
+	EXPECT_EQ(700u, el.segs[0].offset);
+	TELL(2);
+	CHILD_OK();
+	NOTHING_MORE();
+	munmap(m.h, m.bytes);
+	close(xfd);
+}
+
+static void kid_binds_and_dies(share_t *self)
+{
+	unsigned int mine, i;
+	struct peer p;
+	struct smq m;
+	int xfd;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	peer_open(&p, self->memfd, 0, MEM_BYTES);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	CHILD_CHECK(smq_bind(p.r.fd, m.qd, p.region, &mine) == 0);
+	/* a pop parked in the kernel (never woken: we send no wake) */
+	peer_submit(&p, qd_sqe_pop(m.qd, 9));
+	CHILD_CHECK(smq_waiters(&m) & QD_MQ_POP_WAITERS);
+	for (i = 0; i < 3; i++) {
+		fill(p.mem + 4096 * (i + 1), 50, 40 + i);
+		CHILD_CHECK(smq_push(&m, mine, 4096 * (i + 1), 50) == QD_MQ_OK);
+	}
+	KTELL(mine);
+	for (;;)
+		pause();
+}
+
+/*
+ * A SIGKILLed peer that bound its region and pushed in user space: its
+ * elements stay poppable in user space (the binding holds its region and
+ * context, and its pages pinned), and once the queue's last handle is
+ * closed /proc/qd is back where it started.
+ */
+TEST_F(share, mapped_shared_killed_peer_elements_stay)
+{
+	long long pg = MEM_BYTES / (long long)qd_page_size();
+	struct qd_proc base, ps;
+	unsigned int mine, rg, i;
+	struct qd_seg sg;
+	struct smq m;
+	int xfd;
+	__u64 off;
+
+	ASSERT_EQ(0, qd_proc_read(&base));
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_binds_and_dies);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	mine = (unsigned int)hear(self->sv[0]);
+	close(xfd);
+	ASSERT_EQ(0, smq_wait_flag(&m, QD_MQ_POP_WAITERS));
+	ASSERT_EQ(0, kill(self->pid, SIGKILL));
+	ASSERT_EQ(128 + SIGKILL, qd_wait_child(self->pid));
+	self->pid = 0;
+	/* its parked pop went with it */
+	for (i = 0; i < 100 && (smq_waiters(&m) & QD_MQ_POP_WAITERS); i++)
+		usleep(10000);
+	EXPECT_EQ(0ul, smq_waiters(&m) & QD_MQ_POP_WAITERS);
+	ASSERT_EQ(0, qd_proc_read(&ps));
+	EXPECT_EQ(base.contexts + 1, ps.contexts);
+	EXPECT_EQ(base.pinned_pages + pg + 1, ps.pinned_pages);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(QD_MQ_OK, smq_pop(&m, &sg));
+		EXPECT_EQ(mine, sg.region);
+		ASSERT_EQ(0, smq_lookup(self->r.fd, m.qd, sg.region, &rg, &off));
+		EXPECT_EQ(self->region, rg);
+		EXPECT_TRUE(check(self->mem + off + sg.offset, 50, 40 + i));
+	}
+	/* the dead peer's context lives as long as the queue */
+	ASSERT_EQ(0, qd_proc_read(&ps));
+	EXPECT_EQ(base.contexts + 1, ps.contexts);
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, m.qd));
+	EXPECT_EQ(0, qd_proc_wait_idle(base.contexts, base.pinned_pages, 5000, &ps))
+		TH_LOG("contexts %lld pinned_pages %lld", ps.contexts, ps.pinned_pages);
+	/* the mapping holds only the ring */
+	EXPECT_EQ(0ul, m.h->waiters & QD_MQ_POP_WAITERS);
+	munmap(m.h, m.bytes);
+	qd_raw_exit(&self->r);
+	munmap(self->mem, MEM_BYTES);
+	self->mem = NULL;
+	EXPECT_EQ(0, qd_proc_wait_idle(base.contexts - 1, base.pinned_pages - pg,
+				       5000, &ps))
+		TH_LOG("contexts %lld pinned_pages %lld", ps.contexts, ps.pinned_pages);
+	EXPECT_EQ(base.queues - 1, ps.queues);
+	EXPECT_EQ(base.queued, ps.queued);
+	EXPECT_EQ(0, qd_proc_wait_idle(0, 0, 100, &ps));
+}
+
+#define RACE_N		3000
+#define RACE_TALLY	32768	/* tally bytes in the memfd, one per element */
+
+/* Pop in user space until the ring is empty: the count; each tallied. */
+static int smq_race(struct smq *m, int fd, char *mem)
+{
+	unsigned int rg;
+	struct qd_seg sg;
+	int n = 0;
+	__u64 off;
+
+	while (smq_pop(m, &sg) == QD_MQ_OK) {
+		if (smq_lookup(fd, m->qd, sg.region, &rg, &off) ||
+		    sg.offset >= RACE_N)
+			return -1;
+		__atomic_fetch_add(mem + RACE_TALLY + off + sg.offset, 1,
+				   __ATOMIC_RELAXED);
+		n++;
+	}
+	return n;
+}
+
+static void kid_race_mapped(share_t *self)
+{
+	struct peer p;
+	struct smq m;
+	int xfd, n;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	peer_open(&p, self->memfd, 0, MEM_BYTES);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	KTELL(1);
+	KHEAR(2);
+	n = smq_race(&m, p.r.fd, p.mem);
+	CHILD_CHECK(n >= 0);
+	KTELL(n);
+}
+
+/*
+ * Two processes popping one shared ring at once in user space: each of
+ * 3,000 elements is taken exactly once (a tally in the shared memfd).
+ */
+TEST_F(share, mapped_shared_concurrent_poppers_each_once)
+{
+	unsigned int ix, i, bad = 0;
+	struct smq m;
+	int xfd, n, kid;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 4096, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	memset(self->mem + RACE_TALLY, 0, RACE_N);
+	for (i = 0; i < RACE_N; i++) {
+		ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, i, 1));
+	}
+	SPAWN(kid_race_mapped);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	HEAR(1);
+	TELL(2);
+	n = smq_race(&m, self->r.fd, self->mem);
+	ASSERT_LE(0, n);
+	kid = (int)hear(self->sv[0]);
+	CHILD_OK();
+	TH_LOG("popped: parent %d, child %d", n, kid);
+	EXPECT_EQ(RACE_N, n + kid);
+	for (i = 0; i < RACE_N; i++)
+		bad += self->mem[RACE_TALLY + i] != 1;
+	EXPECT_EQ(0u, bad);
+	munmap(m.h, m.bytes);
+	close(xfd);
+}
+
+static void kid_multishot(share_t *self)
+{
+	struct qd_sqe ms;
+	struct qd_cqe cqe;
+	struct qd_elem el;
+	struct peer p;
+	struct smq m;
+	int xfd, i;
+
+	CHILD_CHECK(hear_fd(self->sv[1], &xfd) == 0);
+	peer_open(&p, self->memfd, 0, MEM_BYTES);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	ms = qd_sqe_pop(m.qd, 77);
+	ms.op_flags = QD_POP_MULTISHOT;
+	peer_submit(&p, ms);
+	KTELL(1);
+	for (i = 0; i < 3; i++) {
+		peer_reap(&p, &cqe, &el);
+		CHILD_CHECK(cqe.user_data == 77 && cqe.res == 10 + i);
+		CHILD_CHECK(cqe.flags == (QD_CQE_F_ELEM | QD_CQE_F_MORE));
+		CHILD_CHECK(el.segs[0].region == p.region);
+		CHILD_CHECK(el.segs[0].offset == 2048u * (i + 1));
+		CHILD_CHECK(check(p.mem + el.segs[0].offset, 10 + i, 50 + i));
+	}
+	/* our handle closes: the final CQE */
+	CHILD_CHECK(qd_raw_close(p.r.fd, m.qd) == 0);
+	peer_reap(&p, &cqe, &el);
+	CHILD_CHECK(cqe.user_data == 77 && cqe.res == -ECANCELED);
+	CHILD_CHECK(!(cqe.flags & QD_CQE_F_MORE));
+	peer_nothing_more(&p);
+	KTELL(3);
+}
+
+/*
+ * A multishot pop parked by one process on its import of a shared mapped
+ * queue takes, in order, what the other pushes in user space (each wake
+ * serving it), every element rewritten into the popper's region; it ends
+ * when its process closes its handle, and the queue lives on.
+ */
+TEST_F(share, mapped_shared_multishot_across_processes)
+{
+	unsigned int ix, i;
+	struct smq m;
+	int xfd;
+
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_multishot);
+	ASSERT_EQ(0, tell_fd(self->sv[0], 0, xfd));
+	close(xfd);
+	HEAR(1);
+	ASSERT_EQ(0, smq_wait_flag(&m, QD_MQ_POP_WAITERS));
+	for (i = 0; i < 3; i++) {
+		fill(self->mem + 2048 * (i + 1), 10 + i, 50 + i);
+		ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 2048 * (i + 1), 10 + i));
+		ASSERT_TRUE(!!(smq_waiters(&m) & QD_MQ_POP_WAITERS));
+		SUBMIT(sqe_wake(m.qd));
+	}
+	HEAR(3);
+	CHILD_OK();
+	/* no pop parked any more; the queue still works */
+	EXPECT_EQ(0ul, smq_waiters(&m) & QD_MQ_POP_WAITERS);
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 64, 4));
+	NOTHING_MORE();
+	munmap(m.h, m.bytes);
+}
+
+static void kid_keeps_ring(share_t *self)
+{
+	struct peer p;
+	struct smq m;
+	int xfd;
+
+	int inherited = (int)hear_fd(self->sv[1], &xfd);
+
+	peer_open(&p, -1, 0, 0);
+	CHILD_CHECK(smq_import(p.r.fd, xfd, &m, NULL) == 0);
+	CHILD_CHECK(m.h != NULL);
+	close(xfd);
+	/* our handle goes; the mapping and the inherited export fd stay */
+	CHILD_CHECK(qd_raw_close(p.r.fd, m.qd) == 0);
+	KTELL(1);
+	KHEAR(2);
+	CHILD_CHECK(m.h->entries == 8 && m.h->mask == 7);
+	CHILD_CHECK(m.h->tail == 1);
+	close(inherited);
+	KTELL(3);
+	KHEAR(4);
+	CHILD_CHECK(m.h->tail == 1);
+	munmap(m.h, m.bytes);
+	KTELL(5);
+}
+
+/*
+ * A ring another process keeps mapped (and an export fd it keeps open)
+ * hold only the ring: once every handle is closed and the creator has
+ * closed its context, the creator's context, regions and pins are gone
+ * (/proc/qd) while the other process still reads the ring; the queue goes
+ * with the fd, the ring with the mapping.
+ */
+TEST_F(share, mapped_shared_ring_mapped_elsewhere_holds_no_context)
+{
+	long long pg = MEM_BYTES / (long long)qd_page_size();
+	struct qd_proc base, ps;
+	unsigned int ix;
+	struct smq m;
+	int xfd;
+
+	ASSERT_EQ(0, qd_proc_read(&base));
+	ASSERT_EQ(0, smq_create(self->r.fd, 8, &m));
+	ASSERT_EQ(0, smq_bind(self->r.fd, m.qd, self->region, &ix));
+	ASSERT_EQ(QD_MQ_OK, smq_push(&m, ix, 0, 8));
+	ASSERT_EQ(0, share_export(self->r.fd, m.qd, QD_SHARE_ALL, &xfd));
+	SPAWN(kid_keeps_ring);
+	ASSERT_EQ(0, tell_fd(self->sv[0], xfd, xfd));
+	close(xfd);
+	HEAR(1);
+	munmap(m.h, m.bytes);
+	qd_raw_exit(&self->r);
+	munmap(self->mem, MEM_BYTES);
+	self->mem = NULL;
+	/* ours gone, the child's (and its page) still there */
+	EXPECT_EQ(0, qd_proc_wait_idle(base.contexts, base.pinned_pages - pg + 1,
+				       5000, &ps))
+		TH_LOG("contexts %lld pinned_pages %lld", ps.contexts, ps.pinned_pages);
+	EXPECT_EQ(base.queues, ps.queues);	/* the export fd holds it */
+	TELL(2);
+	HEAR(3);
+	ASSERT_EQ(0, qd_proc_read(&ps));
+	EXPECT_EQ(base.queues - 1, ps.queues);
+	TELL(4);
+	HEAR(5);
+	CHILD_OK();
+	EXPECT_EQ(0, qd_proc_wait_idle(0, 0, 5000, &ps))
+		TH_LOG("contexts %lld pinned_pages %lld", ps.contexts, ps.pinned_pages);
 }
 
 TEST_HARNESS_MAIN

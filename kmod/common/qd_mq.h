@@ -120,4 +120,43 @@ static inline int qd_mq_consume(struct qd_mq_hdr *h, __u32 mask,
 	return QD_MQ_BUSY;
 }
 
+/*
+ * Look at the oldest element without taking it: a copy in segs and
+ * *nsegs (as found), its position in *pos. QD_MQ_EMPTY if there is none,
+ * QD_MQ_BUSY if head moved meanwhile (look again). The copy is good only
+ * if qd_mq_claim(pos) succeeds afterwards: a consumer that took the slot
+ * first makes the claim fail, and until then no producer can write it.
+ */
+static inline int qd_mq_peek(struct qd_mq_hdr *h, __u32 mask,
+			     struct qd_seg *segs, __u16 *nsegs, __u32 *pos)
+{
+	struct qd_mq_slot *s;
+	__u32 p, seq, i, n;
+
+	p = QD_MQ_LOAD(&h->head);
+	s = &qd_mq_slots(h)[p & mask];
+	seq = QD_MQ_LOAD_ACQUIRE(&s->seq);
+	if ((__s32)(seq - (p + 1)) < 0)
+		return QD_MQ_EMPTY;
+	if (seq != p + 1)
+		return QD_MQ_BUSY;
+	n = s->nsegs;
+	*nsegs = (__u16)n;
+	if (n > QD_SGA_MAX)
+		n = QD_SGA_MAX;
+	for (i = 0; i < n; i++)
+		segs[i] = s->segs[i];
+	*pos = p;
+	return QD_MQ_OK;
+}
+
+/* Take the element qd_mq_peek() saw at pos: false if another was faster. */
+static inline int qd_mq_claim(struct qd_mq_hdr *h, __u32 mask, __u32 pos)
+{
+	if (!QD_MQ_CAS(&h->head, pos, pos + 1))
+		return 0;
+	QD_MQ_STORE_RELEASE(&qd_mq_slots(h)[pos & mask].seq, pos + mask + 1);
+	return 1;
+}
+
 #endif /* _QD_MQ_H */

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * Queues shared between processes: qd_queue_shareable(), qd_queue_export(),
- * qd_queue_import() over QD_IOC_QUEUE (no QD_QUEUE_MAPPED: a mapped
- * queue's descriptors name one context's regions, so it cannot be shared),
- * QD_IOC_QUEUE_EXPORT and QD_IOC_QUEUE_IMPORT. An imported qd is an
- * ordinary qd for every other function; its operations go through the
+ * qd_queue_import() over QD_IOC_QUEUE (QD_QUEUE_MAPPED | QD_QUEUE_SHARED
+ * when the kernel can: descriptors that name the queue's bindings rather
+ * than one context's regions, mq.h), QD_IOC_QUEUE_EXPORT and
+ * QD_IOC_QUEUE_IMPORT. An imported qd is an ordinary qd for every other
+ * function; with both rights on a shared mapped queue it maps the ring and
+ * takes the user-space fast path too, else its operations go through the
  * kernel.
  */
 #include <errno.h>
 
 #include "int.h"
+#include "mq.h"
 #include "syscall.h"
 
 int qd_queue_shareable(int *qd_out)
@@ -21,7 +24,7 @@ int qd_queue_shareable(int *qd_out)
 	ret = qd_get();
 	if (ret)
 		return ret;
-	return qd__queue_create(qd__ctx.fd, 0, qd_out);
+	return qd__mq_create_shared(qd__ctx.fd, qd__ctx.features, qd_out);
 }
 
 int qd_queue_export(int qd, unsigned int rights, int *fd_out)
@@ -58,6 +61,7 @@ int qd_queue_import(int fd, int *qd_out)
 	ret = qd__ioctl(qd__ctx.fd, QD_IOC_QUEUE_IMPORT, &im);
 	if (ret)
 		return ret;
+	qd__mq_import(qd__ctx.fd, qd__ctx.features, &im);
 	*qd_out = im.qd;
 	return 0;
 }

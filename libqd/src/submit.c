@@ -549,8 +549,11 @@ int qd_pop_into(qd_token_t *qt_out, int qd, const struct qd_sga *buf)
 	ret = qd__ring_mine(&r);
 	if (ret)
 		return ret;
-	/* A mapped queue's elements are this process's: no copy to make. */
-	if (qd__mq_get(qd))
+	/*
+	 * A mapped queue's elements are this process's: no copy to make
+	 * (a shared one's may not be: the kernel pops it, with the buffer).
+	 */
+	if (qd__mq_get(qd) && !qd__mq_get(qd)->shared)
 		return pop(qt_out, qd, 0);
 	ret = qd__alloc_translate(buf, segs);
 	if (ret)

@@ -269,7 +269,7 @@ static int mq_sleep_qd(struct qd_ring *r, const qd_token_t *qts, int n)
 	if (!s || !s->lazy)
 		return -1;
 	m = qd__mq_get(s->qd);
-	if (!m || (qd__mq_waiters(m) & QD_MQ_POP_WAITERS))
+	if (!m || !qd__mq_sleepable(m))
 		return -1;
 	return s->qd;
 }

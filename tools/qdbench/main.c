@@ -385,7 +385,9 @@ static void print_header(void)
 			     "         B's ring made by A disabled (IORING_SETUP_R_DISABLED) and enabled by B after the fork;\n"
 			     "         qd with two shareable queues A exports and B imports (qd_queue_export/import), the\n"
 			     "         buffers in one memfd mapped before the fork and qd_memregister()ed by both processes:\n"
-			     "         the kernel rewrites each popped element into the popper's region, no copy\n");
+			     "         shared mapped queues when the kernel has them (both processes push and pop in the\n"
+			     "         mapped ring, each element a binding looked up once into the popper's region), else\n"
+			     "         the kernel rewrites each popped element into the popper's region; no copy either way\n");
 	for (mi = 0; mi < NMECHS; mi++)
 		if (usable[mi] && notes[mi][0])
 			fprintf(out, "%s: %s\n", all_mechs[mi]->label, notes[mi]);

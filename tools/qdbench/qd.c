@@ -29,8 +29,11 @@
  * both processes) and registered with qd_memregister() by A, then by B
  * after the fork in its own libqd context (libqd forgets the parent's in
  * a fork child), where B also imports the queues from the inherited fds.
- * A pop in the other process then gets the element without a copy: the
- * kernel rewrites its segments into the popper's region, which B checks.
+ * A pop in the other process then gets the element without a copy: with
+ * shared mapped queues (libqd's default when the kernel has them) both
+ * processes push and pop in the mapped ring, each binding looked up once
+ * into the popper's region; otherwise the kernel rewrites the segments into
+ * the popper's region. B checks the pointers either way.
  */
 #include <errno.h>
 #include <stdio.h>

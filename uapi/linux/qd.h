@@ -207,6 +207,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_MAPPED_QUEUE	_BITUL(9)	/* QD_QUEUE_MAPPED, QD_OP_WAKE */
 #define QD_FEAT_SHARED_QUEUE	_BITUL(10)	/* QD_IOC_QUEUE_EXPORT/IMPORT */
 #define QD_FEAT_MQ_SLEEP	_BITUL(11)	/* QD_ENTER_MQ_POP */
+#define QD_FEAT_SHARED_MAPPED	_BITUL(12)	/* QD_QUEUE_SHARED, QUEUE_BIND */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
@@ -308,8 +309,25 @@ struct qd_queue_create {
  * QD_MQ_POP_WAITERS is). Segments name regions of the context, as in
  * QD_OP_PUSH; the kernel checks those it reads. A pop that brings a
  * buffer (for copies across contexts) is -EOPNOTSUPP on a mapped queue.
+ *
+ * QD_QUEUE_SHARED (with QD_QUEUE_MAPPED only): a mapped queue that can be
+ * exported, whose ring is mapped by every context that imports it with
+ * both rights. A segment in its ring names a binding of the queue instead
+ * of a region: seg.region is an index into the queue's table of
+ * QD_MQ_MAX_BINDINGS bound regions (QD_IOC_QUEUE_BIND), seg.offset an
+ * offset inside that region. A binding holds its region (and the pins)
+ * until the queue's last handle closes; a pop in another context gets the
+ * element without a copy when it registered the same shared memory
+ * (QD_BIND_LOOKUP tells user space where), else through the kernel: one
+ * copy into a buffer the pop brought, or -EXDEV, as for any shared queue.
+ * Every process that maps the ring can name any byte of every bound
+ * region in a descriptor: binding a region shares all of it with them.
  */
 #define QD_QUEUE_MAPPED		_BITUL(0)
+#define QD_QUEUE_SHARED		_BITUL(1)
+
+/* Regions one shared mapped queue can name (bindings, ids 0..max-1). */
+#define QD_MQ_MAX_BINDINGS	64
 
 struct qd_mq_hdr {
 	__u32	tail;		/* producers' claim counter */
@@ -350,7 +368,8 @@ struct qd_mq_slot {
  * pusher's pages into it: the CQE has QD_CQE_F_COPIED and names the buffer,
  * trimmed to the element's length (-EMSGSIZE if it is too small); a pop
  * without one completes with -EXDEV. Either way the element stays first in
- * the queue. Mapped queues cannot be exported.
+ * the queue. Mapped queues can be exported when created with
+ * QD_QUEUE_SHARED (see there); others are -EOPNOTSUPP.
  */
 struct qd_queue_export {
 	__s32	qd;
@@ -363,8 +382,38 @@ struct qd_queue_import {
 	__s32	fd;		/* from QD_IOC_QUEUE_EXPORT */
 	__s32	qd;		/* out */
 	__u32	rights;		/* out: QD_SHARE_* the qd has */
-	__u32	resv[5];	/* must be zero */
+	/*
+	 * out: a QD_QUEUE_SHARED queue imported with both rights: length and
+	 * offset to mmap its ring on the importer's context fd; else zero.
+	 */
+	__u32	map_bytes;
+	__u64	map_off;
+	__u32	resv[2];	/* must be zero */
 };
+
+/*
+ * QD_IOC_QUEUE_BIND, on a QD_QUEUE_SHARED queue (its own qd, or an import
+ * with both rights):
+ *  flags 0: bind the context's region `region` to the queue and return
+ *    its binding in `index` (the same index for the same region every
+ *    time; -ENOSPC when all QD_MQ_MAX_BINDINGS are taken). Validated once
+ *    here: descriptors in the ring then name (index, offset, len).
+ *  QD_BIND_LOOKUP: where binding `index` lies in this context's memory:
+ *    a region of the context over the same shared memory pages (all of
+ *    the binding's), returned in `region`, and the binding's byte 0 at
+ *    `offset` in it; -EXDEV if there is none (the pop must go through the
+ *    kernel), -ENOENT if the binding does not exist.
+ */
+struct qd_queue_bind {
+	__s32	qd;
+	__u32	flags;		/* QD_BIND_* */
+	__u32	region;		/* in (bind), out (lookup) */
+	__u32	index;		/* out (bind), in (lookup) */
+	__u64	offset;		/* out (lookup); must be zero */
+	__u64	resv[2];	/* must be zero */
+};
+
+#define QD_BIND_LOOKUP		_BITUL(0)
 
 #define QD_SHARE_PUSH		_BITUL(0)
 #define QD_SHARE_POP		_BITUL(1)
@@ -381,5 +430,6 @@ struct qd_queue_import {
 #define QD_IOC_RING		_IOWR(QD_IOC_MAGIC, 0x06, struct qd_params)
 #define QD_IOC_QUEUE_EXPORT	_IOWR(QD_IOC_MAGIC, 0x07, struct qd_queue_export)
 #define QD_IOC_QUEUE_IMPORT	_IOWR(QD_IOC_MAGIC, 0x08, struct qd_queue_import)
+#define QD_IOC_QUEUE_BIND	_IOWR(QD_IOC_MAGIC, 0x09, struct qd_queue_bind)
 
 #endif /* _UAPI_LINUX_QD_H */
