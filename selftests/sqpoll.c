@@ -170,6 +170,20 @@ static int cgroup2_of(const char *path, char *out, size_t len)
 	return ret;
 }
 
+/* Wait until there are n pollers of owner (a thread's exit takes a moment). */
+static int wait_pollers(pid_t owner, int n, int ms)
+{
+	long long end = qd_now_ns() + ms * QD_RAW_MS;
+	int got;
+
+	while ((got = count_pollers(owner)) != n) {
+		if (qd_now_ns() > end)
+			return got;
+		qd_sleep_ms(5);
+	}
+	return n;
+}
+
 /* Field n (1-based) of /proc/<tid>/stat, after the comm. */
 static long long stat_field(pid_t tid, int n)
 {
@@ -236,7 +250,7 @@ TEST_F(sqpoll, setup_starts_one_poller_named_for_its_owner)
 	qd_raw_exit(&plain);
 	qd_raw_exit(&self->r);
 	EXPECT_EQ(0, wait_gone(tid, SETTLE_MS));
-	EXPECT_EQ(0, count_pollers(getpid()));
+	EXPECT_EQ(0, wait_pollers(getpid(), 0, SETTLE_MS));
 }
 
 TEST_F(sqpoll, sqes_complete_without_any_enter)
@@ -446,7 +460,7 @@ TEST_F(sqpoll, setup_and_enter_validate_their_arguments)
 	/* bad sizes with SQPOLL: no thread made */
 	p = (struct qd_params){ .sq_entries = 3, .flags = QD_SETUP_SQPOLL };
 	EXPECT_EQ(-EINVAL, qd_raw_setup(fd, &p));
-	EXPECT_EQ(0, count_pollers(getpid()));
+	EXPECT_EQ(0, wait_pollers(getpid(), 0, SETTLE_MS));
 
 	/* the largest idle time works */
 	p = (struct qd_params){ .sq_entries = 8, .flags = QD_SETUP_SQPOLL,
@@ -454,10 +468,10 @@ TEST_F(sqpoll, setup_and_enter_validate_their_arguments)
 	ASSERT_EQ(0, qd_raw_setup(fd, &p));
 	EXPECT_TRUE(!!(p.features & QD_FEAT_SQPOLL));
 	EXPECT_EQ(QD_SQPOLL_MAX_IDLE_MS, info(getpid(), "sqpoll_idle_ms"));
-	/* a second setup is -EBUSY, and its poller goes at once */
+	/* a second setup is -EBUSY, and the poller it made goes */
 	p = (struct qd_params){ .sq_entries = 8, .flags = QD_SETUP_SQPOLL };
 	EXPECT_EQ(-EBUSY, qd_raw_setup(fd, &p));
-	EXPECT_EQ(1, count_pollers(getpid()));
+	EXPECT_EQ(1, wait_pollers(getpid(), 1, SETTLE_MS));
 	/* QD_IOC_RING takes neither */
 	p = (struct qd_params){ .sq_entries = 4, .flags = QD_SETUP_SQPOLL };
 	EXPECT_EQ(-EINVAL, qd_raw_ring_ioctl(fd, &p));
@@ -472,7 +486,7 @@ TEST_F(sqpoll, setup_and_enter_validate_their_arguments)
 	qd_raw_exit(&plain);
 	EXPECT_EQ(0, qd_proc_wait_idle(self->base.contexts, self->base.pinned_pages,
 				       SETTLE_MS, NULL));
-	EXPECT_EQ(0, count_pollers(getpid()));
+	EXPECT_EQ(0, wait_pollers(getpid(), 0, SETTLE_MS));
 }
 
 /*
