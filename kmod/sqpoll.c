@@ -33,10 +33,11 @@
  * poller stuck in a fault (userfaultfd) cannot make a close unkillable.
  *
  * Contexts and locks: the poller runs in process context and may sleep. It
- * takes a ring's sq_lock with mutex_trylock() only, and never ctx->lock: an
- * SQ that a QD_IOC_ENTER is consuming (perhaps stuck in a fault) is left to
- * that enter. Submission is QD_IOC_ENTER's own (submit.c: admission by
- * max_inflight, a CQE for every SQE consumed, each SQE copied once).
+ * takes a ring's sq_lock (the SQ's consumer, as QD_IOC_ENTER does; it waits
+ * for an enter that holds it, as another enter would, so that no SQE is
+ * left behind by a lost race) and never ctx->lock. Submission is
+ * QD_IOC_ENTER's own (submit.c: admission by max_inflight, a CQE for every
+ * SQE consumed, each SQE copied once).
  * qd_sqpoll_create() and qd_sqpoll_stop() run in process context without
  * ctx->lock (QD_IOC_SETUP, release); qd_sqpoll_wake() in QD_IOC_ENTER;
  * qd_sqpoll_show() in a debugfs read.
@@ -138,7 +139,13 @@ static u32 qd_sqpoll_pass(struct qd_sqpoll *sqp)
 		/* A racy look at the consumer's head; sq_lock decides. */
 		if (ring->sq.poll_tail == data_race(ring->sq.head))
 			continue;
-		if (!mutex_trylock(&ring->sq_lock))
+		/*
+		 * The holder is an enter of the owner's, which finishes or
+		 * dies. A kthread gets no signals: "interruptible" only keeps
+		 * a long wait (that enter stuck in a fault) out of the hung
+		 * task detector and the load average.
+		 */
+		if (mutex_lock_interruptible(&ring->sq_lock))
 			continue;
 		ret = qd_submit_sqes(ring, QD_SQPOLL_BATCH);
 		mutex_unlock(&ring->sq_lock);

@@ -250,8 +250,8 @@ struct qd_params {
  *		sleep only if no ring's tail moved since it last looked
  * QD_IOC_ENTER still consumes to_submit SQEs itself (the SQ's consumers are
  * serialised, the order is kept), so a waiter passes what it queued, as
- * without the poller: that takes the SQEs the poller could not (at
- * max_inflight, or while another enter held the SQ). The poller runs with
+ * without the poller: that takes the SQEs the poller could not admit (at
+ * max_inflight). The poller runs with
  * the owner's credentials, memory (mm) and memory cgroup, in the owner's
  * cgroups at its nice value; a new ring (QD_IOC_RING) starts with
  * QD_SQ_F_NEED_WAKEUP set until the poller has seen it.
