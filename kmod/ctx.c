@@ -24,6 +24,7 @@
 #include "debugfs.h"
 #include "object.h"
 #include "region.h"
+#include "sqpoll.h"
 #include "stats.h"
 #include "user.h"
 
@@ -120,6 +121,11 @@ err_free:
 void qd_ctx_release(struct qd_ctx *ctx)
 {
 	qd_debugfs_ctx_remove(ctx);
+	/* Before anything goes: the poller submits no more (sqpoll.c). */
+	if (ctx->sqp) {
+		qd_sqpoll_stop(ctx->sqp);
+		ctx->sqp = NULL;
+	}
 
 	mutex_lock(&ctx->lock);
 	qd_object_close_all(ctx);

@@ -16,6 +16,7 @@ struct cred;
 struct dentry;
 struct mm_struct;
 struct net;
+struct qd_sqpoll;
 struct qd_user;
 struct user_struct;
 
@@ -51,6 +52,11 @@ struct qd_ctx {
 	 */
 	u32 nr_rings;
 	struct qd_ring *rings[QD_MAX_RINGS];
+	/*
+	 * QD_SETUP_SQPOLL's poller (sqpoll.c), or NULL: set with ring 0,
+	 * before nr_rings is published, and stopped by the release.
+	 */
+	struct qd_sqpoll *sqp;
 	atomic_t cq_seq;		/* completions posted or parked, any ring */
 	atomic_long_t ring_bytes;	/* rings and mapped queues (user.c) */
 	wait_queue_head_t wait;		/* poll and QD_ENTER_CTX_SEQ sleepers */

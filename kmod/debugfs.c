@@ -11,6 +11,7 @@
 #include "debugfs.h"
 #include "object.h"
 #include "region.h"
+#include "sqpoll.h"
 
 static struct dentry *qd_debugfs_root;
 
@@ -54,6 +55,9 @@ static int info_show(struct seq_file *m, void *v)
 	seq_printf(m, "enters %lld\n", atomic64_read(&ctx->enters));
 	seq_printf(m, "regions %lu\nqueues %lu\n", nr_regions, nr_qds);
 	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&ctx->pinned_pages));
+	/* Set before nr_rings, which was read above; stopped after removal. */
+	if (nr_rings && ctx->sqp)
+		qd_sqpoll_show(m, ctx->sqp);
 	mutex_unlock(&ctx->lock);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include "region.h"
 #include "selftest.h"
 #include "share.h"
+#include "sqpoll.h"
 #include "stats.h"
 
 static int qd_open(struct inode *inode, struct file *file)
@@ -40,17 +41,33 @@ static int qd_release(struct inode *inode, struct file *file)
 
 static long qd_setup(struct qd_ctx *ctx, struct qd_params __user *arg)
 {
+	struct qd_sqpoll *sqp = NULL;
 	struct qd_params p;
 	long ret;
 
 	if (copy_from_user(&p, arg, sizeof(p)))
 		return -EFAULT;
-	if (mutex_lock_killable(&ctx->lock))
-		return -EINTR;
-	ret = qd_rings_setup(ctx, &p);
-	mutex_unlock(&ctx->lock);
+	/* The poller's thread is made without ctx->lock (cgroup locks). */
+	ret = qd_params_check(&p, true);
 	if (ret)
 		return ret;
+	if (p.flags & QD_SETUP_SQPOLL) {
+		sqp = qd_sqpoll_create(ctx, p.sq_idle_ms);
+		if (IS_ERR(sqp))
+			return PTR_ERR(sqp);
+	}
+	ret = -EINTR;
+	if (!mutex_lock_killable(&ctx->lock)) {
+		ret = qd_rings_setup(ctx, &p, sqp);
+		mutex_unlock(&ctx->lock);
+	}
+	if (ret) {
+		if (sqp)
+			qd_sqpoll_stop(sqp);
+		return ret;
+	}
+	if (sqp)
+		qd_sqpoll_start(sqp);
 	/*
 	 * The rings stay even if the copy fails: a second QD_IOC_SETUP gets
 	 * -EBUSY, so such a context is only good for closing.

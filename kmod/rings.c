@@ -93,11 +93,19 @@ static void qd_ring_free(struct qd_ring *ring)
 	kfree(ring);
 }
 
-static int qd_params_check(struct qd_params *p)
+/*
+ * The sizes and flags of QD_IOC_SETUP (setup) or QD_IOC_RING; fills in the
+ * default CQ size. Only QD_IOC_SETUP takes QD_SETUP_SQPOLL and an idle time.
+ */
+int qd_params_check(struct qd_params *p, bool setup)
 {
+	u32 flags = setup ? QD_SETUP_SQPOLL : 0;
 	int i;
 
-	if (p->flags || p->ring)
+	if (p->flags & ~flags || p->ring)
+		return -EINVAL;
+	if (p->flags & QD_SETUP_SQPOLL ? p->sq_idle_ms > QD_SQPOLL_MAX_IDLE_MS :
+	    p->sq_idle_ms)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
@@ -156,6 +164,9 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 
 	sq->hdr->ring_mask = sq->mask;
 	sq->hdr->ring_entries = sq->entries;
+	/* A poller wakes for a ring it has not seen yet (sqpoll.c). */
+	if (ctx->sqp)
+		sq->hdr->flags = QD_SQ_F_NEED_WAKEUP;
 	cq->hdr->ring_mask = cq->mask;
 	cq->hdr->ring_entries = cq->entries;
 
@@ -165,7 +176,8 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 		      QD_FEAT_NOP_IRQ | QD_FEAT_ELEM_LIMIT | QD_FEAT_RINGS |
 		      QD_FEAT_SKIP_SUCCESS | QD_FEAT_MULTISHOT |
 		      QD_FEAT_MAPPED_QUEUE | QD_FEAT_SHARED_QUEUE |
-		      QD_FEAT_MQ_SLEEP | QD_FEAT_SHARED_MAPPED;
+		      QD_FEAT_MQ_SLEEP | QD_FEAT_SHARED_MAPPED |
+		      QD_FEAT_SQPOLL;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
 	return ring;
@@ -189,21 +201,27 @@ static void qd_ring_publish(struct qd_ctx *ctx, struct qd_ring *ring,
 	smp_store_release(&ctx->nr_rings, n + 1);
 }
 
-/* QD_IOC_SETUP: ring 0. Called with ctx->lock held. */
-int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p)
+/*
+ * QD_IOC_SETUP: ring 0, and the poller if there is one (not running yet).
+ * Called with ctx->lock held.
+ */
+int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p,
+		   struct qd_sqpoll *sqp)
 {
 	struct qd_ring *ring;
 	int ret;
 
 	if (ctx->nr_rings)
 		return -EBUSY;
-	ret = qd_params_check(p);
+	ret = qd_params_check(p, true);
 	if (ret)
 		return ret;
 	ring = qd_ring_new(ctx, p);
 	if (IS_ERR(ring))
 		return PTR_ERR(ring);
 	ctx->max_inflight = 2 * ring->cq.entries;
+	/* Seen by QD_IOC_ENTER once it sees the ring (qd_ctx_nr_rings()). */
+	ctx->sqp = sqp;
 	qd_ring_publish(ctx, ring, p);
 	return 0;
 }
@@ -220,7 +238,7 @@ int qd_ring_add(struct qd_ctx *ctx, struct qd_params __user *arg)
 
 	if (copy_from_user(&p, arg, sizeof(p)))
 		return -EFAULT;
-	ret = qd_params_check(&p);
+	ret = qd_params_check(&p, false);
 	if (ret)
 		return ret;
 	if (mutex_lock_killable(&ctx->lock))

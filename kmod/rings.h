@@ -11,6 +11,7 @@
 struct qd_ctx;
 struct qd_kelem;
 struct qd_op;
+struct qd_sqpoll;
 struct vm_area_struct;
 
 /* The shared header at the start of each ring mapping. */
@@ -34,6 +35,7 @@ struct qd_sq {
 	u32 entries;
 	u32 mask;
 	u32 head;			/* the kernel's own copy; hdr->head mirrors it */
+	u32 poll_tail;			/* the tail the poller last saw (sqpoll.c) */
 };
 
 struct qd_cq {
@@ -81,7 +83,9 @@ struct qd_parked {
 	u8 kind;
 };
 
-int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p);
+int qd_params_check(struct qd_params *p, bool setup);
+int qd_rings_setup(struct qd_ctx *ctx, struct qd_params *p,
+		   struct qd_sqpoll *sqp);
 int qd_ring_add(struct qd_ctx *ctx, struct qd_params __user *arg);
 void qd_rings_free(struct qd_ctx *ctx);
 int qd_rings_mmap(struct qd_ctx *ctx, struct vm_area_struct *vma);

@@ -19,7 +19,9 @@
 #include "op.h"
 #include "opdef.h"
 #include "share.h"
+#include "sqpoll.h"
 #include "stats.h"
+#include "submit.h"
 
 /* SQE flags this module knows. */
 #define QD_SQE_F_ALL	QD_SQE_F_SKIP_SUCCESS
@@ -88,8 +90,11 @@ static bool qd_admit(struct qd_ctx *ctx)
 	return running < (int)ctx->max_inflight;
 }
 
-/* Called with ring->sq_lock held. Returns SQEs consumed or -errno. */
-static int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
+/*
+ * Called with ring->sq_lock held, by QD_IOC_ENTER or the poller (sqpoll.c).
+ * Returns SQEs consumed or -errno.
+ */
+int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 {
 	struct qd_ctx *ctx = ring->ctx;
 	struct qd_sq *sq = &ring->sq;
@@ -266,6 +271,11 @@ int qd_enter(struct qd_ctx *ctx, struct qd_enter __user *arg)
 		return -EINVAL;
 	if ((e.flags & QD_ENTER_GETEVENTS) && e.min_complete > ring->cq.entries)
 		return -EINVAL;
+	if (e.flags & QD_ENTER_SQ_WAKEUP) {
+		if (!ctx->sqp)
+			return -EINVAL;
+		qd_sqpoll_wake(ctx->sqp);
+	}
 
 	atomic64_inc(&ctx->enters);
 	qd_cq_flush_overflow(ring);

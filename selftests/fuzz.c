@@ -557,6 +557,7 @@ struct fz_ctx {
 	unsigned int	made, reaped, head0;
 	unsigned long long gen;
 	int		tainted;	/* rings corrupted: no accounting */
+	int		sqpoll;		/* QD_SETUP_SQPOLL: a poller consumes the SQ */
 	char		*mem[FZ_NREG];
 	size_t		memlen[FZ_NREG];
 	/* Shared with the other threads. */
@@ -730,11 +731,16 @@ static void fz_ctx_open(struct fz_worker *w, unsigned long long *rng, struct fz_
 	memset(&p, 0, sizeof(p));
 	p.sq_entries = 1U << fz_r(rng) % 9;
 	p.cq_entries = fz_pct(rng) < 30 ? 0 : p.sq_entries << fz_r(rng) % 3;
+	if (fz_pct(rng) < 15) {
+		/* a poller that falls asleep often (or, rarely, never does) */
+		p.flags = QD_SETUP_SQPOLL;
+		p.sq_idle_ms = fz_pct(rng) < 90 ? 1 + fz_r(rng) % 20 : QD_SQPOLL_MAX_IDLE_MS;
+	}
 	ret = fz_ioctl(fd, QD_IOC_SETUP, &p);
 	if (ret) {
 		if (ret != -ENOMEM)
-			fz_violation("QD_IOC_SETUP sq %u cq %u: %d", p.sq_entries,
-				     p.cq_entries, ret);
+			fz_violation("QD_IOC_SETUP sq %u cq %u flags %#x: %d", p.sq_entries,
+				     p.cq_entries, p.flags, ret);
 		close(fd);
 		return;
 	}
@@ -759,6 +765,7 @@ static void fz_ctx_open(struct fz_worker *w, unsigned long long *rng, struct fz_
 	c->made = c->reaped = 0;
 	c->head0 = qd_load_acquire(c->r.sq_head);
 	c->tainted = 0;
+	c->sqpoll = !!(p.flags & QD_SETUP_SQPOLL);
 	n = 1 + fz_r(rng) % FZ_NREG;
 	for (i = 0; i < FZ_NREG; i++) {
 		size_t pages = 1 + fz_r(rng) % 16;
@@ -1164,6 +1171,19 @@ static void fz_submit(struct fz_worker *w, unsigned long long *rng, struct fz_ct
 		FZ_ADD(made, 1);
 	}
 	to_submit = qd_raw_sq_pending(&c->r);
+	if (c->sqpoll && fz_pct(rng) < 60) {
+		/* the poller's protocol: no system call unless it sleeps */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(c->r.sq_flags, __ATOMIC_RELAXED) & QD_SQ_F_NEED_WAKEUP) {
+			ret = fz_enter(c->r.fd, fz_pct(rng) < 50 ? to_submit : 0, 0,
+				       QD_ENTER_SQ_WAKEUP, 0);
+			if (ret < 0 && ret != -ENOMEM && !c->tainted &&
+			    !__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED))
+				fz_violation("QD_IOC_ENTER(SQ_WAKEUP) on an intact ring: %d", ret);
+		}
+		fz_reap(c);
+		return;
+	}
 	if (fz_pct(rng) < 10)
 		to_submit = fz_r(rng) % (2 * to_submit + 2);
 	if (fz_pct(rng) < 25) {

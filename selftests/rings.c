@@ -305,11 +305,15 @@ TEST_F(rings, ring_sizes_follow_setup_rules)
 			TH_LOG("sq %u cq %u", bad[i].sq, bad[i].cq);
 	}
 	{
+		/* QD_SETUP_SQPOLL is QD_IOC_SETUP's only */
 		struct qd_params p = { .sq_entries = 4, .flags = 1 };
 
 		EXPECT_EQ(-EINVAL, qd_raw_ring_ioctl(self->r.fd, &p));
+		p.flags = 0;
+		p.sq_idle_ms = 1;
+		EXPECT_EQ(-EINVAL, qd_raw_ring_ioctl(self->r.fd, &p));
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(((struct qd_params *)0)->resv) / sizeof(__u32); i++) {
 		struct qd_params p = { .sq_entries = 4 };
 
 		p.resv[i] = 1;

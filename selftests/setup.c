@@ -149,7 +149,8 @@ TEST_F(setup, cq_smaller_than_sq_is_einval)
 
 TEST_F(setup, nonzero_flags_is_einval)
 {
-	struct qd_params p = { .sq_entries = 8, .flags = 1 };
+	/* the first bit past QD_SETUP_SQPOLL, and the top one */
+	struct qd_params p = { .sq_entries = 8, .flags = 1u << 1 };
 
 	EXPECT_EQ(-EINVAL, qd_raw_setup(self->fd, &p));
 	p.flags = 0x80000000u;
@@ -303,8 +304,8 @@ static int enter_raw(struct qd_raw *r, struct qd_enter *e)
 
 TEST_F(enter, unknown_flags_are_einval)
 {
-	/* the first bit past QD_ENTER_MQ_POP, and the top one */
-	struct qd_enter e = { .flags = 1u << 5 };
+	/* the first bit past QD_ENTER_SQ_WAKEUP, and the top one */
+	struct qd_enter e = { .flags = 1u << 6 };
 
 	EXPECT_EQ(-EINVAL, enter_raw(&self->r, &e));
 	e.flags = QD_RAW_WAIT | (1u << 31);

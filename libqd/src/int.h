@@ -54,6 +54,8 @@ struct qd_ctx {
 	int			rings_full;
 	/* completions posted on any ring (ring 0's CQ), or NULL */
 	uint32_t		*ctx_seq;
+	/* QD_SQPOLL: a kernel poller consumes the SQs (rings.c) */
+	int			sqpoll;
 };
 
 extern struct qd_ctx qd__ctx;
@@ -128,6 +130,15 @@ void qd__lazy_fini(struct qd_ring *r);
 void qd__ring_send_wakes(struct qd_ring *r);
 /* SQEs queued in r's SQ. */
 uint32_t qd__ring_queued(struct qd_ring *r);
+
+/*
+ * rings.c: hand n SQEs published in r's SQ to the kernel, no wait. With a
+ * poller (QD_SQPOLL) that is no system call unless it sleeps; returns n
+ * then, else the SQEs QD_IOC_ENTER consumed, or -errno.
+ */
+int qd__ring_kick(struct qd_ring *r, uint32_t n);
+/* The same, but consumed by the kernel when it returns (before a close). */
+int qd__ring_flush(struct qd_ring *r);
 
 /* wait.c: empty r's CQ into its slots; r->lock held. */
 int qd__ring_reap(struct qd_ring *r);

@@ -72,6 +72,9 @@ int qd__ring_open(struct qd_ctx *c, struct qd_ring **out)
 		ret = qd__setup(c->fd, &p);
 		p.ring = 0;
 	} else {
+		/* The poller is ring 0's business only. */
+		p.flags = 0;
+		p.sq_idle_ms = 0;
 		ret = qd__ring_create(c->fd, &p);
 	}
 	if (ret < 0)
@@ -84,6 +87,7 @@ int qd__ring_open(struct qd_ctx *c, struct qd_ring **out)
 	if (!c->nrings) {
 		c->features = p.features;
 		c->max_inflight = p.max_inflight;
+		c->sqpoll = !!(p.flags & QD_SETUP_SQPOLL);
 		ret = -EOPNOTSUPP;
 		if ((p.features & (QD_FEAT_CQ_ELEMS | QD_FEAT_REGIONS)) !=
 		    (QD_FEAT_CQ_ELEMS | QD_FEAT_REGIONS))
@@ -107,6 +111,30 @@ err_unmap:
 err_free:
 	free(r);
 	return ret;
+}
+
+int qd__ring_kick(struct qd_ring *r, uint32_t n)
+{
+	if (!qd__ctx.sqpoll)
+		return qd__enter(qd__ctx.fd, r->id, n, 0, 0, 0);
+	/*
+	 * The tail is published (release). Pairs with the poller's barrier
+	 * between setting QD_SQ_F_NEED_WAKEUP and its last look at the
+	 * tails: either it sees our SQEs, or we see the flag.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!(__atomic_load_n(r->sq.kflags, __ATOMIC_RELAXED) &
+	      QD_SQ_F_NEED_WAKEUP))
+		return (int)n;
+	/* Asleep: this enter takes the SQEs itself and wakes it. */
+	return qd__enter(qd__ctx.fd, r->id, n, QD_ENTER_SQ_WAKEUP, 0, 0);
+}
+
+int qd__ring_flush(struct qd_ring *r)
+{
+	uint32_t n = qd__ring_queued(r);
+
+	return n ? qd__enter(qd__ctx.fd, r->id, n, 0, 0, 0) : 0;
 }
 
 /*

@@ -36,14 +36,35 @@ static int env_entries(const char *name, uint32_t *val)
 	return 1;
 }
 
+/*
+ * QD_SQPOLL=<ms>: a kernel poller that sleeps after ms idle (1 to
+ * QD_SQPOLL_MAX_IDLE_MS); unset, empty or 0: none. 0 or -EINVAL.
+ */
+static int env_sqpoll(uint32_t *idle_ms)
+{
+	const char *s = getenv("QD_SQPOLL");
+	unsigned long v;
+	char *end;
+
+	*idle_ms = 0;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > QD_SQPOLL_MAX_IDLE_MS)
+		return -EINVAL;
+	*idle_ms = (uint32_t)v;
+	return 0;
+}
+
 static int ctx_params(struct qd_params *p)
 {
-	uint32_t sq = QD_DEFAULT_SQ_ENTRIES, cq = 0;
+	uint32_t sq = QD_DEFAULT_SQ_ENTRIES, cq = 0, idle_ms;
 	int sq_set, cq_set;
 
 	sq_set = env_entries("QD_SQ_ENTRIES", &sq);
 	cq_set = env_entries("QD_CQ_ENTRIES", &cq);
-	if (sq_set < 0 || cq_set < 0)
+	if (sq_set < 0 || cq_set < 0 || env_sqpoll(&idle_ms))
 		return -EINVAL;
 	if (!cq_set) {
 		cq = QD_DEFAULT_CQ_ENTRIES;
@@ -56,6 +77,10 @@ static int ctx_params(struct qd_params *p)
 		sq = cq;
 	}
 	*p = (struct qd_params){ .sq_entries = sq, .cq_entries = cq };
+	if (idle_ms) {
+		p->flags = QD_SETUP_SQPOLL;
+		p->sq_idle_ms = idle_ms;
+	}
 	return 0;
 }
 
@@ -84,6 +109,7 @@ err_close:
 err_out:
 	c->fd = -1;
 	c->features = c->max_inflight = 0;
+	c->sqpoll = 0;
 	return ret;
 }
 
@@ -132,6 +158,7 @@ static void atfork_child(void)
 	c->ready = 0;
 	c->fd = -1;
 	c->features = c->max_inflight = 0;
+	c->sqpoll = 0;
 	qd__rings_forget(c);
 	qd__thread_forget();
 	qd__alloc_forget();

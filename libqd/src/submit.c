@@ -62,7 +62,7 @@ int qd__ring_submit(struct qd_ring *r)
 	 * The SQEs are published; the kernel serialises the consumers of an
 	 * SQ, so this enter needs no lock even if another thread's runs.
 	 */
-	return n ? qd__enter(qd__ctx.fd, r->id, n, 0, 0, 0) : 0;
+	return n ? qd__ring_kick(r, n) : 0;
 }
 
 /*
@@ -653,7 +653,7 @@ int qd_close(int qd)
 		qd_lock(&r->lock);
 		qd__ring_convert_lazy(r, 1);
 		qd_unlock(&r->lock);
-		qd__ring_submit(r);
+		qd__ring_flush(r);
 	}
 	ret = qd__close_qd(qd__ctx.fd, qd);
 	if (!ret)

@@ -20,7 +20,7 @@
 #define ALL_FEATURES	(QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS | \
 			 QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS | \
 			 QD_FEAT_RINGS | QD_FEAT_SKIP_SUCCESS | \
-			 QD_FEAT_MULTISHOT)
+			 QD_FEAT_MULTISHOT | QD_FEAT_SQPOLL)
 
 struct fake_config fake_cfg;
 
@@ -78,6 +78,7 @@ struct ring {
 	char		*sqmem, *cqmem;
 	size_t		sqbytes, cqbytes;
 	uint32_t	*sq_head, *sq_tail, sq_entries, sq_khead;
+	uint32_t	*sq_flags;	/* QD_SQ_F_NEED_WAKEUP */
 	struct qd_sqe	*sqes;
 	uint32_t	*cq_head, *cq_tail, *cq_flags, *cq_overflow, cq_entries;
 	uint32_t	cq_ktail;
@@ -95,6 +96,12 @@ struct ctx {
 	/* QD_ENTER_CTX_SEQ waiters: woken by a completion on any ring */
 	pthread_cond_t	seq_cond;
 	int		setup;
+	/*
+	 * QD_SETUP_SQPOLL: a poller that runs only when a test calls
+	 * fake_sqpoll_pass(), asleep (NEED_WAKEUP set) after fake_sqpoll(1)
+	 * until a QD_ENTER_SQ_WAKEUP
+	 */
+	int		sqpoll, sqpoll_asleep;
 	uint32_t	features;
 	uint32_t	max_inflight;
 	uint32_t	inflight;
@@ -569,10 +576,46 @@ static int wait_for(struct ctx *c, struct ring *r, const struct qd_enter *e)
 	return ret;
 }
 
+/* Consume up to max SQEs of r, as QD_IOC_ENTER or the poller. c->lock held. */
+static int consume(struct ctx *c, struct ring *r, uint32_t max)
+{
+	uint32_t tail, avail, n;
+	struct qd_sqe sqe;
+
+	tail = __atomic_load_n(r->sq_tail, __ATOMIC_ACQUIRE);
+	if (tail - r->sq_khead > r->sq_entries)
+		return -EINVAL;
+	avail = tail - r->sq_khead;
+	if (avail > max)
+		avail = max;
+	for (n = 0; n < avail; n++) {
+		if (c->inflight >= c->max_inflight)
+			break;
+		memcpy(&sqe, &r->sqes[r->sq_khead & (r->sq_entries - 1)],
+		       sizeof(sqe));
+		c->st.consumed++;
+		/* As the kernel: the push's segments are read before head moves. */
+		issue(c, r, &sqe);
+		r->sq_khead++;
+	}
+	__atomic_store_n(r->sq_head, r->sq_khead, __ATOMIC_RELEASE);
+	return (int)n;
+}
+
+/* The poller asleep (NEED_WAKEUP in every SQ) or awake. c->lock held. */
+static void sqpoll_set(struct ctx *c, int asleep)
+{
+	uint32_t i;
+
+	c->sqpoll_asleep = asleep;
+	for (i = 0; i < c->nrings; i++)
+		__atomic_store_n(c->rings[i]->sq_flags,
+				 asleep ? QD_SQ_F_NEED_WAKEUP : 0, __ATOMIC_SEQ_CST);
+}
+
 static int do_enter(struct ctx *c, const struct qd_enter *e)
 {
-	uint32_t tail, avail, n, how;
-	struct qd_sqe sqe;
+	uint32_t n, how;
 	struct ring *r;
 	int ret;
 
@@ -591,26 +634,19 @@ static int do_enter(struct ctx *c, const struct qd_enter *e)
 		return -EINVAL;
 	if ((e->flags & QD_ENTER_GETEVENTS) && e->min_complete > r->cq_entries)
 		return -EINVAL;
+	if (e->flags & QD_ENTER_SQ_WAKEUP) {
+		if (!c->sqpoll)
+			return -EINVAL;
+		c->st.sq_wakeups++;
+		sqpoll_set(c, 0);
+	}
 	c->st.enters++;
 	flush_overflow(c, r);
 
-	tail = __atomic_load_n(r->sq_tail, __ATOMIC_ACQUIRE);
-	if (tail - r->sq_khead > r->sq_entries)
-		return -EINVAL;
-	avail = tail - r->sq_khead;
-	if (avail > e->to_submit)
-		avail = e->to_submit;
-	for (n = 0; n < avail; n++) {
-		if (c->inflight >= c->max_inflight)
-			break;
-		memcpy(&sqe, &r->sqes[r->sq_khead & (r->sq_entries - 1)],
-		       sizeof(sqe));
-		c->st.consumed++;
-		/* As the kernel: the push's segments are read before head moves. */
-		issue(c, r, &sqe);
-		r->sq_khead++;
-	}
-	__atomic_store_n(r->sq_head, r->sq_khead, __ATOMIC_RELEASE);
+	ret = consume(c, r, e->to_submit);
+	if (ret < 0)
+		return ret;
+	n = (uint32_t)ret;
 
 	if (how && !((how & QD_ENTER_GETEVENTS) && !e->min_complete)) {
 		ret = wait_for(c, r, e);
@@ -620,11 +656,14 @@ static int do_enter(struct ctx *c, const struct qd_enter *e)
 	return (int)n;
 }
 
-static int params_check(struct qd_params *p)
+static int params_check(struct qd_params *p, int setup)
 {
 	uint32_t i;
 
-	if (p->flags)
+	if (p->flags & ~(setup ? QD_SETUP_SQPOLL : 0))
+		return -EINVAL;
+	if ((p->flags & QD_SETUP_SQPOLL) ? p->sq_idle_ms > QD_SQPOLL_MAX_IDLE_MS :
+	    p->sq_idle_ms)
 		return -EINVAL;
 	for (i = 0; i < sizeof(p->resv) / sizeof(p->resv[0]); i++)
 		if (p->resv[i])
@@ -658,7 +697,7 @@ static int ring_new(struct ctx *c, struct qd_params *p)
 	struct ring *r;
 	int ret;
 
-	ret = params_check(p);
+	ret = params_check(p, !c->setup);
 	if (ret)
 		return ret;
 	if (c->nrings >= max)
@@ -676,6 +715,9 @@ static int ring_new(struct ctx *c, struct qd_params *p)
 	r->cqmem = shared_mem(r->cqbytes);
 	r->sq_head = (uint32_t *)(r->sqmem + SQ_HEAD);
 	r->sq_tail = (uint32_t *)(r->sqmem + SQ_TAIL);
+	r->sq_flags = (uint32_t *)(r->sqmem + SQ_FLAGS);
+	if (c->sqpoll_asleep)
+		*r->sq_flags = QD_SQ_F_NEED_WAKEUP;
 	*(uint32_t *)(r->sqmem + SQ_MASK) = r->sq_entries - 1;
 	*(uint32_t *)(r->sqmem + SQ_ENTRIES) = r->sq_entries;
 	r->sqes = (struct qd_sqe *)(r->sqmem + SQ_SQES);
@@ -727,9 +769,10 @@ static int do_setup(struct ctx *c, struct qd_params *p)
 
 	if (c->setup)
 		return -EBUSY;
-	ret = params_check(p);
+	ret = params_check(p, 1);
 	if (ret)
 		return ret;
+	c->sqpoll = !!(p->flags & QD_SETUP_SQPOLL);
 	c->features = fake_cfg.features ? fake_cfg.features : ALL_FEATURES;
 	c->max_inflight = fake_cfg.max_inflight ? fake_cfg.max_inflight :
 						  2 * p->cq_entries;
@@ -993,6 +1036,47 @@ int qd__sys_munmap(void *addr, size_t len)
 	(void)addr;
 	(void)len;
 	return 0;
+}
+
+/* This process's context, locked, or NULL. */
+static struct ctx *ctx_mine_lock(void)
+{
+	int i;
+
+	for (i = 0; i < FAKE_MAX_CTX; i++) {
+		if (ctxs[i].used && ctxs[i].pid == getpid()) {
+			pthread_mutex_lock(&ctxs[i].lock);
+			return &ctxs[i];
+		}
+	}
+	return NULL;
+}
+
+void fake_sqpoll(int asleep)
+{
+	struct ctx *c = ctx_mine_lock();
+
+	if (!c)
+		return;
+	sqpoll_set(c, asleep);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int fake_sqpoll_pass(void)
+{
+	struct ctx *c = ctx_mine_lock();
+	uint32_t i;
+	int n = 0, ret;
+
+	if (!c)
+		return -ENXIO;
+	for (i = 0; c->sqpoll && !c->sqpoll_asleep && i < c->nrings; i++) {
+		ret = consume(c, c->rings[i], UINT32_MAX);
+		if (ret > 0)
+			n += ret;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 void fake_stats(struct fake_stats *st)

@@ -35,11 +35,20 @@ struct fake_stats {
 	uint32_t	regions;
 	uint32_t	elems;		/* elements queued in all queues */
 	uint32_t	rings;
+	uint64_t	sq_wakeups;	/* QD_ENTER_SQ_WAKEUP */
 };
 
 /* Change before the process's first qd_init(). */
 extern struct fake_config fake_cfg;
 
 void fake_stats(struct fake_stats *st);
+/*
+ * QD_SETUP_SQPOLL's poller in this process's context: fake_sqpoll(1) puts
+ * it to sleep (QD_SQ_F_NEED_WAKEUP in every SQ) until an enter wakes it;
+ * fake_sqpoll_pass() is one pass of an awake poller over every SQ (the
+ * SQEs it consumed). It never runs by itself.
+ */
+void fake_sqpoll(int asleep);
+int fake_sqpoll_pass(void);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "qdbench.h"
@@ -21,9 +22,9 @@
 
 /* in table order: the two bases (pipe, io_uring) before the others */
 static const struct mech *const all_mechs[] = {
-	&mech_pipe, &mech_efd, &mech_uring, &mech_spsc, &mech_qd,
+	&mech_pipe, &mech_efd, &mech_uring, &mech_spsc, &mech_qd, &mech_qd_sqpoll,
 };
-#define NMECHS	5
+#define NMECHS	6
 #define MAX_RESULTS	(MAX_SIZES * NMODES * NMECHS)
 
 static struct {
@@ -46,7 +47,8 @@ static struct {
 	.budget = 0.3,
 	.warm = 0.03,
 	.modes = { true, true, true },
-	.use = { true, true, true, true, true },
+	/* qd-sqpoll only when asked for: its poller wants a CPU of its own */
+	.use = { true, true, true, true, true, false },
 	.batch = 32,
 	.cpu_a = -1,
 	.cpu_b = -1,
@@ -83,7 +85,9 @@ static void usage(FILE *f)
 		"  --time-ms MS      measured time per configuration at most (default 300)\n"
 		"  --warmup-ms MS    warm-up per configuration at most (default 30)\n"
 		"  --mode LIST       of pingpong,stream,batch; both = pingpong,stream; all (default)\n"
-		"  --mech LIST       of pipe,eventfd,uring,spsc,qd (default all five)\n"
+		"  --mech LIST       of pipe,eventfd,uring,spsc,qd,qd-sqpoll (default the first\n"
+		"                    five; qd-sqpoll: qd with libqd's kernel SQ poller, QD_SQPOLL,\n"
+		"                    default idle 1000 ms, each run in a process of its own)\n"
 		"  --window N        stream: elements in flight (default min(64, max(4, 16 MiB / S)))\n"
 		"  --batch N         batch: elements per batch, then wait for all (default 32)\n"
 		"  --uring-flags F   io_uring setup: auto (default: the first the kernel takes of)\n"
@@ -158,7 +162,7 @@ static void parse_mechs(const char *arg)
 			    !strcmp(tok, all_mechs[i]->label))
 				break;
 		if (i == NMECHS)
-			die("unknown mechanism '%s' (pipe, eventfd, uring, spsc, qd)", tok);
+			die("unknown mechanism '%s' (pipe, eventfd, uring, spsc, qd, qd-sqpoll)", tok);
 		opt.use[i] = true;
 	}
 	free(s);
@@ -240,8 +244,60 @@ static unsigned int window_for(enum mode mode, size_t size)
 	return w;
 }
 
+static void measure_here(struct result *res, const struct mech *m, enum mode mode,
+			 size_t size, uint64_t *lat, uint64_t lat_cap);
+
+/*
+ * qd-sqpoll: the run in a child process forked for it, with QD_SQPOLL set
+ * before libqd's first call there (one libqd context per process, the
+ * poller chosen when it is set up), A in the child's main thread and B in a
+ * thread of its own, pinned as usual. The child's poller goes with it.
+ */
+static void measure_forked(struct result *res, const struct mech *m, enum mode mode,
+			   size_t size, uint64_t *lat, uint64_t lat_cap)
+{
+	int fds[2], st;
+	ssize_t got;
+	pid_t pid;
+
+	if (pipe(fds))
+		die("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!pid) {
+		close(fds[0]);
+		if (!getenv("QD_SQPOLL"))
+			setenv("QD_SQPOLL", QD_SQPOLL_BENCH_IDLE, 1);
+		worker_forked();
+		worker_start(0);
+		measure_here(res, m, mode, size, lat, lat_cap);
+		worker_stop();
+		if (write(fds[1], res, sizeof(*res)) != sizeof(*res))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	got = read(fds[0], res, sizeof(*res));
+	close(fds[0]);
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) ||
+	    got != sizeof(*res))
+		die("%s %s %zu bytes: its process failed", m->name, mode_name(mode), size);
+	/* the strings are the parent's too (same image) */
+}
+
 static void measure(struct result *res, const struct mech *m, enum mode mode,
 		    size_t size, uint64_t *lat, uint64_t lat_cap)
+{
+	if (m == &mech_qd_sqpoll)
+		measure_forked(res, m, mode, size, lat, lat_cap);
+	else
+		measure_here(res, m, mode, size, lat, lat_cap);
+}
+
+static void measure_here(struct result *res, const struct mech *m, enum mode mode,
+			 size_t size, uint64_t *lat, uint64_t lat_cap)
 {
 	struct run r = {
 		.m = m,

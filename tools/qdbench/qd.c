@@ -65,9 +65,18 @@ const struct mech mech_qd = {
 	.probe = qd_probe,
 };
 
+const struct mech mech_qd_sqpoll = {
+	.name = "qd-sqpoll",
+	.label = "qd-sqpoll",
+	.copied = qd_copied,
+	.probe = qd_probe,
+};
+
 #else
 
+#include <linux/qd.h>
 #include <qd.h>
+#include <sys/wait.h>
 
 #define B_POPS	16
 
@@ -141,6 +150,49 @@ static int qd_probe(char *why, size_t len)
 	else if (err)
 		snprintf(why, len, "qd_init: %s", strerror(-err));
 	return err;
+}
+
+/*
+ * In a child, as the measurement will run: QD_SQPOLL set before libqd's
+ * first call there (a fork child's libqd sets up a context of its own).
+ */
+static int qd_sqpoll_probe(char *why, size_t len)
+{
+	struct qd_stats st;
+	int st_child, err;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, len, "fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (!pid) {
+		if (!getenv("QD_SQPOLL"))
+			setenv("QD_SQPOLL", QD_SQPOLL_BENCH_IDLE, 1);
+		err = qd_init();
+		if (!err && (qd_stats(&st) || !(st.features & QD_FEAT_SQPOLL)))
+			err = -EOPNOTSUPP;
+		_exit(err ? (-err & 0xff) : 0);
+	}
+	if (waitpid(pid, &st_child, 0) != pid || !WIFEXITED(st_child)) {
+		snprintf(why, len, "the probe's child died");
+		return -EIO;
+	}
+	err = WEXITSTATUS(st_child);
+	if (err)
+		snprintf(why, len, "qd_init with QD_SQPOLL: %s", strerror(err));
+	return -err;
+}
+
+static const char *qd_sqpoll_note(void)
+{
+	static char buf[96];
+	const char *e = getenv("QD_SQPOLL");
+
+	snprintf(buf, sizeof(buf), "libqd with a kernel SQ poller (QD_SQPOLL=%s), in a process of its own",
+		 e ? e : QD_SQPOLL_BENCH_IDLE);
+	return buf;
 }
 
 static uint64_t qd_process_syscalls(void)
@@ -654,6 +706,29 @@ const struct mech mech_qd = {
 	.b_done = qd_b_done,
 	.process_syscalls = qd_process_syscalls,
 	.process_cqes = qd_process_cqes,
+};
+
+const struct mech mech_qd_sqpoll = {
+	.name = "qd-sqpoll",
+	.label = "qd-sqpoll",
+	.copied = qd_copied,
+	.probe = qd_sqpoll_probe,
+	.note = qd_sqpoll_note,
+	.setup = qd_setup,
+	.teardown = qd_teardown,
+	.b_init = qd_b_init,
+	.a_buf = qd_a_buf,
+	.a_send = qd_a_send,
+	.a_recv = qd_a_recv,
+	.a_sync = qd_a_sync,
+	.a_done = qd_a_done,
+	.b_recv = qd_b_recv,
+	.b_send = qd_b_send,
+	.b_release = qd_b_release,
+	.b_done = qd_b_done,
+	.process_syscalls = qd_process_syscalls,
+	.process_cqes = qd_process_cqes,
+	.no_procs = "its row runs in a process of its own already",
 };
 
 #endif /* QDBENCH_NO_LIBQD */

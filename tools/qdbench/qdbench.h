@@ -90,6 +90,13 @@ struct mech {
 };
 
 extern const struct mech mech_pipe, mech_efd, mech_qd, mech_uring, mech_spsc;
+/*
+ * qd with libqd's kernel SQ poller (QD_SQPOLL): mech_qd's hooks, measured
+ * in a child process of its own (libqd has one context per process, and
+ * the poller is chosen when it is set up). Not in the default list.
+ */
+extern const struct mech mech_qd_sqpoll;
+#define QD_SQPOLL_BENCH_IDLE	"1000"	/* ms, unless QD_SQPOLL is set */
 
 /* One (mode, size, mechanism) measurement. */
 struct run {
@@ -154,6 +161,7 @@ int uring_flags_opt(const char *arg);
 extern int procs;		/* 1: A and B are threads; 2: processes */
 void run_one(struct run *r);
 void worker_start(int cpu);
+void worker_forked(void);
 void worker_stop(void);
 void set_cpus(int a, int b);
 

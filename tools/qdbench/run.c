@@ -201,6 +201,19 @@ void set_cpus(int a, int b)
 	worker.cpu = b;
 }
 
+/*
+ * In a child forked from the main thread (a row measured in its own
+ * process, main.c): B's thread is not there, and its lock and condition
+ * variable may hold state of the parent's threads. Then worker_start().
+ */
+void worker_forked(void)
+{
+	pthread_mutex_init(&worker.lock, NULL);
+	pthread_cond_init(&worker.cond, NULL);
+	worker.job = NULL;
+	worker.busy = worker.quit = worker.running = worker.ready = false;
+}
+
 void worker_start(int unused)
 {
 	(void)unused;

@@ -373,7 +373,8 @@ static int list_contexts(const char *dir, struct ctxdir *out, int max)
 static const char *const info_known[] = {
 	"pid", "comm", "sq_entries", "sq_head", "sq_tail", "cq_entries",
 	"cq_head", "cq_tail", "overflow", "inflight", "enters", "regions",
-	"queues", NULL,
+	"queues", "sqpoll_pid", "sqpoll_state", "sqpoll_idle_ms",
+	"sqpoll_submitted", "sqpoll_wakeups", NULL,
 };
 
 static bool is_known(const char *const *list, const char *key)
@@ -653,6 +654,15 @@ static void print_contexts(void)
 		table_set(row, 5, or_dash(kv_get(&info, "overflow")));
 		table_set(row, 6, or_dash(kv_get(&info, "inflight")));
 		table_set(row, 7, or_dash(kv_get(&info, "enters")));
+		/* the SQ poller (QD_SETUP_SQPOLL), in one word */
+		if (kv_get(&info, "sqpoll_pid"))
+			el += snprintf(extra, sizeof(extra),
+				       "sqpoll=%s:%s,idle=%sms,sqes=%s,wakeups=%s",
+				       kv_get(&info, "sqpoll_pid"),
+				       or_dash(kv_get(&info, "sqpoll_state")),
+				       or_dash(kv_get(&info, "sqpoll_idle_ms")),
+				       or_dash(kv_get(&info, "sqpoll_submitted")),
+				       or_dash(kv_get(&info, "sqpoll_wakeups")));
 		for (k = 0; k < info.n; k++) {
 			if (is_known(info_known, info.kv[k].key) ||
 			    el >= sizeof(extra) - 1)

@@ -208,6 +208,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_SHARED_QUEUE	_BITUL(10)	/* QD_IOC_QUEUE_EXPORT/IMPORT */
 #define QD_FEAT_MQ_SLEEP	_BITUL(11)	/* QD_ENTER_MQ_POP */
 #define QD_FEAT_SHARED_MAPPED	_BITUL(12)	/* QD_QUEUE_SHARED, QUEUE_BIND */
+#define QD_FEAT_SQPOLL		_BITUL(13)	/* QD_SETUP_SQPOLL */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
@@ -219,17 +220,49 @@ struct qd_params {
 	 * sq_entries..QD_MAX_CQ_ENTRIES; out: the size used
 	 */
 	__u32	cq_entries;
-	__u32	flags;		/* in: QD_SETUP_*: none defined, must be zero */
+	__u32	flags;		/* in: QD_SETUP_* (QD_IOC_SETUP only) */
 	__u32	features;	/* out: QD_FEAT_* */
 	__u32	sq_ring_bytes;	/* out: length to mmap at QD_OFF_SQ_RING */
 	__u32	cq_ring_bytes;	/* out: length to mmap at QD_OFF_CQ_RING */
 	__u32	max_inflight;	/* out: operations the context runs at once */
 	__u32	max_queued;	/* out: elements the context may hold at once */
 	__u32	ring;		/* out: the ring's id */
-	__u32	resv[3];	/* must be zero */
+	/*
+	 * in, QD_SETUP_SQPOLL: milliseconds the poller looks for work before
+	 * it sleeps, at most QD_SQPOLL_MAX_IDLE_MS; 0 =
+	 * QD_SQPOLL_DEFAULT_IDLE_MS. Must be zero without QD_SETUP_SQPOLL.
+	 */
+	__u32	sq_idle_ms;
+	__u32	resv[2];	/* must be zero */
 	struct qd_sq_offsets	sq_off;	/* out */
 	struct qd_cq_offsets	cq_off;	/* out */
 };
+
+/*
+ * QD_SETUP_SQPOLL: a kernel thread of the context (the poller) consumes the
+ * SQs of all its rings, so that submitting needs no system call: user space
+ * writes SQEs and publishes the tail. After sq_idle_ms without new SQEs the
+ * poller sets QD_SQ_F_NEED_WAKEUP in every ring's SQ flags and sleeps; then
+ * user space must wake it:
+ *	user:   store_release(sq.tail); smp_mb();
+ *		if (sq.flags & QD_SQ_F_NEED_WAKEUP)
+ *			QD_IOC_ENTER(QD_ENTER_SQ_WAKEUP)
+ *	poller: sq.flags = QD_SQ_F_NEED_WAKEUP (every ring); smp_mb();
+ *		sleep only if no ring's tail moved since it last looked
+ * QD_IOC_ENTER still consumes to_submit SQEs itself (the SQ's consumers are
+ * serialised, the order is kept), so a waiter passes what it queued, as
+ * without the poller: that takes the SQEs the poller could not admit (at
+ * max_inflight). The poller runs with
+ * the owner's credentials, memory (mm) and memory cgroup, in the owner's
+ * cgroups at its nice value; a new ring (QD_IOC_RING) starts with
+ * QD_SQ_F_NEED_WAKEUP set until the poller has seen it.
+ */
+#define QD_SETUP_SQPOLL		_BITUL(0)
+#define QD_SQPOLL_DEFAULT_IDLE_MS	1000
+#define QD_SQPOLL_MAX_IDLE_MS	10000
+
+/* SQ ring flags (sq_off.flags), written by the kernel. */
+#define QD_SQ_F_NEED_WAKEUP	_BITUL(0)	/* QD_SETUP_SQPOLL: poller asleep */
 
 /*
  * QD_IOC_ENTER: submit SQEs from one ring, optionally wait. At most one of
@@ -249,6 +282,8 @@ struct qd_params {
  *             queue's hdr.waiters has QD_MQ_POP_SLEEPERS, so that a
  *             pusher through the ring sends a QD_OP_WAKE. -EBADF: qd is
  *             not open; -EINVAL: not a mapped queue of this context.
+ * QD_ENTER_SQ_WAKEUP, alone or with any of them, wakes the context's
+ * poller (QD_SETUP_SQPOLL; -EINVAL without one).
  */
 struct qd_enter {
 	__u32	to_submit;	/* SQEs to consume from the SQ (at most) */
@@ -269,9 +304,10 @@ struct qd_enter {
 #define QD_ENTER_CQ_TAIL	_BITUL(2)	/* wait for the CQ tail to move */
 #define QD_ENTER_CTX_SEQ	_BITUL(3)	/* wait for any ring's completion */
 #define QD_ENTER_MQ_POP		_BITUL(4)	/* ... or a mapped queue's element */
+#define QD_ENTER_SQ_WAKEUP	_BITUL(5)	/* wake the poller (SQPOLL only) */
 #define QD_ENTER_ALL		(QD_ENTER_GETEVENTS | QD_ENTER_TIMEOUT | \
 				 QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ | \
-				 QD_ENTER_MQ_POP)
+				 QD_ENTER_MQ_POP | QD_ENTER_SQ_WAKEUP)
 
 /* QD_IOC_REGISTER: pin [addr, addr + len) and name it with a region id. */
 struct qd_region_reg {
