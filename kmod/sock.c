@@ -209,7 +209,7 @@ static void qd_sock_event(struct sock *sk, bool error)
 		else
 			s->saved_state_change(sk);
 		qd_sock_connect_done(s, sk);
-		qd_sock_data_ready(sk);
+		qd_sock_rx_event(s, sk);
 		if (READ_ONCE(s->nr_pushes))
 			qd_sock_kick(s);
 	}
@@ -434,6 +434,8 @@ static int qd_sock_connect(struct qd_object *obj, struct qd_op *op)
 	ret = qd_op_wait(op, QD_OP_WAIT_POP);
 	if (ret)
 		return ret;
+	/* Ours: once stored, the op (and its reference) may go any time. */
+	refcount_inc(&obj->refs);
 	spin_lock_irqsave(&s->lock, flags);
 	if (s->closed)
 		ret = -EBADF;
@@ -444,12 +446,15 @@ static int qd_sock_connect(struct qd_object *obj, struct qd_op *op)
 	spin_unlock_irqrestore(&s->lock, flags);
 	if (ret) {
 		qd_op_unwait(op);
+		qd_object_put(obj);
 		return ret;
 	}
 	ret = kernel_connect(s->sock, (struct sockaddr *)&ss,
 			     op->sock.addr.len, O_NONBLOCK);
-	if (ret == -EINPROGRESS)
+	if (ret == -EINPROGRESS) {
+		qd_object_put(obj);
 		return 0;
+	}
 	/* Done already: take it back unless a callback (or close) did. */
 	spin_lock_irqsave(&s->lock, flags);
 	if (s->connect == op)
@@ -459,6 +464,7 @@ static int qd_sock_connect(struct qd_object *obj, struct qd_op *op)
 	spin_unlock_irqrestore(&s->lock, flags);
 	if (op)
 		qd_sock_finish(s, op, ret);
+	qd_object_put(obj);
 	return 0;
 }
 

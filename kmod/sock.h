@@ -86,6 +86,7 @@ void qd_sock_rx(struct qd_sock *s);
 void qd_sock_rx_process(struct qd_sock *s);
 int qd_sock_accept(struct qd_object *obj, struct qd_op *op);
 void qd_sock_accept_run(struct qd_sock *s);
+void qd_sock_rx_event(struct qd_sock *s, struct sock *sk);
 void qd_sock_data_ready(struct sock *sk);
 
 /* sock_tx.c */

@@ -256,22 +256,18 @@ void qd_sock_rx_process(struct qd_sock *s)
 }
 
 /*
- * sk_data_ready, and the tail of the state change and error callbacks:
+ * Something arrived (bytes, a connection, a FIN, an error): serve the
+ * pending pops here or from the work item, and wake the acceptor. Called
+ * from the socket callbacks with sk_callback_lock held for reading:
  * softirq (TCP: with the bh lock held) or the socket owner's process
  * context while it processes the backlog.
  */
-void qd_sock_data_ready(struct sock *sk)
+void qd_sock_rx_event(struct qd_sock *s, struct sock *sk)
 {
-	struct qd_sock *s;
 	unsigned long flags;
 	u32 pops, accepts;
 
-	read_lock_bh(&sk->sk_callback_lock);
-	rcu_read_lock();
-	s = rcu_dereference_sk_user_data(sk);
-	if (!s)
-		goto out;
-	/* Under the lock, so a pop queued before it is seen (sock_rx.c). */
+	/* Under the lock, so a pop queued before it is seen. */
 	spin_lock_irqsave(&s->lock, flags);
 	pops = s->nr_pops;
 	accepts = s->nr_accepts;
@@ -279,12 +275,23 @@ void qd_sock_data_ready(struct sock *sk)
 	if (accepts)
 		qd_sock_kick(s);
 	if (!pops)
-		goto out;
+		return;
 	if (s->type == SOCK_STREAM && sock_owned_by_user_nocheck(sk))
 		qd_sock_kick(s);
 	else
 		qd_sock_rx(s);
-out:
+}
+
+/* sk_data_ready. */
+void qd_sock_data_ready(struct sock *sk)
+{
+	struct qd_sock *s;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	rcu_read_lock();
+	s = rcu_dereference_sk_user_data(sk);
+	if (s)
+		qd_sock_rx_event(s, sk);
 	rcu_read_unlock();
 	read_unlock_bh(&sk->sk_callback_lock);
 }
@@ -332,6 +339,8 @@ int qd_sock_pop(struct qd_object *obj, struct qd_op *op)
 	ret = qd_op_wait(op, QD_OP_WAIT_POP);
 	if (ret)
 		return ret;
+	/* Ours: once queued, the op (and its reference) may go any time. */
+	refcount_inc(&obj->refs);
 	spin_lock_irqsave(&s->lock, flags);
 	if (s->closed) {
 		ret = -EBADF;
@@ -342,9 +351,11 @@ int qd_sock_pop(struct qd_object *obj, struct qd_op *op)
 	spin_unlock_irqrestore(&s->lock, flags);
 	if (ret) {
 		qd_op_unwait(op);
+		qd_object_put(obj);
 		return ret;
 	}
 	qd_sock_rx_process(s);
+	qd_object_put(obj);
 	return 0;
 }
 
@@ -369,6 +380,8 @@ int qd_sock_accept(struct qd_object *obj, struct qd_op *op)
 	} else {
 		list_add_tail(&op->node, &s->accepts);
 		s->nr_accepts++;
+		/* The kick below may outlive the op's reference. */
+		refcount_inc(&obj->refs);
 	}
 	spin_unlock_irqrestore(&s->lock, flags);
 	if (ret) {
@@ -378,6 +391,7 @@ int qd_sock_accept(struct qd_object *obj, struct qd_op *op)
 	/* A connection already queued; later ones call data_ready. */
 	if (!reqsk_queue_empty(&inet_csk(sk)->icsk_accept_queue))
 		qd_sock_kick(s);
+	qd_object_put(obj);
 	return 0;
 }
 

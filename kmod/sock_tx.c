@@ -172,6 +172,8 @@ int qd_sock_push(struct qd_object *obj, struct qd_op *op)
 	ret = qd_op_wait(op, QD_OP_WAIT_PUSH);
 	if (ret)
 		return ret;
+	/* Ours: once queued, the op (and its reference) may go any time. */
+	refcount_inc(&obj->refs);
 	spin_lock_irqsave(&s->lock, flags);
 	if (s->closed) {
 		ret = -EBADF;
@@ -182,8 +184,10 @@ int qd_sock_push(struct qd_object *obj, struct qd_op *op)
 	spin_unlock_irqrestore(&s->lock, flags);
 	if (ret) {
 		qd_op_unwait(op);
+		qd_object_put(obj);
 		return ret;
 	}
 	qd_sock_tx(s);
+	qd_object_put(obj);
 	return 0;
 }
