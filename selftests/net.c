@@ -524,6 +524,47 @@ TEST_F(net, big_push_completes_with_all_its_bytes)
 	close(cfd);
 }
 
+TEST_F(net, the_tcp_echo_example_serves_plain_clients)
+{
+	const char *bin = "../libqd/examples/tcp-echo";
+	struct sockaddr_in a = lo4(17777);
+	int fds[4], i, tries;
+	char buf[16], msg[16];
+	pid_t pid;
+
+	if (access(bin, X_OK))
+		SKIP(return, "libqd/examples not built");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		execl(bin, bin, "17777", (char *)NULL);
+		_exit(127);
+	}
+	for (tries = 0; tries < 300; tries++) {
+		fds[0] = plain_connect(&a);
+		if (fds[0] >= 0)
+			break;
+		usleep(10000);
+	}
+	ASSERT_LE(0, fds[0]);
+	for (i = 1; i < 4; i++) {
+		fds[i] = plain_connect(&a);
+		ASSERT_LE(0, fds[i]);
+	}
+	for (i = 3; i >= 0; i--) {
+		snprintf(msg, sizeof(msg), "echo %d", i);
+		ASSERT_EQ(6, send(fds[i], msg, 6, 0));
+	}
+	for (i = 0; i < 4; i++) {
+		snprintf(msg, sizeof(msg), "echo %d", i);
+		ASSERT_EQ(6, recv(fds[i], buf, 6, MSG_WAITALL));
+		EXPECT_EQ(0, memcmp(buf, msg, 6));
+		close(fds[i]);
+	}
+	kill(pid, SIGKILL);
+	EXPECT_EQ(128 + SIGKILL, qd_wait_child(pid));
+}
+
 /* --- UDP ------------------------------------------------------------------ */
 
 TEST_F(net, udp_pop_gives_one_datagram_and_its_source)
