@@ -485,7 +485,8 @@ static void fz_sock_sqe(struct fuzz *f, const int *socks,
 	sqe_one_cqe_only(s);
 }
 
-TEST_F(fuzz, random_socket_sqes_and_ioctls)
+/* Slow on the debug kernel (KASAN, lockdep under TCG): a longer timeout. */
+TEST_F_TIMEOUT(fuzz, random_socket_sqes_and_ioctls, 300)
 {
 	struct fuzz *f = self->f;
 	struct qd_raw *r = &f->r;
@@ -543,6 +544,7 @@ TEST_F(fuzz, random_socket_sqes_and_ioctls)
 	}
 	EXPECT_EQ(0u, bad);
 	EXPECT_EQ(f->made, f->reaped);
+	TH_LOG("%u socket SQEs, %u CQEs", f->made, f->reaped);
 	fuzz_fini(_metadata, f);
 	for (i = 0; i < 200 && qd_kv(QD_PROC_PATH, "sockets"); i++)
 		usleep(10000);
