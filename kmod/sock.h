@@ -65,7 +65,9 @@ static inline struct qd_sock *to_qd_sock(struct qd_object *obj)
 }
 
 /* sock.c */
-int qd_sock_ioctl(struct qd_ctx *ctx, unsigned int cmd, void __user *arg);
+struct qd_socket_create;
+int qd_sock_create(struct qd_ctx *ctx, struct qd_socket_create __user *arg);
+struct qd_sock *qd_sock_get(struct qd_ctx *ctx, int qd);
 int qd_sock_addr_copy(struct qd_cqe_addr *out, u64 uaddr, u32 len);
 void qd_sock_kick(struct qd_sock *s);
 struct qd_op *qd_sock_take(struct qd_sock *s, struct list_head *list);
@@ -78,6 +80,9 @@ int qd_sock_install(struct qd_ctx *ctx, struct socket *sock,
 		    struct qd_sock *parent);
 int qd_sock_init(void);
 void qd_sock_exit(void);
+
+/* sock_ctl.c */
+int qd_sock_ioctl(struct qd_ctx *ctx, unsigned int cmd, void __user *arg);
 
 /* sock_rx.c */
 int qd_sock_pop(struct qd_object *obj, struct qd_op *op);

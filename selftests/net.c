@@ -344,18 +344,30 @@ TEST_F(net, orderly_peer_close_pops_zero_then_zero_again)
 TEST_F(net, reset_completes_pending_pops_with_econnreset)
 {
 	struct linger lg = { 1, 0 };
+	int lq, sq, cfd, i, small = 4096;
 	struct qd_result qr;
-	qd_token_t qt[3];
-	int lq, sq, cfd, i;
+	struct qd_sga big;
+	qd_token_t qt[3], push;
+	int64_t ret;
 
 	ASSERT_EQ(0, qd_pair(&lq, &sq, &cfd));
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, qd_pop(&qt[i], sq));
+	/* and a push the peer does not read */
+	ASSERT_EQ(0, setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
+	ASSERT_EQ(0, qd_setsockopt(sq, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)));
+	big = qd_sgaalloc(8 << 20);
+	ASSERT_EQ(1u, big.numsegs);
+	ASSERT_EQ(0, qd_push(&push, sq, &big));
 	ASSERT_EQ(-ETIMEDOUT, qd_wait(&qr, qt[0], &SHORT));
+	ASSERT_EQ(-ETIMEDOUT, qd_wait(&qr, push, &SHORT));
 	ASSERT_EQ(0, setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
 	close(cfd);		/* RST */
 	for (i = 0; i < 3; i++)
 		EXPECT_EQ(-ECONNRESET, waitr(qt[i], &qr)) TH_LOG("pop %d", i);
+	ret = waitr(push, &qr);
+	EXPECT_TRUE(ret == -ECONNRESET || ret == -EPIPE) TH_LOG("push: %lld", (long long)ret);
+	qd_sgafree(&big);
 	/* and later ones too */
 	ASSERT_EQ(0, qd_pop(&qt[0], sq));
 	EXPECT_EQ(-ECONNRESET, waitr(qt[0], &qr));
@@ -935,8 +947,16 @@ TEST_F(net, debugfs_and_proc_show_sockets)
 	long long before = proc_key("sockets");
 	FILE *f;
 
+	long long in = proc_key("sock_bytes_in"), out = proc_key("sock_bytes_out");
+	char b[8];
+
 	ASSERT_EQ(0, qd_pair(&lq, &sq, &cfd));
 	EXPECT_EQ(before + 2, proc_key("sockets"));
+	ASSERT_EQ(3, send(cfd, "abc", 3, 0));
+	ASSERT_EQ(0, pop_exact(sq, b, 3));
+	ASSERT_EQ(2, push_bytes(sq, "de", 2));
+	EXPECT_LE(in + 3, proc_key("sock_bytes_in"));
+	EXPECT_LE(out + 2, proc_key("sock_bytes_out"));
 	if (qd_debugfs_ready())
 		SKIP(return, "no debugfs");
 	ASSERT_EQ(1, qd_debugfs_ctx_dirs(getpid(), names, 4));
@@ -948,7 +968,8 @@ TEST_F(net, debugfs_and_proc_show_sockets)
 		    strstr(line, "local=127.0.0.1:"))
 			found |= 1;
 		if (strstr(line, " tcp ") && strstr(line, "state=established") &&
-		    strstr(line, "peer=127.0.0.1:"))
+		    strstr(line, "peer=127.0.0.1:") && strstr(line, "bytes_in=3 ") &&
+		    strstr(line, "bytes_out=2"))
 			found |= 2;
 	}
 	fclose(f);
