@@ -158,6 +158,7 @@ void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s)
 		s->pinned_pages += atomic_long_read(&ctx->pinned_pages);
 		s->inflight += atomic_read(&ctx->nr_ops);
 		s->queued += atomic_read(&ctx->nr_queued);
+		s->sockets += atomic_read(&ctx->nr_sockets);
 	}
 	mutex_unlock(&qd_ctx_list_lock);
 }

@@ -68,6 +68,7 @@ struct qd_ctx {
 	atomic_t nr_queued;		/* elements held (op.c) */
 	atomic_t nr_queues;
 	atomic_t nr_regions;
+	atomic_t nr_sockets;		/* socket qds open (sock.c) */
 	atomic64_t enters;
 
 	struct xarray qds;		/* qd -> struct qd_object */
@@ -101,7 +102,7 @@ static inline u32 qd_ctx_nr_rings(struct qd_ctx *ctx)
 
 /* Sums over contexts, for /proc/qd. */
 struct qd_ctx_sums {
-	long contexts, queues, regions, pinned_pages, inflight, queued;
+	long contexts, queues, regions, pinned_pages, inflight, queued, sockets;
 };
 
 void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s);

@@ -17,6 +17,7 @@
 #include "region.h"
 #include "selftest.h"
 #include "share.h"
+#include "sock.h"
 #include "sqpoll.h"
 #include "stats.h"
 
@@ -121,6 +122,13 @@ static long qd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return qd_queue_import(ctx, uarg);
 	case QD_IOC_QUEUE_BIND:
 		return qd_memq_bind(ctx, uarg);
+	case QD_IOC_SOCKET:
+	case QD_IOC_BIND:
+	case QD_IOC_LISTEN:
+	case QD_IOC_GETNAME:
+	case QD_IOC_SETSOCKOPT:
+	case QD_IOC_GETSOCKOPT:
+		return qd_sock_ioctl(ctx, cmd, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -190,9 +198,12 @@ static int __init qd_init(void)
 	ret = qd_ctx_init();
 	if (ret)
 		goto err_op;
-	ret = qd_stats_init();
+	ret = qd_sock_init();
 	if (ret)
 		goto err_ctx;
+	ret = qd_stats_init();
+	if (ret)
+		goto err_sock;
 	qd_debugfs_init();
 	ret = misc_register(&qd_misc);
 	if (ret)
@@ -202,6 +213,8 @@ static int __init qd_init(void)
 err_debugfs:
 	qd_debugfs_exit();
 	qd_stats_exit();
+err_sock:
+	qd_sock_exit();
 err_ctx:
 	qd_ctx_exit();
 err_op:
@@ -215,6 +228,7 @@ static void __exit qd_exit(void)
 	qd_debugfs_exit();
 	qd_stats_exit();
 	qd_ctx_exit();		/* runs the last context frees */
+	qd_sock_exit();		/* then the last socket frees they queued */
 	qd_op_exit();
 }
 

@@ -36,6 +36,11 @@ struct seq_file;
  *             it completes); must not sleep. Lookups are lockless, so the
  *             object must be freed after an RCU grace period (kfree_rcu()).
  *  show       process context (debugfs), with ctx->lock held; may sleep.
+ *  accept, connect, pushto  (sockets, optional: -EOPNOTSUPP without)
+ *             process context (submission, the submitter's credentials);
+ *             may sleep briefly (lock_sock) but never wait for the
+ *             network: like push and pop they own the op on 0 and
+ *             complete it now or later, from any context.
  */
 struct qd_object_ops {
 	const char *type;
@@ -47,6 +52,9 @@ struct qd_object_ops {
 	void (*close)(struct qd_object *obj);
 	void (*release)(struct qd_object *obj);
 	void (*show)(struct qd_object *obj, struct seq_file *m);
+	int (*accept)(struct qd_object *obj, struct qd_op *op);
+	int (*connect)(struct qd_object *obj, struct qd_op *op);
+	int (*pushto)(struct qd_object *obj, struct qd_op *op);
 };
 
 struct qd_object {

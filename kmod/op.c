@@ -104,15 +104,17 @@ static void qd_uncharge(struct qd_ctx *ctx)
  * starve the other, and a FIFO SQ would block behind it. They are bounded
  * by max_queued instead: a waiting push holds an element, a waiting pop is
  * charged as one (unless it holds one already: a pop of a mapped queue
- * brings the element it fills). Returns 0, or -ENOBUFS when a pop cannot
- * be charged. Any context.
+ * brings the element it fills, a pop with a buffer holds that). Socket
+ * ops waiting for the network (sock*.c) are waiting ops too. Returns 0,
+ * or -ENOBUFS when a pop cannot be charged. Any context.
  */
 int qd_op_wait(struct qd_op *op, enum qd_op_wait why)
 {
 	struct qd_ctx *ctx = op->ctx;
 
 	if (why == QD_OP_WAIT_POP) {
-		if (!op->elem) {
+		/* A pop that brought its buffer holds an element already. */
+		if (!op->elem && !op->dst) {
 			if (!qd_charge(ctx))
 				return -ENOBUFS;
 			op->wait_charged = 1;

@@ -54,6 +54,7 @@ struct qd_op {
 	u8 wait;			/* enum qd_op_wait */
 	u8 wait_charged;		/* the wait holds an element charge */
 	u8 copy;			/* pop: elem must be copied into dst */
+	u8 cqe_flags;			/* QD_CQE_F_ADDR, _TRUNC (sockets) */
 	u32 op_flags;			/* sqe->op_flags, checked by the opdef */
 	union {				/* per-opcode state, from prep */
 		struct {
@@ -61,6 +62,11 @@ struct qd_op {
 			u32 flags;
 		} nop;
 		u64 cancel_data;	/* CANCEL: user_data of its target */
+		struct {		/* sockets (sock*.c) */
+			/* CONNECT, PUSHTO: the peer; POP, ACCEPT: whence */
+			struct qd_cqe_addr addr;
+			u64 done;	/* PUSH, POP: bytes moved so far */
+		} sock;
 	};
 };
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The opcode table. Adding an opcode touches this table and its family
- * file (nop.c, queue.c, ...), nothing else.
+ * file (nop.c, queue.c, sockop.c, ...), nothing else.
  */
 #include "opdef.h"
 
@@ -33,5 +33,23 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 		.name = "wake",
 		.prep = qd_wake_prep,
 		.issue = qd_wake_issue,
+	},
+	[QD_OP_ACCEPT] = {
+		.name = "accept",
+		.no_skip = true,
+		.prep = qd_accept_prep,
+		.issue = qd_accept_issue,
+	},
+	[QD_OP_CONNECT] = {
+		.name = "connect",
+		.addr2 = true,
+		.prep = qd_connect_prep,
+		.issue = qd_connect_issue,
+	},
+	[QD_OP_PUSHTO] = {
+		.name = "pushto",
+		.addr2 = true,
+		.prep = qd_pushto_prep,
+		.issue = qd_pushto_issue,
 	},
 };

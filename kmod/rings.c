@@ -177,7 +177,7 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 		      QD_FEAT_SKIP_SUCCESS | QD_FEAT_MULTISHOT |
 		      QD_FEAT_MAPPED_QUEUE | QD_FEAT_SHARED_QUEUE |
 		      QD_FEAT_MQ_SLEEP | QD_FEAT_SHARED_MAPPED |
-		      QD_FEAT_SQPOLL;
+		      QD_FEAT_SQPOLL | QD_FEAT_SOCKETS;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
 	return ring;
@@ -466,7 +466,22 @@ static const struct qd_kelem *qd_op_cqe_elem(const struct qd_op *op)
 
 static u32 qd_op_cqe_flags(const struct qd_op *op)
 {
-	return op->copy && op->res >= 0 ? QD_CQE_F_COPIED : 0;
+	return op->cqe_flags |
+	       (op->copy && op->res >= 0 ? QD_CQE_F_COPIED : 0);
+}
+
+/*
+ * A socket op's address (QD_CQE_F_ADDR) goes into its slot's element,
+ * after the segments, before qd_cq_fill() publishes the slot. Called with
+ * cq->lock held and a free slot.
+ */
+static void qd_cq_fill_addr(struct qd_cq *cq, const struct qd_op *op)
+{
+	u32 slot = qd_ring_slot(cq->tail, cq->mask);
+
+	if (op->cqe_flags & QD_CQE_F_ADDR)
+		memcpy(&cq->elems[slot].segs[QD_CQE_ADDR_SEG], &op->sock.addr,
+		       sizeof(op->sock.addr));
 }
 
 static void qd_cq_fill_parked(struct qd_cq *cq, struct qd_parked *p)
@@ -476,6 +491,7 @@ static void qd_cq_fill_parked(struct qd_cq *cq, struct qd_parked *p)
 
 	if (p->kind == QD_PARKED_OP) {
 		op = container_of(p, struct qd_op, park);
+		qd_cq_fill_addr(cq, op);
 		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode,
 			   qd_op_cqe_flags(op), qd_op_cqe_elem(op));
 	} else {
@@ -539,6 +555,7 @@ void qd_cq_post(struct qd_op *op)
 	if (cq->dead) {
 		/* released context: nobody will ever read it */
 	} else if (list_empty(&cq->overflow) && qd_cq_has_space(cq)) {
+		qd_cq_fill_addr(cq, op);
 		qd_cq_fill(cq, op->user_data, op->res, op->qd, op->opcode,
 			   qd_op_cqe_flags(op), qd_op_cqe_elem(op));
 		qd_cq_wake(ring);

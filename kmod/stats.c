@@ -31,6 +31,8 @@ static void qd_pcpu_sum(struct qd_pcpu_stats *sum)
 		c = per_cpu_ptr(&qd_pcpu_stats, cpu);
 		sum->inflight += READ_ONCE(c->inflight);
 		sum->invalid_opcode += READ_ONCE(c->invalid_opcode);
+		sum->sock_bytes_in += READ_ONCE(c->sock_bytes_in);
+		sum->sock_bytes_out += READ_ONCE(c->sock_bytes_out);
 		for (i = 0; i < QD_OP_COUNT; i++) {
 			sum->op[i].submitted += READ_ONCE(c->op[i].submitted);
 			sum->op[i].completed += READ_ONCE(c->op[i].completed);
@@ -56,6 +58,9 @@ static void qd_stats_show_all(struct seq_file *m)
 	seq_printf(m, "overflowed %ld\n",
 		   atomic_long_read(&qd_stats.overflowed));
 	seq_printf(m, "invalid_opcode %lu\n", sum.invalid_opcode);
+	seq_printf(m, "sockets %ld\n", atomic_long_read(&qd_stats.sockets));
+	seq_printf(m, "sock_bytes_in %lu\n", sum.sock_bytes_in);
+	seq_printf(m, "sock_bytes_out %lu\n", sum.sock_bytes_out);
 	for (i = 0; i < QD_OP_COUNT; i++)
 		seq_printf(m, "op %s submitted %lu completed %lu failed %lu\n",
 			   qd_opdefs[i].name, sum.op[i].submitted,
@@ -75,6 +80,7 @@ static void qd_stats_show_user(struct seq_file *m, kuid_t uid)
 	seq_printf(m, "pinned_pages %ld\n", s.pinned_pages);
 	seq_printf(m, "inflight %ld\n", s.inflight);
 	seq_printf(m, "queued %ld\n", s.queued);
+	seq_printf(m, "sockets %ld\n", s.sockets);
 }
 
 static int qd_stats_show(struct seq_file *m, void *v)

@@ -15,6 +15,7 @@ struct qd_stats {
 	atomic_long_t regions;
 	atomic_long_t pinned_pages;
 	atomic_long_t overflowed;
+	atomic_long_t sockets;		/* socket qds not yet freed */
 };
 
 /*
@@ -24,6 +25,8 @@ struct qd_stats {
 struct qd_pcpu_stats {
 	long inflight;
 	unsigned long invalid_opcode;
+	unsigned long sock_bytes_in;	/* received into pops' buffers */
+	unsigned long sock_bytes_out;	/* sent from pushes' buffers */
 	struct {
 		unsigned long submitted;
 		unsigned long completed;
@@ -36,6 +39,7 @@ DECLARE_PER_CPU(struct qd_pcpu_stats, qd_pcpu_stats);
 
 #define qd_stat_inc(field)	this_cpu_inc(qd_pcpu_stats.field)
 #define qd_stat_dec(field)	this_cpu_dec(qd_pcpu_stats.field)
+#define qd_stat_add(field, n)	this_cpu_add(qd_pcpu_stats.field, n)
 
 int qd_stats_init(void);
 void qd_stats_exit(void);

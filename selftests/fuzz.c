@@ -30,10 +30,14 @@
  * Each worker generation's seed derives from the master seed, so the same
  * seed replays the same decisions (not the same thread interleaving).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,8 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -54,7 +60,7 @@
 #include "harness.h"
 
 /* The first opcode the module does not know (QD_OP_LAST is not ABI). */
-#define FZ_OP_UNKNOWN	(QD_OP_WAKE + 1)
+#define FZ_OP_UNKNOWN	(QD_OP_PUSHTO + 1)
 
 /*
  * The short tests and the campaign's main threads check one CQE per SQE, so
@@ -171,17 +177,45 @@ static void random_sqe(struct fuzz *f, struct qd_sqe *s, unsigned int slot)
 	sqe_one_cqe_only(s);
 }
 
-static int result_allowed(const struct qd_cqe *c)
+/* The socket test: socket qds may be targets (sock_result_allowed()). */
+static int fz_sockets;
+
+/* What an operation on a socket qd may end with (and ACCEPT's new qd). */
+static int sock_result_allowed(const struct qd_cqe *c)
 {
 	switch (c->res) {
 	case -EINVAL: case -EFAULT: case -EBADF: case -ECANCELED: case -ENOBUFS:
+	case -ENOTSOCK: case -EAFNOSUPPORT: case -ENOTCONN: case -EDESTADDRREQ:
+	case -EOPNOTSUPP: case -EISCONN: case -EALREADY: case -ECONNREFUSED:
+	case -ECONNRESET: case -EPIPE: case -EMSGSIZE: case -EADDRNOTAVAIL:
+	case -ENETUNREACH: case -EHOSTUNREACH: case -EACCES: case -EPERM:
+	case -EADDRINUSE: case -ECONNABORTED: case -EMFILE: case -ENOMEM:
 		return 1;
+	}
+	return c->res >= 0;
+}
+
+static int result_allowed(const struct qd_cqe *c)
+{
+	if (fz_sockets)
+		return sock_result_allowed(c);
+	switch (c->res) {
+	case -EINVAL: case -EFAULT: case -EBADF: case -ECANCELED: case -ENOBUFS:
+		return 1;
+	/* a socket opcode on a memory queue */
+	case -ENOTSOCK:
+		return c->opcode >= QD_OP_ACCEPT;
 	}
 	if (c->res < 0)
 		return 0;
 	if (c->opcode == QD_OP_NOP)
 		return c->res == 0;
 	return c->opcode == QD_OP_PUSH || c->opcode == QD_OP_POP;
+}
+
+static void fz_ignore_exit_sigpipe(void)
+{
+	signal(SIGPIPE, SIG_IGN);
 }
 
 /* Reap what is in the CQ; returns how many CQEs broke a rule. */
@@ -321,6 +355,200 @@ TEST_F(fuzz, random_sqes_each_get_exactly_one_allowed_cqe)
 	EXPECT_EQ(0, fuzz_drain(f));
 	EXPECT_EQ(f->made, f->reaped);
 	fuzz_fini(_metadata, f);
+}
+
+/*
+ * Sockets: random ACCEPT, CONNECT, PUSH, PUSHTO and POP SQEs (well formed,
+ * mutated, or with bad addresses and lengths) and socket ioctls with random
+ * arguments, against a listener, connected and unconnected TCP and UDP
+ * sockets on loopback; qds are replaced now and then (pending operations
+ * end cancelled). One allowed CQE per SQE, and nothing left afterwards.
+ */
+#define NSOCK	6
+
+static void fz_sock_open(struct fuzz *f, int *socks, int i, struct sockaddr_in *lst)
+{
+	static const int kinds[NSOCK][2] = {
+		{ AF_INET, SOCK_STREAM }, { AF_INET, SOCK_STREAM },
+		{ AF_INET, SOCK_DGRAM }, { AF_INET, SOCK_DGRAM },
+		{ AF_INET6, SOCK_STREAM }, { AF_INET6, SOCK_DGRAM },
+	};
+	struct qd_socket_create c = { .domain = kinds[i][0], .type = kinds[i][1] };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct qd_sock_name n = { .addr = (uintptr_t)&a, .addr_len = sizeof(a) };
+	struct qd_sock_listen l = { .backlog = 16 };
+
+	socks[i] = -1;
+	if (qd_raw_ioctl(f->r.fd, QD_IOC_SOCKET, &c))
+		return;
+	socks[i] = c.qd;
+	if (i == 0 || i == 2) {		/* the listener; a bound UDP socket */
+		n.qd = l.qd = c.qd;
+		qd_raw_ioctl(f->r.fd, QD_IOC_BIND, &n);
+		qd_raw_ioctl(f->r.fd, QD_IOC_GETNAME, &n);
+		if (i == 0) {
+			qd_raw_ioctl(f->r.fd, QD_IOC_LISTEN, &l);
+			*lst = a;
+		}
+	}
+}
+
+static void fz_sock_ioctl(struct fuzz *f, const int *socks)
+{
+	static const unsigned long cmds[] = {
+		QD_IOC_SOCKET, QD_IOC_BIND, QD_IOC_LISTEN, QD_IOC_GETNAME,
+		QD_IOC_SETSOCKOPT, QD_IOC_GETSOCKOPT,
+	};
+	static const int opts[][2] = {
+		{ SOL_SOCKET, SO_REUSEADDR }, { SOL_SOCKET, SO_RCVBUF },
+		{ SOL_SOCKET, SO_SNDBUF }, { SOL_SOCKET, SO_ERROR },
+		{ IPPROTO_TCP, TCP_NODELAY }, { IPPROTO_TCP, TCP_MAXSEG },
+		{ IPPROTO_IPV6, IPV6_V6ONLY }, { SOL_SOCKET, 99 }, { 77, 1 },
+	};
+	unsigned long cmd = cmds[rnd(f) % 6];
+	unsigned char buf[64] __attribute__((aligned(8))) = { 0 };
+	unsigned char sa[160] __attribute__((aligned(8)));
+	int val = (int)rnd(f), i;
+	struct qd_sock_name *n = (void *)buf;
+	struct qd_sockopt *o = (void *)buf;
+	struct qd_socket_create *c = (void *)buf;
+
+	for (i = 0; i < (int)sizeof(sa); i++)
+		sa[i] = pct(f) < 70 ? 0 : rnd(f);
+	((struct sockaddr_in *)sa)->sin_family = pct(f) < 80 ? AF_INET : rnd(f);
+	((struct sockaddr_in *)sa)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (cmd == QD_IOC_SOCKET) {
+		c->domain = pct(f) < 80 ? AF_INET : rnd(f) % 48;
+		c->type = pct(f) < 80 ? 1 + rnd(f) % 2 : rnd(f);
+		c->protocol = pct(f) < 80 ? 0 : rnd(f) % 140;
+	} else if (cmd == QD_IOC_SETSOCKOPT || cmd == QD_IOC_GETSOCKOPT) {
+		o->qd = socks[rnd(f) % NSOCK];
+		o->level = opts[rnd(f) % 9][0];
+		o->optname = opts[rnd(f) % 9][1];
+		o->optval = pct(f) < 90 ? (uintptr_t)&val : rnd(f) % 64;
+		o->optlen = pct(f) < 80 ? sizeof(val) : rnd(f) % 300;
+	} else {
+		n->qd = socks[rnd(f) % NSOCK];
+		n->addr = pct(f) < 90 ? (uintptr_t)sa : rnd(f) % 64;
+		n->addr_len = pct(f) < 70 ? 16 : rnd(f) % 200;
+		if (cmd == QD_IOC_LISTEN)
+			((struct qd_sock_listen *)buf)->backlog = (int)rnd(f);
+	}
+	if (pct(f) < 10)
+		buf[rnd(f) % 40] ^= 1 << rnd(f) % 8;
+	if (!qd_raw_ioctl(f->r.fd, cmd, buf) && cmd == QD_IOC_SOCKET)
+		qd_raw_close(f->r.fd, c->qd);	/* a qd left over would be harmless */
+}
+
+static void fz_sock_sqe(struct fuzz *f, const int *socks,
+			const struct sockaddr_in *lst, struct qd_sqe *s,
+			unsigned int slot)
+{
+	static const __u8 ops[] = { QD_OP_ACCEPT, QD_OP_CONNECT, QD_OP_PUSH,
+				    QD_OP_PUSHTO, QD_OP_POP };
+	static struct sockaddr_in6 addrs[64];
+	struct qd_seg *segs = f->segs[slot % 64];
+	struct sockaddr_in6 *a = &addrs[slot % 64];
+	unsigned int i;
+
+	memset(s, 0, sizeof(*s));
+	memset(a, 0, sizeof(*a));
+	s->opcode = ops[rnd(f) % 5];
+	s->qd = pct(f) < 95 ? socks[rnd(f) % NSOCK] : pick_qd(f);
+	s->user_data = f->made;
+	if (pct(f) < 70)
+		memcpy(a, lst, sizeof(*lst));	/* the listener */
+	else
+		for (i = 0; i < sizeof(*a); i++)
+			((unsigned char *)a)[i] = pct(f) < 50 ? 0 : rnd(f);
+	if (pct(f) < 10)
+		a->sin6_family = AF_INET6;
+	if (s->opcode == QD_OP_CONNECT || s->opcode == QD_OP_PUSHTO) {
+		s->addr2 = pct(f) < 95 ? (uintptr_t)a : rnd(f) % 64;
+		s->addr_len = pct(f) < 80 ? 16 : rnd(f) % 200;
+	}
+	if (s->opcode == QD_OP_PUSH || s->opcode == QD_OP_PUSHTO ||
+	    (s->opcode == QD_OP_POP && pct(f) < 90)) {
+		s->nsegs = 1 + rnd(f) % QD_SGA_MAX;
+		for (i = 0; i < QD_SGA_MAX; i++)
+			segs[i] = qd_seg(f->region[rnd(f) % NREG],
+					 rnd(f) % 4096, 1 + rnd(f) % 4096);
+		if (pct(f) < 10)
+			random_seg(f, &segs[rnd(f) % QD_SGA_MAX]);
+		s->addr = (uintptr_t)segs;
+	}
+	if (pct(f) < 5)
+		sqe_set_resv(s, rnd(f) % 9, rnd(f) | 1);
+	if (pct(f) < 3)
+		s->op_flags = 1 << rnd(f) % 4;
+	sqe_one_cqe_only(s);
+}
+
+/* Slow on the debug kernel (KASAN, lockdep under TCG): a longer timeout. */
+TEST_F_TIMEOUT(fuzz, random_socket_sqes_and_ioctls, 300)
+{
+	struct fuzz *f = self->f;
+	struct qd_raw *r = &f->r;
+	unsigned int n = fuzz_sqes() / 4, i, bad = 0;
+	struct sockaddr_in lst = { .sin_family = AF_INET };
+	int socks[NSOCK], q;
+
+	fz_ignore_exit_sigpipe();
+	fz_sockets = 1;
+	{
+		struct ifreq ifr = { .ifr_name = "lo" };
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+		if (fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr)) {
+			ifr.ifr_flags |= IFF_UP;
+			ioctl(fd, SIOCSIFFLAGS, &ifr);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	for (i = 0; i < NSOCK; i++)
+		fz_sock_open(f, socks, i, &lst);
+	ASSERT_LE(0, socks[0]);
+	while (f->made < n) {
+		for (i = 0; i < 16 && f->made < n && qd_raw_sq_pending(r) < r->sq_entries; i++) {
+			struct qd_sqe s;
+
+			if (pct(f) < 15) {
+				fz_sock_ioctl(f, socks);
+				continue;
+			}
+			fz_sock_sqe(f, socks, &lst, &s, *r->sq_tail);
+			if (qd_raw_queue_sqe(r, &s))
+				break;
+			f->made++;
+		}
+		q = qd_raw_submit(r);
+		if (q < 0 && q != -ENOMEM) {
+			TH_LOG("enter: %d", q);
+			break;
+		}
+		bad += reap(f);
+		if (pct(f) < 4) {	/* replace one: its pending ops end */
+			q = rnd(f) % NSOCK;
+			qd_raw_close(r->fd, socks[q]);
+			fz_sock_open(f, socks, q, &lst);
+		}
+	}
+	/* every qd of the context: the sockets, the accepted ones */
+	for (q = 0; q < 4096; q++)
+		qd_raw_close(r->fd, q);
+	for (i = 0; f->reaped < f->made && i < 100000; i++) {
+		qd_raw_enter(r, qd_raw_sq_pending(r), 0, 0, 0);
+		bad += reap(f);
+	}
+	EXPECT_EQ(0u, bad);
+	EXPECT_EQ(f->made, f->reaped);
+	TH_LOG("%u socket SQEs, %u CQEs", f->made, f->reaped);
+	fuzz_fini(_metadata, f);
+	for (i = 0; i < 200 && qd_kv(QD_PROC_PATH, "sockets"); i++)
+		usleep(10000);
+	EXPECT_EQ(0, qd_kv(QD_PROC_PATH, "sockets"));
 }
 
 /* Control ioctls race with submission from another thread. */
@@ -1042,6 +1270,11 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 		break;
 	case -ENOMEM:
 		ok = 1;
+		break;
+	case -ENOTSOCK:		/* a socket opcode on a memory queue */
+	case -EAFNOSUPPORT:	/* ... or its address checked first */
+		ok = r->expect == FZ_EXP_ANY && r->op >= QD_OP_ACCEPT &&
+		     r->op < FZ_OP_UNKNOWN;
 		break;
 	default:
 		if (res < 0)

@@ -38,8 +38,9 @@ struct qd_op_stat {
 /* The numeric keys qd_proc_read() knows, in struct qd_proc's order. */
 #define QD_PROC_KEYS	"version", "contexts", "queues", "regions",	\
 			"pinned_pages", "inflight", "queued", "overflowed", \
-			"invalid_opcode"
-#define QD_PROC_NKEYS	9
+			"invalid_opcode", "sockets", "sock_bytes_in",	\
+			"sock_bytes_out"
+#define QD_PROC_NKEYS	12
 
 struct qd_proc {
 	/* -1 when the key is missing */
@@ -47,6 +48,8 @@ struct qd_proc {
 	long long		contexts, queues, regions, pinned_pages;
 	long long		inflight, queued;
 	long long		overflowed, invalid_opcode;	/* scope all */
+	long long		sockets;			/* socket qds */
+	long long		sock_bytes_in, sock_bytes_out;	/* scope all */
 	int			nkeys;		/* of the QD_PROC_NKEYS, how many were found */
 	/* the scope line: "all", or "uid" with scope_uid; "" when missing */
 	char			scope[16];
@@ -62,7 +65,8 @@ static inline long long *qd_proc_val(struct qd_proc *s, unsigned int i)
 	long long *vals[QD_PROC_NKEYS] = {
 		&s->version, &s->contexts, &s->queues, &s->regions,
 		&s->pinned_pages, &s->inflight, &s->queued, &s->overflowed,
-		&s->invalid_opcode,
+		&s->invalid_opcode, &s->sockets, &s->sock_bytes_in,
+		&s->sock_bytes_out,
 	};
 
 	return vals[i];

@@ -50,7 +50,11 @@ struct qd_sga {
 	uint32_t		numsegs;		/* 1 .. QD_SGA_MAX */
 	struct qd_sgaseg	segs[QD_SGA_MAX];
 	struct sockaddr_storage	addr;			/* source of a popped datagram */
+	uint32_t		flags;			/* QD_SGA_* of a popped element */
 };
+
+/* qd_sga.flags: the popped datagram was longer than the buffer (cut). */
+#define QD_SGA_TRUNC	1u
 
 enum qd_opcode {
 	QD_OPC_INVALID,
@@ -222,6 +226,44 @@ struct qd_sga qd_sgaalloc(size_t size);
  * qd_sgaalloc() buffer (double free, qd_memregister() memory, malloc()).
  */
 int qd_sgafree(struct qd_sga *sga);
+
+/*
+ * Sockets: kernel TCP and UDP sockets (AF_INET, AF_INET6) as qds.
+ *
+ * qd_socket() makes one in the process's network namespace with the
+ * caller's credentials, as socket(2) would; qd_bind(), qd_listen(),
+ * qd_setsockopt(), qd_getsockopt(), qd_getpeername() and qd_getsockname()
+ * act at once, as their system calls do (0 or -errno). qd_accept() and
+ * qd_connect() are operations: qd_wait*() gives their result (an accept's
+ * new qd in value.accept.qd and its peer in value.accept.addr). qd_push()
+ * sends all of sga's bytes (TCP) or one datagram (UDP, connected);
+ * qd_pushto() one datagram to an address; the buffers are the caller's
+ * again when the push completes. qd_pop() on a socket gives the bytes
+ * that arrived (TCP, up to QD_SOCK_RECV_SIZE bytes; 0 once the peer closed)
+ * or one datagram with its source in value.sga.addr (QD_SGA_TRUNC in
+ * value.sga.flags when it was cut to the buffer), in a buffer libqd
+ * allocated, which the caller frees with qd_sgafree(); qd_pop_into()
+ * brings the caller's own buffer instead. qd_push_forget() is
+ * -EOPNOTSUPP on sockets. qd_close() cancels pending operations
+ * (-ECANCELED) and closes the socket. Options: SO_REUSEADDR, SO_REUSEPORT,
+ * SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE, SO_BROADCAST, SO_ERROR and SO_TYPE
+ * (get), TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG,
+ * IP_TOS, IP_TTL, IPV6_V6ONLY, IPV6_UNICAST_HOPS; others -ENOPROTOOPT.
+ */
+int qd_socket(int *qd_out, int domain, int type, int protocol);
+int qd_bind(int qd, const struct sockaddr *addr, socklen_t len);
+int qd_listen(int qd, int backlog);
+int qd_accept(qd_token_t *qt_out, int qd);
+int qd_connect(qd_token_t *qt_out, int qd, const struct sockaddr *addr,
+	       socklen_t len);
+int qd_pushto(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
+	      const struct sockaddr *to, socklen_t len);
+int qd_setsockopt(int qd, int level, int optname, const void *optval,
+		  socklen_t optlen);
+int qd_getsockopt(int qd, int level, int optname, void *optval,
+		  socklen_t *optlen);
+int qd_getpeername(int qd, struct sockaddr *addr, socklen_t *len);
+int qd_getsockname(int qd, struct sockaddr *addr, socklen_t *len);
 
 /* Extensions */
 

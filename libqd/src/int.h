@@ -140,6 +140,25 @@ int qd__ring_kick(struct qd_ring *r, uint32_t n);
 /* The same, but consumed by the kernel when it returns (before a close). */
 int qd__ring_flush(struct qd_ring *r);
 
+/*
+ * Queue a socket operation on the calling thread's ring (sock.c): tmpl with
+ * segs (a PUSHTO's element or a pop's buffer, tmpl->nsegs of them); sga is
+ * kept in the token slot (a push's buffers for its result; the buffer of a
+ * pop, which libqd frees itself if the pop yields nothing when own_buf);
+ * sa/salen, if any, is copied into the slot, where the kernel reads it
+ * (addr2) when it takes the SQE.
+ */
+int qd__submit_sock(qd_token_t *qt_out, const struct qd_sqe *tmpl,
+		    const struct qd_sga *sga, const struct qd_seg *segs,
+		    int own_buf, const void *sa, uint32_t salen);
+
+/* sock.c: which qds are sockets (0, SOCK_STREAM, SOCK_DGRAM). */
+#define QD_SOCK_RECV_SIZE	65536	/* qd_pop()'s buffer on a socket */
+int qd__sock_kind(int qd);
+void qd__sock_set(int qd, int kind);
+void qd__sock_forget_all(void);
+int qd__sock_pop(qd_token_t *qt_out, int qd);
+
 /* wait.c: empty r's CQ into its slots; r->lock held. */
 int qd__ring_reap(struct qd_ring *r);
 

@@ -152,6 +152,52 @@ out:
 	return ret;
 }
 
+int qd__submit_sock(qd_token_t *qt_out, const struct qd_sqe *tmpl,
+		    const struct qd_sga *sga, const struct qd_seg *segs,
+		    int own_buf, const void *sa, uint32_t salen)
+{
+	struct qd_sqe sqe = *tmpl;
+	struct qd_ring *r;
+	struct qd_slot *s;
+	int ret;
+
+	_Static_assert(sizeof(s->segs) >= sizeof(struct sockaddr_storage),
+		       "a slot's segments hold a socket address");
+	ret = qd__ring_mine(&r);
+	if (ret)
+		return ret;
+	qd_lock(&r->lock);
+	s = qd__slot_alloc(&r->slots);
+	if (!s) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	s->op = sqe.opcode;
+	s->qd = sqe.qd;
+	s->sockbuf = (uint8_t)own_buf;
+	if (sga) {
+		s->nsegs = (uint8_t)sga->numsegs;
+		memcpy(s->usegs, sga->segs,
+		       sga->numsegs * sizeof(sga->segs[0]));
+	}
+	if (sa) {
+		/* The slot's element is unused until a pop's CQE. */
+		memcpy(s->segs, sa, salen);
+		sqe.addr2 = (uintptr_t)s->segs;
+		sqe.addr_len = salen;
+	}
+	sqe.user_data = qd_slot_token(&r->slots, s);
+	ret = sq_add(r, &sqe, segs);
+	if (ret) {
+		qd__slot_free(&r->slots, s);
+		goto out;
+	}
+	*qt_out = sqe.user_data;
+out:
+	qd_unlock(&r->lock);
+	return ret;
+}
+
 /*
  * Whether this thread has an operation in its SQ that the kernel has not
  * consumed yet (wakes aside). r->lock held.
@@ -477,6 +523,9 @@ static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 	ret = qd__ring_mine(&r);
 	if (ret)
 		return ret;
+	/* A socket keeps no buffers: a forget push could not give them back. */
+	if (!qt_out && qd__sock_kind(qd))
+		return -EOPNOTSUPP;
 	ret = qd__alloc_translate(sga, segs);
 	if (ret)
 		return ret;
@@ -521,6 +570,8 @@ static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
 	if ((op_flags & QD_POP_MULTISHOT) &&
 	    !(qd__ctx.features & QD_FEAT_MULTISHOT))
 		return -EOPNOTSUPP;
+	if (!op_flags && qd__sock_kind(qd))
+		return qd__sock_pop(qt_out, qd);
 	if (!op_flags) {
 		ret = pop_mapped(r, qt_out, qd);
 		if (ret)
@@ -656,8 +707,10 @@ int qd_close(int qd)
 		qd__ring_flush(r);
 	}
 	ret = qd__close_qd(qd__ctx.fd, qd);
-	if (!ret)
+	if (!ret) {
 		qd__mq_forget(qd);
+		qd__sock_set(qd, 0);
+	}
 	return ret;
 }
 

@@ -51,12 +51,16 @@ struct qd_slot {
 	uint8_t		nsegs;		/* segs[] or usegs[] in use */
 	uint8_t		multishot;	/* a QD_POP_MULTISHOT pop */
 	uint8_t		lazy;		/* a mapped-queue pop still in user space */
+	uint8_t		sockbuf;	/* POP: usegs[0] is libqd's buffer (sock.c) */
+	uint8_t		cqe_flags;	/* the final CQE's QD_CQE_F_* */
 	int32_t		qd;
 	int64_t		res;
 	/* POP: the element popped */
 	struct qd_seg	segs[QD_SGA_MAX];
 	/* PUSH: the caller's buffers, returned in the result */
 	struct qd_sgaseg usegs[QD_SGA_MAX];
+	/* QD_CQE_F_ADDR: the peer of an accept, the source of a datagram */
+	struct qd_cqe_addr addr;
 	/* MULTISHOT: results not yet waited for, oldest first */
 	struct qd_shot	*shots;
 	struct qd_shot	**shots_tail;
@@ -139,6 +143,8 @@ static inline struct qd_slot *qd__slot_alloc(struct qd_slots *t)
 	s->nsegs = 0;
 	s->multishot = 0;
 	s->lazy = 0;
+	s->sockbuf = 0;
+	s->cqe_flags = 0;
 	s->qd = -1;
 	s->res = 0;
 	s->shots = NULL;

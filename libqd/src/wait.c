@@ -36,6 +36,9 @@ struct qd_done {
 	int64_t			res;
 	struct qd_seg		segs[QD_SGA_MAX];
 	struct qd_sgaseg	usegs[QD_SGA_MAX];
+	uint8_t			sockbuf;	/* sockets: see sock_result() */
+	uint8_t			cqe_flags;
+	struct qd_cqe_addr	addr;
 };
 
 static unsigned int cqe_nsegs(const struct qd_cqe *cqe)
@@ -100,6 +103,9 @@ static int on_cqe(void *arg, const struct qd_cqe *cqe,
 	if (s->multishot)
 		return shot_add(s, cqe, elem);
 	s->res = cqe->res;
+	s->cqe_flags = (uint8_t)cqe->flags;
+	if (cqe->flags & QD_CQE_F_ADDR)
+		memcpy(&s->addr, &elem->segs[QD_CQE_ADDR_SEG], sizeof(s->addr));
 	/* A push's result is the caller's buffers (usegs), never the CQE's. */
 	if (s->op == QD_OP_POP) {
 		s->nsegs = (uint8_t)cqe_nsegs(cqe);
@@ -153,9 +159,19 @@ static void take(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
 
 	d->op = s->op;
 	d->qd = s->qd;
+	d->sockbuf = 0;
+	d->cqe_flags = 0;
 	if (!s->multishot) {
 		d->res = s->res;
 		d->nsegs = s->nsegs;
+		d->cqe_flags = s->cqe_flags;
+		if (s->cqe_flags & QD_CQE_F_ADDR)
+			d->addr = s->addr;
+		/* A socket pop's own buffer, to free if it got nothing. */
+		if (s->sockbuf) {
+			d->sockbuf = 1;
+			d->usegs[0] = s->usegs[0];
+		}
 		/* A pop's element or a push's buffers: nsegs of either. */
 		if (s->op == QD_OP_POP)
 			memcpy(d->segs, s->segs, s->nsegs * sizeof(d->segs[0]));
@@ -184,9 +200,57 @@ static enum qd_opcode opcode_of(uint8_t op)
 		return QD_OPC_PUSH;
 	case QD_OP_POP:
 		return QD_OPC_POP;
+	case QD_OP_PUSHTO:
+		return QD_OPC_PUSH;
+	case QD_OP_ACCEPT:
+		return QD_OPC_ACCEPT;
+	case QD_OP_CONNECT:
+		return QD_OPC_CONNECT;
 	default:
 		return QD_OPC_INVALID;
 	}
+}
+
+/* A socket address from a CQE into a sockaddr_storage. */
+static void sock_addr(struct sockaddr_storage *ss, const struct qd_cqe_addr *a)
+{
+	size_t len = a->len < sizeof(a->addr) ? a->len : sizeof(a->addr);
+
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, a->addr, len);
+}
+
+/*
+ * The socket parts of a result: an accept's qd and peer, a datagram's
+ * source and truncation, and the buffer a plain qd_pop() brought, freed
+ * here when the pop yields no bytes. Returns 1 when *qr is complete.
+ */
+static int sock_result(struct qd_result *qr, const struct qd_done *d)
+{
+	struct qd_sga buf = { .numsegs = 1 };
+
+	if (d->sockbuf && (d->res <= 0 || !d->nsegs)) {
+		buf.segs[0] = d->usegs[0];
+		qd_sgafree(&buf);
+	}
+	qr->value.sga.flags = 0;
+	if (d->res < 0)
+		return 1;
+	if (d->op == QD_OP_ACCEPT) {
+		qr->value.accept.qd = (int)d->res;
+		qr->value.accept.addr.ss_family = AF_UNSPEC;
+		if (d->cqe_flags & QD_CQE_F_ADDR)
+			sock_addr(&qr->value.accept.addr, &d->addr);
+		qd__sock_set((int)d->res, SOCK_STREAM);
+		return 1;
+	}
+	if (d->op == QD_OP_POP) {
+		if (d->cqe_flags & QD_CQE_F_ADDR)
+			sock_addr(&qr->value.sga.addr, &d->addr);
+		if (d->cqe_flags & QD_CQE_F_TRUNC)
+			qr->value.sga.flags |= QD_SGA_TRUNC;
+	}
+	return d->op == QD_OP_CONNECT;
 }
 
 /* Fill *qr from a consumed result; no lock held. */
@@ -200,13 +264,17 @@ static void fill_result(struct qd_result *qr, const struct qd_done *d,
 	 */
 	qr->value.sga.numsegs = 0;
 	qr->value.sga.addr.ss_family = AF_UNSPEC;
+	qr->value.sga.flags = 0;
 	qr->opcode = opcode_of(d->op);
 	qr->qd = d->qd;
 	qr->qt = qt;
 	qr->ret = d->res;
+	if ((d->sockbuf || d->op >= QD_OP_ACCEPT || d->cqe_flags) &&
+	    sock_result(qr, d))
+		return;
 	if (d->res < 0)
 		return;
-	if (d->op == QD_OP_PUSH) {
+	if (d->op == QD_OP_PUSH || d->op == QD_OP_PUSHTO) {
 		qr->value.sga.numsegs = d->nsegs;
 		memcpy(qr->value.sga.segs, d->usegs,
 		       d->nsegs * sizeof(d->usegs[0]));

@@ -97,6 +97,9 @@ enum {
 	QD_OP_POP	= 2,	/* qd [, buffer]; res = bytes, element in the CQ slot */
 	QD_OP_CANCEL	= 3,	/* qd, addr = user_data of a pending op on qd */
 	QD_OP_WAKE	= 4,	/* qd: a mapped queue changed, serve waiters */
+	QD_OP_ACCEPT	= 5,	/* qd: a listening socket; res = the new qd */
+	QD_OP_CONNECT	= 6,	/* qd: a socket, addr2/addr_len: the peer */
+	QD_OP_PUSHTO	= 7,	/* as PUSH, addr2/addr_len: a datagram's destination */
 };
 
 /* Submission queue entry: 64 bytes. */
@@ -114,8 +117,18 @@ struct qd_sqe {
 		__u32	op_flags;  /* per opcode; zero where none are defined */
 		__u32	nop_flags; /* NOP: QD_NOP_* */
 	};
-	__u32	resv0;		/* must be zero */
-	__u64	resv[4];	/* must be zero */
+	union {
+		__u32	resv0;	  /* must be zero ... */
+		__u32	addr_len; /* CONNECT, PUSHTO: bytes of the address at addr2 */
+	};
+	union {
+		__u64	resv[4];  /* must be zero ... */
+		struct {
+			/* CONNECT, PUSHTO: user pointer to a struct sockaddr */
+			__u64	addr2;
+			__u64	resv2[3];	/* must be zero */
+		};
+	};
 };
 
 /*
@@ -161,6 +174,23 @@ struct qd_cqe {
 #define QD_CQE_F_ELEM		_BITUL(0)	/* elems[slot] holds the element */
 #define QD_CQE_F_MORE		_BITUL(1)	/* the op stays pending (multishot) */
 #define QD_CQE_F_COPIED		_BITUL(2)	/* POP: copied into its buffer */
+#define QD_CQE_F_ADDR		_BITUL(3)	/* a struct qd_cqe_addr in elems[slot] */
+#define QD_CQE_F_TRUNC		_BITUL(4)	/* POP: the datagram was longer */
+
+/*
+ * Sockets. A socket address that completes with an operation (the peer of
+ * an ACCEPT, the source of a datagram POP) is written into the CQE's
+ * element slot, after the segments: a struct qd_cqe_addr at
+ * elems[slot].segs[QD_CQE_ADDR_SEG], flagged QD_CQE_F_ADDR. So a datagram
+ * pop's buffer has at most QD_CQE_ADDR_SEG segments.
+ */
+#define QD_CQE_ADDR_SEG		6
+#define QD_SOCK_ADDR_MAX	28	/* sizeof(struct sockaddr_in6) */
+
+struct qd_cqe_addr {
+	__u32	len;			/* bytes of addr: a sockaddr_in or _in6 */
+	__u8	addr[QD_SOCK_ADDR_MAX];
+};
 
 /* Ring flags. */
 #define QD_CQ_F_OVERFLOW	_BITUL(0)	/* completions wait in the kernel */
@@ -209,6 +239,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_MQ_SLEEP	_BITUL(11)	/* QD_ENTER_MQ_POP */
 #define QD_FEAT_SHARED_MAPPED	_BITUL(12)	/* QD_QUEUE_SHARED, QUEUE_BIND */
 #define QD_FEAT_SQPOLL		_BITUL(13)	/* QD_SETUP_SQPOLL */
+#define QD_FEAT_SOCKETS		_BITUL(14)	/* QD_IOC_SOCKET and friends */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
@@ -455,6 +486,51 @@ struct qd_queue_bind {
 #define QD_SHARE_POP		_BITUL(1)
 #define QD_SHARE_ALL		(QD_SHARE_PUSH | QD_SHARE_POP)
 
+/*
+ * Sockets (Documentation/abi.md, Sockets): QD_IOC_SOCKET makes a kernel
+ * socket qd (AF_INET or AF_INET6; SOCK_STREAM or SOCK_DGRAM) in the
+ * context's network namespace, with the caller's credentials, as socket(2)
+ * would. Binding, listening and options are ioctls too (they do not wait);
+ * ACCEPT, CONNECT, PUSH, PUSHTO and POP are operations. A POP on a socket
+ * brings its buffer (addr/nsegs, as a pop with a copy) and completes with
+ * QD_CQE_F_COPIED and that buffer trimmed to the bytes received.
+ */
+struct qd_socket_create {
+	__s32	domain;		/* AF_INET, AF_INET6 */
+	__s32	type;		/* SOCK_STREAM, SOCK_DGRAM (no flags) */
+	__s32	protocol;	/* 0, or IPPROTO_TCP / IPPROTO_UDP */
+	__s32	qd;		/* out */
+	__u32	flags;		/* must be zero */
+	__u32	resv[3];	/* must be zero */
+};
+
+/* QD_IOC_BIND (in) and QD_IOC_GETNAME (addr out, addr_len in/out). */
+struct qd_sock_name {
+	__s32	qd;
+	__u32	addr_len;	/* in: bytes at addr; GETNAME out: the name's */
+	__u64	addr;		/* user pointer to a struct sockaddr */
+	__u32	flags;		/* GETNAME: QD_NAME_PEER or 0 (local); else 0 */
+	__u32	resv[3];	/* must be zero */
+};
+
+#define QD_NAME_PEER		_BITUL(0)
+
+struct qd_sock_listen {
+	__s32	qd;
+	__s32	backlog;	/* clamped to net.core.somaxconn */
+	__u32	resv[2];	/* must be zero */
+};
+
+/* QD_IOC_SETSOCKOPT, QD_IOC_GETSOCKOPT (optlen in/out). */
+struct qd_sockopt {
+	__s32	qd;
+	__s32	level;
+	__s32	optname;
+	__u32	optlen;
+	__u64	optval;		/* user pointer */
+	__u32	resv[4];	/* must be zero */
+};
+
 /* 0xDE: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define QD_IOC_MAGIC		0xDE
 #define QD_IOC_SETUP		_IOWR(QD_IOC_MAGIC, 0x00, struct qd_params)
@@ -467,5 +543,11 @@ struct qd_queue_bind {
 #define QD_IOC_QUEUE_EXPORT	_IOWR(QD_IOC_MAGIC, 0x07, struct qd_queue_export)
 #define QD_IOC_QUEUE_IMPORT	_IOWR(QD_IOC_MAGIC, 0x08, struct qd_queue_import)
 #define QD_IOC_QUEUE_BIND	_IOWR(QD_IOC_MAGIC, 0x09, struct qd_queue_bind)
+#define QD_IOC_SOCKET		_IOWR(QD_IOC_MAGIC, 0x0a, struct qd_socket_create)
+#define QD_IOC_BIND		_IOW(QD_IOC_MAGIC, 0x0b, struct qd_sock_name)
+#define QD_IOC_LISTEN		_IOW(QD_IOC_MAGIC, 0x0c, struct qd_sock_listen)
+#define QD_IOC_GETNAME		_IOWR(QD_IOC_MAGIC, 0x0d, struct qd_sock_name)
+#define QD_IOC_SETSOCKOPT	_IOW(QD_IOC_MAGIC, 0x0e, struct qd_sockopt)
+#define QD_IOC_GETSOCKOPT	_IOWR(QD_IOC_MAGIC, 0x0f, struct qd_sockopt)
 
 #endif /* _UAPI_LINUX_QD_H */
