@@ -1479,6 +1479,8 @@ static void fz_corrupt(unsigned long long *rng, struct fz_ctx *c)
 static const unsigned long fz_cmds[] = {
 	QD_IOC_SETUP, QD_IOC_ENTER, QD_IOC_REGISTER, QD_IOC_UNREGISTER,
 	QD_IOC_QUEUE, QD_IOC_CLOSE, QD_IOC_QUEUE_BIND,
+	QD_IOC_SOCKET, QD_IOC_BIND, QD_IOC_LISTEN, QD_IOC_GETNAME,
+	QD_IOC_SETSOCKOPT, QD_IOC_GETSOCKOPT,
 };
 
 /* A command: a qd one, a neighbour of one, or a harmless generic one. */
