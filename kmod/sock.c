@@ -131,6 +131,38 @@ void qd_sock_done(struct qd_sock *s, struct list_head *list, struct qd_op *op,
 	qd_sock_finish(s, op, res);
 }
 
+/*
+ * Queue op (counted by *nr) on list unless the socket is closed, waiting as
+ * why. 0 with an extra reference on the socket, which the caller drops with
+ * qd_object_put() once it has served the list (once queued, the op and its
+ * own reference may go at any time); -EBADF or qd_op_wait()'s error with
+ * nothing queued. Any context.
+ */
+int qd_sock_enqueue(struct qd_sock *s, struct qd_op *op, enum qd_op_wait why,
+		    struct list_head *list, u32 *nr)
+{
+	unsigned long flags;
+	int ret;
+
+	ret = qd_op_wait(op, why);
+	if (ret)
+		return ret;
+	refcount_inc(&s->obj.refs);
+	spin_lock_irqsave(&s->lock, flags);
+	if (s->closed) {
+		ret = -EBADF;
+	} else {
+		list_add_tail(&op->node, list);
+		(*nr)++;
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (ret) {
+		qd_op_unwait(op);
+		qd_object_put(&s->obj);
+	}
+	return ret;
+}
+
 /* Complete an op that no list or count holds any more. Any context. */
 void qd_sock_finish(struct qd_sock *s, struct qd_op *op, s64 res)
 {

@@ -9,6 +9,7 @@
 #include <linux/qd.h>
 
 #include "object.h"
+#include "op.h"
 
 struct qd_ctx;
 struct qd_op;
@@ -76,6 +77,8 @@ void qd_sock_putback(struct qd_sock *s, struct list_head *list,
 void qd_sock_done(struct qd_sock *s, struct list_head *list, struct qd_op *op,
 		  s64 res);
 void qd_sock_finish(struct qd_sock *s, struct qd_op *op, s64 res);
+int qd_sock_enqueue(struct qd_sock *s, struct qd_op *op, enum qd_op_wait why,
+		    struct list_head *list, u32 *nr);
 int qd_sock_install(struct qd_ctx *ctx, struct socket *sock,
 		    struct qd_sock *parent);
 int qd_sock_init(void);

@@ -329,31 +329,15 @@ static int qd_sock_pop_check(struct qd_sock *s)
 int qd_sock_pop(struct qd_object *obj, struct qd_op *op)
 {
 	struct qd_sock *s = to_qd_sock(obj);
-	unsigned long flags;
 	int ret;
 
 	ret = qd_sock_pop_check(s);
 	if (ret)
 		return ret;
 	op->sock.done = 0;
-	ret = qd_op_wait(op, QD_OP_WAIT_POP);
+	ret = qd_sock_enqueue(s, op, QD_OP_WAIT_POP, &s->pops, &s->nr_pops);
 	if (ret)
 		return ret;
-	/* Ours: once queued, the op (and its reference) may go any time. */
-	refcount_inc(&obj->refs);
-	spin_lock_irqsave(&s->lock, flags);
-	if (s->closed) {
-		ret = -EBADF;
-	} else {
-		list_add_tail(&op->node, &s->pops);
-		s->nr_pops++;
-	}
-	spin_unlock_irqrestore(&s->lock, flags);
-	if (ret) {
-		qd_op_unwait(op);
-		qd_object_put(obj);
-		return ret;
-	}
 	qd_sock_rx_process(s);
 	qd_object_put(obj);
 	return 0;
@@ -364,30 +348,17 @@ int qd_sock_accept(struct qd_object *obj, struct qd_op *op)
 {
 	struct qd_sock *s = to_qd_sock(obj);
 	struct sock *sk = s->sock->sk;
-	unsigned long flags;
 	int ret;
 
 	if (s->type != SOCK_STREAM)
 		return -EOPNOTSUPP;
 	if (READ_ONCE(sk->sk_state) != TCP_LISTEN)
 		return -EINVAL;
-	ret = qd_op_wait(op, QD_OP_WAIT_POP);
+	/* The kick below may outlive the op's reference: our own. */
+	ret = qd_sock_enqueue(s, op, QD_OP_WAIT_POP, &s->accepts,
+			      &s->nr_accepts);
 	if (ret)
 		return ret;
-	spin_lock_irqsave(&s->lock, flags);
-	if (s->closed) {
-		ret = -EBADF;
-	} else {
-		list_add_tail(&op->node, &s->accepts);
-		s->nr_accepts++;
-		/* The kick below may outlive the op's reference. */
-		refcount_inc(&obj->refs);
-	}
-	spin_unlock_irqrestore(&s->lock, flags);
-	if (ret) {
-		qd_op_unwait(op);
-		return ret;
-	}
 	/* A connection already queued; later ones call data_ready. */
 	if (!reqsk_queue_empty(&inet_csk(sk)->icsk_accept_queue))
 		qd_sock_kick(s);

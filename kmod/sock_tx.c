@@ -152,7 +152,6 @@ int qd_sock_push(struct qd_object *obj, struct qd_op *op)
 	struct qd_sock *s = to_qd_sock(obj);
 	struct sock *sk = s->sock->sk;
 	int state = READ_ONCE(sk->sk_state), err;
-	unsigned long flags;
 	int ret;
 
 	if (op->opcode == QD_OP_PUSHTO) {
@@ -169,24 +168,10 @@ int qd_sock_push(struct qd_object *obj, struct qd_op *op)
 		return -EDESTADDRREQ;
 	}
 	op->sock.done = 0;
-	ret = qd_op_wait(op, QD_OP_WAIT_PUSH);
+	ret = qd_sock_enqueue(s, op, QD_OP_WAIT_PUSH, &s->pushes,
+			      &s->nr_pushes);
 	if (ret)
 		return ret;
-	/* Ours: once queued, the op (and its reference) may go any time. */
-	refcount_inc(&obj->refs);
-	spin_lock_irqsave(&s->lock, flags);
-	if (s->closed) {
-		ret = -EBADF;
-	} else {
-		list_add_tail(&op->node, &s->pushes);
-		s->nr_pushes++;
-	}
-	spin_unlock_irqrestore(&s->lock, flags);
-	if (ret) {
-		qd_op_unwait(op);
-		qd_object_put(obj);
-		return ret;
-	}
 	qd_sock_tx(s);
 	qd_object_put(obj);
 	return 0;
