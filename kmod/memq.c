@@ -487,18 +487,6 @@ static int qd_memq_pop(struct qd_object *obj, struct qd_op *op)
 	return ret;
 }
 
-/* Find ctx's pending op with user_data on list; called with q->lock held. */
-static struct qd_op *qd_memq_find(struct list_head *list, struct qd_ctx *ctx,
-				  u64 user_data)
-{
-	struct qd_op *op;
-
-	list_for_each_entry(op, list, node)
-		if (op->ctx == ctx && op->user_data == user_data)
-			return op;
-	return NULL;
-}
-
 static int qd_memq_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 			  u64 user_data)
 {
@@ -507,11 +495,11 @@ static int qd_memq_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 	struct qd_op *op;
 
 	spin_lock_irqsave(&q->lock, flags);
-	op = qd_memq_find(&q->pops, ctx, user_data);
+	op = qd_op_find(&q->pops, ctx, user_data);
 	if (op) {
 		q->nr_pops--;
 	} else {
-		op = qd_memq_find(&q->pushes, ctx, user_data);
+		op = qd_op_find(&q->pushes, ctx, user_data);
 		if (op)
 			q->nr_pushes--;
 	}

@@ -333,3 +333,18 @@ void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst)
 		qd_region_put(dst->regions[--dst->nsegs]);
 	dst->bytes = src->bytes;
 }
+
+/*
+ * ctx's op with user_data on a backend's list of pending ops (a cancel), or
+ * NULL. Called with the lock that guards the list.
+ */
+struct qd_op *qd_op_find(struct list_head *list, struct qd_ctx *ctx,
+			 u64 user_data)
+{
+	struct qd_op *op;
+
+	list_for_each_entry(op, list, node)
+		if (op->ctx == ctx && op->user_data == user_data)
+			return op;
+	return NULL;
+}

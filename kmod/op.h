@@ -88,4 +88,7 @@ void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst);
 int qd_op_init(void);
 void qd_op_exit(void);
 
+struct qd_op *qd_op_find(struct list_head *list, struct qd_ctx *ctx,
+			 u64 user_data);
+
 #endif /* _QD_OP_H */

@@ -304,17 +304,6 @@ static void qd_sock_detach(struct qd_sock *s)
 	write_unlock_bh(&sk->sk_callback_lock);
 }
 
-static struct qd_op *qd_sock_find(struct list_head *list, struct qd_ctx *ctx,
-				  u64 user_data)
-{
-	struct qd_op *op;
-
-	list_for_each_entry(op, list, node)
-		if (op->ctx == ctx && op->user_data == user_data)
-			return op;
-	return NULL;
-}
-
 static int qd_sock_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 			  u64 user_data)
 {
@@ -326,7 +315,7 @@ static int qd_sock_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 
 	spin_lock_irqsave(&s->lock, flags);
 	for (i = 0; i < ARRAY_SIZE(lists) && !op; i++) {
-		op = qd_sock_find(lists[i], ctx, user_data);
+		op = qd_op_find(lists[i], ctx, user_data);
 		if (op) {
 			list_del_init(&op->node);
 			(*qd_sock_count(s, lists[i]))--;
