@@ -14,6 +14,8 @@
 extern "C" {
 #endif
 
+struct timespec;	/* <time.h>; declared here for strict ISO C modes */
+
 int demi_wait(demi_qresult_t *qr_out, demi_qtoken_t qt,
 	      const struct timespec *timeout);
 int demi_wait_any(demi_qresult_t *qr_out, int *ready_offset,
