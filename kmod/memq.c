@@ -668,11 +668,7 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	}
 
 	/* Reserve a qd, report it (may fault), then install the queue. */
-	ret = mutex_lock_killable(&ctx->lock);
-	if (ret)
-		goto err_free;
-	ret = qd_object_reserve(ctx, &qd);
-	mutex_unlock(&ctx->lock);
+	ret = qd_object_claim(ctx, &qd);
 	if (ret)
 		goto err_free;
 	c.qd = qd;
@@ -682,9 +678,7 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	}
 	if (copy_to_user(arg, &c, sizeof(c))) {
 		ret = -EFAULT;
-		mutex_lock(&ctx->lock);
-		qd_object_unreserve(ctx, qd);
-		mutex_unlock(&ctx->lock);
+		qd_object_unclaim(ctx, qd);
 		goto err_free;
 	}
 	mutex_lock(&ctx->lock);

@@ -39,6 +39,31 @@ void qd_object_unreserve(struct qd_ctx *ctx, u32 qd)
 	xa_release(&ctx->qds, qd);
 }
 
+/*
+ * The first half of "reserve a qd, report it to user space (which may
+ * fault: no ctx->lock held), then install": qd_object_reserve() under a
+ * killable ctx->lock. Process context.
+ */
+int qd_object_claim(struct qd_ctx *ctx, u32 *qd)
+{
+	int ret;
+
+	ret = mutex_lock_killable(&ctx->lock);
+	if (ret)
+		return ret;
+	ret = qd_object_reserve(ctx, qd);
+	mutex_unlock(&ctx->lock);
+	return ret;
+}
+
+/* The report failed: give the claimed qd back. Process context. */
+void qd_object_unclaim(struct qd_ctx *ctx, u32 qd)
+{
+	mutex_lock(&ctx->lock);
+	qd_object_unreserve(ctx, qd);
+	mutex_unlock(&ctx->lock);
+}
+
 /* Called with ctx->lock held: make obj visible at a reserved qd. */
 void qd_object_install(struct qd_ctx *ctx, u32 qd, struct qd_object *obj,
 		       const struct qd_object_ops *ops)

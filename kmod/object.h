@@ -67,6 +67,8 @@ struct qd_object {
 
 int qd_object_reserve(struct qd_ctx *ctx, u32 *qd);
 void qd_object_unreserve(struct qd_ctx *ctx, u32 qd);
+int qd_object_claim(struct qd_ctx *ctx, u32 *qd);
+void qd_object_unclaim(struct qd_ctx *ctx, u32 qd);
 void qd_object_install(struct qd_ctx *ctx, u32 qd, struct qd_object *obj,
 		       const struct qd_object_ops *ops);
 struct qd_object *qd_object_get(struct qd_ctx *ctx, int qd);

@@ -250,11 +250,7 @@ int qd_queue_import(struct qd_ctx *ctx, struct qd_queue_import __user *arg)
 	p->rights = share->rights;
 
 	/* Reserve a qd, report it (may fault), then install the proxy. */
-	ret = mutex_lock_killable(&ctx->lock);
-	if (ret)
-		goto out_detach;
-	ret = qd_object_reserve(ctx, &qd);
-	mutex_unlock(&ctx->lock);
+	ret = qd_object_claim(ctx, &qd);
 	if (ret)
 		goto out_detach;
 	im.qd = qd;
@@ -265,9 +261,7 @@ int qd_queue_import(struct qd_ctx *ctx, struct qd_queue_import __user *arg)
 	}
 	if (copy_to_user(arg, &im, sizeof(im))) {
 		ret = -EFAULT;
-		mutex_lock(&ctx->lock);
-		qd_object_unreserve(ctx, qd);
-		mutex_unlock(&ctx->lock);
+		qd_object_unclaim(ctx, qd);
 		goto out_detach;
 	}
 	mutex_lock(&ctx->lock);

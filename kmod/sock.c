@@ -621,18 +621,12 @@ int qd_sock_create(struct qd_ctx *ctx, struct qd_socket_create __user *arg)
 		goto err_charge;
 	}
 
-	ret = mutex_lock_killable(&ctx->lock);
-	if (ret)
-		goto err_free;
-	ret = qd_object_reserve(ctx, &qd);
-	mutex_unlock(&ctx->lock);
+	ret = qd_object_claim(ctx, &qd);
 	if (ret)
 		goto err_free;
 	c.qd = qd;
 	if (copy_to_user(arg, &c, sizeof(c))) {
-		mutex_lock(&ctx->lock);
-		qd_object_unreserve(ctx, qd);
-		mutex_unlock(&ctx->lock);
+		qd_object_unclaim(ctx, qd);
 		ret = -EFAULT;
 		goto err_free;
 	}
