@@ -687,47 +687,37 @@ static int qd_b_done(struct run *r)
 	return 0;
 }
 
+/* What qd and qd-sqpoll share: everything but how the context is made. */
+#define QD_MECH_OPS							\
+	.copied = qd_copied,						\
+	.setup = qd_setup,						\
+	.teardown = qd_teardown,					\
+	.b_init = qd_b_init,						\
+	.a_buf = qd_a_buf,						\
+	.a_send = qd_a_send,						\
+	.a_recv = qd_a_recv,						\
+	.a_sync = qd_a_sync,						\
+	.a_done = qd_a_done,						\
+	.b_recv = qd_b_recv,						\
+	.b_send = qd_b_send,						\
+	.b_release = qd_b_release,					\
+	.b_done = qd_b_done,						\
+	.process_syscalls = qd_process_syscalls,			\
+	.process_cqes = qd_process_cqes
+
 const struct mech mech_qd = {
 	.name = "qd",
 	.label = "qd",
-	.copied = qd_copied,
 	.probe = qd_probe,
-	.setup = qd_setup,
-	.teardown = qd_teardown,
-	.b_init = qd_b_init,
-	.a_buf = qd_a_buf,
-	.a_send = qd_a_send,
-	.a_recv = qd_a_recv,
-	.a_sync = qd_a_sync,
-	.a_done = qd_a_done,
-	.b_recv = qd_b_recv,
-	.b_send = qd_b_send,
-	.b_release = qd_b_release,
-	.b_done = qd_b_done,
-	.process_syscalls = qd_process_syscalls,
-	.process_cqes = qd_process_cqes,
+	QD_MECH_OPS,
 };
 
 const struct mech mech_qd_sqpoll = {
 	.name = "qd-sqpoll",
 	.label = "qd-sqpoll",
-	.copied = qd_copied,
 	.probe = qd_sqpoll_probe,
 	.note = qd_sqpoll_note,
-	.setup = qd_setup,
-	.teardown = qd_teardown,
-	.b_init = qd_b_init,
-	.a_buf = qd_a_buf,
-	.a_send = qd_a_send,
-	.a_recv = qd_a_recv,
-	.a_sync = qd_a_sync,
-	.a_done = qd_a_done,
-	.b_recv = qd_b_recv,
-	.b_send = qd_b_send,
-	.b_release = qd_b_release,
-	.b_done = qd_b_done,
-	.process_syscalls = qd_process_syscalls,
-	.process_cqes = qd_process_cqes,
+	QD_MECH_OPS,
 	.no_procs = "its row runs in a process of its own already",
 };
 
