@@ -2297,16 +2297,7 @@ static void *fz_chaos_thread(void *arg)
  * CQ tail or ctx_seq different from wait_seq. At the end of a round every
  * queue is closed and every non-skip SQE must get its final CQE within 30 s.
  */
-#define QD_MQ_LOAD(p)			__atomic_load_n((p), __ATOMIC_RELAXED)
-#define QD_MQ_LOAD_ACQUIRE(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define QD_MQ_STORE_RELEASE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define QD_MQ_CAS(p, o, n)		fe_cas((p), (o), (n))
-static inline int fe_cas(__u32 *p, __u32 old, __u32 new)
-{
-	return __atomic_compare_exchange_n(p, &old, new, 0, __ATOMIC_SEQ_CST,
-					   __ATOMIC_SEQ_CST);
-}
-#include "qd_mq.h"
+#include "qd_mq_user.h"
 
 #define FE_MAXREC	(1U << 16)	/* SQEs per ring per round */
 #define FE_NBUCKET	(1U << 16)

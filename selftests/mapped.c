@@ -10,16 +10,7 @@
 
 #include "qd_raw.h"
 
-#define QD_MQ_LOAD(p)			__atomic_load_n((p), __ATOMIC_RELAXED)
-#define QD_MQ_LOAD_ACQUIRE(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define QD_MQ_STORE_RELEASE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define QD_MQ_CAS(p, o, n)		mq_cas((p), (o), (n))
-static inline int mq_cas(__u32 *p, __u32 old, __u32 new)
-{
-	return __atomic_compare_exchange_n(p, &old, new, 0, __ATOMIC_SEQ_CST,
-					   __ATOMIC_SEQ_CST);
-}
-#include "qd_mq.h"
+#include "qd_mq_user.h"
 
 #include "harness.h"
 
