@@ -166,8 +166,9 @@ static inline int qd_raw_map(struct qd_raw *r)
 	return qd_raw_map_at(r, QD_OFF_SQ_RING, QD_OFF_CQ_RING);
 }
 
-/* open + setup(sq, cq) + mmap: a ready context. */
-static inline int qd_raw_init(struct qd_raw *r, unsigned int sq, unsigned int cq)
+/* open + setup(*p: sizes, flags) + mmap: a ready context. */
+static inline int qd_raw_init_params(struct qd_raw *r,
+				     const struct qd_params *p)
 {
 	int ret;
 
@@ -175,8 +176,7 @@ static inline int qd_raw_init(struct qd_raw *r, unsigned int sq, unsigned int cq
 	r->fd = qd_raw_open();
 	if (r->fd < 0)
 		return r->fd;
-	r->p.sq_entries = sq;
-	r->p.cq_entries = cq;
+	r->p = *p;
 	ret = qd_raw_setup(r->fd, &r->p);
 	if (!ret)
 		ret = qd_raw_map(r);
@@ -185,6 +185,14 @@ static inline int qd_raw_init(struct qd_raw *r, unsigned int sq, unsigned int cq
 		r->fd = -1;
 	}
 	return ret;
+}
+
+/* open + setup(sq, cq) + mmap: a ready context. */
+static inline int qd_raw_init(struct qd_raw *r, unsigned int sq, unsigned int cq)
+{
+	struct qd_params p = { .sq_entries = sq, .cq_entries = cq };
+
+	return qd_raw_init_params(r, &p);
 }
 
 static inline void qd_raw_unmap(struct qd_raw *r)

@@ -26,24 +26,10 @@
 static int sqpoll_init(struct qd_raw *r, unsigned int sq, unsigned int cq,
 		       unsigned int idle_ms)
 {
-	int ret;
+	struct qd_params p = { .sq_entries = sq, .cq_entries = cq,
+			       .flags = QD_SETUP_SQPOLL, .sq_idle_ms = idle_ms };
 
-	memset(r, 0, sizeof(*r));
-	r->fd = qd_raw_open();
-	if (r->fd < 0)
-		return r->fd;
-	r->p.sq_entries = sq;
-	r->p.cq_entries = cq;
-	r->p.flags = QD_SETUP_SQPOLL;
-	r->p.sq_idle_ms = idle_ms;
-	ret = qd_raw_setup(r->fd, &r->p);
-	if (!ret)
-		ret = qd_raw_map(r);
-	if (ret) {
-		close(r->fd);
-		r->fd = -1;
-	}
-	return ret;
+	return qd_raw_init_params(r, &p);
 }
 
 /* QD_IOC_ENTER with QD_ENTER_SQ_WAKEUP (and to_submit). */
