@@ -62,6 +62,21 @@ int qd__munmap_ring(void *addr, size_t len)
 	return qd__sys_munmap(addr, len);
 }
 
+/* QD_IOC_ENTER with e, counted (a wait when e asks to sleep). */
+static int enter(int fd, struct qd_enter *e)
+{
+	int ret;
+
+	count1();
+	qd_count(&qd__cnt.enters, 1);
+	if (e->flags & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ | QD_ENTER_MQ_POP))
+		qd_count(&qd__cnt.enter_waits, 1);
+	ret = qd__sys_ioctl(fd, QD_IOC_ENTER, e);
+	if (ret > 0)
+		qd_count(&qd__cnt.sqes_submitted, ret);
+	return ret;
+}
+
 int qd__enter(int fd, uint32_t ring, uint32_t to_submit, uint32_t flags,
 	      int64_t timeout_ns, uint32_t wait_seq)
 {
@@ -72,16 +87,8 @@ int qd__enter(int fd, uint32_t ring, uint32_t to_submit, uint32_t flags,
 		.timeout_ns = timeout_ns,
 		.wait_seq = wait_seq,
 	};
-	int ret;
 
-	count1();
-	qd_count(&qd__cnt.enters, 1);
-	if (flags & (QD_ENTER_CQ_TAIL | QD_ENTER_CTX_SEQ))
-		qd_count(&qd__cnt.enter_waits, 1);
-	ret = qd__sys_ioctl(fd, QD_IOC_ENTER, &e);
-	if (ret > 0)
-		qd_count(&qd__cnt.sqes_submitted, ret);
-	return ret;
+	return enter(fd, &e);
 }
 
 int qd__enter_mq(int fd, uint32_t ring, uint32_t to_submit, int qd,
@@ -96,15 +103,8 @@ int qd__enter_mq(int fd, uint32_t ring, uint32_t to_submit, int qd,
 		.wait_seq = wait_seq,
 		.qd = qd,
 	};
-	int ret;
 
-	count1();
-	qd_count(&qd__cnt.enters, 1);
-	qd_count(&qd__cnt.enter_waits, 1);
-	ret = qd__sys_ioctl(fd, QD_IOC_ENTER, &e);
-	if (ret > 0)
-		qd_count(&qd__cnt.sqes_submitted, ret);
-	return ret;
+	return enter(fd, &e);
 }
 
 int qd__register(int fd, void *addr, size_t len, uint32_t *id)
