@@ -409,7 +409,8 @@ static void fz_sock_ioctl(struct fuzz *f, const int *socks)
 	unsigned long cmd = cmds[rnd(f) % 6];
 	unsigned char buf[64] __attribute__((aligned(8))) = { 0 };
 	unsigned char sa[160] __attribute__((aligned(8)));
-	int val = (int)rnd(f), i;
+	/* optlen goes up to 299: GETSOCKOPT may fill that much of val */
+	int val[80] = { (int)rnd(f) }, i;
 	struct qd_sock_name *n = (void *)buf;
 	struct qd_sockopt *o = (void *)buf;
 	struct qd_socket_create *c = (void *)buf;
@@ -426,8 +427,8 @@ static void fz_sock_ioctl(struct fuzz *f, const int *socks)
 		o->qd = socks[rnd(f) % NSOCK];
 		o->level = opts[rnd(f) % 9][0];
 		o->optname = opts[rnd(f) % 9][1];
-		o->optval = pct(f) < 90 ? (uintptr_t)&val : rnd(f) % 64;
-		o->optlen = pct(f) < 80 ? sizeof(val) : rnd(f) % 300;
+		o->optval = pct(f) < 90 ? (uintptr_t)val : rnd(f) % 64;
+		o->optlen = pct(f) < 80 ? sizeof(val[0]) : rnd(f) % 300;
 	} else {
 		n->qd = socks[rnd(f) % NSOCK];
 		n->addr = pct(f) < 90 ? (uintptr_t)sa : rnd(f) % 64;
