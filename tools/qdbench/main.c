@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "qdbench.h"
+#include "net.h"
 
 #define MAX_SIZES	32
 
@@ -78,6 +79,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: qdbench memq [options]\n"
+		"       qdbench net [options]   (TCP echo: qd, epoll, io_uring, threads; net --help)\n"
 		"  Two threads exchange S-byte elements over qd memory queues, pipes,\n"
 		"  eventfd+shm, io_uring MSG_RING and a lock-free SPSC ring, side by side.\n"
 		"  --sizes LIST      element sizes, e.g. 64,1K,1M (default 64,256,1K,4K,16K,64K,256K,1M)\n"
@@ -688,6 +690,8 @@ int main(int argc, char **argv)
 	uint64_t *lat, lat_cap;
 	int c, i, mi, si, mode;
 
+	if (argc >= 2 && !strcmp(argv[1], "net"))
+		return net_main(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "memq")) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 			usage(stdout);

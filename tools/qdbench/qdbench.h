@@ -183,6 +183,7 @@ const char *mode_name(enum mode m);
 bool sysc_open(void);
 uint64_t sysc_read(void);
 bool sysc_ok(void);
+int sysc_open_inherit(void);
 void pl_flat(struct payload *p, void *buf, size_t len);
 size_t pl_len(const struct payload *p);
 void pl_mark(const struct payload *p, uint64_t v, enum touch t);

@@ -351,6 +351,29 @@ bool sysc_open(void)
 	return true;
 }
 
+/*
+ * The same counter for this thread and every thread it creates from now
+ * on (inherit): a whole server process's system calls, read from a thread
+ * made before it (whose own calls it does not count). An fd, or -1.
+ */
+int sysc_open_inherit(void)
+{
+	struct perf_event_attr a;
+	int fd;
+
+	if (sysc_id == -2)
+		sysc_id = sysc_tracepoint();
+	if (sysc_id < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_TRACEPOINT;
+	a.size = sizeof(a);
+	a.config = sysc_id;
+	a.inherit = 1;
+	fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -1 : fd;
+}
+
 /* The count so far; the read(2) that fetches it counts itself. */
 uint64_t sysc_read(void)
 {
