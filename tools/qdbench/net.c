@@ -61,6 +61,7 @@ static struct {
 	bool		json;
 	const char	*json_path;
 	unsigned int	timeout;
+	int		spin;		/* --idle-spin: 1 on, 0 off, -1 by --cpus */
 } opt = {
 	.conns = { 1, 16, 256 },
 	.nconns = 3,
@@ -73,6 +74,7 @@ static struct {
 	.cpu_cl = -1,
 	.cpus = 2,
 	.timeout = 60,
+	.spin = -1,
 };
 
 /* The server's counters at one phase boundary. */
@@ -119,16 +121,16 @@ static const struct net_srv *srv_m;
 static void proc_qd(uint64_t *in, uint64_t *outb)
 {
 	FILE *f = fopen("/proc/qd", "re");
-	char key[64];
 	unsigned long long v;
+	char line[256];
 
 	*in = *outb = 0;
 	if (!f)
 		return;
-	while (fscanf(f, "%63s %llu%*[^\n]", key, &v) == 2) {
-		if (!strcmp(key, "sock_bytes_in"))
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "sock_bytes_in %llu", &v) == 1)
 			*in = v;
-		else if (!strcmp(key, "sock_bytes_out"))
+		else if (sscanf(line, "sock_bytes_out %llu", &v) == 1)
 			*outb = v;
 	}
 	fclose(f);
@@ -492,10 +494,16 @@ static void measure(struct net_res *res, const struct net_srv *m, int conns,
 	close(cl.ep);
 	free(cl.c);
 	free(cl.rbuf);
+	/* EOF on its command pipe: the server exits (tools like callgrind then
+	 * write their results); one that does not within 2 s is killed */
 	close(cmd[1]);
+	for (i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 200) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
 	close(rep[0]);
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
 	srv_pid = 0;
 	alarm(0);
 
@@ -519,6 +527,48 @@ static void measure(struct net_res *res, const struct net_srv *m, int conns,
 		res->copied = (s[1].kin - s[0].kin + s[1].kout - s[0].kout) * k;
 	else
 		res->copied = (s[1].rx - s[0].rx + s[1].tx - s[0].tx) * k;
+}
+
+/*
+ * --idle-spin: a SCHED_IDLE process busy on each of the two CPUs, so that a
+ * vCPU never halts. Under QEMU TCG a wake-up sent to a halted vCPU often
+ * waits for its next timer tick (milliseconds); a busy one takes it at
+ * once, as real hardware would. The spinner runs only when nothing else
+ * wants the CPU, and none of the server's counters include it.
+ */
+static pid_t spinners[2];
+
+static void spin_start(void)
+{
+	struct sched_param sp = { 0 };
+	int cpus[2] = { opt.cpu_srv, opt.cpu_cl }, i;
+
+	for (i = 0; i < 2; i++) {
+		if (cpus[i] < 0 || (i && cpus[1] == cpus[0]))
+			continue;
+		spinners[i] = fork();
+		if (spinners[i] < 0)
+			die("fork: %s", strerror(errno));
+		if (!spinners[i]) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			pin_self(cpus[i]);
+			sched_setscheduler(0, SCHED_IDLE, &sp);
+			for (;;)
+				__asm__ volatile("" ::: "memory");
+		}
+	}
+}
+
+static void spin_stop(void)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (spinners[i] > 0) {
+			kill(spinners[i], SIGKILL);
+			waitpid(spinners[i], NULL, 0);
+		}
+	}
 }
 
 /* ---- output ---- */
@@ -741,6 +791,9 @@ static void usage(FILE *f)
 		"  --cpus P          split: server on the first CPU, client on the second (default);\n"
 		"                    same: both on the first; S,C: given CPUs; none: the scheduler's\n"
 		"  --json[=FILE]     JSON results to FILE, or to stdout (tables then go to stderr)\n"
+		"  --idle-spin on|off a SCHED_IDLE busy loop on the server's and the client's CPU so that\n"
+		"                    no vCPU halts (default on with split CPUs: under QEMU TCG a wake-up\n"
+		"                    of a halted vCPU waits for its timer tick)\n"
 		"  --timeout S       give up if one configuration takes longer (default 60)\n");
 }
 
@@ -839,11 +892,13 @@ int net_main(int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "json", optional_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 'o' },
+		{ "idle-spin", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	bool failed = false;
 	uint64_t *lat, cap = 4u << 20;
+	struct rlimit rl;
 	int c, i, ci, si, first;
 	char why[400];
 
@@ -892,6 +947,11 @@ int net_main(int argc, char **argv)
 		case 'o':
 			opt.timeout = strtoul(optarg, NULL, 10);
 			break;
+		case 'S':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				die("bad --idle-spin '%s' (on, off)", optarg);
+			opt.spin = !strcmp(optarg, "on");
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -905,6 +965,11 @@ int net_main(int argc, char **argv)
 		return 2;
 	}
 	out = opt.json && !opt.json_path ? stderr : stdout;
+	/* 256+ connections, and io_uring's fixed-file table, need fds */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (opt.cpus == 1 || opt.cpus == 2)
 		pick_cpus();
 	else if (!opt.cpus)
@@ -934,6 +999,11 @@ int net_main(int argc, char **argv)
 		die("no memory for latencies");
 	pin_self(opt.cpu_cl);
 
+	/* by default only when server and client are on CPUs of their own */
+	if (opt.spin < 0)
+		opt.spin = opt.cpus == 2 || (opt.cpus == 3 && opt.cpu_srv != opt.cpu_cl);
+	if (opt.spin)
+		spin_start();
 	print_head();
 	for (ci = 0; ci < opt.nconns; ci++) {
 		for (si = 0; si < opt.nsizes; si++) {
@@ -953,6 +1023,7 @@ int net_main(int argc, char **argv)
 				fputc('\n', out);
 		}
 	}
+	spin_stop();
 	print_targets();
 	free(lat);
 	if (opt.json) {

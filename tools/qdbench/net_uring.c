@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -350,8 +351,9 @@ static int nu_setup_buffers(void)
 static int nu_serve(void)
 {
 	struct io_uring_cqe *cqe;
-	unsigned int head, seen, c, i;
+	unsigned int head, seen, c, i, nfiles = NU_FILES;
 	int ret, lfd = net_lfd;
+	struct rlimit rl;
 
 	ret = nu_init(nu_sets[nu_set].flags);
 	if (ret)
@@ -360,7 +362,10 @@ static int nu_serve(void)
 	conns = calloc(NU_FILES, sizeof(*conns));
 	if (!conns)
 		return -ENOMEM;
-	if ((ret = io_uring_register_files_sparse(&ring, NU_FILES)) ||
+	/* the fixed-file table counts against RLIMIT_NOFILE */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < NU_FILES + 64)
+		nfiles = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
+	if ((ret = io_uring_register_files_sparse(&ring, nfiles)) ||
 	    (ret = nu_setup_buffers()) || (ret = nu_arm_accept(lfd)))
 		return ret;
 	for (;;) {
