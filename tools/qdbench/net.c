@@ -48,6 +48,7 @@ static const struct net_srv *const servers[] = {
 #define NSRV		4
 #define MAX_LIST	16
 #define MAX_RES		(MAX_LIST * MAX_LIST * NSRV)
+#define MAX_ROUNDS	9
 
 static struct {
 	int		conns[MAX_LIST];
@@ -62,6 +63,7 @@ static struct {
 	const char	*json_path;
 	unsigned int	timeout;
 	int		spin;		/* --idle-spin: 1 on, 0 off, -1 by --cpus */
+	int		rounds;		/* measurements per server and cell */
 } opt = {
 	.conns = { 1, 16, 256 },
 	.nconns = 3,
@@ -72,9 +74,10 @@ static struct {
 	.warm = 0.25,
 	.cpu_srv = -1,
 	.cpu_cl = -1,
-	.cpus = 2,
+	.cpus = 1,
 	.timeout = 60,
 	.spin = -1,
+	.rounds = 1,
 };
 
 /* The server's counters at one phase boundary. */
@@ -102,6 +105,7 @@ struct net_res {
 	double		p50, p99, p999;	/* us */
 	double		srv_req;	/* requests the server echoed (rx / S) */
 	double		sys, libsys, csw, cpu_us, copied;	/* per request */
+	double		fair;		/* least requests of a connection / mean */
 	bool		sys_ok;
 };
 
@@ -224,6 +228,7 @@ struct cl_conn {
 	bool		out;		/* waiting for EPOLLOUT */
 	uint32_t	sent, got;
 	uint64_t	t0, seq;
+	uint64_t	done;		/* requests completed while measuring */
 	char		*sbuf;
 };
 
@@ -309,6 +314,7 @@ static void cl_recv(struct cl *cl, struct cl_conn *c)
 	t = now_ns();
 	if (cl->rec) {
 		cl->done++;
+		c->done++;
 		if (cl->nlat < cl->cap)
 			cl->lat[cl->nlat++] = t - c->t0;
 	}
@@ -487,7 +493,10 @@ static void measure(struct net_res *res, const struct net_srv *m, int conns,
 		die("%s: the server process died", current);
 	read_all(rep[0], s, sizeof(s), "end");
 
+	res->fair = -1;
 	for (i = 0; i < conns; i++) {
+		if (cl.done && (res->fair < 0 || cl.c[i].done * (double)conns / cl.done < res->fair))
+			res->fair = cl.c[i].done * (double)conns / cl.done;
 		close(cl.c[i].fd);
 		free(cl.c[i].sbuf);
 	}
@@ -571,6 +580,26 @@ static void spin_stop(void)
 	}
 }
 
+/* The round with the median req/s of server i (failed rounds last). */
+static const struct net_res *median(struct net_res (*rounds)[NSRV], int i)
+{
+	const struct net_res *by[MAX_ROUNDS], *t;
+	int r, j;
+
+	for (r = 0; r < opt.rounds; r++)
+		by[r] = &rounds[r][i];
+	for (r = 1; r < opt.rounds; r++)
+		for (j = r; j > 0 && (!by[j - 1]->ok ||
+				      (by[j]->ok && by[j]->rps < by[j - 1]->rps)); j--) {
+			t = by[j];
+			by[j] = by[j - 1];
+			by[j - 1] = t;
+		}
+	for (r = opt.rounds; r > 0 && !by[r - 1]->ok; r--)
+		;
+	return by[r ? (r - 1) / 2 : 0];
+}
+
 /* ---- output ---- */
 
 static const struct net_res *base_of(const struct net_res *r, const char *name)
@@ -594,9 +623,9 @@ static void ratio(char *buf, size_t len, double a, double b)
 
 static void print_head(void)
 {
-	fprintf(out, "\n%5s %6s  %-9s %9s %7s %7s %9s %9s %9s %-17s %7s %7s %8s %7s %8s %10s\n",
+	fprintf(out, "\n%5s %6s  %-9s %9s %7s %7s %9s %9s %9s %-17s %7s %5s %7s %8s %7s %8s %10s\n",
 		"conns", "size", "server", "req/s", "x epoll", "x uring", "p50 us",
-		"p99 us", "p99.9 us", "lat x epoll", "p99 xur", "sys/req",
+		"p99 us", "p99.9 us", "lat x epoll", "p99 xur", "fair", "sys/req",
 		"qdsys/req", "csw/req", "cpu us/r", "copied/req");
 }
 
@@ -626,9 +655,9 @@ static void print_row(const struct net_res *r)
 		snprintf(lib, sizeof(lib), "%.3f", r->libsys);
 	else
 		snprintf(lib, sizeof(lib), "-");
-	fprintf(out, "%5d %6s  %-9s %9.0f %7s %7s %9.1f %9.1f %9.1f %-17s %7s %7s %8s %7.3f %8.1f %10.0f\n",
+	fprintf(out, "%5d %6s  %-9s %9.0f %7s %7s %9.1f %9.1f %9.1f %-17s %7s %5.2f %7s %8s %7.3f %8.1f %10.0f\n",
 		r->conns, sz, r->m->label, r->rps, xe, xu, r->p50, r->p99,
-		r->p999, le, p99u, sys, lib, r->csw, r->cpu_us, r->copied);
+		r->p999, le, p99u, r->fair, sys, lib, r->csw, r->cpu_us, r->copied);
 	fflush(out);
 }
 
@@ -640,6 +669,11 @@ static void print_header(void)
 	uname(&u);
 	fprintf(out, "qdbench net: TCP echo over loopback, %s %s, %ld CPUs; server on CPU %d, client on CPU %d\n",
 		u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), opt.cpu_srv, opt.cpu_cl);
+	fprintf(out, "run      %.0f ms measured after %.0f ms of warm-up per server and cell; %d round%s, servers\n"
+		     "         interleaved%s; SCHED_IDLE spinners on both CPUs: %s\n",
+		opt.budget * 1e3, opt.warm * 1e3, opt.rounds, opt.rounds > 1 ? "s" : "",
+		opt.rounds > 1 ? ", the median round (by req/s) shown" : "",
+		opt.spin > 0 ? "on" : "off");
 	fprintf(out, "request  the client sends one S-byte message and waits until all S bytes came back (closed\n"
 		     "         loop per connection; one client process, epoll over the N connections)\n"
 		     "servers  epoll: one thread, level-triggered, nonblocking read then write at once\n"
@@ -651,6 +685,8 @@ static void print_header(void)
 	fprintf(out, "req/s    requests the client completed per second; x epoll, x uring: ratio to them\n"
 		     "p50..    request latency at the client (us); lat x epoll: p50/p99/p99.9 ratio to epoll;\n"
 		     "         p99 xur: p99 ratio to io_uring\n"
+		     "fair     the fewest requests one connection completed, over the mean per connection\n"
+		     "         (1.00: every connection served alike; near 0: some starved)\n"
 		     "sys/req  the SERVER process's system calls per request, counted by the kernel (perf counter\n"
 		     "         on raw_syscalls:sys_enter inherited by all its threads); qdsys/req: libqd's own count\n"
 		     "csw/req  the server's context switches per request (getrusage, all its threads)\n"
@@ -729,8 +765,9 @@ static void print_json(FILE *f)
 {
 	int i, j;
 
-	fprintf(f, "{\n  \"bench\": \"net\",\n  \"config\": {\"time_ms\": %.0f, \"warmup_ms\": %.0f, \"cpu_server\": %d, \"cpu_client\": %d, \"conns\": [",
-		opt.budget * 1e3, opt.warm * 1e3, opt.cpu_srv, opt.cpu_cl);
+	fprintf(f, "{\n  \"bench\": \"net\",\n  \"config\": {\"time_ms\": %.0f, \"warmup_ms\": %.0f, \"rounds\": %d, \"idle_spin\": %s, \"cpu_server\": %d, \"cpu_client\": %d, \"conns\": [",
+		opt.budget * 1e3, opt.warm * 1e3, opt.rounds, opt.spin > 0 ? "true" : "false",
+		opt.cpu_srv, opt.cpu_cl);
 	for (j = 0; j < opt.nconns; j++)
 		fprintf(f, "%s%d", j ? ", " : "", opt.conns[j]);
 	fprintf(f, "], \"sizes\": [");
@@ -750,10 +787,10 @@ static void print_json(FILE *f)
 		const struct net_res *r = &results[i];
 		const struct net_res *ep = base_of(r, "epoll"), *ur = base_of(r, "uring");
 
-		fprintf(f, "    {\"conns\": %d, \"size\": %zu, \"server\": \"%s\", \"ok\": %s, \"requests\": %llu, \"secs\": %.6f, \"req_per_sec\": %.1f, \"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, \"server_requests\": %.1f, \"ctxsw_per_req\": %.4f, \"cpu_us_per_req\": %.3f, \"copied_per_req\": %.1f",
+		fprintf(f, "    {\"conns\": %d, \"size\": %zu, \"server\": \"%s\", \"ok\": %s, \"requests\": %llu, \"secs\": %.6f, \"req_per_sec\": %.1f, \"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, \"server_requests\": %.1f, \"ctxsw_per_req\": %.4f, \"cpu_us_per_req\": %.3f, \"copied_per_req\": %.1f, \"fairness\": %.4f",
 			r->conns, r->size, r->m->name, r->ok ? "true" : "false",
 			(unsigned long long)r->n, r->secs, r->rps, r->p50, r->p99,
-			r->p999, r->srv_req, r->csw, r->cpu_us, r->copied);
+			r->p999, r->srv_req, r->csw, r->cpu_us, r->copied, r->fair);
 		if (r->sys_ok)
 			fprintf(f, ", \"syscalls_per_req\": %.4f", r->sys);
 		if (r->m->lib_syscalls)
@@ -786,10 +823,13 @@ static void usage(FILE *f)
 		"  --mech LIST       of epoll,uring,threads,qd (default all)\n"
 		"  --time-ms MS      measured time per configuration (default 1000)\n"
 		"  --warmup-ms MS    warm-up per configuration (default 250)\n"
+		"  --rounds R        measure each server R times per cell, the servers interleaved,\n"
+		"                    and show the round with the median req/s (default 1)\n"
 		"  --uring-send M    io_uring's send: copy (IORING_OP_SEND, default) or zc\n"
 		"                    (IORING_OP_SEND_ZC from registered buffers)\n"
-		"  --cpus P          split: server on the first CPU, client on the second (default);\n"
-		"                    same: both on the first; S,C: given CPUs; none: the scheduler's\n"
+		"  --cpus P          same: server and client on the first CPU (default); split: server\n"
+		"                    on the first, client on the second; S,C: given CPUs; none: the\n"
+		"                    scheduler's (see Documentation/tools.md for why same)\n"
 		"  --json[=FILE]     JSON results to FILE, or to stdout (tables then go to stderr)\n"
 		"  --idle-spin on|off a SCHED_IDLE busy loop on the server's and the client's CPU so that\n"
 		"                    no vCPU halts (default on with split CPUs: under QEMU TCG a wake-up\n"
@@ -893,13 +933,15 @@ int net_main(int argc, char **argv)
 		{ "json", optional_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "idle-spin", required_argument, NULL, 'S' },
+		{ "rounds", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	bool failed = false;
 	uint64_t *lat, cap = 4u << 20;
 	struct rlimit rl;
-	int c, i, ci, si, first;
+	static struct net_res rounds[MAX_ROUNDS][NSRV];
+	int c, i, r, ci, si, first;
 	char why[400];
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -947,6 +989,11 @@ int net_main(int argc, char **argv)
 		case 'o':
 			opt.timeout = strtoul(optarg, NULL, 10);
 			break;
+		case 'R':
+			opt.rounds = atoi(optarg);
+			if (opt.rounds < 1 || opt.rounds > MAX_ROUNDS)
+				die("bad --rounds '%s' (1..%d)", optarg, MAX_ROUNDS);
+			break;
 		case 'S':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
 				die("bad --idle-spin '%s' (on, off)", optarg);
@@ -974,6 +1021,9 @@ int net_main(int argc, char **argv)
 		pick_cpus();
 	else if (!opt.cpus)
 		opt.cpu_srv = opt.cpu_cl = -1;
+	/* by default only when server and client are on CPUs of their own */
+	if (opt.spin < 0)
+		opt.spin = opt.cpus == 2 || (opt.cpus == 3 && opt.cpu_srv != opt.cpu_cl);
 	signal(SIGALRM, watchdog);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -999,21 +1049,21 @@ int net_main(int argc, char **argv)
 		die("no memory for latencies");
 	pin_self(opt.cpu_cl);
 
-	/* by default only when server and client are on CPUs of their own */
-	if (opt.spin < 0)
-		opt.spin = opt.cpus == 2 || (opt.cpus == 3 && opt.cpu_srv != opt.cpu_cl);
 	if (opt.spin)
 		spin_start();
 	print_head();
 	for (ci = 0; ci < opt.nconns; ci++) {
 		for (si = 0; si < opt.nsizes; si++) {
 			first = nresults;
-			for (i = 0; i < NSRV; i++) {
-				if (!usable[i])
-					continue;
-				measure(&results[nresults++], servers[i], opt.conns[ci],
-					opt.sizes[si], lat, cap);
-			}
+			/* rounds interleaved: a slow spell of the host hits all */
+			for (r = 0; r < opt.rounds; r++)
+				for (i = 0; i < NSRV; i++)
+					if (usable[i])
+						measure(&rounds[r][i], servers[i], opt.conns[ci],
+							opt.sizes[si], lat, cap);
+			for (i = 0; i < NSRV; i++)
+				if (usable[i])
+					results[nresults++] = *median(rounds, i);
 			for (i = first; i < nresults; i++) {
 				print_row(&results[i]);
 				if (!results[i].ok)
