@@ -623,9 +623,9 @@ static void ratio(char *buf, size_t len, double a, double b)
 
 static void print_head(void)
 {
-	fprintf(out, "\n%5s %6s  %-9s %9s %7s %7s %9s %9s %9s %-17s %7s %5s %7s %8s %7s %8s %10s\n",
+	fprintf(out, "\n%5s %6s  %-9s %9s %7s %7s %9s %9s %9s %-17s %7s %7s %8s %7s %8s %10s\n",
 		"conns", "size", "server", "req/s", "x epoll", "x uring", "p50 us",
-		"p99 us", "p99.9 us", "lat x epoll", "p99 xur", "fair", "sys/req",
+		"p99 us", "p99.9 us", "lat x epoll", "p99 xur", "sys/req",
 		"qdsys/req", "csw/req", "cpu us/r", "copied/req");
 }
 
@@ -655,9 +655,9 @@ static void print_row(const struct net_res *r)
 		snprintf(lib, sizeof(lib), "%.3f", r->libsys);
 	else
 		snprintf(lib, sizeof(lib), "-");
-	fprintf(out, "%5d %6s  %-9s %9.0f %7s %7s %9.1f %9.1f %9.1f %-17s %7s %5.2f %7s %8s %7.3f %8.1f %10.0f\n",
+	fprintf(out, "%5d %6s  %-9s %9.0f %7s %7s %9.1f %9.1f %9.1f %-17s %7s %7s %8s %7.3f %8.1f %10.0f\n",
 		r->conns, sz, r->m->label, r->rps, xe, xu, r->p50, r->p99,
-		r->p999, le, p99u, r->fair, sys, lib, r->csw, r->cpu_us, r->copied);
+		r->p999, le, p99u, sys, lib, r->csw, r->cpu_us, r->copied);
 	fflush(out);
 }
 
@@ -685,8 +685,7 @@ static void print_header(void)
 	fprintf(out, "req/s    requests the client completed per second; x epoll, x uring: ratio to them\n"
 		     "p50..    request latency at the client (us); lat x epoll: p50/p99/p99.9 ratio to epoll;\n"
 		     "         p99 xur: p99 ratio to io_uring\n"
-		     "fair     the fewest requests one connection completed, over the mean per connection\n"
-		     "         (1.00: every connection served alike; near 0: some starved)\n"
+
 		     "sys/req  the SERVER process's system calls per request, counted by the kernel (perf counter\n"
 		     "         on raw_syscalls:sys_enter inherited by all its threads); qdsys/req: libqd's own count\n"
 		     "csw/req  the server's context switches per request (getrusage, all its threads)\n"
