@@ -27,6 +27,8 @@
  * new qd): the listener's data-ready callback queues the work item.
  */
 #include <linux/highmem.h>
+#include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
 #include <linux/net.h>
 #include <net/inet_connection_sock.h>
 #include <net/ip.h>
@@ -35,6 +37,7 @@
 #include <net/tcp.h>
 #include <net/udp.h>
 
+#include "ctx.h"
 #include "op.h"
 #include "region.h"
 #include "sock.h"
@@ -467,8 +470,8 @@ int qd_sock_accept(struct qd_object *obj, struct qd_op *op)
 	return 0;
 }
 
-/* The work item: accept connections for the pending accepts, in order. */
-void qd_sock_accept_run(struct qd_sock *s)
+/* Accept connections for the pending accepts, in order. */
+static void qd_sock_accept_all(struct qd_sock *s)
 {
 	struct sockaddr_storage ss;
 	struct socket *newsock;
@@ -497,4 +500,23 @@ void qd_sock_accept_run(struct qd_sock *s)
 		qd_sock_done(s, &s->accepts, op, ret);
 		cond_resched();
 	}
+}
+
+/*
+ * The work item: accept connections for the pending accepts, in order.
+ * It runs in a kworker, so what accepting allocates with __GFP_ACCOUNT or
+ * from SLAB_ACCOUNT caches (the socket's inode, our qd_sock) is charged to
+ * the memory cgroup of the context's owner, made the active one here, as
+ * accept(2) in the owner would charge it. (The socket buffers' own
+ * accounting, sk_memcg, is set by inet_csk_accept() from the current
+ * task's cgroup only: a kworker's, i.e. none.)
+ */
+void qd_sock_accept_run(struct qd_sock *s)
+{
+	struct mem_cgroup *memcg = get_mem_cgroup_from_mm(s->obj.ctx->mm);
+	struct mem_cgroup *old = set_active_memcg(memcg);
+
+	qd_sock_accept_all(s);
+	set_active_memcg(old);
+	mem_cgroup_put(memcg);
 }
