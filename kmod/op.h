@@ -23,6 +23,7 @@ struct qd_kelem {
 	struct qd_parked park;		/* delivered by a multishot pop, parked */
 	u64 user_data;			/* parked: the pop's */
 	s32 qd;				/* parked: the pop's */
+	u32 cqe_flags;			/* delivered: besides QD_CQE_F_MORE */
 	u32 nsegs;
 	bool whole;			/* all segments resolved (a push's prep) */
 	u64 bytes;

@@ -50,7 +50,6 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	if (sqe->op_flags & QD_POP_POOL) {
 		/* Buffers from a pool when bytes arrive (pool.c, sockets). */
 		if (sqe->nsegs > QD_SGA_MAX || sqe->addr ||
-		    sqe->op_flags & QD_POP_MULTISHOT ||
 		    sqe->buf_group >= QD_POOL_GROUPS)
 			return -EINVAL;
 		op->pool_group = sqe->buf_group;

@@ -500,7 +500,7 @@ static void qd_cq_fill_parked(struct qd_cq *cq, struct qd_parked *p)
 	} else {
 		elem = container_of(p, struct qd_kelem, park);
 		qd_cq_fill(cq, elem->user_data, elem->bytes, elem->qd,
-			   QD_OP_POP, QD_CQE_F_MORE, elem);
+			   QD_OP_POP, QD_CQE_F_MORE | elem->cqe_flags, elem);
 	}
 }
 
@@ -592,7 +592,7 @@ void qd_cq_post_elem(struct qd_op *op, struct qd_kelem *elem)
 		/* dropped */
 	} else if (list_empty(&cq->overflow) && qd_cq_has_space(cq)) {
 		qd_cq_fill(cq, op->user_data, elem->bytes, op->qd, QD_OP_POP,
-			   QD_CQE_F_MORE, elem);
+			   QD_CQE_F_MORE | elem->cqe_flags, elem);
 		qd_cq_wake(ring);
 	} else {
 		elem->user_data = op->user_data;

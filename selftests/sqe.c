@@ -58,8 +58,8 @@ TEST_F(sqe, nop_completes_with_res_zero_and_user_data_echoed)
 
 TEST_F(sqe, unknown_opcode_is_einval)
 {
-	/* QD_OP_WAKE is the last opcode today; the count is not in the ABI */
-	static const __u8 ops[] = { QD_OP_PUSHTO + 1, QD_OP_PUSHTO + 2, 0x7f, 0xff };
+	/* QD_OP_PROVIDE is the last opcode today; the count is not in the ABI */
+	static const __u8 ops[] = { QD_OP_PROVIDE + 1, QD_OP_PROVIDE + 2, 0x7f, 0xff };
 	struct qd_cqe cqe;
 	unsigned int i;
 

@@ -160,7 +160,9 @@ struct qd_sqe {
  * does). A socket POP with QD_POP_POOL (addr zero) holds no buffer while
  * it waits: when bytes arrive the kernel takes buffers from pool
  * buf_group (TCP: as many as the bytes need, up to nsegs, 0 meaning
- * QD_SGA_MAX; UDP: one per datagram) and the CQE (QD_CQE_F_POOL) names them, trimmed to what
+ * QD_SGA_MAX; UDP: one per datagram; with QD_POP_MULTISHOT, TCP only, a
+ * CQE with QD_CQE_F_MORE per chunk until the peer's FIN, an error or a
+ * cancel ends it) and the CQE (QD_CQE_F_POOL) names them, trimmed to what
  * they hold; they belong to the popper from then on. While the pool is
  * empty the bytes wait in the socket (TCP's window closes) and the pop
  * stays pending until a PROVIDE refills it. QD_PROVIDE_RECLAIM (addr and
