@@ -824,6 +824,8 @@ static void usage(FILE *f)
 		"  --warmup-ms MS    warm-up per configuration (default 250)\n"
 		"  --rounds R        measure each server R times per cell, the servers interleaved,\n"
 		"                    and show the round with the median req/s (default 1)\n"
+		"  --qd-pop M        qd's receive: multi (qd_pop_multi(), a multishot pop per connection,\n"
+		"                    default) or single (qd_pop() posted again after each chunk)\n"
 		"  --uring-send M    io_uring's send: copy (IORING_OP_SEND, default) or zc\n"
 		"                    (IORING_OP_SEND_ZC from registered buffers)\n"
 		"  --cpus P          same: server and client on the first CPU (default); split: server\n"
@@ -933,6 +935,7 @@ int net_main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "idle-spin", required_argument, NULL, 'S' },
 		{ "rounds", required_argument, NULL, 'R' },
+		{ "qd-pop", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -987,6 +990,10 @@ int net_main(int argc, char **argv)
 			break;
 		case 'o':
 			opt.timeout = strtoul(optarg, NULL, 10);
+			break;
+		case 'Q':
+			if (net_qd_pop_opt(optarg))
+				die("bad --qd-pop '%s' (multi, single)", optarg);
 			break;
 		case 'R':
 			opt.rounds = atoi(optarg);

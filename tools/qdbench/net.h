@@ -54,6 +54,9 @@ extern const struct net_srv net_epoll, net_uring, net_threads, net_qd;
 /* net_uring.c: --uring-send copy|zc (0, or -EINVAL) */
 int net_uring_send_opt(const char *arg);
 
+/* net_srv.c: --qd-pop multi|single (0, or -EINVAL) */
+int net_qd_pop_opt(const char *arg);
+
 /* net.c */
 int net_main(int argc, char **argv);
 int net_listen_tcp(bool nonblock);

@@ -249,6 +249,12 @@ static int nq_probe(char *why, size_t len)
 	return -ENOSYS;
 }
 
+int net_qd_pop_opt(const char *arg)
+{
+	(void)arg;
+	return 0;
+}
+
 const struct net_srv net_qd = {
 	.name = "qd",
 	.label = "qd",
@@ -260,17 +266,19 @@ const struct net_srv net_qd = {
 /*
  * The server tcp-echo.c is: the tokens of every pending operation in one
  * array, qd_wait_any() over all of them; a popped buffer (libqd's) is
- * pushed back as it is and freed when that push completes, and the next
- * pop is posted at once. A connection has one pop pending, and as many
- * pushes as have not completed (they go out in order).
+ * pushed back as it is and freed when that push completes. A connection
+ * has one multishot pop (qd_pop_multi(): its token gives every chunk until
+ * the peer closes), or with --qd-pop single a pop posted again after each
+ * chunk, and as many pushes as have not completed (they go out in order).
  */
-enum nq_kind { NQ_ACCEPT, NQ_POP, NQ_PUSH };
+enum nq_kind { NQ_ACCEPT, NQ_POP, NQ_POPM, NQ_PUSH };
 
 #define NQ_MAX_TOKENS	16384
 
 static qd_token_t nq_tokens[NQ_MAX_TOKENS];
 static uint8_t nq_kinds[NQ_MAX_TOKENS];
 static int nq_n, nq_lq = -1;
+static bool nq_multi = true;	/* --qd-pop multi */
 
 /* In the driver: no context there (the server's process makes its own). */
 static int nq_probe(char *why, size_t len)
@@ -308,6 +316,24 @@ static int nq_listen(void)
 	return ntohs(a.sin_port);
 }
 
+/* A connection's pop: multishot (one token for all its chunks) if we may. */
+static int nq_pop(int qd)
+{
+	qd_token_t qt;
+	int ret = -EOPNOTSUPP;
+
+	if (nq_multi) {
+		ret = qd_pop_multi(&qt, qd);
+		if (!ret)
+			return nq_add(qt, NQ_POPM);
+		if (ret != -EOPNOTSUPP && ret != -EINVAL)
+			return ret;
+		nq_multi = false;	/* the kernel has no multishot TCP pop */
+	}
+	ret = qd_pop(&qt, qd);
+	return ret ? ret : nq_add(qt, NQ_POP);
+}
+
 static int nq_serve(void)
 {
 	struct qd_result qr;
@@ -323,19 +349,22 @@ static int nq_serve(void)
 		if (ret)
 			return ret;
 		k = nq_kinds[i];
-		nq_tokens[i] = nq_tokens[--nq_n];
-		nq_kinds[i] = nq_kinds[nq_n];
+		/* a multishot pop's token lives on until its final result */
+		if (k != NQ_POPM || qr.ret <= 0) {
+			nq_tokens[i] = nq_tokens[--nq_n];
+			nq_kinds[i] = nq_kinds[nq_n];
+		}
 		switch (k) {
 		case NQ_ACCEPT:
 			if (qr.ret < 0)
 				return (int)qr.ret;
-			if ((ret = qd_pop(&qt, qr.value.accept.qd)) ||
-			    (ret = nq_add(qt, NQ_POP)) ||
+			if ((ret = nq_pop(qr.value.accept.qd)) ||
 			    (ret = qd_accept(&qt, nq_lq)) ||
 			    (ret = nq_add(qt, NQ_ACCEPT)))
 				return ret;
 			break;
 		case NQ_POP:
+		case NQ_POPM:
 			if (qr.ret <= 0) {	/* the peer closed, or an error */
 				qd_close(qr.qd);
 				break;
@@ -345,7 +374,7 @@ static int nq_serve(void)
 				qd_sgafree(&qr.value.sga);
 			else if ((ret = nq_add(qt, NQ_PUSH)))
 				return ret;
-			if (!qd_pop(&qt, qr.qd) && (ret = nq_add(qt, NQ_POP)))
+			if (k == NQ_POP && (ret = nq_pop(qr.qd)))
 				return ret;
 			break;
 		case NQ_PUSH:
@@ -359,6 +388,25 @@ static int nq_serve(void)
 	}
 }
 
+static const char *nq_note(void)
+{
+	return nq_multi ? "qd_pop_multi() per connection (a multishot pool pop: one token for all "
+			  "its chunks; falls back to qd_pop() if the kernel refuses), --qd-pop single: qd_pop()"
+			: "qd_pop() per chunk (--qd-pop single)";
+}
+
+/* --qd-pop multi|single */
+int net_qd_pop_opt(const char *arg)
+{
+	if (!strcmp(arg, "multi"))
+		nq_multi = true;
+	else if (!strcmp(arg, "single"))
+		nq_multi = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static uint64_t nq_syscalls(void)
 {
 	struct qd_stats st;
@@ -370,6 +418,7 @@ const struct net_srv net_qd = {
 	.name = "qd",
 	.label = "qd",
 	.probe = nq_probe,
+	.note = nq_note,
 	.listen = nq_listen,
 	.serve = nq_serve,
 	.lib_syscalls = nq_syscalls,
