@@ -204,6 +204,20 @@ int qd_wait_any(struct qd_result *qr_out, int *ready_offset,
 		const struct timespec *timeout);
 
 /*
+ * qd_wait_any_many - qd_wait_any() that returns every result ready at
+ * once, up to max (extension): waits as qd_wait_any() for the first, then
+ * takes the others that are ready now with one more walk of qts, so a
+ * server with many connections walks its token array once per wake-up
+ * rather than once per completion. On success *n_out results are in
+ * qrs_out[0..*n_out) and their indices in qts in ready_offsets[]; every
+ * returned token is consumed (a multishot pop's gives one element per
+ * call). Errors as qd_wait_any(), for the first result only.
+ */
+int qd_wait_any_many(struct qd_result *qrs_out, int *ready_offsets, int max,
+		     int *n_out, const qd_token_t *qts, int num_qts,
+		     const struct timespec *timeout);
+
+/*
  * qd_close - close queue qd. Operations still pending on it complete with
  * -ECANCELED (their tokens must still be waited for); queued elements are
  * dropped.

@@ -751,3 +751,62 @@ int qd_wait_any(struct qd_result *qr_out, int *ready_offset,
 		return -EINVAL;
 	return wait_tokens(qr_out, ready_offset, qts, num_qts, timeout);
 }
+
+/*
+ * Up to max more results of qts that are ready now, besides qts[skip]
+ * (just taken): one walk of the array under the ring's lock, the results
+ * filled after it. Tokens on other rings than qts[skip]'s are left for a
+ * later wait. Returns how many.
+ */
+#define QD_WAIT_MORE	64
+
+static int take_more(struct qd_result *qrs, int *offs, int max,
+		     const qd_token_t *qts, int n, int skip)
+{
+	struct qd_done d[QD_WAIT_MORE];
+	struct qd_ring *r = qd__ring_get(qd_token_ring(qts[skip]));
+	struct qd_slot *s;
+	int i, got = 0, push = 0;
+
+	if (!r)
+		return 0;
+	if (max > QD_WAIT_MORE)
+		max = QD_WAIT_MORE;
+	qd_lock(&r->lock);
+	for (i = 0; i < n && got < max; i++) {
+		if (i == skip || qd_token_ring(qts[i]) != r->id)
+			continue;
+		s = qd__slot_get(&r->slots, qts[i]);
+		if (!s || !qd_slot_ready(s))
+			continue;
+		take(r, s, &d[got]);
+		offs[got++] = i;
+	}
+	qd_unlock(&r->lock);
+	for (i = 0; i < got; i++) {
+		push |= d[i].op == QD_OP_PUSH;
+		fill_result(&qrs[i], &d[i], qts[offs[i]]);
+	}
+	if (push)
+		qd__ring_send_wakes(qd__ring_mine_peek());
+	return got;
+}
+
+int qd_wait_any_many(struct qd_result *qrs_out, int *ready_offsets, int max,
+		     int *n_out, const qd_token_t *qts, int num_qts,
+		     const struct timespec *timeout)
+{
+	int ret;
+
+	if (!qrs_out || !ready_offsets || !n_out || max < 1)
+		return -EINVAL;
+	ret = wait_tokens(&qrs_out[0], &ready_offsets[0], qts, num_qts,
+			  timeout);
+	if (ret)
+		return ret;
+	*n_out = 1;
+	if (max > 1)
+		*n_out += take_more(qrs_out + 1, ready_offsets + 1, max - 1,
+				    qts, num_qts, ready_offsets[0]);
+	return 0;
+}

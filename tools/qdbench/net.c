@@ -678,7 +678,7 @@ static void print_header(void)
 		     "         loop per connection; one client process, epoll over the N connections)\n"
 		     "servers  epoll: one thread, level-triggered, nonblocking read then write at once\n"
 		     "         threads: a thread per connection, blocking read/write\n"
-		     "         qd: socket qds through libqd, qd_wait_any() over every pending accept/pop/push\n");
+		     "         qd: socket qds through libqd, one wait over every pending accept/pop/push\n");
 	for (i = 0; i < NSRV; i++)
 		if (opt.use[i] && notes[i][0])
 			fprintf(out, "         %s: %s\n", servers[i]->label, notes[i]);
@@ -826,6 +826,8 @@ static void usage(FILE *f)
 		"                    and show the round with the median req/s (default 1)\n"
 		"  --qd-pop M        qd's receive: multi (qd_pop_multi(), a multishot pop per connection,\n"
 		"                    default) or single (qd_pop() posted again after each chunk)\n"
+		"  --qd-wait W       qd's wait: many (qd_wait_any_many(), every ready result per walk of\n"
+		"                    the token array, default) or any (qd_wait_any(), one per walk)\n"
 		"  --uring-send M    io_uring's send: copy (IORING_OP_SEND, default) or zc\n"
 		"                    (IORING_OP_SEND_ZC from registered buffers)\n"
 		"  --cpus P          same: server and client on the first CPU (default); split: server\n"
@@ -936,6 +938,7 @@ int net_main(int argc, char **argv)
 		{ "idle-spin", required_argument, NULL, 'S' },
 		{ "rounds", required_argument, NULL, 'R' },
 		{ "qd-pop", required_argument, NULL, 'Q' },
+		{ "qd-wait", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -990,6 +993,10 @@ int net_main(int argc, char **argv)
 			break;
 		case 'o':
 			opt.timeout = strtoul(optarg, NULL, 10);
+			break;
+		case 'A':
+			if (net_qd_wait_opt(optarg))
+				die("bad --qd-wait '%s' (many, any)", optarg);
 			break;
 		case 'Q':
 			if (net_qd_pop_opt(optarg))

@@ -255,6 +255,12 @@ int net_qd_pop_opt(const char *arg)
 	return 0;
 }
 
+int net_qd_wait_opt(const char *arg)
+{
+	(void)arg;
+	return 0;
+}
+
 const struct net_srv net_qd = {
 	.name = "qd",
 	.label = "qd",
@@ -279,6 +285,7 @@ static qd_token_t nq_tokens[NQ_MAX_TOKENS];
 static uint8_t nq_kinds[NQ_MAX_TOKENS];
 static int nq_n, nq_lq = -1;
 static bool nq_multi = true;	/* --qd-pop multi */
+static bool nq_many = true;	/* --qd-wait many */
 
 /* In the driver: no context there (the server's process makes its own). */
 static int nq_probe(char *why, size_t len)
@@ -334,65 +341,115 @@ static int nq_pop(int qd)
 	return ret ? ret : nq_add(qt, NQ_POP);
 }
 
+/* One result: what it leads to is appended; 1 if its token is done. */
+static int nq_handle(const struct qd_result *qr, enum nq_kind k, int *ret)
+{
+	struct qd_sga sga = qr->value.sga;
+	qd_token_t qt;
+
+	*ret = 0;
+	switch (k) {
+	case NQ_ACCEPT:
+		if (qr->ret < 0) {
+			*ret = (int)qr->ret;
+			break;
+		}
+		if ((*ret = nq_pop(qr->value.accept.qd)) ||
+		    (*ret = qd_accept(&qt, nq_lq)))
+			break;
+		*ret = nq_add(qt, NQ_ACCEPT);
+		break;
+	case NQ_POP:
+	case NQ_POPM:
+		if (qr->ret <= 0) {	/* the peer closed, or an error */
+			qd_close(qr->qd);
+			break;
+		}
+		net_add(&net_cnt.rx, qr->ret);
+		if (qd_push(&qt, qr->qd, &sga))
+			qd_sgafree(&sga);
+		else if ((*ret = nq_add(qt, NQ_PUSH)))
+			break;
+		if (k == NQ_POP)
+			*ret = nq_pop(qr->qd);
+		break;
+	case NQ_PUSH:
+		/* value.sga names the buffer only on success */
+		if (qr->ret >= 0) {
+			net_add(&net_cnt.tx, qr->ret);
+			qd_sgafree(&sga);
+		}
+		break;
+	}
+	/* a multishot pop's token lives on until its final result */
+	return k != NQ_POPM || qr->ret <= 0;
+}
+
+#define NQ_BATCH	64
+
 static int nq_serve(void)
 {
-	struct qd_result qr;
+	static struct qd_result qrs[NQ_BATCH];
+	int offs[NQ_BATCH], rm[NQ_BATCH];
+	int i, j, n, nrm, ret, t;
 	qd_token_t qt;
-	int i, ret;
-	enum nq_kind k;
 
 	ret = qd_accept(&qt, nq_lq);
 	if (ret || (ret = nq_add(qt, NQ_ACCEPT)))
 		return ret;
 	for (;;) {
-		ret = qd_wait_any(&qr, &i, nq_tokens, nq_n, NULL);
+		if (nq_many) {
+			ret = qd_wait_any_many(qrs, offs, NQ_BATCH, &n, nq_tokens,
+					       nq_n, NULL);
+		} else {
+			ret = qd_wait_any(&qrs[0], &offs[0], nq_tokens, nq_n, NULL);
+			n = 1;
+		}
 		if (ret)
 			return ret;
-		k = nq_kinds[i];
-		/* a multishot pop's token lives on until its final result */
-		if (k != NQ_POPM || qr.ret <= 0) {
-			nq_tokens[i] = nq_tokens[--nq_n];
-			nq_kinds[i] = nq_kinds[nq_n];
+		/* handle all (new tokens go to the end), then drop the done
+		 * ones from the highest index down: each is replaced by the
+		 * last token, which is never one still to drop */
+		for (i = nrm = 0; i < n; i++) {
+			if (nq_handle(&qrs[i], nq_kinds[offs[i]], &ret)) {
+				for (j = nrm++; j > 0 && rm[j - 1] < offs[i]; j--)
+					rm[j] = rm[j - 1];
+				rm[j] = offs[i];
+			}
+			if (ret)
+				return ret;
 		}
-		switch (k) {
-		case NQ_ACCEPT:
-			if (qr.ret < 0)
-				return (int)qr.ret;
-			if ((ret = nq_pop(qr.value.accept.qd)) ||
-			    (ret = qd_accept(&qt, nq_lq)) ||
-			    (ret = nq_add(qt, NQ_ACCEPT)))
-				return ret;
-			break;
-		case NQ_POP:
-		case NQ_POPM:
-			if (qr.ret <= 0) {	/* the peer closed, or an error */
-				qd_close(qr.qd);
-				break;
-			}
-			net_add(&net_cnt.rx, qr.ret);
-			if (qd_push(&qt, qr.qd, &qr.value.sga))
-				qd_sgafree(&qr.value.sga);
-			else if ((ret = nq_add(qt, NQ_PUSH)))
-				return ret;
-			if (k == NQ_POP && (ret = nq_pop(qr.qd)))
-				return ret;
-			break;
-		case NQ_PUSH:
-			/* value.sga names the buffer only on success */
-			if (qr.ret >= 0) {
-				net_add(&net_cnt.tx, qr.ret);
-				qd_sgafree(&qr.value.sga);
-			}
-			break;
+		for (i = 0; i < nrm; i++) {
+			t = rm[i];
+			nq_tokens[t] = nq_tokens[--nq_n];
+			nq_kinds[t] = nq_kinds[nq_n];
 		}
 	}
 }
 
 static const char *nq_note(void)
 {
-	return nq_multi ? "qd_pop_multi() per connection (a multishot pool pop: one token for all "
-			  "its chunks; falls back to qd_pop() if the kernel refuses), --qd-pop single: qd_pop()"
-			: "qd_pop() per chunk (--qd-pop single)";
+	static char note[320];
+
+	snprintf(note, sizeof(note), "%s; %s",
+		 nq_multi ? "qd_pop_multi() per connection (a multishot pool pop: one token for all "
+			    "its chunks; qd_pop() if the kernel refuses)" :
+			    "qd_pop() per chunk (--qd-pop single)",
+		 nq_many ? "qd_wait_any_many(): every ready result per walk of the tokens" :
+			   "qd_wait_any(): one result per walk of the tokens (--qd-wait any)");
+	return note;
+}
+
+/* --qd-wait many|any */
+int net_qd_wait_opt(const char *arg)
+{
+	if (!strcmp(arg, "many"))
+		nq_many = true;
+	else if (!strcmp(arg, "any"))
+		nq_many = false;
+	else
+		return -EINVAL;
+	return 0;
 }
 
 /* --qd-pop multi|single */
