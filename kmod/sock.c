@@ -368,6 +368,7 @@ static void qd_sock_close(struct qd_object *obj)
 	spin_unlock_irqrestore(&s->lock, flags);
 
 	qd_sock_detach(s);
+	qd_pool_unwait(obj->ctx, &s->pool_wait);
 	if (READ_ONCE(s->sock->sk->sk_state) == TCP_LISTEN)
 		kernel_sock_shutdown(s->sock, SHUT_RDWR);
 	atomic_dec(&obj->ctx->nr_sockets);
