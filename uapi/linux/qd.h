@@ -150,6 +150,19 @@ struct qd_sqe {
 #define QD_POP_MULTISHOT	_BITUL(0)
 
 /*
+ * PUSH and PUSHTO op_flags, for socket qds (a memory queue never copies a
+ * push and ignores them); at most one.
+ * ZC: send zero-copy from the registered pages whatever the size: the push
+ * completes once the network stack has released every page (after the
+ * peer's ACK for TCP), not when the bytes are queued. COPY: copy into the
+ * socket and complete then, whatever the size. Without either, pushes of
+ * at least the module parameter zc_min_bytes go zero-copy (see
+ * Documentation/design.md, "Send").
+ */
+#define QD_PUSH_ZC		_BITUL(0)
+#define QD_PUSH_COPY		_BITUL(1)
+
+/*
  * NOP variants that complete later from interrupt context: from an hrtimer
  * callback in hardirq (QD_NOP_HARDIRQ) or softirq (QD_NOP_SOFTIRQ) context,
  * delay_ns (at most QD_NOP_MAX_DELAY_NS) after submission. They exercise
@@ -240,6 +253,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_SHARED_MAPPED	_BITUL(12)	/* QD_QUEUE_SHARED, QUEUE_BIND */
 #define QD_FEAT_SQPOLL		_BITUL(13)	/* QD_SETUP_SQPOLL */
 #define QD_FEAT_SOCKETS		_BITUL(14)	/* QD_IOC_SOCKET and friends */
+#define QD_FEAT_SEND_ZC		_BITUL(16)	/* zero-copy send, QD_PUSH_ZC/COPY */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
