@@ -157,10 +157,11 @@ struct qd_sqe {
  * peer's ACK for TCP), not when the bytes are queued. COPY: copy into the
  * socket and complete then, whatever the size. Without either, pushes of
  * at least the module parameter zc_min_bytes go zero-copy (see
- * Documentation/design.md, "Send").
+ * Documentation/design.md, "Send"). Bit 0 stays invalid on a push (it is a
+ * pop's QD_POP_MULTISHOT).
  */
-#define QD_PUSH_ZC		_BITUL(0)
-#define QD_PUSH_COPY		_BITUL(1)
+#define QD_PUSH_ZC		_BITUL(1)
+#define QD_PUSH_COPY		_BITUL(2)
 
 /*
  * NOP variants that complete later from interrupt context: from an hrtimer
