@@ -45,7 +45,7 @@
  * Measured crossover (Documentation/design.md, "Send"): below it a copy
  * costs less than pinning the pages into skbs and waiting for the ACK.
  */
-static unsigned int qd_zc_min_bytes = 131072;
+static unsigned int qd_zc_min_bytes = 65536;
 module_param_named(zc_min_bytes, qd_zc_min_bytes, uint, 0644);
 MODULE_PARM_DESC(zc_min_bytes,
 		 "socket pushes of at least this many bytes are sent zero-copy (0: all; 4294967295: none but QD_PUSH_ZC)");
