@@ -3,11 +3,11 @@
  * Sending on socket qds: PUSH and PUSHTO.
  *
  * sock_sendmsg() over a bio_vec iterator on the pinned region pages,
- * MSG_DONTWAIT. Below zc_min_bytes (or with QD_PUSH_COPY) the stack
- * copies the bytes: once it has, the buffers may be reused and the push
- * completes. From zc_min_bytes on (or with QD_PUSH_ZC) the skbs reference
- * the pages themselves and the push completes when the stack has released
- * them all (sock_zc.c). TCP pushes complete with all their bytes or an
+ * MSG_DONTWAIT. Below zc_min_bytes, to a peer on a loopback route, or with
+ * QD_PUSH_COPY, the stack copies the bytes: once it has, the buffers may
+ * be reused and the push completes. Otherwise (or with QD_PUSH_ZC) the
+ * skbs reference the pages themselves and the push completes when the
+ * stack has released them all (sock_zc.c). TCP pushes complete with all their bytes or an
  * error, UDP pushes are one datagram each. Pushes on a socket go out in
  * order, one sender at a time (QD_SOCK_TX_BUSY); the first try is made by
  * the submitter, and when the socket is full (-EAGAIN) the push waits for
@@ -176,7 +176,7 @@ int qd_sock_push(struct qd_object *obj, struct qd_op *op)
 		return -EDESTADDRREQ;
 	}
 	op->sock.done = 0;
-	if (qd_zc_wanted(op))
+	if (qd_zc_wanted(op, sk))
 		qd_zc_start(op);
 	zc = op->sock.zc;
 	ret = qd_sock_enqueue(s, op, QD_OP_WAIT_PUSH, &s->pushes,

@@ -3,7 +3,8 @@
  * Zero-copy send: a socket push whose pages the network stack references
  * instead of copying, as MSG_ZEROCOPY and io_uring's send_zc do.
  *
- * A push of at least zc_min_bytes (or with QD_PUSH_ZC) gets a struct
+ * A push of at least zc_min_bytes (or with QD_PUSH_ZC; not to a peer on
+ * a loopback route unless zc_local is set) gets a struct
  * qd_zc, whose ubuf_info goes down with every sendmsg of the push
  * (msg_ubuf, MSG_ZEROCOPY: TCP and UDP take it without SOCK_ZEROCOPY).
  * Each skb that references the push's pages holds a reference on it, and
@@ -31,10 +32,12 @@
  * and module exit waits for a grace period (qd_zc_exit()).
  */
 #include <linux/module.h>
+#include <linux/netdevice.h>
 #include <linux/rcupdate.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
+#include <net/sock.h>
 
 #include "object.h"
 #include "op.h"
@@ -50,6 +53,15 @@ module_param_named(zc_min_bytes, qd_zc_min_bytes, uint, 0644);
 MODULE_PARM_DESC(zc_min_bytes,
 		 "socket pushes of at least this many bytes are sent zero-copy (0: all; 4294967295: none but QD_PUSH_ZC)");
 
+/*
+ * A route through the loopback device delivers by copying the pages
+ * (skb_orphan_frags_rx()): zero-copy there only delays the completion.
+ */
+static bool qd_zc_local;
+module_param_named(zc_local, qd_zc_local, bool, 0644);
+MODULE_PARM_DESC(zc_local,
+		 "also send zero-copy to local peers (loopback routes), where the receiver copies anyway");
+
 struct qd_zc {
 	struct ubuf_info ubuf;		/* refcnt: skbs, plus the master */
 	struct qd_op *op;
@@ -58,14 +70,32 @@ struct qd_zc {
 	bool copied;			/* the stack copied them after all */
 };
 
-/* Whether push op (a PUSH or PUSHTO on a socket) should go zero-copy. */
-bool qd_zc_wanted(const struct qd_op *op)
+/* Whether sk's cached route goes through the loopback device. */
+static bool qd_zc_route_local(struct sock *sk)
+{
+	struct dst_entry *dst;
+	bool local;
+
+	rcu_read_lock();
+	dst = __sk_dst_get(sk);
+	local = dst && dst->dev && (dst->dev->flags & IFF_LOOPBACK);
+	rcu_read_unlock();
+	return local;
+}
+
+/*
+ * Whether push op (a PUSH or PUSHTO on a socket) should go zero-copy.
+ * Process context (submission).
+ */
+bool qd_zc_wanted(const struct qd_op *op, struct sock *sk)
 {
 	if (op->op_flags & QD_PUSH_ZC)
 		return true;
 	if (op->op_flags & QD_PUSH_COPY)
 		return false;
-	return op->elem->bytes >= READ_ONCE(qd_zc_min_bytes);
+	if (op->elem->bytes < READ_ONCE(qd_zc_min_bytes))
+		return false;
+	return READ_ONCE(qd_zc_local) || !qd_zc_route_local(sk);
 }
 
 /* The last reference is gone: the pages are free, complete the push. */

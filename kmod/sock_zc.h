@@ -6,9 +6,10 @@
 
 struct msghdr;
 struct qd_op;
+struct sock;
 
 /* Zero-copy send of socket pushes (sock_zc.c). */
-bool qd_zc_wanted(const struct qd_op *op);
+bool qd_zc_wanted(const struct qd_op *op, struct sock *sk);
 void qd_zc_start(struct qd_op *op);
 void qd_zc_cancel(struct qd_op *op);
 void qd_zc_msg(struct qd_op *op, struct msghdr *msg);

@@ -28,6 +28,7 @@
 #define BUF		(8 << 20)
 #define MS		QD_RAW_MS
 #define PARAM		"/sys/module/qd/parameters/zc_min_bytes"
+#define PARAM_LOCAL	"/sys/module/qd/parameters/zc_local"
 
 static int lo_up(void)
 {
@@ -191,12 +192,35 @@ FIXTURE(zc) {
 	char *out;
 	unsigned int region;
 	char param[32];
+	char local[8];
 };
+
+static int param_read(const char *path, char *buf, int len)
+{
+	FILE *f = fopen(path, "re");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, len, f))
+		ret = -EIO;
+	fclose(f);
+	return ret;
+}
+
+static int param_write(const char *path, const char *v)
+{
+	FILE *f = fopen(path, "we");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fputs(v, f) < 0 ? -EIO : 0;
+	return fclose(f) ? -errno : ret;
+}
 
 FIXTURE_SETUP(zc)
 {
-	FILE *f;
-
 	ASSERT_EQ(0, lo_up());
 	ASSERT_EQ(0, qd_raw_init(&self->r, 64, 128));
 	ASSERT_NE(0u, self->r.p.features & QD_FEAT_SEND_ZC)
@@ -206,33 +230,24 @@ FIXTURE_SETUP(zc)
 	self->out = malloc(BUF);
 	ASSERT_NE(NULL, self->out);
 	ASSERT_EQ(0, qd_raw_register(self->r.fd, self->buf, BUF, &self->region));
-	f = fopen(PARAM, "re");
-	ASSERT_NE(NULL, f);
-	ASSERT_NE(NULL, fgets(self->param, sizeof(self->param), f));
-	fclose(f);
+	ASSERT_EQ(0, param_read(PARAM, self->param, sizeof(self->param)));
+	ASSERT_EQ(0, param_read(PARAM_LOCAL, self->local, sizeof(self->local)));
 }
 
 FIXTURE_TEARDOWN(zc)
 {
-	FILE *f = fopen(PARAM, "we");
-
-	if (f) {
-		fputs(self->param, f);
-		fclose(f);
-	}
+	param_write(PARAM, self->param);
+	param_write(PARAM_LOCAL, self->local);
 	qd_raw_exit(&self->r);
 	free(self->out);
 }
 
 static int set_param(unsigned long v)
 {
-	FILE *f = fopen(PARAM, "we");
-	int ret;
+	char b[32];
 
-	if (!f)
-		return -errno;
-	ret = fprintf(f, "%lu\n", v) > 0 ? 0 : -EIO;
-	return fclose(f) ? -errno : ret;
+	snprintf(b, sizeof(b), "%lu\n", v);
+	return param_write(PARAM, b);
 }
 
 TEST_F(zc, tcp_zc_push_of_a_large_buffer_arrives_intact)
@@ -531,6 +546,8 @@ TEST_F(zc, threshold_parameter_and_flags_choose_zc_or_copy)
 	unsigned int i;
 	int q, fd;
 
+	/* loopback is the only route here: let it count as remote */
+	ASSERT_EQ(0, param_write(PARAM_LOCAL, "1\n"));
 	ASSERT_EQ(0, tcp_pair(&self->r, 0, 0, &q, &fd));
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		long long zp = proc_key("sock_zc_pushes");
@@ -548,6 +565,41 @@ TEST_F(zc, threshold_parameter_and_flags_choose_zc_or_copy)
 	ASSERT_EQ(0, push(&self->r, self->region, q, 0, 10, QD_PUSH_ZC | QD_PUSH_COPY, 99));
 	ASSERT_EQ(0, qd_raw_wait_cqe(&self->r, &cqe, NULL, 5000 * MS));
 	EXPECT_EQ(-EINVAL, cqe.res);
+	close(fd);
+}
+
+/*
+ * To a peer on a loopback route a push goes by copy whatever its size
+ * (the receiver would copy anyway), unless forced or zc_local is set.
+ */
+TEST_F(zc, loopback_peers_get_copies_unless_forced_or_zc_local)
+{
+	static const struct {
+		const char *local;
+		__u32 flags;
+		int zc;
+	} c[] = {
+		{ "0\n", 0, 0 }, { "0\n", QD_PUSH_ZC, 1 }, { "1\n", 0, 1 },
+	};
+	size_t n = 256 << 10;
+	struct qd_cqe cqe;
+	unsigned int i;
+	int q, fd;
+
+	ASSERT_EQ(0, set_param(4096));
+	ASSERT_EQ(0, tcp_pair(&self->r, 0, 0, &q, &fd));
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		long long zp = proc_key("sock_zc_pushes");
+		long long cp = proc_key("sock_copy_pushes");
+
+		ASSERT_EQ(0, param_write(PARAM_LOCAL, c[i].local));
+		ASSERT_EQ(0, push(&self->r, self->region, q, 0, n, c[i].flags, i));
+		ASSERT_EQ(0, recv_all(fd, self->out, n));
+		ASSERT_EQ(0, qd_raw_wait_cqe(&self->r, &cqe, NULL, 5000 * MS));
+		EXPECT_EQ((long long)n, cqe.res);
+		EXPECT_EQ(zp + c[i].zc, proc_key("sock_zc_pushes")) TH_LOG("case %u", i);
+		EXPECT_EQ(cp + !c[i].zc, proc_key("sock_copy_pushes")) TH_LOG("case %u", i);
+	}
 	close(fd);
 }
 

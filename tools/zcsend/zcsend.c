@@ -2,7 +2,8 @@
 /*
  * zcsend: where zero-copy send pays off. Streams socket pushes of each size
  * over TCP, once sent zero-copy and once by copy (the module parameter
- * zc_min_bytes set to 0, then to the maximum; restored at exit), and
+ * zc_min_bytes set to 0, then to the maximum, and zc_local to 1 so that
+ * loopback counts too; both restored at exit), and
  * prints the throughput and the CPU the whole machine spent per MiB sent
  * (from /proc/stat: the send path runs in the submitter, kworkers and
  * softirq, so the process's own rusage would miss most of it).
@@ -30,9 +31,10 @@
 #include <qd.h>
 
 #define PARAM	"/sys/module/qd/parameters/zc_min_bytes"
+#define LOCAL	"/sys/module/qd/parameters/zc_local"
 #define MAXQ	64
 
-static char saved_param[32];
+static char saved_param[32], saved_local[8];
 
 static double now(void)
 {
@@ -42,9 +44,9 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int param_write(const char *v)
+static int param_write(const char *path, const char *v)
 {
-	FILE *f = fopen(PARAM, "we");
+	FILE *f = fopen(path, "we");
 	int ret;
 
 	if (!f)
@@ -56,7 +58,9 @@ static int param_write(const char *v)
 static void param_restore(void)
 {
 	if (saved_param[0])
-		param_write(saved_param);
+		param_write(PARAM, saved_param);
+	if (saved_local[0])
+		param_write(LOCAL, saved_local);
 }
 
 /* Busy and total jiffies of all CPUs. */
@@ -319,7 +323,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fclose(f);
+	f = fopen(LOCAL, "re");
+	if (!f || !fgets(saved_local, sizeof(saved_local), f)) {
+		fprintf(stderr, "zcsend: %s: missing\n", LOCAL);
+		return 1;
+	}
+	fclose(f);
 	atexit(param_restore);
+	/* loopback too: qd would otherwise copy to local peers */
+	if (param_write(LOCAL, "1\n"))
+		return 1;
 	if (qd_init()) {
 		fprintf(stderr, "zcsend: qd_init failed\n");
 		return 1;
@@ -333,7 +346,7 @@ int main(int argc, char **argv)
 		size_t size = strtoul(tok, NULL, 0);
 
 		for (m = 0; m < 2; m++) {
-			if (param_write(m ? "0\n" : "4294967295\n") ||
+			if (param_write(PARAM, m ? "0\n" : "4294967295\n") ||
 			    run_point(&dst, size, secs, depth, &pt[m]))
 				return 1;
 			printf("%9zu  %5s %9.1f %9.0f %7.1f %12.0f %8.0f\n", size,

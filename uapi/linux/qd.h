@@ -156,7 +156,8 @@ struct qd_sqe {
  * completes once the network stack has released every page (after the
  * peer's ACK for TCP), not when the bytes are queued. COPY: copy into the
  * socket and complete then, whatever the size. Without either, pushes of
- * at least the module parameter zc_min_bytes go zero-copy (see
+ * at least the module parameter zc_min_bytes go zero-copy, except to peers
+ * on a loopback route (module parameter zc_local; see
  * Documentation/design.md, "Send"). Bit 0 stays invalid on a push (it is a
  * pop's QD_POP_MULTISHOT).
  */
