@@ -32,6 +32,7 @@
 #include "object.h"
 #include "op.h"
 #include "sock.h"
+#include "sock_zc.h"
 #include "stats.h"
 
 static unsigned int qd_max_sockets = 16384;
@@ -183,7 +184,10 @@ void qd_sock_finish(struct qd_sock *s, struct qd_op *op, s64 res)
 			 op->opcode != QD_OP_CONNECT)
 			WRITE_ONCE(s->pushed, s->pushed + 1);
 	}
-	qd_op_complete(op, res);
+	if (op->sock.zc)
+		qd_zc_end(op, res);	/* completes once the stack lets go */
+	else
+		qd_op_complete(op, res);
 }
 
 /*
@@ -680,4 +684,5 @@ int qd_sock_init(void)
 void qd_sock_exit(void)
 {
 	destroy_workqueue(qd_sock_wq);
+	qd_zc_exit();
 }
