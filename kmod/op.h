@@ -12,6 +12,7 @@
 struct qd_ctx;
 struct qd_object;
 struct qd_region;
+struct qd_zc;
 
 /*
  * An element in flight: what one push carries and one pop yields. Charged
@@ -70,6 +71,7 @@ struct qd_op {
 			struct qd_cqe_addr addr;
 			u64 done;	/* PUSH, POP: bytes moved so far */
 			bool starved;	/* POP: bytes wait, the pool is empty */
+			struct qd_zc *zc; /* PUSH sent zero-copy (sock_zc.c) */
 		} sock;
 	};
 };

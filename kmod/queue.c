@@ -20,6 +20,8 @@
  */
 int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
+	if (qd_push_flags_bad(sqe->op_flags))
+		return -EINVAL;
 	return qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->elem);
 }
 

@@ -154,6 +154,12 @@ static bool qd_sock_pool_take(struct qd_sock *s, struct qd_op *op)
 				 &s->pool_wait))
 		return true;
 	op->sock.starved = true;
+	/*
+	 * Closed meanwhile (a work item may serve pops while close runs):
+	 * close's qd_pool_unwait() came first, or comes after and finds us.
+	 */
+	if (READ_ONCE(s->closed))
+		qd_pool_unwait(op->ctx, &s->pool_wait);
 	return false;
 }
 

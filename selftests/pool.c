@@ -518,6 +518,33 @@ TEST_F(raw, provide_and_pool_pops_check_their_fields)
 	EXPECT_EQ(-ENOTCONN, cqe.res);
 }
 
+TEST_F(raw, a_starved_socket_closed_is_released_without_a_provide)
+{
+	long long before, now = 0;
+	struct qd_cqe cqe;
+	struct qd_sqe s;
+	int i;
+
+	ASSERT_EQ(0, raw_pair(&self->r, &self->lq, &self->sq, &self->cfd));
+	ASSERT_EQ(3, send(self->cfd, "abc", 3, 0));
+	s = pool_pop(self->sq, 0, 0, 1);
+	ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+	ASSERT_EQ(1, qd_raw_submit(&self->r));
+	ASSERT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(&self->r, &cqe, NULL, 100 * QD_RAW_MS));
+	before = qd_kv(QD_PROC_PATH, "sockets");
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, self->sq));
+	ASSERT_EQ(0, qd_raw_wait_cqe(&self->r, &cqe, NULL, 2000 * QD_RAW_MS));
+	EXPECT_EQ(-ECANCELED, cqe.res);
+	/* The pool let go of it: the socket goes now, not at a PROVIDE. */
+	for (i = 0; i < 200; i++) {
+		now = qd_kv(QD_PROC_PATH, "sockets");
+		if (now < before)
+			break;
+		qd_sleep_ms(10);
+	}
+	EXPECT_EQ(before - 1, now);
+}
+
 TEST_F(raw, closing_the_context_with_starved_pops_and_a_full_pool_leaks_nothing)
 {
 	struct qd_cqe cqe;

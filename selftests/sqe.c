@@ -126,10 +126,16 @@ TEST_F(sqe, op_flags_on_push_or_pop_is_einval)
 	struct qd_cqe cqe;
 	struct qd_sqe s;
 
-	/* a push defines no op_flags (QD_POP_MULTISHOT is a pop's), a pop
-	 * nothing past QD_POP_MULTISHOT */
+	/* a push defines only QD_PUSH_ZC and QD_PUSH_COPY (QD_POP_MULTISHOT
+	 * is a pop's), not both; a pop nothing past QD_POP_MULTISHOT */
 	s = qd_sqe_push(self->qd, &seg, 1, 1);
 	s.op_flags = 1;
+	DO_SQE(s, &cqe);
+	EXPECT_EQ(-EINVAL, cqe.res);
+	s.op_flags = 8;
+	DO_SQE(s, &cqe);
+	EXPECT_EQ(-EINVAL, cqe.res);
+	s.op_flags = QD_PUSH_ZC | QD_PUSH_COPY;
 	DO_SQE(s, &cqe);
 	EXPECT_EQ(-EINVAL, cqe.res);
 	s = qd_sqe_pop(self->qd, 2);

@@ -176,6 +176,21 @@ struct qd_sqe {
 #define QD_POOL_MAX_BUFS	65536
 
 /*
+ * PUSH and PUSHTO op_flags, for socket qds (a memory queue never copies a
+ * push and ignores them); at most one.
+ * ZC: send zero-copy from the registered pages whatever the size: the push
+ * completes once the network stack has released every page (after the
+ * peer's ACK for TCP), not when the bytes are queued. COPY: copy into the
+ * socket and complete then, whatever the size. Without either, pushes of
+ * at least the module parameter zc_min_bytes go zero-copy, except to peers
+ * on a loopback route (module parameter zc_local; see
+ * Documentation/design.md, "Send"). Bit 0 stays invalid on a push (it is a
+ * pop's QD_POP_MULTISHOT).
+ */
+#define QD_PUSH_ZC		_BITUL(1)
+#define QD_PUSH_COPY		_BITUL(2)
+
+/*
  * NOP variants that complete later from interrupt context: from an hrtimer
  * callback in hardirq (QD_NOP_HARDIRQ) or softirq (QD_NOP_SOFTIRQ) context,
  * delay_ns (at most QD_NOP_MAX_DELAY_NS) after submission. They exercise
@@ -268,6 +283,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_SQPOLL		_BITUL(13)	/* QD_SETUP_SQPOLL */
 #define QD_FEAT_SOCKETS		_BITUL(14)	/* QD_IOC_SOCKET and friends */
 #define QD_FEAT_POOL		_BITUL(15)	/* QD_OP_PROVIDE, QD_POP_POOL */
+#define QD_FEAT_SEND_ZC		_BITUL(16)	/* zero-copy send, QD_PUSH_ZC/COPY */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
