@@ -397,7 +397,7 @@ static void raise_limits(void)
 		write_file("/proc/sys/net/ipv4/tcp_max_syn_backlog", buf);
 	}
 	/* 10,000 client ports on one destination */
-	write_file("/proc/sys/net/ipv4/ip_local_port_range", "10000 65000");
+	write_file("/proc/sys/net/ipv4/ip_local_port_range", "10000 65001");
 }
 
 static void usage(FILE *f)

@@ -11,7 +11,8 @@
  * would make every accepted qd cross threads and the idle workers compete
  * for the listener.
  *
- * A TCP connection always has one pop in flight while it may read. A pop's
+ * A TCP connection always has one pop in flight while it may read (a UDP
+ * socket UDP_POPS). A pop's
  * bytes (libqd's buffer, ours with the result) are pushed back as they are
  * and freed when that push completes, failed or not. At most MAX_PUSHES
  * echoes are in flight per connection: past that it stops popping until
@@ -42,13 +43,19 @@
 #define ACCEPTS		8	/* accepts in flight per listener: bursts */
 #define MAX_PUSHES	4	/* echoes in flight per TCP connection */
 #define UDP_PUSHES	64	/* echoes in flight per UDP socket */
+/*
+ * Pops in flight per UDP socket: a pending pop takes a datagram out of the
+ * socket as it arrives (in the stack's callback), so a burst waits in our
+ * buffers instead of overflowing the socket's receive buffer.
+ */
+#define UDP_POPS	8
 #define BACKLOG		4096	/* capped by net.core.somaxconn */
 
 struct conn {
 	int		qd;
 	int		ops;		/* tokens in flight that name it */
 	int		pushes;		/* of which pushes */
-	bool		popping;
+	int		pops;		/* of which pops */
 	bool		eof;		/* the peer closed its side */
 	bool		closed;		/* qd_close() done */
 	bool		udp;
@@ -129,17 +136,23 @@ static void pop(struct worker *w, struct conn *c)
 		return;
 	}
 	if (!add(w, qt, OP_POP, c, NULL))
-		c->popping = true;
+		c->pops++;
 }
 
-/* Should c pop again? Not while its echoes are backed up or it is done. */
+/* Pop (again) unless c's echoes are backed up or it is done. */
 static void maybe_pop(struct worker *w, struct conn *c)
 {
-	int max = c->udp ? UDP_PUSHES : MAX_PUSHES;
+	int max_pushes = c->udp ? UDP_PUSHES : MAX_PUSHES;
+	int max_pops = c->udp ? UDP_POPS : 1;
 
-	if (!c->popping && !c->closed && !c->eof && !stopping() &&
-	    c->pushes < max)
+	while (c->pops < max_pops && !c->closed && !c->eof && !stopping() &&
+	       c->pushes < max_pushes && !w->err) {
+		int before = c->pops;
+
 		pop(w, c);
+		if (c->pops == before)
+			break;
+	}
 }
 
 static void accept_one(struct worker *w)
@@ -184,7 +197,7 @@ static void on_accept(struct worker *w, const struct qd_result *r)
 	} else {
 		c->qd = r->value.accept.qd;
 		conn_link(w, c);
-		pop(w, c);
+		maybe_pop(w, c);
 		conn_put(w, c);
 	}
 	if (!stopping())
@@ -197,7 +210,7 @@ static void on_pop(struct worker *w, struct conn *c, struct qd_result *r)
 	qd_token_t qt;
 	int ret;
 
-	c->popping = false;
+	c->pops--;
 	if (c->udp && r->ret <= 0) {
 		/* An empty datagram echoes nothing; an error loses one. */
 		if (r->ret < 0 && r->ret != -ECANCELED) {
@@ -286,8 +299,8 @@ static void *worker_main(void *arg)
 
 	for (i = 0; i < ACCEPTS && !w->err; i++)
 		accept_one(w);
-	if (w->udp.qd >= 0 && !w->err)
-		pop(w, &w->udp);
+	if (w->udp.qd >= 0)
+		maybe_pop(w, &w->udp);
 	while (w->p.n > 0) {
 		if (stopping() && !closing) {
 			closing = true;
