@@ -41,6 +41,7 @@ static void qd_ctx_free(struct qd_ctx *ctx)
 	list_del(&ctx->node);
 	mutex_unlock(&qd_ctx_list_lock);
 
+	qd_pools_free(ctx);
 	qd_region_free_all(ctx);
 	qd_rings_free(ctx);
 	xa_destroy(&ctx->qds);
@@ -101,6 +102,7 @@ struct qd_ctx *qd_ctx_create(void)
 	xa_init_flags(&ctx->qds, XA_FLAGS_ALLOC);
 	xa_init_flags(&ctx->regions, XA_FLAGS_ALLOC);
 	init_waitqueue_head(&ctx->wait);
+	qd_pools_init(ctx);
 	INIT_WORK(&ctx->free_work, qd_ctx_free_work);
 
 	mutex_lock(&qd_ctx_list_lock);
@@ -130,6 +132,7 @@ void qd_ctx_release(struct qd_ctx *ctx)
 	mutex_lock(&ctx->lock);
 	qd_object_close_all(ctx);
 	mutex_unlock(&ctx->lock);
+	qd_pools_release(ctx);
 
 	/* Nobody will reap these; later completions are dropped, not parked. */
 	qd_cq_discard_overflow(ctx);

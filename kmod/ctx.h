@@ -10,6 +10,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
+#include "pool.h"
 #include "rings.h"
 
 struct cred;
@@ -73,6 +74,7 @@ struct qd_ctx {
 
 	struct xarray qds;		/* qd -> struct qd_object */
 	struct xarray regions;		/* id -> struct qd_region */
+	struct qd_pool pools[QD_POOL_GROUPS];	/* provided buffers (pool.c) */
 	atomic_long_t pinned_pages;
 
 	struct dentry *debugfs;

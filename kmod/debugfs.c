@@ -55,6 +55,7 @@ static int info_show(struct seq_file *m, void *v)
 	seq_printf(m, "enters %lld\n", atomic64_read(&ctx->enters));
 	seq_printf(m, "regions %lu\nqueues %lu\n", nr_regions, nr_qds);
 	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&ctx->pinned_pages));
+	qd_pools_show(ctx, m);
 	/* Set before nr_rings, which was read above; stopped after removal. */
 	if (nr_rings && ctx->sqp)
 		qd_sqpoll_show(m, ctx->sqp);

@@ -55,6 +55,7 @@ struct qd_object_ops {
 	int (*accept)(struct qd_object *obj, struct qd_op *op);
 	int (*connect)(struct qd_object *obj, struct qd_op *op);
 	int (*pushto)(struct qd_object *obj, struct qd_op *op);
+	bool pool;	/* pops may take buffers from a pool (QD_POP_POOL) */
 };
 
 struct qd_object {

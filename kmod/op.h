@@ -55,6 +55,8 @@ struct qd_op {
 	u8 wait_charged;		/* the wait holds an element charge */
 	u8 copy;			/* pop: elem must be copied into dst */
 	u8 cqe_flags;			/* QD_CQE_F_ADDR, _TRUNC (sockets) */
+	u8 pool_group;			/* PROVIDE, POP with QD_POP_POOL */
+	u8 pool_max;			/* POP with QD_POP_POOL: buffers at most */
 	u32 op_flags;			/* sqe->op_flags, checked by the opdef */
 	union {				/* per-opcode state, from prep */
 		struct {
@@ -66,6 +68,7 @@ struct qd_op {
 			/* CONNECT, PUSHTO: the peer; POP, ACCEPT: whence */
 			struct qd_cqe_addr addr;
 			u64 done;	/* PUSH, POP: bytes moved so far */
+			bool starved;	/* POP: bytes wait, the pool is empty */
 		} sock;
 	};
 };

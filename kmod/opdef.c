@@ -19,8 +19,9 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 	},
 	[QD_OP_POP] = {
 		.name = "pop",
-		.op_flags = QD_POP_MULTISHOT,
+		.op_flags = QD_POP_MULTISHOT | QD_POP_POOL,
 		.no_skip = true,
+		.buf_group = true,
 		.prep = qd_pop_prep,
 		.issue = qd_pop_issue,
 	},
@@ -51,5 +52,12 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 		.addr2 = true,
 		.prep = qd_pushto_prep,
 		.issue = qd_pushto_issue,
+	},
+	[QD_OP_PROVIDE] = {
+		.name = "provide",
+		.op_flags = QD_PROVIDE_RECLAIM,
+		.buf_group = true,
+		.prep = qd_provide_prep,
+		.issue = qd_provide_issue,
 	},
 };

@@ -8,7 +8,7 @@
 struct qd_op;
 
 /* Opcodes this module knows; not part of the ABI. */
-#define QD_OP_COUNT	(QD_OP_PUSHTO + 1)
+#define QD_OP_COUNT	(QD_OP_PROVIDE + 1)
 
 /*
  * One entry per opcode. prep validates the (already copied) SQE and gathers
@@ -20,6 +20,7 @@ struct qd_opdef {
 	u32 op_flags;		/* sqe->op_flags bits the opcode defines */
 	bool no_skip;		/* success carries data: no SKIP_SUCCESS */
 	bool addr2;		/* uses sqe->addr2 and sqe->addr_len */
+	bool buf_group;		/* uses sqe->buf_group */
 	int (*prep)(struct qd_op *op, const struct qd_sqe *sqe);
 	int (*issue)(struct qd_op *op);
 };
@@ -43,6 +44,8 @@ int qd_connect_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_connect_issue(struct qd_op *op);
 int qd_pushto_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_pushto_issue(struct qd_op *op);
+int qd_provide_prep(struct qd_op *op, const struct qd_sqe *sqe);
+int qd_provide_issue(struct qd_op *op);
 struct qd_ctx;
 bool qd_wake_direct(struct qd_ctx *ctx, const struct qd_sqe *sqe);
 

@@ -47,8 +47,18 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 
 	int ret;
 
-	/* A buffer for a copy, if the element cannot come without one. */
-	if (sqe->nsegs || sqe->addr) {
+	if (sqe->op_flags & QD_POP_POOL) {
+		/* Buffers from a pool when bytes arrive (pool.c, sockets). */
+		if (sqe->nsegs > QD_SGA_MAX || sqe->addr ||
+		    sqe->op_flags & QD_POP_MULTISHOT ||
+		    sqe->buf_group >= QD_POOL_GROUPS)
+			return -EINVAL;
+		op->pool_group = sqe->buf_group;
+		op->pool_max = sqe->nsegs ?: QD_SGA_MAX;
+	} else if (sqe->buf_group) {
+		return -EINVAL;
+	} else if (sqe->nsegs || sqe->addr) {
+		/* A buffer for a copy, if the element cannot come without one. */
 		if (sqe->op_flags & QD_POP_MULTISHOT)
 			return -EINVAL;
 		ret = qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->dst);
@@ -58,6 +68,8 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	if (qd_op_target(op))
 		return -EBADF;
 	obj = op->obj;
+	if (sqe->op_flags & QD_POP_POOL && !obj->ops->pool)
+		return -EOPNOTSUPP;
 	return obj->ops->prep_pop ? obj->ops->prep_pop(obj, op) : 0;
 }
 

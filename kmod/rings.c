@@ -177,7 +177,7 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 		      QD_FEAT_SKIP_SUCCESS | QD_FEAT_MULTISHOT |
 		      QD_FEAT_MAPPED_QUEUE | QD_FEAT_SHARED_QUEUE |
 		      QD_FEAT_MQ_SLEEP | QD_FEAT_SHARED_MAPPED |
-		      QD_FEAT_SQPOLL | QD_FEAT_SOCKETS;
+		      QD_FEAT_SQPOLL | QD_FEAT_SOCKETS | QD_FEAT_POOL;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
 	return ring;
@@ -457,9 +457,12 @@ static const struct qd_kelem *qd_op_cqe_elem(const struct qd_op *op)
 {
 	if (!op->elem || !op->elem->nsegs)
 		return NULL;
-	if (op->opcode == QD_OP_POP && op->res >= 0)
+	/* A pool pop's buffers go back even when it failed (sock.c). */
+	if (op->opcode == QD_OP_POP &&
+	    (op->res >= 0 || op->cqe_flags & QD_CQE_F_POOL))
 		return op->elem;
-	if (op->opcode == QD_OP_PUSH && op->res < 0 && op->elem->whole)
+	if ((op->opcode == QD_OP_PUSH || op->opcode == QD_OP_PROVIDE) &&
+	    op->res < 0 && op->elem->whole)
 		return op->elem;
 	return NULL;
 }

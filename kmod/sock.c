@@ -167,6 +167,15 @@ int qd_sock_enqueue(struct qd_sock *s, struct qd_op *op, enum qd_op_wait why,
 void qd_sock_finish(struct qd_sock *s, struct qd_op *op, s64 res)
 {
 	qd_op_unwait(op);
+	/*
+	 * A pool pop ending with buffers it did not fill (an error, a
+	 * cancel): its CQE hands them to the popper (QD_CQE_F_POOL).
+	 */
+	if (op->dst && op->dst->nsegs && op->op_flags & QD_POP_POOL) {
+		op->elem = op->dst;
+		op->dst = NULL;
+		op->cqe_flags |= QD_CQE_F_POOL;
+	}
 	if (res >= 0) {
 		if (op->opcode == QD_OP_POP)
 			WRITE_ONCE(s->popped, s->popped + 1);
@@ -501,6 +510,7 @@ static const struct qd_object_ops qd_sock_ops = {
 	.show = qd_sock_show,
 	.accept = qd_sock_accept,
 	.connect = qd_sock_connect,
+	.pool = true,
 };
 
 static struct qd_sock *qd_sock_alloc(struct socket *sock)
@@ -517,6 +527,9 @@ static struct qd_sock *qd_sock_alloc(struct socket *sock)
 	INIT_LIST_HEAD(&s->pops);
 	INIT_LIST_HEAD(&s->pushes);
 	INIT_LIST_HEAD(&s->accepts);
+	INIT_LIST_HEAD(&s->pool_wait.node);
+	s->pool_wait.obj = &s->obj;
+	s->pool_wait.ready = qd_sock_pool_ready;
 	INIT_WORK(&s->work, qd_sock_work);
 	INIT_WORK(&s->free_work, qd_sock_free_work);
 	atomic_long_inc(&qd_stats.sockets);

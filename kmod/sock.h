@@ -10,6 +10,7 @@
 
 #include "object.h"
 #include "op.h"
+#include "pool.h"
 
 struct qd_ctx;
 struct qd_op;
@@ -52,6 +53,8 @@ struct qd_sock {
 	bool eof;			/* sticky: the peer's FIN was popped */
 	u64 pushed, popped;		/* ops completed */
 	u64 bytes_in, bytes_out;
+	/* Queued on a pool while bytes wait for a buffer (QD_POP_POOL). */
+	struct qd_pool_waiter pool_wait;
 	struct work_struct work;	/* accept, receive when owned, send */
 	struct work_struct free_work;
 	void (*saved_data_ready)(struct sock *sk);
@@ -96,6 +99,7 @@ int qd_sock_accept(struct qd_object *obj, struct qd_op *op);
 void qd_sock_accept_run(struct qd_sock *s);
 void qd_sock_rx_event(struct qd_sock *s, struct sock *sk);
 void qd_sock_data_ready(struct sock *sk);
+void qd_sock_pool_ready(struct qd_pool_waiter *w, bool live);
 
 /* sock_tx.c */
 int qd_sock_push(struct qd_object *obj, struct qd_op *op);

@@ -87,6 +87,12 @@ static void qd_sock_pop_done(struct qd_sock *s, struct qd_op *op, u64 n)
 	u64 left = n;
 	u32 i = 0;
 
+	if (op->op_flags & QD_POP_POOL) {
+		op->cqe_flags |= QD_CQE_F_POOL;
+		/* An empty datagram: its buffer goes back whole. */
+		if (!n)
+			i = e->nsegs;
+	}
 	while (i < e->nsegs && left >= e->segs[i].len)
 		left -= e->segs[i++].len;
 	if (left)
@@ -102,21 +108,49 @@ static void qd_sock_pop_done(struct qd_sock *s, struct qd_op *op, u64 n)
 	qd_sock_done(s, &s->pops, op, n);
 }
 
+/*
+ * One more buffer for a pool pop (QD_POP_POOL) that filled those it has:
+ * TCP takes up to the pop's nsegs (0: QD_SGA_MAX), UDP one per datagram. false when it has all
+ * it may take, or when the pool is empty: then the socket waits on the
+ * pool (pool.c), and a PROVIDE serves its pops again. Any context.
+ */
+static bool qd_sock_pool_take(struct qd_sock *s, struct qd_op *op)
+{
+	u32 max = s->type == SOCK_STREAM ? op->pool_max : 1;
+
+	if (!(op->op_flags & QD_POP_POOL) || op->dst->nsegs >= max)
+		return false;
+	if (qd_pool_take_or_wait(op->ctx, op->pool_group, op->dst,
+				 &s->pool_wait))
+		return true;
+	op->sock.starved = true;
+	return false;
+}
+
 static int qd_sock_recv_actor(read_descriptor_t *desc, struct sk_buff *skb,
 			      unsigned int offset, size_t len)
 {
 	struct qd_op *op = desc->arg.data;
-	size_t n = min_t(size_t, len, desc->count);
+	struct qd_sock *s = to_qd_sock(op->obj);
+	size_t n, used = 0;
 
-	if (!n)
-		return 0;
-	if (qd_sock_copy_skb(skb, offset, op->dst, op->sock.done, n)) {
-		desc->error = -EFAULT;
-		return 0;
+	while (len && desc->count) {
+		/* A pool pop takes buffers only for bytes that are here. */
+		if (op->sock.done == op->dst->bytes && !qd_sock_pool_take(s, op))
+			break;
+		n = min3(len, desc->count,
+			 (size_t)(op->dst->bytes - op->sock.done));
+		if (qd_sock_copy_skb(skb, offset, op->dst, op->sock.done, n)) {
+			desc->error = -EFAULT;
+			break;
+		}
+		op->sock.done += n;
+		desc->count -= n;
+		offset += n;
+		len -= n;
+		used += n;
 	}
-	op->sock.done += n;
-	desc->count -= n;
-	return n;
+	return used;
 }
 
 /* Called with the socket locked (bh lock, or owned by us). */
@@ -129,15 +163,23 @@ static void qd_sock_rx_tcp(struct qd_sock *s)
 
 	while ((op = qd_sock_take(s, &s->pops))) {
 		desc.arg.data = op;
-		desc.count = op->dst->bytes;
+		/* A pool pop: as much as QD_SGA_MAX buffers hold. */
+		desc.count = op->op_flags & QD_POP_POOL ? INT_MAX :
+			     op->dst->bytes;
 		desc.written = 0;
 		desc.error = 0;
+		op->sock.starved = false;
 		if (tcp_read_sock(sk, &desc, qd_sock_recv_actor) > 0 &&
 		    !desc.error) {
 			qd_sock_pop_done(s, op, op->sock.done);
 			continue;
 		}
 		err = desc.error ?: READ_ONCE(s->err) ?: READ_ONCE(sk->sk_err);
+		if (op->sock.starved && !desc.error) {
+			/* Bytes (and maybe a FIN) wait for a PROVIDE. */
+			qd_sock_putback(s, &s->pops, op);
+			return;
+		}
 		if (err) {
 			if (err > 0)
 				WRITE_ONCE(s->err, err);
@@ -190,6 +232,17 @@ static void qd_sock_rx_udp(struct qd_sock *s)
 	int off, err;
 
 	while ((op = qd_sock_take(s, &s->pops))) {
+		/*
+		 * A pool pop takes its buffer before it dequeues a datagram
+		 * (we are the only reader: what is queued stays queued).
+		 */
+		if (op->op_flags & QD_POP_POOL && !op->dst->nsegs &&
+		    ((skb_queue_empty_lockless(&udp_sk(sk)->reader_queue) &&
+		      skb_queue_empty_lockless(&sk->sk_receive_queue)) ||
+		     !qd_sock_pool_take(s, op))) {
+			qd_sock_putback(s, &s->pops, op);
+			return;
+		}
 		off = 0;
 		skb = __skb_recv_udp(sk, MSG_DONTWAIT, &off, &err);
 		if (!skb) {
@@ -296,16 +349,35 @@ void qd_sock_data_ready(struct sock *sk)
 	read_unlock_bh(&sk->sk_callback_lock);
 }
 
-/* Process context: a socket pop brings its buffer (QD_OP_POP addr/nsegs). */
+/*
+ * Process context: a socket pop brings its buffer (QD_OP_POP addr/nsegs) or
+ * takes buffers from a pool when bytes come (QD_POP_POOL).
+ */
 int qd_sock_prep_pop(struct qd_object *obj, struct qd_op *op)
 {
 	struct qd_sock *s = to_qd_sock(obj);
 
+	int ret;
+
+	if (op->op_flags & QD_POP_POOL) {
+		/* An empty element: the pool's buffers go in as bytes come. */
+		op->dst = qd_elem_alloc(op->ctx, &ret);
+		return op->dst ? 0 : ret;
+	}
 	if (!op->dst)
 		return -EINVAL;
 	if (s->type == SOCK_DGRAM && op->dst->nsegs > QD_CQE_ADDR_SEG)
 		return -EINVAL;
 	return 0;
+}
+
+/* A PROVIDE refilled the pool this socket waited on (process context). */
+void qd_sock_pool_ready(struct qd_pool_waiter *w, bool live)
+{
+	struct qd_sock *s = container_of(w, struct qd_sock, pool_wait);
+
+	if (live)
+		qd_sock_rx_process(s);
 }
 
 /* Whether a pop on s has nothing to wait for: -ENOTCONN, or 0. */

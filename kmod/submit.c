@@ -26,14 +26,18 @@
 /* SQE flags this module knows. */
 #define QD_SQE_F_ALL	QD_SQE_F_SKIP_SUCCESS
 
-/* addr2: the opcode uses addr2 and addr_len (resv0 and resv[0]). */
-static bool qd_sqe_resv_clear(const struct qd_sqe *sqe, bool addr2)
+/*
+ * The reserved fields the opcode does not use are zero: addr2 and addr_len
+ * (resv[0] and resv0), buf_group (resv0).
+ */
+static bool qd_sqe_resv_clear(const struct qd_sqe *sqe,
+			      const struct qd_opdef *def)
 {
 	int i;
 
-	if (sqe->resv0 && !addr2)
+	if (sqe->resv0 && !def->addr2 && !def->buf_group)
 		return false;
-	for (i = addr2 ? 1 : 0; i < ARRAY_SIZE(sqe->resv); i++)
+	for (i = def->addr2 ? 1 : 0; i < ARRAY_SIZE(sqe->resv); i++)
 		if (sqe->resv[i])
 			return false;
 	return true;
@@ -63,7 +67,7 @@ static void qd_submit_one(struct qd_op *op, const struct qd_sqe *sqe)
 
 	if (sqe->flags & ~QD_SQE_F_ALL || sqe->op_flags & ~def->op_flags ||
 	    (def->no_skip && sqe->flags & QD_SQE_F_SKIP_SUCCESS) ||
-	    !qd_sqe_resv_clear(sqe, def->addr2))
+	    !qd_sqe_resv_clear(sqe, def))
 		ret = -EINVAL;
 	else
 		ret = def->prep(op, sqe);
@@ -116,7 +120,8 @@ int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
 		       sizeof(sqe));
 		/* A wake that succeeds posts nothing: no op (queue.c). */
-		if (sqe.opcode == QD_OP_WAKE && qd_sqe_resv_clear(&sqe, false) &&
+		if (sqe.opcode == QD_OP_WAKE &&
+		    qd_sqe_resv_clear(&sqe, &qd_opdefs[QD_OP_WAKE]) &&
 		    qd_wake_direct(ctx, &sqe)) {
 			sq->head++;
 			continue;

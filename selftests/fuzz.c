@@ -60,7 +60,7 @@
 #include "harness.h"
 
 /* The first opcode the module does not know (QD_OP_LAST is not ABI). */
-#define FZ_OP_UNKNOWN	(QD_OP_PUSHTO + 1)
+#define FZ_OP_UNKNOWN	(QD_OP_PROVIDE + 1)
 
 /*
  * The short tests and the campaign's main threads check one CQE per SQE, so
@@ -77,7 +77,7 @@ static void sqe_one_cqe_only(struct qd_sqe *s)
 	if (s->opcode == QD_OP_CANCEL || s->opcode == QD_OP_WAKE)
 		s->opcode = 0x7f;
 	if (s->opcode == QD_OP_POP && s->op_flags & QD_POP_MULTISHOT)
-		s->op_flags = (s->op_flags & ~QD_POP_MULTISHOT) | 2;
+		s->op_flags = (s->op_flags & ~QD_POP_MULTISHOT) | 4;
 }
 
 #define NQ		4
@@ -190,6 +190,7 @@ static int sock_result_allowed(const struct qd_cqe *c)
 	case -ECONNRESET: case -EPIPE: case -EMSGSIZE: case -EADDRNOTAVAIL:
 	case -ENETUNREACH: case -EHOSTUNREACH: case -EACCES: case -EPERM:
 	case -EADDRINUSE: case -ECONNABORTED: case -EMFILE: case -ENOMEM:
+	case -ENOSPC:
 		return 1;
 	}
 	return c->res >= 0;
@@ -204,13 +205,20 @@ static int result_allowed(const struct qd_cqe *c)
 		return 1;
 	/* a socket opcode on a memory queue */
 	case -ENOTSOCK:
-		return c->opcode >= QD_OP_ACCEPT;
+		return c->opcode >= QD_OP_ACCEPT && c->opcode != QD_OP_PROVIDE;
+	/* a pool pop (QD_POP_POOL) on a memory queue */
+	case -EOPNOTSUPP:
+		return c->opcode == QD_OP_POP;
+	/* a pool full (QD_POOL_MAX_BUFS) */
+	case -ENOSPC:
+		return c->opcode == QD_OP_PROVIDE;
 	}
 	if (c->res < 0)
 		return 0;
 	if (c->opcode == QD_OP_NOP)
 		return c->res == 0;
-	return c->opcode == QD_OP_PUSH || c->opcode == QD_OP_POP;
+	return c->opcode == QD_OP_PUSH || c->opcode == QD_OP_POP ||
+	       c->opcode == QD_OP_PROVIDE;
 }
 
 static void fz_ignore_exit_sigpipe(void)
@@ -447,7 +455,7 @@ static void fz_sock_sqe(struct fuzz *f, const int *socks,
 			unsigned int slot)
 {
 	static const __u8 ops[] = { QD_OP_ACCEPT, QD_OP_CONNECT, QD_OP_PUSH,
-				    QD_OP_PUSHTO, QD_OP_POP };
+				    QD_OP_PUSHTO, QD_OP_POP, QD_OP_PROVIDE };
 	static struct sockaddr_in6 addrs[64];
 	struct qd_seg *segs = f->segs[slot % 64];
 	struct sockaddr_in6 *a = &addrs[slot % 64];
@@ -455,8 +463,11 @@ static void fz_sock_sqe(struct fuzz *f, const int *socks,
 
 	memset(s, 0, sizeof(*s));
 	memset(a, 0, sizeof(*a));
-	s->opcode = ops[rnd(f) % 5];
+	s->opcode = ops[rnd(f) % 6];
 	s->qd = pct(f) < 95 ? socks[rnd(f) % NSOCK] : pick_qd(f);
+	/* buffers for pool pops (QD_POP_POOL, op_flags below) */
+	if (s->opcode == QD_OP_PROVIDE && pct(f) < 95)
+		s->qd = 0;
 	s->user_data = f->made;
 	if (pct(f) < 70)
 		memcpy(a, lst, sizeof(*lst));	/* the listener */
@@ -470,6 +481,7 @@ static void fz_sock_sqe(struct fuzz *f, const int *socks,
 		s->addr_len = pct(f) < 80 ? 16 : rnd(f) % 200;
 	}
 	if (s->opcode == QD_OP_PUSH || s->opcode == QD_OP_PUSHTO ||
+	    s->opcode == QD_OP_PROVIDE ||
 	    (s->opcode == QD_OP_POP && pct(f) < 90)) {
 		s->nsegs = 1 + rnd(f) % QD_SGA_MAX;
 		for (i = 0; i < QD_SGA_MAX; i++)
@@ -478,6 +490,12 @@ static void fz_sock_sqe(struct fuzz *f, const int *socks,
 		if (pct(f) < 10)
 			random_seg(f, &segs[rnd(f) % QD_SGA_MAX]);
 		s->addr = (uintptr_t)segs;
+	}
+	if (s->opcode == QD_OP_POP && pct(f) < 25) {
+		/* a pool pop: takes what the PROVIDEs above gave */
+		s->op_flags = QD_POP_POOL;
+		s->addr = 0;
+		s->nsegs = rnd(f) % (QD_SGA_MAX + 1);
 	}
 	if (pct(f) < 5)
 		sqe_set_resv(s, rnd(f) % 9, rnd(f) | 1);
@@ -1236,8 +1254,9 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 		fz_violation("CQE of SQE %u: flags %#x resv %u %u", idx, q->flags,
 			     q->resv1, q->resv2);
 	if (q->flags & QD_CQE_F_ELEM) {
-		/* a pop's element, or a failed push's given back */
-		if ((r->op == QD_OP_POP ? res < 0 : r->op != QD_OP_PUSH || res >= 0) ||
+		/* a pop's element, or a failed push's (or provide's) given back */
+		if ((r->op == QD_OP_POP ? res < 0 :
+		     (r->op != QD_OP_PUSH && r->op != QD_OP_PROVIDE) || res >= 0) ||
 		    !q->nsegs || q->nsegs > QD_SGA_MAX) {
 			fz_violation("CQE of SQE %u (opcode %u res %lld): an element of %u segments",
 				     idx, r->op, res, q->nsegs);
@@ -1267,7 +1286,8 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 		     r->expect == FZ_EXP_POP;
 		break;
 	case -ENOBUFS:	/* past max_queued: a push, or a pop that would wait */
-		ok = r->op == QD_OP_PUSH || r->op == QD_OP_POP;
+		ok = r->op == QD_OP_PUSH || r->op == QD_OP_POP ||
+		     r->op == QD_OP_PROVIDE;
 		break;
 	case -ENOMEM:
 		ok = 1;
@@ -1275,7 +1295,13 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 	case -ENOTSOCK:		/* a socket opcode on a memory queue */
 	case -EAFNOSUPPORT:	/* ... or its address checked first */
 		ok = r->expect == FZ_EXP_ANY && r->op >= QD_OP_ACCEPT &&
-		     r->op < FZ_OP_UNKNOWN;
+		     r->op < FZ_OP_UNKNOWN && r->op != QD_OP_PROVIDE;
+		break;
+	case -ENOSPC:		/* a full buffer pool */
+		ok = r->expect == FZ_EXP_ANY && r->op == QD_OP_PROVIDE;
+		break;
+	case -EOPNOTSUPP:	/* a pool pop (QD_POP_POOL) on a memory queue */
+		ok = r->expect == FZ_EXP_ANY && r->op == QD_OP_POP;
 		break;
 	default:
 		if (res < 0)
@@ -1285,7 +1311,7 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 		else if (r->op == QD_OP_PUSH)
 			ok = r->expect != FZ_EXP_PUSH || res == r->bytes;
 		else
-			ok = r->op == QD_OP_POP;
+			ok = r->op == QD_OP_POP || r->op == QD_OP_PROVIDE;
 	}
 	if (r->op >= FZ_OP_UNKNOWN && res != -EINVAL)
 		ok = 0;
@@ -2887,7 +2913,7 @@ static int fe_make(unsigned long long *rng, struct fe_ring *fr, int qd, unsigned
 			s.op_flags = QD_POP_MULTISHOT;
 			s.nsegs = fe_buf(rng, fr, dst, segs, &bytes, &rec.bufslot);
 			if (!s.nsegs)
-				s.op_flags |= 2;
+				s.op_flags |= 4;	/* unknown: -EINVAL */
 			s.addr = s.nsegs ? (uintptr_t)segs : 0;
 			break;
 		case 2:	/* a cancel with nsegs */

@@ -468,7 +468,7 @@ TEST_F(lifecycle, proc_qd_has_the_documented_keys)
 	EXPECT_LE(0, s->sockets);
 	EXPECT_LE(0, s->sock_bytes_in);
 	EXPECT_LE(0, s->sock_bytes_out);
-	EXPECT_EQ(8, s->nops);
+	EXPECT_EQ(9, s->nops);
 	EXPECT_NE(NULL, qd_proc_op(s, "nop"));
 	EXPECT_NE(NULL, qd_proc_op(s, "push"));
 	EXPECT_NE(NULL, qd_proc_op(s, "pop"));
@@ -477,6 +477,7 @@ TEST_F(lifecycle, proc_qd_has_the_documented_keys)
 	EXPECT_NE(NULL, qd_proc_op(s, "accept"));
 	EXPECT_NE(NULL, qd_proc_op(s, "connect"));
 	EXPECT_NE(NULL, qd_proc_op(s, "pushto"));
+	EXPECT_NE(NULL, qd_proc_op(s, "provide"));
 }
 
 TEST_F(lifecycle, proc_qd_counts_objects)
@@ -550,7 +551,7 @@ TEST_F(lifecycle, proc_qd_op_counters_increase)
 	ASSERT_EQ(16, cqe.res);
 	/* an opcode the module does not know counts as invalid_opcode */
 	s = qd_sqe_nop(7);
-	s.opcode = QD_OP_PUSHTO + 1;
+	s.opcode = QD_OP_PROVIDE + 1;
 	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
 	ASSERT_EQ(-EINVAL, cqe.res);
 	ASSERT_EQ(0, qd_proc_read(&b));

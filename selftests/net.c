@@ -18,39 +18,13 @@
 #include <qd.h>
 
 #include "qd_raw.h"
+#include "qd_net.h"
 #include "qd_proc.h"
 #include "qd_child.h"
 #include "harness.h"
 
 static const struct timespec LONG = { 5, 0 };
 static const struct timespec SHORT = { 0, 50 * 1000 * 1000 };	/* 50 ms */
-
-/* The guest may boot with lo down: bring it up (and keep it). */
-static int lo_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
-		ret = -errno;
-	else if (!(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			ret = -errno;
-	}
-	close(fd);
-	return ret;
-}
-
-static struct sockaddr_in lo4(unsigned short port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return a;
-}
 
 /* A qd socket bound to 127.0.0.1 (port 0: any), its address in *a. */
 static int qd_bound(int type, struct sockaddr_in *a, int *qd)
@@ -72,45 +46,6 @@ static int qd_listener(struct sockaddr_in *a, int *qd)
 	int ret = qd_bound(SOCK_STREAM, a, qd);
 
 	return ret ? ret : qd_listen(*qd, 64);
-}
-
-/* A plain socket with 5 s timeouts. */
-static int plain(int type)
-{
-	struct timeval tv = { 5, 0 };
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	}
-	return fd;
-}
-
-static int plain_connect(const struct sockaddr_in *a)
-{
-	int fd = plain(SOCK_STREAM);
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)a, sizeof(*a))) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
-}
-
-static int plain_listener(struct sockaddr_in *a, int backlog)
-{
-	socklen_t len = sizeof(*a);
-	int fd = plain(SOCK_STREAM);
-
-	*a = lo4(0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)a, sizeof(*a)) ||
-	    listen(fd, backlog) ||
-	    getsockname(fd, (struct sockaddr *)a, &len))
-		return -1;
-	return fd;
 }
 
 /* Wait for qt with the long timeout: its result's ret, or -ETIME. */

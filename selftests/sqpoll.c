@@ -261,7 +261,12 @@ TEST_F(sqpoll, sqes_complete_without_any_enter)
 	char *buf;
 	int qd;
 
-	ASSERT_EQ(0, sqpoll_init(r, 16, 32, QD_SQPOLL_MAX_IDLE_MS));
+	/*
+	 * A CQ that holds all 300: should this thread be descheduled while
+	 * the poller runs ahead, completions would otherwise wait in the
+	 * overflow list, which only an enter moves back (QD_CQ_F_OVERFLOW).
+	 */
+	ASSERT_EQ(0, sqpoll_init(r, 16, 512, QD_SQPOLL_MAX_IDLE_MS));
 	/* 300 NOPs through a 16-entry SQ: the poller keeps making room */
 	end = qd_now_ns() + 3 * WAIT_MS * QD_RAW_MS;
 	while (seen < 300) {

@@ -14,6 +14,8 @@
 #include <demi/wait.h>
 #include <qd.h>
 
+#include "int.h"
+
 /* Demikernel's layout, which <demi/types.h> declares packed. */
 _Static_assert(sizeof(demi_sgaseg_t) == sizeof(void *) + 4, "sgaseg");
 _Static_assert(offsetof(demi_qresult_t, qr_qt) == 8, "qresult");
@@ -99,6 +101,9 @@ int demi_pushto(demi_qtoken_t *qt_out, int sockqd, const demi_sgarray_t *sga,
 
 int demi_pop(demi_qtoken_t *qt_out, int qd)
 {
+	/* A socket pop takes one pool buffer: a demi_sgarray_t has one. */
+	if (qt_out && qd__sock_kind(qd))
+		return pos(qd__sock_pop(qt_out, qd, 1));
 	return pos(qd_pop(qt_out, qd));
 }
 

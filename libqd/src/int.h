@@ -157,7 +157,25 @@ int qd__submit_sock(qd_token_t *qt_out, const struct qd_sqe *tmpl,
 int qd__sock_kind(int qd);
 void qd__sock_set(int qd, int kind);
 void qd__sock_forget_all(void);
-int qd__sock_pop(qd_token_t *qt_out, int qd);
+/* max_segs: pool buffers the pop may take (0: QD_SGA_MAX). */
+int qd__sock_pop(qd_token_t *qt_out, int qd, unsigned int max_segs);
+
+/*
+ * pool.c: the buffer pools socket pops take from (QD_POP_POOL). A slot's
+ * sockbuf says where a socket pop's buffer came from.
+ */
+#define QD_POOL_STREAM		0	/* the kernel's buf_group */
+#define QD_POOL_DGRAM		1
+#define QD_POOLS		2
+#define QD_SOCKBUF_OWN		1	/* usegs[0]: libqd's, freed if unused */
+#define QD_SOCKBUF_POOL		2	/* + group: the pool's buffers */
+int qd__pool_for(int kind);
+int qd__pool_stock(int g);
+int qd__pool_stock_all(void);
+void qd__pool_back(int g, unsigned int n);
+void qd__pool_forget(void);
+/* submit.c: QD_OP_PROVIDE n buffers into group g, no token. */
+int qd__submit_provide(const struct qd_seg *segs, uint32_t n, uint32_t g);
 
 /* wait.c: empty r's CQ into its slots; r->lock held. */
 int qd__ring_reap(struct qd_ring *r);

@@ -193,19 +193,33 @@ int qd_pushto(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
 	return qd__submit_sock(qt_out, &sqe, sga, segs, 0, to, len);
 }
 
-/* qd_pop() on a socket: a buffer from the allocator rides with the pop. */
-int qd__sock_pop(qd_token_t *qt_out, int qd)
+/*
+ * qd_pop() on a socket: buffers from the socket pool when the bytes come
+ * (pool.c), or, without pools, a buffer from the allocator rides with it.
+ */
+int qd__sock_pop(qd_token_t *qt_out, int qd, unsigned int max_segs)
 {
 	struct qd_sqe sqe = { .opcode = QD_OP_POP, .qd = qd, .nsegs = 1 };
-	struct qd_sga buf = qd_sgaalloc(QD_SOCK_RECV_SIZE);
+	int g = qd__pool_for(qd__sock_kind(qd));
 	struct qd_seg segs[QD_SGA_MAX];
+	struct qd_sga buf;
 	int ret;
 
+	if (g >= 0) {
+		qd__pool_stock(g);
+		sqe.nsegs = (uint16_t)max_segs;
+		sqe.op_flags = QD_POP_POOL;
+		sqe.buf_group = (uint32_t)g;
+		return qd__submit_sock(qt_out, &sqe, NULL, NULL,
+				       QD_SOCKBUF_POOL + g, NULL, 0);
+	}
+	buf = qd_sgaalloc(QD_SOCK_RECV_SIZE);
 	if (!buf.numsegs)
 		return -errno;
 	ret = qd__alloc_translate(&buf, segs);
 	if (!ret)
-		ret = qd__submit_sock(qt_out, &sqe, &buf, segs, 1, NULL, 0);
+		ret = qd__submit_sock(qt_out, &sqe, &buf, segs,
+				      QD_SOCKBUF_OWN, NULL, 0);
 	if (ret)
 		qd_sgafree(&buf);
 	return ret;

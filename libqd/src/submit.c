@@ -152,6 +152,21 @@ out:
 	return ret;
 }
 
+int qd__submit_provide(const struct qd_seg *segs, uint32_t n, uint32_t g)
+{
+	/* user_data: the group (no token), for a failure's CQE (wait.c). */
+	struct qd_sqe sqe = { .opcode = QD_OP_PROVIDE, .nsegs = (uint16_t)n,
+			      .flags = QD_SQE_F_SKIP_SUCCESS,
+			      .user_data = g, .buf_group = g };
+	struct qd_ring *r;
+	int ret;
+
+	ret = qd__ring_mine(&r);
+	if (ret)
+		return ret;
+	return submit_op(r, NULL, &sqe, NULL, segs);
+}
+
 int qd__submit_sock(qd_token_t *qt_out, const struct qd_sqe *tmpl,
 		    const struct qd_sga *sga, const struct qd_seg *segs,
 		    int own_buf, const void *sa, uint32_t salen)
@@ -571,7 +586,7 @@ static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
 	    !(qd__ctx.features & QD_FEAT_MULTISHOT))
 		return -EOPNOTSUPP;
 	if (!op_flags && qd__sock_kind(qd))
-		return qd__sock_pop(qt_out, qd);
+		return qd__sock_pop(qt_out, qd, 0);
 	if (!op_flags) {
 		ret = pop_mapped(r, qt_out, qd);
 		if (ret)

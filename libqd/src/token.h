@@ -51,7 +51,7 @@ struct qd_slot {
 	uint8_t		nsegs;		/* segs[] or usegs[] in use */
 	uint8_t		multishot;	/* a QD_POP_MULTISHOT pop */
 	uint8_t		lazy;		/* a mapped-queue pop still in user space */
-	uint8_t		sockbuf;	/* POP: usegs[0] is libqd's buffer (sock.c) */
+	uint8_t		sockbuf;	/* POP: QD_SOCKBUF_* (int.h), or 0 */
 	uint8_t		cqe_flags;	/* the final CQE's QD_CQE_F_* */
 	int32_t		qd;
 	int64_t		res;

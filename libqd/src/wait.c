@@ -94,6 +94,11 @@ static int on_cqe(void *arg, const struct qd_cqe *cqe,
 		 */
 		if (cqe->opcode == QD_OP_PUSH && cqe->res < 0)
 			forget_failed(cqe, elem);
+		/* A PROVIDE that failed hands its buffers back (pool.c). */
+		if (cqe->opcode == QD_OP_PROVIDE && cqe->res < 0) {
+			qd__pool_back((int)cqe->user_data, cqe_nsegs(cqe));
+			qd__alloc_free_segs(elem->segs, cqe_nsegs(cqe));
+		}
 		return 0;
 	}
 	s = qd__slot_get(&r->slots, cqe->user_data);
@@ -106,6 +111,8 @@ static int on_cqe(void *arg, const struct qd_cqe *cqe,
 	s->cqe_flags = (uint8_t)cqe->flags;
 	if (cqe->flags & QD_CQE_F_ADDR)
 		memcpy(&s->addr, &elem->segs[QD_CQE_ADDR_SEG], sizeof(s->addr));
+	if (cqe->flags & QD_CQE_F_POOL)
+		qd__pool_back(s->sockbuf - QD_SOCKBUF_POOL, cqe_nsegs(cqe));
 	/* A push's result is the caller's buffers (usegs), never the CQE's. */
 	if (s->op == QD_OP_POP) {
 		s->nsegs = (uint8_t)cqe_nsegs(cqe);
@@ -168,10 +175,9 @@ static void take(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
 		if (s->cqe_flags & QD_CQE_F_ADDR)
 			d->addr = s->addr;
 		/* A socket pop's own buffer, to free if it got nothing. */
-		if (s->sockbuf) {
-			d->sockbuf = 1;
+		d->sockbuf = s->sockbuf;
+		if (s->sockbuf == QD_SOCKBUF_OWN)
 			d->usegs[0] = s->usegs[0];
-		}
 		/* A pop's element or a push's buffers: nsegs of either. */
 		if (s->op == QD_OP_POP)
 			memcpy(d->segs, s->segs, s->nsegs * sizeof(d->segs[0]));
@@ -229,10 +235,13 @@ static int sock_result(struct qd_result *qr, const struct qd_done *d)
 {
 	struct qd_sga buf = { .numsegs = 1 };
 
-	if (d->sockbuf && (d->res <= 0 || !d->nsegs)) {
+	if (d->sockbuf == QD_SOCKBUF_OWN && (d->res <= 0 || !d->nsegs)) {
 		buf.segs[0] = d->usegs[0];
 		qd_sgafree(&buf);
 	}
+	/* Pool buffers that hold nothing (a failure, an empty datagram). */
+	if (d->sockbuf >= QD_SOCKBUF_POOL && d->res <= 0 && d->nsegs)
+		qd__alloc_free_segs(d->segs, d->nsegs);
 	qr->value.sga.flags = 0;
 	if (d->res < 0)
 		return 1;
@@ -278,7 +287,7 @@ static void fill_result(struct qd_result *qr, const struct qd_done *d,
 		qr->value.sga.numsegs = d->nsegs;
 		memcpy(qr->value.sga.segs, d->usegs,
 		       d->nsegs * sizeof(d->usegs[0]));
-	} else if (d->op == QD_OP_POP && d->nsegs) {
+	} else if (d->op == QD_OP_POP && d->nsegs && d->res > 0) {
 		/* Only regions of this context can be in its elements. */
 		if (qd__alloc_resolve(d->segs, d->nsegs, &qr->value.sga))
 			qr->ret = -EFAULT;
@@ -450,6 +459,11 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			queued = qd_sq_queued(&r->sq);
 		}
 		qd_unlock(&r->lock);
+		/* Socket pops may wait for pool buffers: stock them first. */
+		if (qd__pool_stock_all()) {
+			queued = qd__ring_queued(r);
+			own = qd__ring_mine_peek();
+		}
 		submit_own(own, r);
 		ret = enter_wait(r, queued, QD_ENTER_CQ_TAIL, rem, seen);
 		converted = 0;
@@ -600,6 +614,12 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		if (sent) {
 			converted = 1;
 			continue;
+		}
+		/* Socket pops may wait for pool buffers: stock them first. */
+		if (qd__pool_stock_all()) {
+			own = qd__ring_mine_peek();
+			if (own)
+				qd__ring_submit(own);
 		}
 		if (!own_in)
 			submit_own(own, NULL);

@@ -100,6 +100,7 @@ enum {
 	QD_OP_ACCEPT	= 5,	/* qd: a listening socket; res = the new qd */
 	QD_OP_CONNECT	= 6,	/* qd: a socket, addr2/addr_len: the peer */
 	QD_OP_PUSHTO	= 7,	/* as PUSH, addr2/addr_len: a datagram's destination */
+	QD_OP_PROVIDE	= 8,	/* addr -> nsegs buffers into pool buf_group */
 };
 
 /* Submission queue entry: 64 bytes. */
@@ -120,6 +121,7 @@ struct qd_sqe {
 	union {
 		__u32	resv0;	  /* must be zero ... */
 		__u32	addr_len; /* CONNECT, PUSHTO: bytes of the address at addr2 */
+		__u32	buf_group; /* PROVIDE, POP with QD_POP_POOL: the pool */
 	};
 	union {
 		__u64	resv[4];  /* must be zero ... */
@@ -150,6 +152,28 @@ struct qd_sqe {
 #define QD_POP_MULTISHOT	_BITUL(0)
 
 /*
+ * Buffer pools (sockets; Documentation/abi.md, "Buffer pools"). A context
+ * has QD_POOL_GROUPS pools of buffers user space provides in advance
+ * (QD_OP_PROVIDE: addr -> nsegs struct qd_seg, one buffer each, at most
+ * QD_SGA_MAX per SQE, into pool buf_group; res = buffers added, all or
+ * none; a failure hands them back in the CQE's element, as a failed push
+ * does). A socket POP with QD_POP_POOL (addr zero) holds no buffer while
+ * it waits: when bytes arrive the kernel takes buffers from pool
+ * buf_group (TCP: as many as the bytes need, up to nsegs, 0 meaning
+ * QD_SGA_MAX; UDP: one per datagram) and the CQE (QD_CQE_F_POOL) names them, trimmed to what
+ * they hold; they belong to the popper from then on. While the pool is
+ * empty the bytes wait in the socket (TCP's window closes) and the pop
+ * stays pending until a PROVIDE refills it. QD_PROVIDE_RECLAIM (addr and
+ * nsegs zero) takes every buffer of the pool back: res = how many, so
+ * that their region can be unregistered (which is -EBUSY while a pool
+ * holds one of its buffers). A pool holds at most QD_POOL_MAX_BUFS.
+ */
+#define QD_POP_POOL		_BITUL(1)
+#define QD_PROVIDE_RECLAIM	_BITUL(0)
+#define QD_POOL_GROUPS		8
+#define QD_POOL_MAX_BUFS	65536
+
+/*
  * NOP variants that complete later from interrupt context: from an hrtimer
  * callback in hardirq (QD_NOP_HARDIRQ) or softirq (QD_NOP_SOFTIRQ) context,
  * delay_ns (at most QD_NOP_MAX_DELAY_NS) after submission. They exercise
@@ -176,6 +200,7 @@ struct qd_cqe {
 #define QD_CQE_F_COPIED		_BITUL(2)	/* POP: copied into its buffer */
 #define QD_CQE_F_ADDR		_BITUL(3)	/* a struct qd_cqe_addr in elems[slot] */
 #define QD_CQE_F_TRUNC		_BITUL(4)	/* POP: the datagram was longer */
+#define QD_CQE_F_POOL		_BITUL(5)	/* POP: buffers from its pool */
 
 /*
  * Sockets. A socket address that completes with an operation (the peer of
@@ -240,6 +265,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_SHARED_MAPPED	_BITUL(12)	/* QD_QUEUE_SHARED, QUEUE_BIND */
 #define QD_FEAT_SQPOLL		_BITUL(13)	/* QD_SETUP_SQPOLL */
 #define QD_FEAT_SOCKETS		_BITUL(14)	/* QD_IOC_SOCKET and friends */
+#define QD_FEAT_POOL		_BITUL(15)	/* QD_OP_PROVIDE, QD_POP_POOL */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
