@@ -33,30 +33,12 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
+#include "qd_net.h"
 #include "qd_proc.h"
 #include "qd_child.h"
 #include "harness.h"
 
 static char top[PATH_MAX / 2];	/* the tree: this program's directory/.. */
-
-/* The guest may boot with lo down: bring it up (and keep it). */
-static int lo_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
-		ret = -errno;
-	else if (!(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			ret = -errno;
-	}
-	close(fd);
-	return ret;
-}
 
 static bool have(const char *prog)
 {
