@@ -97,6 +97,8 @@ inflight 0
 enters 3
 regions 0
 queues 0
+pool 0 buffers 60 provided 64 taken 4 waiters 0
+pool 1 buffers 0 provided 64 taken 64 waiters 2
 P
 # Socket qds as kmod/sock.c shows them: the memq columns, then key=value.
 cat >"$d/4242-1/queues" <<'P'
@@ -147,6 +149,7 @@ check "op pop row" "$out" '^ *pop +11 +10 +0$'
 check "context count" "$out" '^contexts: 3$'
 check "context 4242-0 rings" "$out" '4242 +4242-0 +qdbench +256/21/21 +512/19/20 +0 +1 +12'
 check "context 4242-1 overflow" "$out" '4242 +4242-1 +qdbench +64/5/6 +128/4/4 +2 +0 +3'
+check "buffer pools of a context" "$out" '4242-1 .* pool0=60,taken=4/64,waiters=0 pool1=0,taken=64/64,waiters=2$'
 check "unknown info key printed" "$out" '4242-0 .*future_key=9'
 check "contexts sorted by pid" "$out" '^ +17 +17-3 +srv'
 is "pid 17 listed before pid 4242" \

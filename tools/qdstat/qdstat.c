@@ -798,9 +798,21 @@ static void print_contexts(void)
 				       or_dash(kv_get(&info, "sqpoll_submitted")),
 				       or_dash(kv_get(&info, "sqpoll_wakeups")));
 		for (k = 0; k < info.n; k++) {
+			unsigned int g, bufs, waiters;
+			unsigned long long prov, taken;
+
 			if (is_known(info_known, info.kv[k].key) ||
 			    el >= sizeof(extra) - 1)
 				continue;
+			/* a buffer pool: "pool G buffers N provided P taken T waiters W" */
+			if (!strcmp(info.kv[k].key, "pool") &&
+			    sscanf(info.kv[k].val, "%u buffers %u provided %llu taken %llu waiters %u",
+				   &g, &bufs, &prov, &taken, &waiters) == 5) {
+				el += snprintf(extra + el, sizeof(extra) - el,
+					       "%spool%u=%u,taken=%llu/%llu,waiters=%u",
+					       el ? " " : "", g, bufs, taken, prov, waiters);
+				continue;
+			}
 			el += snprintf(extra + el, sizeof(extra) - el, "%s%s=%s",
 				       el ? " " : "", info.kv[k].key, info.kv[k].val);
 		}
