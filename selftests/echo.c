@@ -230,6 +230,21 @@ static int start_until(char *const argv[], const char *marker, pid_t *pid,
 	}
 }
 
+/* /proc/qd's sockets once it is want (released from a work item), or after ms. */
+static long long wait_sockets(long long want, int ms)
+{
+	long long n = -1;
+	int i;
+
+	for (i = 0; i <= ms / 20; i++) {
+		n = qd_kv(QD_PROC_PATH, "sockets");
+		if (n == want)
+			break;
+		usleep(20 * 1000);
+	}
+	return n;
+}
+
 static void stop(pid_t pid)
 {
 	if (pid > 0) {
@@ -334,6 +349,24 @@ static const char py_udp_client[] =
 	"print('%d datagrams echoed exactly' % (2 * len(sizes) - bad))\n"
 	"sys.exit(1 if bad else 0)\n";
 
+/*
+ * N connections that each send a megabyte and reset (SO_LINGER 0) without
+ * reading, while the server is still echoing to them.
+ */
+static const char py_resets[] =
+	"import socket, struct, sys\n"
+	"port, n = int(sys.argv[1]), int(sys.argv[2])\n"
+	"for i in range(n):\n"
+	"    s = socket.create_connection(('127.0.0.1', port))\n"
+	"    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+	"    s.settimeout(5)\n"
+	"    try:\n"
+	"        s.sendall(bytes(1 << 20))\n"
+	"    except OSError:\n"
+	"        pass\n"
+	"    s.close()\n"
+	"print('%d connections reset' % n)\n";
+
 /* Hold N connections to the port open until stdin closes. */
 static const char py_hold[] =
 	"import socket, sys\n"
@@ -370,6 +403,7 @@ FIXTURE_SETUP(echo)
 	write_file(self->dir, "tcp_clients.py", py_tcp_clients);
 	write_file(self->dir, "udp_client.py", py_udp_client);
 	write_file(self->dir, "hold.py", py_hold);
+	write_file(self->dir, "resets.py", py_resets);
 	self->port = start_until(argv, "listening on", &self->pid, &self->out);
 	ASSERT_LT(0, self->port);
 }
@@ -478,6 +512,20 @@ TEST_F(echo, python_clients_that_send_megabytes_before_reading)
 {
 	EXPECT_EQ(0, run(NULL, NULL, NULL, "/usr/bin/python3 %s/tcp_clients.py %d 4 3000000,8000000 slow",
 			 self->dir, self->port));
+}
+
+/* Resets in the middle of echoes cost those connections, nothing else. */
+TEST_F(echo, clients_that_reset_mid_stream_leave_the_server_serving)
+{
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", self->port);
+	EXPECT_EQ(0, run(NULL, NULL, NULL, "/usr/bin/python3 %s/resets.py %s 16",
+			 self->dir, port));
+	EXPECT_EQ(0, run(NULL, NULL, NULL, "%s client -c 8 -n 4 -s 100000 127.0.0.1 %s",
+			 self->qdecho, port));
+	/* every reset connection is closed and released: 2 listeners, 2 UDP */
+	EXPECT_EQ(4, wait_sockets(4, 5000));
 }
 
 TEST_F(echo, qd_client_checks_its_own_server_tcp_and_udp)
@@ -597,7 +645,7 @@ TEST_F(echo, sigterm_with_open_connections_exits_0_and_releases_them)
 	self->pid = 0;
 	EXPECT_EQ(0, st);
 	EXPECT_EQ(0, qd_proc_wait_idle(0, 0, 5000, NULL));
-	EXPECT_EQ(0, qd_kv(QD_PROC_PATH, "sockets"));
+	EXPECT_EQ(0, wait_sockets(0, 5000));
 	kill(hpid, SIGKILL);
 	qd_wait_child(hpid);
 	close(fd);
