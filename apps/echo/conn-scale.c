@@ -272,7 +272,11 @@ static pid_t start_server(const char *kind, unsigned short *port)
 static int connect_all(int *fds, unsigned short port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	struct timeval tv = { 20, 0 };
+	/*
+	 * Generous: with thousands of echoes due at once a server may answer
+	 * one connection late (qdecho's qd_wait_any() scans every token).
+	 */
+	struct timeval tv = { 60, 0 };
 	int i;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
