@@ -175,6 +175,7 @@ struct qd_kelem *qd_elem_alloc_gfp(struct qd_ctx *ctx, gfp_t gfp, int *err)
 	elem->ctx = ctx;
 	elem->nsegs = 0;
 	elem->whole = false;
+	elem->cqe_flags = 0;
 	elem->bytes = 0;
 	return elem;
 }

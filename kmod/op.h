@@ -12,6 +12,7 @@
 struct qd_ctx;
 struct qd_object;
 struct qd_region;
+struct qd_zc;
 
 /*
  * An element in flight: what one push carries and one pop yields. Charged
@@ -23,6 +24,7 @@ struct qd_kelem {
 	struct qd_parked park;		/* delivered by a multishot pop, parked */
 	u64 user_data;			/* parked: the pop's */
 	s32 qd;				/* parked: the pop's */
+	u32 cqe_flags;			/* delivered: besides QD_CQE_F_MORE */
 	u32 nsegs;
 	bool whole;			/* all segments resolved (a push's prep) */
 	u64 bytes;
@@ -69,6 +71,7 @@ struct qd_op {
 			struct qd_cqe_addr addr;
 			u64 done;	/* PUSH, POP: bytes moved so far */
 			bool starved;	/* POP: bytes wait, the pool is empty */
+			struct qd_zc *zc; /* PUSH sent zero-copy (sock_zc.c) */
 		} sock;
 	};
 };

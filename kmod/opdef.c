@@ -14,6 +14,7 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 	},
 	[QD_OP_PUSH] = {
 		.name = "push",
+		.op_flags = QD_PUSH_ZC | QD_PUSH_COPY,
 		.prep = qd_push_prep,
 		.issue = qd_push_issue,
 	},
@@ -49,6 +50,7 @@ const struct qd_opdef qd_opdefs[QD_OP_COUNT] = {
 	},
 	[QD_OP_PUSHTO] = {
 		.name = "pushto",
+		.op_flags = QD_PUSH_ZC | QD_PUSH_COPY,
 		.addr2 = true,
 		.prep = qd_pushto_prep,
 		.issue = qd_pushto_issue,

@@ -27,6 +27,13 @@ struct qd_opdef {
 
 extern const struct qd_opdef qd_opdefs[QD_OP_COUNT];
 
+/* PUSH, PUSHTO: QD_PUSH_ZC and QD_PUSH_COPY are exclusive. */
+static inline bool qd_push_flags_bad(u32 op_flags)
+{
+	return (op_flags & (QD_PUSH_ZC | QD_PUSH_COPY)) ==
+	       (QD_PUSH_ZC | QD_PUSH_COPY);
+}
+
 /* Per-family prep/issue functions. */
 int qd_nop_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_nop_issue(struct qd_op *op);

@@ -63,10 +63,29 @@ void qd_pools_release(struct qd_ctx *ctx)
 
 	for (p = ctx->pools; p < ctx->pools + QD_POOL_GROUPS; p++) {
 		spin_lock_irqsave(&p->lock, flags);
+		p->dead = true;
 		list_splice_init(&p->waiters, &list);
 		spin_unlock_irqrestore(&p->lock, flags);
 	}
 	qd_pool_run_waiters(&list, false);
+}
+
+/*
+ * w's object is closing: it waits no more (its reference goes now, not at
+ * the next PROVIDE). Process context.
+ */
+void qd_pool_unwait(struct qd_ctx *ctx, struct qd_pool_waiter *w)
+{
+	struct qd_pool *p = &ctx->pools[w->group];
+	unsigned long flags;
+	bool queued;
+
+	spin_lock_irqsave(&p->lock, flags);
+	queued = !list_empty(&w->node);
+	list_del_init(&w->node);
+	spin_unlock_irqrestore(&p->lock, flags);
+	if (queued)
+		qd_object_put(w->obj);
 }
 
 /* The context is being freed: no op and no object is left. */
@@ -101,9 +120,14 @@ bool qd_pool_take_or_wait(struct qd_ctx *ctx, u32 group, struct qd_kelem *dst,
 		return false;
 	spin_lock_irqsave(&p->lock, flags);
 	if (!p->nr) {
-		if (list_empty(&w->node)) {
+		/*
+		 * On one pool at a time: that of the oldest pop, which the
+		 * others wait behind anyway (pops complete in order).
+		 */
+		if (list_empty(&w->node) && !p->dead) {
 			/* The taker holds obj: it cannot reach zero here. */
 			refcount_inc(&w->obj->refs);
+			w->group = group;
 			list_add_tail(&w->node, &p->waiters);
 		}
 		spin_unlock_irqrestore(&p->lock, flags);

@@ -30,6 +30,7 @@ struct qd_pool_buf {
 struct qd_pool_waiter {
 	struct list_head node;		/* empty while not waiting */
 	struct qd_object *obj;		/* referenced while waiting */
+	u32 group;			/* the pool it waits on */
 	void (*ready)(struct qd_pool_waiter *w, bool live);
 };
 
@@ -45,6 +46,7 @@ struct qd_pool {
 	u32 nr, cap;
 	struct qd_pool_buf *bufs;
 	struct list_head waiters;
+	bool dead;			/* the context's release: no waiters */
 	u64 provided, taken;		/* buffers, ever */
 };
 
@@ -53,6 +55,7 @@ void qd_pools_release(struct qd_ctx *ctx);
 void qd_pools_free(struct qd_ctx *ctx);
 bool qd_pool_take_or_wait(struct qd_ctx *ctx, u32 group, struct qd_kelem *dst,
 			  struct qd_pool_waiter *w);
+void qd_pool_unwait(struct qd_ctx *ctx, struct qd_pool_waiter *w);
 void qd_pools_show(struct qd_ctx *ctx, struct seq_file *m);
 
 #endif /* _QD_POOL_H */

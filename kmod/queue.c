@@ -20,6 +20,8 @@
  */
 int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
+	if (qd_push_flags_bad(sqe->op_flags))
+		return -EINVAL;
 	return qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->elem);
 }
 
@@ -50,7 +52,6 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	if (sqe->op_flags & QD_POP_POOL) {
 		/* Buffers from a pool when bytes arrive (pool.c, sockets). */
 		if (sqe->nsegs > QD_SGA_MAX || sqe->addr ||
-		    sqe->op_flags & QD_POP_MULTISHOT ||
 		    sqe->buf_group >= QD_POOL_GROUPS)
 			return -EINVAL;
 		op->pool_group = sqe->buf_group;

@@ -177,7 +177,8 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 		      QD_FEAT_SKIP_SUCCESS | QD_FEAT_MULTISHOT |
 		      QD_FEAT_MAPPED_QUEUE | QD_FEAT_SHARED_QUEUE |
 		      QD_FEAT_MQ_SLEEP | QD_FEAT_SHARED_MAPPED |
-		      QD_FEAT_SQPOLL | QD_FEAT_SOCKETS | QD_FEAT_POOL;
+		      QD_FEAT_SQPOLL | QD_FEAT_SOCKETS | QD_FEAT_POOL |
+		      QD_FEAT_SEND_ZC;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
 	return ring;
@@ -500,7 +501,7 @@ static void qd_cq_fill_parked(struct qd_cq *cq, struct qd_parked *p)
 	} else {
 		elem = container_of(p, struct qd_kelem, park);
 		qd_cq_fill(cq, elem->user_data, elem->bytes, elem->qd,
-			   QD_OP_POP, QD_CQE_F_MORE, elem);
+			   QD_OP_POP, QD_CQE_F_MORE | elem->cqe_flags, elem);
 	}
 }
 
@@ -592,7 +593,7 @@ void qd_cq_post_elem(struct qd_op *op, struct qd_kelem *elem)
 		/* dropped */
 	} else if (list_empty(&cq->overflow) && qd_cq_has_space(cq)) {
 		qd_cq_fill(cq, op->user_data, elem->bytes, op->qd, QD_OP_POP,
-			   QD_CQE_F_MORE, elem);
+			   QD_CQE_F_MORE | elem->cqe_flags, elem);
 		qd_cq_wake(ring);
 	} else {
 		elem->user_data = op->user_data;

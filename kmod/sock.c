@@ -32,6 +32,7 @@
 #include "object.h"
 #include "op.h"
 #include "sock.h"
+#include "sock_zc.h"
 #include "stats.h"
 
 static unsigned int qd_max_sockets = 16384;
@@ -183,7 +184,10 @@ void qd_sock_finish(struct qd_sock *s, struct qd_op *op, s64 res)
 			 op->opcode != QD_OP_CONNECT)
 			WRITE_ONCE(s->pushed, s->pushed + 1);
 	}
-	qd_op_complete(op, res);
+	if (op->sock.zc)
+		qd_zc_end(op, res);	/* completes once the stack lets go */
+	else
+		qd_op_complete(op, res);
 }
 
 /*
@@ -368,6 +372,7 @@ static void qd_sock_close(struct qd_object *obj)
 	spin_unlock_irqrestore(&s->lock, flags);
 
 	qd_sock_detach(s);
+	qd_pool_unwait(obj->ctx, &s->pool_wait);
 	if (READ_ONCE(s->sock->sk->sk_state) == TCP_LISTEN)
 		kernel_sock_shutdown(s->sock, SHUT_RDWR);
 	atomic_dec(&obj->ctx->nr_sockets);
@@ -679,4 +684,5 @@ int qd_sock_init(void)
 void qd_sock_exit(void)
 {
 	destroy_workqueue(qd_sock_wq);
+	qd_zc_exit();
 }

@@ -27,6 +27,8 @@
  * new qd): the listener's data-ready callback queues the work item.
  */
 #include <linux/highmem.h>
+#include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
 #include <linux/net.h>
 #include <net/inet_connection_sock.h>
 #include <net/ip.h>
@@ -35,6 +37,7 @@
 #include <net/tcp.h>
 #include <net/udp.h>
 
+#include "ctx.h"
 #include "op.h"
 #include "region.h"
 #include "sock.h"
@@ -80,6 +83,29 @@ static int qd_sock_copy_skb(const struct sk_buff *skb, int off,
 	return 0;
 }
 
+/*
+ * A multishot pool pop (TCP) got bytes in op->dst: post them with
+ * QD_CQE_F_MORE and stay first in line with an empty element for the next
+ * ones (GFP_ATOMIC: we may be in softirq; when that fails the pop ends,
+ * -ENOMEM or -ENOBUFS past max_queued, as a final CQE). Any context.
+ */
+static void qd_sock_deliver(struct qd_sock *s, struct qd_op *op)
+{
+	struct qd_kelem *e = op->dst, *next;
+	int err;
+
+	e->cqe_flags = QD_CQE_F_POOL | QD_CQE_F_COPIED;
+	next = qd_elem_alloc_gfp(op->ctx, GFP_ATOMIC, &err);
+	op->dst = next;
+	op->sock.done = 0;
+	qd_op_deliver(op, e);
+	if (!next) {
+		qd_sock_done(s, &s->pops, op, err);
+		return;
+	}
+	qd_sock_putback(s, &s->pops, op);
+}
+
 /* Trim a pop's buffer to the n bytes it holds; it becomes the element. */
 static void qd_sock_pop_done(struct qd_sock *s, struct qd_op *op, u64 n)
 {
@@ -100,11 +126,15 @@ static void qd_sock_pop_done(struct qd_sock *s, struct qd_op *op, u64 n)
 	while (e->nsegs > i)
 		qd_region_put(e->regions[--e->nsegs]);
 	e->bytes = n;
+	WRITE_ONCE(s->bytes_in, s->bytes_in + n);
+	qd_stat_add(sock_bytes_in, n);
+	if (op->op_flags & QD_POP_MULTISHOT && n) {
+		qd_sock_deliver(s, op);
+		return;
+	}
 	op->elem = e;
 	op->dst = NULL;
 	op->copy = 1;
-	WRITE_ONCE(s->bytes_in, s->bytes_in + n);
-	qd_stat_add(sock_bytes_in, n);
 	qd_sock_done(s, &s->pops, op, n);
 }
 
@@ -124,6 +154,12 @@ static bool qd_sock_pool_take(struct qd_sock *s, struct qd_op *op)
 				 &s->pool_wait))
 		return true;
 	op->sock.starved = true;
+	/*
+	 * Closed meanwhile (a work item may serve pops while close runs):
+	 * close's qd_pool_unwait() came first, or comes after and finds us.
+	 */
+	if (READ_ONCE(s->closed))
+		qd_pool_unwait(op->ctx, &s->pool_wait);
 	return false;
 }
 
@@ -359,6 +395,8 @@ int qd_sock_prep_pop(struct qd_object *obj, struct qd_op *op)
 
 	int ret;
 
+	if (op->op_flags & QD_POP_MULTISHOT && s->type != SOCK_STREAM)
+		return -EINVAL;	/* a datagram's source has no room when parked */
 	if (op->op_flags & QD_POP_POOL) {
 		/* An empty element: the pool's buffers go in as bytes come. */
 		op->dst = qd_elem_alloc(op->ctx, &ret);
@@ -438,8 +476,8 @@ int qd_sock_accept(struct qd_object *obj, struct qd_op *op)
 	return 0;
 }
 
-/* The work item: accept connections for the pending accepts, in order. */
-void qd_sock_accept_run(struct qd_sock *s)
+/* Accept connections for the pending accepts, in order. */
+static void qd_sock_accept_all(struct qd_sock *s)
 {
 	struct sockaddr_storage ss;
 	struct socket *newsock;
@@ -468,4 +506,23 @@ void qd_sock_accept_run(struct qd_sock *s)
 		qd_sock_done(s, &s->accepts, op, ret);
 		cond_resched();
 	}
+}
+
+/*
+ * The work item: accept connections for the pending accepts, in order.
+ * It runs in a kworker, so what accepting allocates with __GFP_ACCOUNT or
+ * from SLAB_ACCOUNT caches (the socket's inode, our qd_sock) is charged to
+ * the memory cgroup of the context's owner, made the active one here, as
+ * accept(2) in the owner would charge it. (The socket buffers' own
+ * accounting, sk_memcg, is set by inet_csk_accept() from the current
+ * task's cgroup only: a kworker's, i.e. none.)
+ */
+void qd_sock_accept_run(struct qd_sock *s)
+{
+	struct mem_cgroup *memcg = get_mem_cgroup_from_mm(s->obj.ctx->mm);
+	struct mem_cgroup *old = set_active_memcg(memcg);
+
+	qd_sock_accept_all(s);
+	set_active_memcg(old);
+	mem_cgroup_put(memcg);
 }

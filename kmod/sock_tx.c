@@ -2,15 +2,17 @@
 /*
  * Sending on socket qds: PUSH and PUSHTO.
  *
- * The stack copies the element's bytes out of the pinned region pages
- * (sock_sendmsg() over a bio_vec iterator, MSG_DONTWAIT): once it has, the
- * buffers may be reused and the push completes. TCP pushes complete with
- * all their bytes or an error, UDP pushes are one datagram each. Pushes on
- * a socket go out in order, one sender at a time (QD_SOCK_TX_BUSY); the
- * first try is made by the submitter, and when the socket is full
- * (-EAGAIN) the push waits for sk_write_space, which queues the work item
- * to go on in process context. The submitting thread never waits for the
- * network. Zero-copy send (ubuf_info, as MSG_ZEROCOPY) is a later step.
+ * sock_sendmsg() over a bio_vec iterator on the pinned region pages,
+ * MSG_DONTWAIT. Below zc_min_bytes, to a peer on a loopback route, or with
+ * QD_PUSH_COPY, the stack copies the bytes: once it has, the buffers may
+ * be reused and the push completes. Otherwise (or with QD_PUSH_ZC) the
+ * skbs reference the pages themselves and the push completes when the
+ * stack has released them all (sock_zc.c). TCP pushes complete with all their bytes or an
+ * error, UDP pushes are one datagram each. Pushes on a socket go out in
+ * order, one sender at a time (QD_SOCK_TX_BUSY); the first try is made by
+ * the submitter, and when the socket is full (-EAGAIN) the push waits for
+ * sk_write_space, which queues the work item to go on in process context.
+ * The submitting thread never waits for the network.
  */
 #include <linux/bvec.h>
 #include <linux/net.h>
@@ -21,6 +23,7 @@
 #include "op.h"
 #include "region.h"
 #include "sock.h"
+#include "sock_zc.h"
 #include "stats.h"
 
 /* Pages handed to the stack per sendmsg: a datagram must fit. */
@@ -74,6 +77,8 @@ static s64 qd_sock_send(struct qd_sock *s, struct qd_op *op)
 	for (;;) {
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+		if (op->sock.zc)
+			qd_zc_msg(op, &msg);
 		n = qd_sock_bvecs(e, op->sock.done, bv, &len);
 		if (s->type == SOCK_DGRAM && len < e->bytes)
 			return -EMSGSIZE;
@@ -93,6 +98,8 @@ static s64 qd_sock_send(struct qd_sock *s, struct qd_op *op)
 		op->sock.done += ret;
 		WRITE_ONCE(s->bytes_out, s->bytes_out + ret);
 		qd_stat_add(sock_bytes_out, ret);
+		if (op->sock.zc)
+			qd_stat_add(sock_zc_bytes, ret);
 		if (op->sock.done >= e->bytes || s->type == SOCK_DGRAM)
 			return op->sock.done;
 	}
@@ -152,6 +159,7 @@ int qd_sock_push(struct qd_object *obj, struct qd_op *op)
 	struct qd_sock *s = to_qd_sock(obj);
 	struct sock *sk = s->sock->sk;
 	int state = READ_ONCE(sk->sk_state), err;
+	bool zc;
 	int ret;
 
 	if (op->opcode == QD_OP_PUSHTO) {
@@ -168,10 +176,20 @@ int qd_sock_push(struct qd_object *obj, struct qd_op *op)
 		return -EDESTADDRREQ;
 	}
 	op->sock.done = 0;
+	if (qd_zc_wanted(op, sk))
+		qd_zc_start(op);
+	zc = op->sock.zc;
 	ret = qd_sock_enqueue(s, op, QD_OP_WAIT_PUSH, &s->pushes,
 			      &s->nr_pushes);
-	if (ret)
+	if (ret) {
+		qd_zc_cancel(op);
 		return ret;
+	}
+	/* Queued: op is no longer ours to look at. */
+	if (zc)
+		qd_stat_inc(sock_zc_pushes);
+	else
+		qd_stat_inc(sock_copy_pushes);
 	qd_sock_tx(s);
 	qd_object_put(obj);
 	return 0;

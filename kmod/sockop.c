@@ -49,8 +49,11 @@ int qd_connect_issue(struct qd_op *op)
 
 int qd_pushto_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
-	int ret = qd_sock_addr_copy(&op->sock.addr, sqe->addr2, sqe->addr_len);
+	int ret;
 
+	if (qd_push_flags_bad(sqe->op_flags))
+		return -EINVAL;
+	ret = qd_sock_addr_copy(&op->sock.addr, sqe->addr2, sqe->addr_len);
 	if (ret)
 		return ret;
 	return qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->elem);

@@ -33,6 +33,10 @@ static void qd_pcpu_sum(struct qd_pcpu_stats *sum)
 		sum->invalid_opcode += READ_ONCE(c->invalid_opcode);
 		sum->sock_bytes_in += READ_ONCE(c->sock_bytes_in);
 		sum->sock_bytes_out += READ_ONCE(c->sock_bytes_out);
+		sum->sock_zc_pushes += READ_ONCE(c->sock_zc_pushes);
+		sum->sock_zc_bytes += READ_ONCE(c->sock_zc_bytes);
+		sum->sock_zc_copied += READ_ONCE(c->sock_zc_copied);
+		sum->sock_copy_pushes += READ_ONCE(c->sock_copy_pushes);
 		for (i = 0; i < QD_OP_COUNT; i++) {
 			sum->op[i].submitted += READ_ONCE(c->op[i].submitted);
 			sum->op[i].completed += READ_ONCE(c->op[i].completed);
@@ -61,6 +65,12 @@ static void qd_stats_show_all(struct seq_file *m)
 	seq_printf(m, "sockets %ld\n", atomic_long_read(&qd_stats.sockets));
 	seq_printf(m, "sock_bytes_in %lu\n", sum.sock_bytes_in);
 	seq_printf(m, "sock_bytes_out %lu\n", sum.sock_bytes_out);
+	seq_printf(m, "sock_zc_pushes %lu\n", sum.sock_zc_pushes);
+	seq_printf(m, "sock_zc_bytes %lu\n", sum.sock_zc_bytes);
+	seq_printf(m, "sock_zc_copied %lu\n", sum.sock_zc_copied);
+	seq_printf(m, "sock_zc_inflight %ld\n",
+		   atomic_long_read(&qd_stats.sock_zc_inflight));
+	seq_printf(m, "sock_copy_pushes %lu\n", sum.sock_copy_pushes);
 	for (i = 0; i < QD_OP_COUNT; i++)
 		seq_printf(m, "op %s submitted %lu completed %lu failed %lu\n",
 			   qd_opdefs[i].name, sum.op[i].submitted,

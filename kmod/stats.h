@@ -16,6 +16,7 @@ struct qd_stats {
 	atomic_long_t pinned_pages;
 	atomic_long_t overflowed;
 	atomic_long_t sockets;		/* socket qds not yet freed */
+	atomic_long_t sock_zc_inflight;	/* zero-copy pushes the stack holds */
 };
 
 /*
@@ -27,6 +28,10 @@ struct qd_pcpu_stats {
 	unsigned long invalid_opcode;
 	unsigned long sock_bytes_in;	/* received into pops' buffers */
 	unsigned long sock_bytes_out;	/* sent from pushes' buffers */
+	unsigned long sock_zc_pushes;	/* socket pushes sent zero-copy */
+	unsigned long sock_zc_bytes;	/* bytes the stack took zero-copy */
+	unsigned long sock_zc_copied;	/* zc pushes the stack copied anyway */
+	unsigned long sock_copy_pushes;	/* socket pushes sent by copy */
 	struct {
 		unsigned long submitted;
 		unsigned long completed;

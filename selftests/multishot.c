@@ -180,9 +180,9 @@ TEST_F(ms, multishot_on_a_push_or_unknown_pop_flags_are_einval)
 	EXPECT_EQ(1u, cqe.user_data);
 	EXPECT_EQ(-EINVAL, cqe.res);
 	EXPECT_EQ(0u, cqe.flags);
-	/* pop bits past MULTISHOT */
+	/* pop bits past the defined ones (MULTISHOT, POOL) */
 	s = qd_sqe_pop(self->qd, 2);
-	s.op_flags = QD_POP_MULTISHOT | 2;
+	s.op_flags = QD_POP_MULTISHOT | 4;
 	SUBMIT(s);
 	REAP(&cqe, NULL);
 	EXPECT_EQ(2u, cqe.user_data);

@@ -822,6 +822,93 @@ TEST_F(net, privileged_bind_after_dropping_the_capability_is_eacces)
 	EXPECT_EQ(0, qd_wait_child(pid));
 }
 
+/*
+ * Connections accepted for a qd listener are accepted by a work item, not
+ * by the owner: what that allocates (the socket's inode, the qd socket)
+ * must still be charged to the owner's memory cgroup, as accept(2) would.
+ * The clients are the parent's, outside the cgroup; the child (inside)
+ * measures memory.current around accepting CG_CONNS of them.
+ */
+#define CG_CONNS	256
+
+/* Slab bytes charged to cgroup dir (memory.stat), or -1. */
+static long long cg_slab(const char *dir)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	return qd_kv(path, "slab");
+}
+
+TEST_F_TIMEOUT(net, accepted_connections_are_charged_to_the_owners_memory_cgroup, 120)
+{
+	char why[256], cg[256];
+	int enabled = 0, to_child[2], to_parent[2], ret, i;
+	int cfd[CG_CONNS + 1];
+	struct sockaddr_in a;
+	long long vals[2];
+	pid_t pid;
+
+	ret = qd_cgroup_memory_ready(&enabled, why, sizeof(why));
+	if (ret)
+		SKIP(return, "%s", why);
+	snprintf(cg, sizeof(cg), QD_CGROUP_ROOT "/qd-net-%d", getpid());
+	ASSERT_EQ(0, mkdir(cg, 0755)) TH_LOG("mkdir %s: %m", cg);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct qd_result qr;
+		qd_token_t qts[CG_CONNS];
+		char go;
+		int lq;
+
+		CHILD_CHECK(qd_cgroup_enter(cg) == 0);
+		CHILD_CHECK(qd_init() == 0);
+		CHILD_CHECK(qd_listener(&a, &lq) == 0);
+		CHILD_CHECK(qd_listen(lq, 2 * CG_CONNS) == 0);
+		CHILD_CHECK(write(to_parent[1], &a, sizeof(a)) == sizeof(a));
+		/* One first, so that libqd's own first allocations are done. */
+		CHILD_CHECK(read(to_child[0], &go, 1) == 1);
+		CHILD_CHECK(accept_qd(lq, NULL) >= 0);
+		CHILD_CHECK(read(to_child[0], &go, 1) == 1);
+		qd_sleep_ms(2500);	/* memory.stat is flushed every 2 s */
+		vals[0] = cg_slab(cg);
+		for (i = 0; i < CG_CONNS; i++)
+			CHILD_CHECK(qd_accept(&qts[i], lq) == 0);
+		for (i = 0; i < CG_CONNS; i++) {
+			CHILD_CHECK(qd_wait(&qr, qts[i], &LONG) == 0);
+			CHILD_CHECK(qr.ret >= 0);
+		}
+		qd_sleep_ms(2500);
+		vals[1] = cg_slab(cg);
+		CHILD_CHECK(write(to_parent[1], vals, sizeof(vals)) == sizeof(vals));
+		CHILD_CHECK(read(to_child[0], &go, 1) == 1);
+		_exit(0);
+	}
+	ASSERT_EQ((ssize_t)sizeof(a), read(to_parent[0], &a, sizeof(a)));
+	cfd[0] = plain_connect(&a);
+	ASSERT_LE(0, cfd[0]);
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	for (i = 1; i <= CG_CONNS; i++) {
+		cfd[i] = plain_connect(&a);
+		ASSERT_LE(0, cfd[i]);
+	}
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ret = (int)read(to_parent[0], vals, sizeof(vals));
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	EXPECT_EQ(0, qd_wait_child(pid));
+	for (i = 0; i <= CG_CONNS; i++)
+		close(cfd[i]);
+	rmdir(cg);
+	qd_cgroup_memory_restore(enabled);
+	ASSERT_EQ((int)sizeof(vals), ret);
+	TH_LOG("slab %lld -> %lld (+%lld) for %d accepted connections",
+	       vals[0], vals[1], vals[1] - vals[0], CG_CONNS);
+	EXPECT_LE(CG_CONNS * 1024LL, vals[1] - vals[0]);
+}
+
 TEST_F(net, sigkill_with_connections_and_ops_pending_leaves_nothing)
 {
 	enum { N = 40 };

@@ -307,6 +307,100 @@ TEST_F(raw, a_datagram_takes_one_buffer_and_carries_its_source)
 	close(fd);
 }
 
+/* The next CQE within 2 s, or fail. */
+static int next_cqe(struct qd_raw *r, struct qd_cqe *cqe, struct qd_elem *elem)
+{
+	return qd_raw_wait_cqe(r, cqe, elem, 2000 * QD_RAW_MS);
+}
+
+TEST_F(raw, a_multishot_pool_pop_delivers_each_chunk_until_the_fin)
+{
+	const unsigned int more = QD_CQE_F_MORE | QD_CQE_F_ELEM |
+				  QD_CQE_F_COPIED | QD_CQE_F_POOL;
+	struct qd_elem elem;
+	struct qd_cqe cqe;
+	struct qd_sqe s;
+
+	ASSERT_EQ(0, raw_pair(&self->r, &self->lq, &self->sq, &self->cfd));
+	ASSERT_EQ(8, provide(&self->r, self->region, 0, 0, 8));
+	s = pool_pop(self->sq, 0, 0, 1);
+	s.op_flags |= QD_POP_MULTISHOT;
+	ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+	ASSERT_EQ(1, qd_raw_submit(&self->r));
+	ASSERT_EQ(3, send(self->cfd, "one", 3, 0));
+	ASSERT_EQ(0, next_cqe(&self->r, &cqe, &elem));
+	EXPECT_EQ(1u, cqe.user_data);
+	ASSERT_EQ(3, cqe.res);
+	EXPECT_EQ(more, cqe.flags);
+	EXPECT_EQ(0, memcmp(self->buf + elem.segs[0].offset, "one", 3));
+	ASSERT_EQ(4, send(self->cfd, "two!", 4, 0));
+	ASSERT_EQ(0, next_cqe(&self->r, &cqe, &elem));
+	ASSERT_EQ(4, cqe.res);
+	EXPECT_EQ(more, cqe.flags);
+	EXPECT_EQ(0, memcmp(self->buf + elem.segs[0].offset, "two!", 4));
+	EXPECT_EQ(6, pool_buffers(0));
+	/* The FIN ends it: 0 bytes, no QD_CQE_F_MORE, no buffer taken. */
+	shutdown(self->cfd, SHUT_WR);
+	ASSERT_EQ(0, next_cqe(&self->r, &cqe, NULL));
+	EXPECT_EQ(1u, cqe.user_data);
+	EXPECT_EQ(0, cqe.res);
+	EXPECT_EQ(0u, cqe.flags & (QD_CQE_F_MORE | QD_CQE_F_ELEM));
+	EXPECT_EQ(6, pool_buffers(0));
+	EXPECT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(&self->r, &cqe, NULL, 50 * QD_RAW_MS));
+}
+
+TEST_F(raw, a_multishot_pool_pop_waits_for_buffers_and_a_cancel_ends_it)
+{
+	struct qd_cqe cqe, c2;
+	struct qd_elem elem;
+	struct qd_sqe s;
+
+	ASSERT_EQ(0, raw_pair(&self->r, &self->lq, &self->sq, &self->cfd));
+	s = pool_pop(self->sq, 0, 0, 1);
+	s.op_flags |= QD_POP_MULTISHOT;
+	ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+	ASSERT_EQ(1, qd_raw_submit(&self->r));
+	ASSERT_EQ(2, send(self->cfd, "hi", 2, 0));
+	EXPECT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(&self->r, &cqe, NULL, 100 * QD_RAW_MS));
+	/* One buffer: the PROVIDE's CQE and the chunk's, in either order. */
+	s = (struct qd_sqe){ .opcode = QD_OP_PROVIDE, .user_data = 5,
+			     .nsegs = 1 };
+	do {
+		struct qd_seg seg = qd_seg((__u16)self->region, 0, BUF);
+
+		s.addr = (uintptr_t)&seg;
+		ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+		ASSERT_EQ(1, qd_raw_submit(&self->r));
+	} while (0);
+	ASSERT_EQ(0, next_cqe(&self->r, &cqe, &elem));
+	if (cqe.user_data == 5) {
+		ASSERT_EQ(0, next_cqe(&self->r, &cqe, &elem));
+	} else {
+		ASSERT_EQ(0, next_cqe(&self->r, &c2, NULL));
+	}
+	EXPECT_EQ(1u, cqe.user_data);
+	ASSERT_EQ(2, cqe.res);
+	EXPECT_NE(0u, cqe.flags & QD_CQE_F_MORE);
+	/* A cancel: its own CQE and the pop's last, -ECANCELED. */
+	s = (struct qd_sqe){ .opcode = QD_OP_CANCEL, .qd = self->sq,
+			     .addr = 1, .user_data = 6 };
+	ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+	ASSERT_EQ(1, qd_raw_submit(&self->r));
+	ASSERT_EQ(0, next_cqe(&self->r, &cqe, NULL));
+	ASSERT_EQ(0, next_cqe(&self->r, &c2, NULL));
+	if (cqe.user_data == 6) {
+		struct qd_cqe t = cqe;
+
+		cqe = c2;
+		c2 = t;
+	}
+	EXPECT_EQ(1u, cqe.user_data);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+	EXPECT_EQ(0u, cqe.flags & QD_CQE_F_MORE);
+	EXPECT_EQ(6u, c2.user_data);
+	EXPECT_EQ(0, c2.res);
+}
+
 TEST_F(raw, reclaim_takes_the_pool_back_and_frees_its_region)
 {
 	struct qd_sqe s = { .opcode = QD_OP_PROVIDE, .user_data = 3,
@@ -392,8 +486,16 @@ TEST_F(raw, provide_and_pool_pops_check_their_fields)
 	s = pool_pop(tq, QD_POOL_GROUPS, 0, 2);
 	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
 	EXPECT_EQ(-EINVAL, cqe.res);
-	s = pool_pop(tq, 0, 0, 2);
+	/* multishot: TCP only (a parked datagram would lose its source) */
+	s = pool_pop(raw_socket(&self->r, SOCK_DGRAM), 0, 0, 2);
 	s.op_flags |= QD_POP_MULTISHOT;
+	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
+	EXPECT_EQ(-EINVAL, cqe.res);
+	/* and with a pool: a multishot pop that brings a buffer is refused */
+	s = qd_sqe_pop(tq, 2);
+	s.op_flags = QD_POP_MULTISHOT;
+	s.addr = (uintptr_t)segs;
+	s.nsegs = 1;
 	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
 	EXPECT_EQ(-EINVAL, cqe.res);
 	/* buf_group is reserved for a pop without a pool */
@@ -414,6 +516,33 @@ TEST_F(raw, provide_and_pool_pops_check_their_fields)
 	s = pool_pop(tq, 0, 0, 2);
 	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
 	EXPECT_EQ(-ENOTCONN, cqe.res);
+}
+
+TEST_F(raw, a_starved_socket_closed_is_released_without_a_provide)
+{
+	long long before, now = 0;
+	struct qd_cqe cqe;
+	struct qd_sqe s;
+	int i;
+
+	ASSERT_EQ(0, raw_pair(&self->r, &self->lq, &self->sq, &self->cfd));
+	ASSERT_EQ(3, send(self->cfd, "abc", 3, 0));
+	s = pool_pop(self->sq, 0, 0, 1);
+	ASSERT_EQ(0, qd_raw_queue_sqe(&self->r, &s));
+	ASSERT_EQ(1, qd_raw_submit(&self->r));
+	ASSERT_EQ(-ETIMEDOUT, qd_raw_wait_cqe(&self->r, &cqe, NULL, 100 * QD_RAW_MS));
+	before = qd_kv(QD_PROC_PATH, "sockets");
+	ASSERT_EQ(0, qd_raw_close(self->r.fd, self->sq));
+	ASSERT_EQ(0, qd_raw_wait_cqe(&self->r, &cqe, NULL, 2000 * QD_RAW_MS));
+	EXPECT_EQ(-ECANCELED, cqe.res);
+	/* The pool let go of it: the socket goes now, not at a PROVIDE. */
+	for (i = 0; i < 200; i++) {
+		now = qd_kv(QD_PROC_PATH, "sockets");
+		if (now < before)
+			break;
+		qd_sleep_ms(10);
+	}
+	EXPECT_EQ(before - 1, now);
 }
 
 TEST_F(raw, closing_the_context_with_starved_pops_and_a_full_pool_leaks_nothing)
@@ -526,6 +655,45 @@ TEST_F(lib, pops_starve_on_a_tiny_pool_and_the_refills_serve_them)
 		EXPECT_EQ((size_t)BYTES, j);
 		close(cfd[i]);
 	}
+}
+
+TEST_F(lib, qd_pop_multi_on_a_socket_yields_each_chunk_then_zero)
+{
+	struct sockaddr_in a = lo4(0);
+	socklen_t alen = sizeof(a);
+	const char *msgs[] = { "alpha", "beta", "gamma" };
+	struct qd_result qr;
+	qd_token_t qt, mt;
+	int lq, sq, cfd, udp;
+	unsigned int i;
+
+	ASSERT_EQ(0, qd_init());
+	ASSERT_EQ(0, qd_socket(&lq, AF_INET, SOCK_STREAM, 0));
+	ASSERT_EQ(0, qd_bind(lq, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(0, qd_getsockname(lq, (struct sockaddr *)&a, &alen));
+	ASSERT_EQ(0, qd_listen(lq, 4));
+	cfd = plain_connect(&a);
+	ASSERT_LE(0, cfd);
+	ASSERT_EQ(0, qd_accept(&qt, lq));
+	ASSERT_EQ(0, qd_wait(&qr, qt, NULL));
+	sq = qr.value.accept.qd;
+	ASSERT_EQ(0, qd_pop_multi(&mt, sq));
+	for (i = 0; i < 3; i++) {
+		size_t n = strlen(msgs[i]);
+
+		ASSERT_EQ((ssize_t)n, send(cfd, msgs[i], n, 0));
+		ASSERT_EQ(0, qd_wait(&qr, mt, NULL));
+		ASSERT_EQ((int64_t)n, qr.ret);
+		ASSERT_EQ(1u, qr.value.sga.numsegs);
+		EXPECT_EQ(0, memcmp(qr.value.sga.segs[0].buf, msgs[i], n));
+		EXPECT_EQ(0, qd_sgafree(&qr.value.sga));
+	}
+	close(cfd);
+	ASSERT_EQ(0, qd_wait(&qr, mt, NULL));
+	EXPECT_EQ(0, qr.ret);
+	EXPECT_EQ(-EINVAL, qd_wait(&qr, mt, NULL));	/* it ended */
+	ASSERT_EQ(0, qd_socket(&udp, AF_INET, SOCK_DGRAM, 0));
+	EXPECT_EQ(-EOPNOTSUPP, qd_pop_multi(&mt, udp));
 }
 
 TEST_HARNESS_MAIN

@@ -39,8 +39,10 @@ struct qd_op_stat {
 #define QD_PROC_KEYS	"version", "contexts", "queues", "regions",	\
 			"pinned_pages", "inflight", "queued", "overflowed", \
 			"invalid_opcode", "sockets", "sock_bytes_in",	\
-			"sock_bytes_out"
-#define QD_PROC_NKEYS	12
+			"sock_bytes_out", "sock_zc_pushes", "sock_zc_bytes", \
+			"sock_zc_copied", "sock_zc_inflight",		\
+			"sock_copy_pushes"
+#define QD_PROC_NKEYS	17
 
 struct qd_proc {
 	/* -1 when the key is missing */
@@ -50,6 +52,9 @@ struct qd_proc {
 	long long		overflowed, invalid_opcode;	/* scope all */
 	long long		sockets;			/* socket qds */
 	long long		sock_bytes_in, sock_bytes_out;	/* scope all */
+	/* zero-copy send (scope all) */
+	long long		sock_zc_pushes, sock_zc_bytes, sock_zc_copied;
+	long long		sock_zc_inflight, sock_copy_pushes;
 	int			nkeys;		/* of the QD_PROC_NKEYS, how many were found */
 	/* the scope line: "all", or "uid" with scope_uid; "" when missing */
 	char			scope[16];
@@ -66,7 +71,8 @@ static inline long long *qd_proc_val(struct qd_proc *s, unsigned int i)
 		&s->version, &s->contexts, &s->queues, &s->regions,
 		&s->pinned_pages, &s->inflight, &s->queued, &s->overflowed,
 		&s->invalid_opcode, &s->sockets, &s->sock_bytes_in,
-		&s->sock_bytes_out,
+		&s->sock_bytes_out, &s->sock_zc_pushes, &s->sock_zc_bytes,
+		&s->sock_zc_copied, &s->sock_zc_inflight, &s->sock_copy_pushes,
 	};
 
 	return vals[i];

@@ -58,8 +58,8 @@ TEST_F(sqe, nop_completes_with_res_zero_and_user_data_echoed)
 
 TEST_F(sqe, unknown_opcode_is_einval)
 {
-	/* QD_OP_WAKE is the last opcode today; the count is not in the ABI */
-	static const __u8 ops[] = { QD_OP_PUSHTO + 1, QD_OP_PUSHTO + 2, 0x7f, 0xff };
+	/* QD_OP_PROVIDE is the last opcode today; the count is not in the ABI */
+	static const __u8 ops[] = { QD_OP_PROVIDE + 1, QD_OP_PROVIDE + 2, 0x7f, 0xff };
 	struct qd_cqe cqe;
 	unsigned int i;
 
@@ -126,10 +126,16 @@ TEST_F(sqe, op_flags_on_push_or_pop_is_einval)
 	struct qd_cqe cqe;
 	struct qd_sqe s;
 
-	/* a push defines no op_flags (QD_POP_MULTISHOT is a pop's), a pop
-	 * nothing past QD_POP_MULTISHOT */
+	/* a push defines only QD_PUSH_ZC and QD_PUSH_COPY (QD_POP_MULTISHOT
+	 * is a pop's), not both; a pop nothing past QD_POP_MULTISHOT */
 	s = qd_sqe_push(self->qd, &seg, 1, 1);
 	s.op_flags = 1;
+	DO_SQE(s, &cqe);
+	EXPECT_EQ(-EINVAL, cqe.res);
+	s.op_flags = 8;
+	DO_SQE(s, &cqe);
+	EXPECT_EQ(-EINVAL, cqe.res);
+	s.op_flags = QD_PUSH_ZC | QD_PUSH_COPY;
 	DO_SQE(s, &cqe);
 	EXPECT_EQ(-EINVAL, cqe.res);
 	s = qd_sqe_pop(self->qd, 2);

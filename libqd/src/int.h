@@ -159,6 +159,7 @@ void qd__sock_set(int qd, int kind);
 void qd__sock_forget_all(void);
 /* max_segs: pool buffers the pop may take (0: QD_SGA_MAX). */
 int qd__sock_pop(qd_token_t *qt_out, int qd, unsigned int max_segs);
+int qd__sock_pop_multi(qd_token_t *qt_out, int qd);
 
 /*
  * pool.c: the buffer pools socket pops take from (QD_POP_POOL). A slot's

@@ -194,6 +194,26 @@ int qd_pushto(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
 }
 
 /*
+ * qd_pop_multi() on a socket: one pool pop that delivers every chunk of
+ * bytes as it comes (TCP; QD_POP_POOL | QD_POP_MULTISHOT), until the
+ * peer's close (a result of 0 bytes), an error or qd_cancel().
+ */
+int qd__sock_pop_multi(qd_token_t *qt_out, int qd)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_POP, .qd = qd,
+			      .op_flags = QD_POP_POOL | QD_POP_MULTISHOT };
+	int kind = qd__sock_kind(qd), g = qd__pool_for(kind);
+
+	if (kind != SOCK_STREAM || g < 0 ||
+	    !(qd__ctx.features & QD_FEAT_MULTISHOT))
+		return -EOPNOTSUPP;
+	qd__pool_stock(g);
+	sqe.buf_group = (uint32_t)g;
+	return qd__submit_sock(qt_out, &sqe, NULL, NULL, QD_SOCKBUF_POOL + g,
+			       NULL, 0);
+}
+
+/*
  * qd_pop() on a socket: buffers from the socket pool when the bytes come
  * (pool.c), or, without pools, a buffer from the allocator rides with it.
  */

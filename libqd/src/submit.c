@@ -189,6 +189,7 @@ int qd__submit_sock(qd_token_t *qt_out, const struct qd_sqe *tmpl,
 	}
 	s->op = sqe.opcode;
 	s->qd = sqe.qd;
+	s->multishot = !!(sqe.op_flags & QD_POP_MULTISHOT);
 	s->sockbuf = (uint8_t)own_buf;
 	if (sga) {
 		s->nsegs = (uint8_t)sga->numsegs;
@@ -631,6 +632,8 @@ int qd_pop_into(qd_token_t *qt_out, int qd, const struct qd_sga *buf)
 
 int qd_pop_multi(qd_token_t *qt_out, int qd)
 {
+	if (qt_out && qd__sock_kind(qd))
+		return qd__sock_pop_multi(qt_out, qd);
 	return pop(qt_out, qd, QD_POP_MULTISHOT);
 }
 

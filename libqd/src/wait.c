@@ -105,14 +105,14 @@ static int on_cqe(void *arg, const struct qd_cqe *cqe,
 	/* Not a token of this ring (a kernel bug): nothing to deliver it to. */
 	if (!s || s->state != QD_SLOT_PENDING)
 		return 0;
+	if (cqe->flags & QD_CQE_F_POOL)
+		qd__pool_back(s->sockbuf - QD_SOCKBUF_POOL, cqe_nsegs(cqe));
 	if (s->multishot)
 		return shot_add(s, cqe, elem);
 	s->res = cqe->res;
 	s->cqe_flags = (uint8_t)cqe->flags;
 	if (cqe->flags & QD_CQE_F_ADDR)
 		memcpy(&s->addr, &elem->segs[QD_CQE_ADDR_SEG], sizeof(s->addr));
-	if (cqe->flags & QD_CQE_F_POOL)
-		qd__pool_back(s->sockbuf - QD_SOCKBUF_POOL, cqe_nsegs(cqe));
 	/* A push's result is the caller's buffers (usegs), never the CQE's. */
 	if (s->op == QD_OP_POP) {
 		s->nsegs = (uint8_t)cqe_nsegs(cqe);
@@ -193,6 +193,7 @@ static void take(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
 		s->shots_tail = &s->shots;
 	d->res = sh->res;
 	d->nsegs = sh->nsegs;
+	d->sockbuf = s->sockbuf;	/* a socket's pool buffers */
 	memcpy(d->segs, sh->segs, sh->nsegs * sizeof(d->segs[0]));
 	free(sh);
 	if (!s->shots && s->state == QD_SLOT_DONE)

@@ -160,7 +160,9 @@ struct qd_sqe {
  * does). A socket POP with QD_POP_POOL (addr zero) holds no buffer while
  * it waits: when bytes arrive the kernel takes buffers from pool
  * buf_group (TCP: as many as the bytes need, up to nsegs, 0 meaning
- * QD_SGA_MAX; UDP: one per datagram) and the CQE (QD_CQE_F_POOL) names them, trimmed to what
+ * QD_SGA_MAX; UDP: one per datagram; with QD_POP_MULTISHOT, TCP only, a
+ * CQE with QD_CQE_F_MORE per chunk until the peer's FIN, an error or a
+ * cancel ends it) and the CQE (QD_CQE_F_POOL) names them, trimmed to what
  * they hold; they belong to the popper from then on. While the pool is
  * empty the bytes wait in the socket (TCP's window closes) and the pop
  * stays pending until a PROVIDE refills it. QD_PROVIDE_RECLAIM (addr and
@@ -172,6 +174,21 @@ struct qd_sqe {
 #define QD_PROVIDE_RECLAIM	_BITUL(0)
 #define QD_POOL_GROUPS		8
 #define QD_POOL_MAX_BUFS	65536
+
+/*
+ * PUSH and PUSHTO op_flags, for socket qds (a memory queue never copies a
+ * push and ignores them); at most one.
+ * ZC: send zero-copy from the registered pages whatever the size: the push
+ * completes once the network stack has released every page (after the
+ * peer's ACK for TCP), not when the bytes are queued. COPY: copy into the
+ * socket and complete then, whatever the size. Without either, pushes of
+ * at least the module parameter zc_min_bytes go zero-copy, except to peers
+ * on a loopback route (module parameter zc_local; see
+ * Documentation/design.md, "Send"). Bit 0 stays invalid on a push (it is a
+ * pop's QD_POP_MULTISHOT).
+ */
+#define QD_PUSH_ZC		_BITUL(1)
+#define QD_PUSH_COPY		_BITUL(2)
 
 /*
  * NOP variants that complete later from interrupt context: from an hrtimer
@@ -266,6 +283,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_SQPOLL		_BITUL(13)	/* QD_SETUP_SQPOLL */
 #define QD_FEAT_SOCKETS		_BITUL(14)	/* QD_IOC_SOCKET and friends */
 #define QD_FEAT_POOL		_BITUL(15)	/* QD_OP_PROVIDE, QD_POP_POOL */
+#define QD_FEAT_SEND_ZC		_BITUL(16)	/* zero-copy send, QD_PUSH_ZC/COPY */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
