@@ -37,6 +37,11 @@ invalid_opcode 2
 sockets 4
 sock_bytes_in 576514
 sock_bytes_out 1000
+sock_zc_pushes 12
+sock_zc_bytes 786432
+sock_zc_copied 3
+sock_zc_inflight 1
+sock_copy_pushes 40
 some_future_counter 77
 op nop submitted 0 completed 0 failed 0
 op push submitted 10 completed 10 failed 0
@@ -143,7 +148,8 @@ check "heading: version and scope all" "$out" '^qd module \(.*, version 2\): all
 is "scope line not repeated as a counter" [ "$(grep -c 'scope all' "$out")" -eq 0 ]
 check "unknown /proc key printed" "$out" 'some_future_counter 77'
 check "socket counters on their own line" "$out" '^  sockets 4  bytes in 576514  out 1000$'
-is "socket counters not repeated" [ "$(grep -c 'sock_bytes_in' "$out")" -eq 0 ]
+is "socket counters not repeated" [ "$(grep -c 'sock_bytes_in\|sock_zc\|sock_copy' "$out")" -eq 0 ]
+check "socket pushes: zero-copy and by copy" "$out" '^  socket pushes: zero-copy 12 \(786432 bytes, 1 in flight, 3 copied by the stack\)  by copy 40$'
 check "op push row" "$out" '^ *push +10 +10 +0$'
 check "op pop row" "$out" '^ *pop +11 +10 +0$'
 check "context count" "$out" '^contexts: 3$'

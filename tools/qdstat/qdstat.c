@@ -541,7 +541,9 @@ static void scope_text(const struct procqd *p, char *buf, size_t len)
 }
 
 static const char *const sock_keys[] = {
-	"sockets", "sock_bytes_in", "sock_bytes_out", NULL,
+	"sockets", "sock_bytes_in", "sock_bytes_out", "sock_zc_pushes",
+	"sock_zc_bytes", "sock_zc_copied", "sock_zc_inflight",
+	"sock_copy_pushes", NULL,
 };
 
 /* " (N/s)" for key between two snapshots, or "". */
@@ -578,6 +580,14 @@ static void print_sock_counters(const struct procqd *p,
 		printf("  bytes in %s%s  out %s%s", or_dash(in), rin,
 		       or_dash(out), rout);
 	putchar('\n');
+	/* how pushes were sent: zero-copy (and what the stack copied anyway) or by copy */
+	if (kv_get(&p->keys, "sock_zc_pushes") || kv_get(&p->keys, "sock_copy_pushes"))
+		printf("  socket pushes: zero-copy %s (%s bytes, %s in flight, %s copied by the stack)  by copy %s\n",
+		       or_dash(kv_get(&p->keys, "sock_zc_pushes")),
+		       or_dash(kv_get(&p->keys, "sock_zc_bytes")),
+		       or_dash(kv_get(&p->keys, "sock_zc_inflight")),
+		       or_dash(kv_get(&p->keys, "sock_zc_copied")),
+		       or_dash(kv_get(&p->keys, "sock_copy_pushes")));
 }
 
 static void print_module(const struct snapshot *cur, const struct snapshot *prev)
