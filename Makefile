@@ -6,9 +6,9 @@ KDIR	?= /lib/modules/$(KVER)/build
 CACHE	?= $(shell $(TOP)/scripts/cachedir)
 export TOP KVER KDIR CACHE
 
-.PHONY: all deps kmod kmod-debug libqd tools selftests unit check check-debug fuzz run vm clean
+.PHONY: all deps kmod kmod-debug libqd tools apps selftests unit check check-debug fuzz run vm clean
 
-all: kmod libqd tools selftests
+all: kmod libqd tools apps selftests
 
 deps:
 	@$(TOP)/scripts/deps
@@ -21,6 +21,9 @@ libqd:
 
 tools: libqd
 	$(MAKE) -C tools
+
+apps: libqd
+	$(MAKE) -C apps
 
 selftests: libqd
 	$(MAKE) -C selftests
@@ -56,4 +59,5 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(TOP)/kmod clean
 	-$(MAKE) -C libqd clean
 	-$(MAKE) -C tools clean
+	-$(MAKE) -C apps clean
 	-$(MAKE) -C selftests clean

@@ -34,6 +34,14 @@ inflight 1
 queued 37
 overflowed 5
 invalid_opcode 2
+sockets 4
+sock_bytes_in 576514
+sock_bytes_out 1000
+sock_zc_pushes 12
+sock_zc_bytes 786432
+sock_zc_copied 3
+sock_zc_inflight 1
+sock_copy_pushes 40
 some_future_counter 77
 op nop submitted 0 completed 0 failed 0
 op push submitted 10 completed 10 failed 0
@@ -49,6 +57,7 @@ regions 1
 pinned_pages 16
 inflight 3
 queued 9
+sockets 2
 P
 
 d=$tmp/qd
@@ -93,8 +102,18 @@ inflight 0
 enters 3
 regions 0
 queues 0
+pool 0 buffers 60 provided 64 taken 4 waiters 0
+pool 1 buffers 0 provided 64 taken 64 waiters 2
 P
-printf 'qd type depth max_depth pending_pops pending_pushes pushed popped\n' >"$d/4242-1/queues"
+# Socket qds as kmod/sock.c shows them: the memq columns, then key=value.
+cat >"$d/4242-1/queues" <<'P'
+qd type depth max_depth pending_pops pending_pushes pushed popped rights
+0 tcp6 0 0 0 0 0 0 push,pop local=[::]:40055 peer=- state=listen pending_accepts=8 bytes_in=0 bytes_out=0
+1 udp 0 0 1 0 20 20 push,pop local=0.0.0.0:40055 peer=- state=close pending_accepts=0 bytes_in=576514 bytes_out=576514
+2 tcp 0 0 1 3 7 8 push,pop local=127.0.0.1:40055 peer=127.0.0.1:51234 state=established pending_accepts=0 bytes_in=1000 bytes_out=900 zerocopy=yes
+3 tcp6 0 0 1 0 0 0 push,pop local=[fe80::1234:5678:9abc:def0%4294967295]:65535 peer=[fe80::1234:5678:9abc:def1%4294967295]:65534 state=syn-sent pending_accepts=1 bytes_in=0 bytes_out=0
+5 memq 16 0 0 0 1 1 push,pop
+P
 printf 'id addr len pages users\n' >"$d/4242-1/regions"
 # A later kernel with an extra column in the middle.
 cat >"$d/17-3/info" <<'P'
@@ -128,19 +147,30 @@ check "invalid_opcode" "$out" 'invalid_opcode 2'
 check "heading: version and scope all" "$out" '^qd module \(.*, version 2\): all contexts$'
 is "scope line not repeated as a counter" [ "$(grep -c 'scope all' "$out")" -eq 0 ]
 check "unknown /proc key printed" "$out" 'some_future_counter 77'
+check "socket counters on their own line" "$out" '^  sockets 4  bytes in 576514  out 1000$'
+is "socket counters not repeated" [ "$(grep -c 'sock_bytes_in\|sock_zc\|sock_copy' "$out")" -eq 0 ]
+check "socket pushes: zero-copy and by copy" "$out" '^  socket pushes: zero-copy 12 \(786432 bytes, 1 in flight, 3 copied by the stack\)  by copy 40$'
 check "op push row" "$out" '^ *push +10 +10 +0$'
 check "op pop row" "$out" '^ *pop +11 +10 +0$'
 check "context count" "$out" '^contexts: 3$'
 check "context 4242-0 rings" "$out" '4242 +4242-0 +qdbench +256/21/21 +512/19/20 +0 +1 +12'
 check "context 4242-1 overflow" "$out" '4242 +4242-1 +qdbench +64/5/6 +128/4/4 +2 +0 +3'
+check "buffer pools of a context" "$out" '4242-1 .* pool0=60,taken=4/64,waiters=0 pool1=0,taken=64/64,waiters=2$'
 check "unknown info key printed" "$out" '4242-0 .*future_key=9'
 check "contexts sorted by pid" "$out" '^ +17 +17-3 +srv'
 is "pid 17 listed before pid 4242" \
 	[ "$(grep -n '17-3 ' "$out" | head -1 | cut -d: -f1)" -lt "$(grep -n '4242-0 ' "$out" | head -1 | cut -d: -f1)" ]
-check "queue count" "$out" '^queues: 3$'
+check "queue count (sockets apart)" "$out" '^queues: 4$'
 check "queue 3 row" "$out" '4242-0 +3 +memq +1024 +7 +1 +0 +10 +10'
 check "queue 4 row" "$out" '4242-0 +4 +memq +64 +2 +0 +5 +123 +118'
 check "queue found by column name" "$out" '17-3 +9 +memq +32 +1 +0 +0 +5 +4 +flavour=sweet'
+check "memq row of a context with sockets" "$out" '4242-1 +5 +memq +16 +0 +0 +0 +1 +1 +rights=push,pop$'
+check "socket count" "$out" '^sockets: 4$'
+is "sockets are not in the queues table" [ "$(grep -cE '^ +4242-1 +[0-3] ' "$out")" -eq 4 ]
+check "listener row" "$out" '^ +4242-1 +0 +tcp6 +\[::\]:40055 +- +listen +0 +0 +8 +0 +0$'
+check "udp row" "$out" '^ +4242-1 +1 +udp +0\.0\.0\.0:40055 +- +close +1 +0 +0 +576514 +576514$'
+check "established row: peer, pending pops and pushes, bytes" "$out" '^ +4242-1 +2 +tcp +127\.0\.0\.1:40055 +127\.0\.0\.1:51234 +established +1 +3 +0 +1000 +900 +zerocopy=yes$'
+check "longest IPv6 addresses kept whole" "$out" '^ +4242-1 +3 +tcp6 +\[fe80::1234:5678:9abc:def0%4294967295\]:65535 +\[fe80::1234:5678:9abc:def1%4294967295\]:65534 +syn-sent +1 +0 +1 +0 +0$'
 check "region count" "$out" '^regions: 2$'
 check "region 0 row" "$out" '4242-0 +0 +0x7f0000000000 +2097152 +512 +3'
 check "region 1 row" "$out" '4242-0 +1 +0x7f0000200000 +4096 +1 +0'
@@ -151,6 +181,7 @@ is "uid scope exits 0 (got $rc)" [ $rc -eq 0 ]
 check "uid scope: heading says whose counts" "$out" '^qd module \(.*, version 2\): contexts of uid 65534 only; all contexts and module-wide counters need CAP_SYS_ADMIN$'
 check "uid scope: own counters" "$out" 'contexts 1 +queues 2'
 check "uid scope: queued" "$out" 'queued 9'
+check "uid scope: open sockets" "$out" '^  sockets 2$'
 is "uid scope: no op table" [ "$(grep -c 'submitted' "$out")" -eq 0 ]
 
 # An unprivileged reader: /proc/qd readable, debugfs not (it is root's).

@@ -6,7 +6,10 @@
  * qd/<pid>-<n>/{info,queues,regions}. Every file is parsed by key (info,
  * /proc/qd) or by the column names of its header line (queues, regions), so
  * counters the kernel adds later show up without a change here: unknown keys
- * and columns are printed generically.
+ * and columns are printed generically. A queues row may end with key=value
+ * words past its header's columns: socket qds (types tcp, tcp6, udp, udp6)
+ * give their addresses, state, pending accepts and bytes that way, and are
+ * shown in a table of their own.
  *
  * /proc/qd's `scope` line says whose contexts its counts cover: `all` for a
  * reader with CAP_SYS_ADMIN, `uid N` (the reader's own contexts, and no
@@ -30,7 +33,7 @@
 #define MAX_OPS		64
 #define MAX_COLS	32
 #define MAX_CTX		1024
-#define TOKLEN		64
+#define TOKLEN		96	/* a word: [IPv6%scope]:port fits */
 
 static const char *proc_path = "/proc/qd";
 static const char *debugfs_path = "/sys/kernel/debug/qd";
@@ -324,6 +327,26 @@ static const char *tab_cell(const struct tabfile *t, int row, int col)
 	return t->rows[row][col];
 }
 
+/* The value of a key=value word past the header's columns, or NULL. */
+static const char *tab_kv(const struct tabfile *t, int row, const char *key)
+{
+	size_t n = strlen(key);
+	int i;
+
+	for (i = t->ncols; i < t->rowlen[row]; i++)
+		if (!strncmp(t->rows[row][i], key, n) && t->rows[row][i][n] == '=')
+			return t->rows[row][i] + n + 1;
+	return NULL;
+}
+
+static bool is_socket_row(const struct tabfile *t, int row)
+{
+	const char *type = tab_cell(t, row, tab_col(t, "type"));
+
+	return !strcmp(type, "tcp") || !strcmp(type, "tcp6") ||
+	       !strcmp(type, "udp") || !strcmp(type, "udp6");
+}
+
 /* ---- contexts ----------------------------------------------------------- */
 
 struct ctxdir {
@@ -402,14 +425,19 @@ static void ring3(char *buf, size_t len, const struct kvfile *f,
  * (in that order, "-" when the kernel does not have them), then any others.
  */
 static void add_tab_rows(struct table *t, const char *ctx, struct tabfile *f,
-			 const char *const *want, int nwant, int extra_col)
+			 const char *const *want, int nwant, int extra_col,
+			 bool (*skip)(const struct tabfile *, int))
 {
 	int r, i;
 
 	for (r = 0; r < f->nrows; r++) {
-		char **row = table_row(t);
 		char extra[512] = "";
 		size_t el = 0;
+		char **row;
+
+		if (skip && skip(f, r))
+			continue;
+		row = table_row(t);
 
 		table_set(row, 0, ctx);
 		for (i = 0; i < nwant; i++)
@@ -426,7 +454,62 @@ static void add_tab_rows(struct table *t, const char *ctx, struct tabfile *f,
 			el += snprintf(extra + el, sizeof(extra) - el, "%s%s=%s",
 				       el ? " " : "", f->hdr[i], tab_cell(f, r, i));
 		}
+		/* words past the header (key=value) as they are */
+		for (i = f->ncols; i < f->rowlen[r] && el < sizeof(extra) - 1; i++)
+			el += snprintf(extra + el, sizeof(extra) - el, "%s%s",
+				       el ? " " : "", f->rows[r][i]);
 		table_set(row, extra_col, extra);
+	}
+}
+
+/*
+ * Socket rows of a queues file: the addresses and state from their
+ * key=value words, the pending operations and bytes; words this does not
+ * know in the last column.
+ */
+static const char *const s_hdr[] = {
+	"ctx", "qd", "type", "local", "peer", "state", "pend_pops",
+	"pend_pushes", "pend_accepts", "bytes_in", "bytes_out", "",
+};
+static const char *const s_keys[] = {
+	"local", "peer", "state", "pending_accepts", "bytes_in", "bytes_out",
+};
+
+static void add_sock_rows(struct table *t, const char *ctx, struct tabfile *f)
+{
+	int r, i, j;
+
+	for (r = 0; r < f->nrows; r++) {
+		char extra[512] = "";
+		size_t el = 0;
+		char **row;
+
+		if (!is_socket_row(f, r))
+			continue;
+		row = table_row(t);
+		table_set(row, 0, ctx);
+		table_set(row, 1, tab_cell(f, r, tab_col(f, "qd")));
+		table_set(row, 2, tab_cell(f, r, tab_col(f, "type")));
+		table_set(row, 3, or_dash(tab_kv(f, r, "local")));
+		table_set(row, 4, or_dash(tab_kv(f, r, "peer")));
+		table_set(row, 5, or_dash(tab_kv(f, r, "state")));
+		table_set(row, 6, tab_cell(f, r, tab_col(f, "pending_pops")));
+		table_set(row, 7, tab_cell(f, r, tab_col(f, "pending_pushes")));
+		table_set(row, 8, or_dash(tab_kv(f, r, "pending_accepts")));
+		table_set(row, 9, or_dash(tab_kv(f, r, "bytes_in")));
+		table_set(row, 10, or_dash(tab_kv(f, r, "bytes_out")));
+		for (i = f->ncols; i < f->rowlen[r] && el < sizeof(extra) - 1; i++) {
+			bool known = false;
+
+			for (j = 0; j < (int)(sizeof(s_keys) / sizeof(s_keys[0])); j++)
+				if (!strncmp(f->rows[r][i], s_keys[j], strlen(s_keys[j])) &&
+				    f->rows[r][i][strlen(s_keys[j])] == '=')
+					known = true;
+			if (!known)
+				el += snprintf(extra + el, sizeof(extra) - el, "%s%s",
+					       el ? " " : "", f->rows[r][i]);
+		}
+		table_set(row, 11, extra);
 	}
 }
 
@@ -457,6 +540,56 @@ static void scope_text(const struct procqd *p, char *buf, size_t len)
 		snprintf(buf, len, "scope %s", scope);
 }
 
+static const char *const sock_keys[] = {
+	"sockets", "sock_bytes_in", "sock_bytes_out", "sock_zc_pushes",
+	"sock_zc_bytes", "sock_zc_copied", "sock_zc_inflight",
+	"sock_copy_pushes", NULL,
+};
+
+/* " (N/s)" for key between two snapshots, or "". */
+static void rate(char *buf, size_t len, const struct procqd *p,
+		 const struct procqd *prev, double dt, const char *key)
+{
+	const char *a = prev ? kv_get(&prev->keys, key) : NULL;
+	const char *b = kv_get(&p->keys, key);
+	unsigned long long x, y;
+
+	buf[0] = 0;
+	if (!a || !b || dt <= 0)
+		return;
+	x = strtoull(a, NULL, 10);
+	y = strtoull(b, NULL, 10);
+	snprintf(buf, len, " (%.0f/s)", y >= x ? (y - x) / dt : 0.0);
+}
+
+/* The socket counters on a line of their own: open sockets, bytes copied. */
+static void print_sock_counters(const struct procqd *p,
+				const struct procqd *prev, double dt)
+{
+	const char *n = kv_get(&p->keys, "sockets");
+	const char *in = kv_get(&p->keys, "sock_bytes_in");
+	const char *out = kv_get(&p->keys, "sock_bytes_out");
+	char rin[48], rout[48];
+
+	if (!n && !in && !out)
+		return;
+	rate(rin, sizeof(rin), p, prev, dt, "sock_bytes_in");
+	rate(rout, sizeof(rout), p, prev, dt, "sock_bytes_out");
+	printf("  sockets %s", or_dash(n));
+	if (in || out)
+		printf("  bytes in %s%s  out %s%s", or_dash(in), rin,
+		       or_dash(out), rout);
+	putchar('\n');
+	/* how pushes were sent: zero-copy (and what the stack copied anyway) or by copy */
+	if (kv_get(&p->keys, "sock_zc_pushes") || kv_get(&p->keys, "sock_copy_pushes"))
+		printf("  socket pushes: zero-copy %s (%s bytes, %s in flight, %s copied by the stack)  by copy %s\n",
+		       or_dash(kv_get(&p->keys, "sock_zc_pushes")),
+		       or_dash(kv_get(&p->keys, "sock_zc_bytes")),
+		       or_dash(kv_get(&p->keys, "sock_zc_inflight")),
+		       or_dash(kv_get(&p->keys, "sock_zc_copied")),
+		       or_dash(kv_get(&p->keys, "sock_copy_pushes")));
+}
+
 static void print_module(const struct snapshot *cur, const struct snapshot *prev)
 {
 	const struct procqd *p = &cur->proc;
@@ -473,7 +606,8 @@ static void print_module(const struct snapshot *cur, const struct snapshot *prev
 		const char *k = p->keys.kv[i].key;
 		int w;
 
-		if (!strcmp(k, "version") || !strcmp(k, "scope"))
+		if (!strcmp(k, "version") || !strcmp(k, "scope") ||
+		    is_known(sock_keys, k))
 			continue;
 		w = printf("  %s %s", k, p->keys.kv[i].val);
 		shown++;
@@ -485,8 +619,9 @@ static void print_module(const struct snapshot *cur, const struct snapshot *prev
 	}
 	if (col)
 		putchar('\n');
-	if (!shown)
+	if (!shown && !kv_get(&p->keys, "sockets"))
 		printf("  (no counters)\n");
+	print_sock_counters(p, prev ? &prev->proc : NULL, dt);
 	if (!p->nops)
 		return;
 	putchar('\n');
@@ -580,7 +715,7 @@ static void print_section(const char *what, struct table *t)
 static void print_contexts(void)
 {
 	static struct ctxdir dirs[MAX_CTX];
-	struct table ct, qt, rt;
+	struct table ct, qt, st, rt;
 	int n, i, c;
 
 	n = list_contexts(debugfs_path, dirs, MAX_CTX);
@@ -620,6 +755,15 @@ static void print_contexts(void)
 
 		for (c = 0; c < (int)ARRAY_SIZE(q_hdr); c++)
 			table_set(row, c, q_hdr[c]);
+	}
+	table_init(&st, ARRAY_SIZE(s_hdr));
+	st.left[0] = st.left[2] = st.left[3] = st.left[4] = st.left[5] = true;
+	st.left[ARRAY_SIZE(s_hdr) - 1] = true;
+	{
+		char **row = table_row(&st);
+
+		for (c = 0; c < (int)ARRAY_SIZE(s_hdr); c++)
+			table_set(row, c, s_hdr[c]);
 	}
 	table_init(&rt, ARRAY_SIZE(r_hdr));
 	rt.left[0] = rt.left[ARRAY_SIZE(r_hdr) - 1] = true;
@@ -664,9 +808,21 @@ static void print_contexts(void)
 				       or_dash(kv_get(&info, "sqpoll_submitted")),
 				       or_dash(kv_get(&info, "sqpoll_wakeups")));
 		for (k = 0; k < info.n; k++) {
+			unsigned int g, bufs, waiters;
+			unsigned long long prov, taken;
+
 			if (is_known(info_known, info.kv[k].key) ||
 			    el >= sizeof(extra) - 1)
 				continue;
+			/* a buffer pool: "pool G buffers N provided P taken T waiters W" */
+			if (!strcmp(info.kv[k].key, "pool") &&
+			    sscanf(info.kv[k].val, "%u buffers %u provided %llu taken %llu waiters %u",
+				   &g, &bufs, &prov, &taken, &waiters) == 5) {
+				el += snprintf(extra + el, sizeof(extra) - el,
+					       "%spool%u=%u,taken=%llu/%llu,waiters=%u",
+					       el ? " " : "", g, bufs, taken, prov, waiters);
+				continue;
+			}
 			el += snprintf(extra + el, sizeof(extra) - el, "%s%s=%s",
 				       el ? " " : "", info.kv[k].key, info.kv[k].val);
 		}
@@ -676,20 +832,23 @@ static void print_contexts(void)
 			continue;
 		if (!read_tabfile(path, &tf)) {
 			add_tab_rows(&qt, dirs[i].name, &tf, q_cols,
-				     ARRAY_SIZE(q_cols), ARRAY_SIZE(q_hdr) - 1);
+				     ARRAY_SIZE(q_cols), ARRAY_SIZE(q_hdr) - 1,
+				     is_socket_row);
+			add_sock_rows(&st, dirs[i].name, &tf);
 			free_tabfile(&tf);
 		}
 		if (ctx_file(path, sizeof(path), dirs[i].name, "regions"))
 			continue;
 		if (!read_tabfile(path, &tf)) {
 			add_tab_rows(&rt, dirs[i].name, &tf, r_cols,
-				     ARRAY_SIZE(r_cols), ARRAY_SIZE(r_hdr) - 1);
+				     ARRAY_SIZE(r_cols), ARRAY_SIZE(r_hdr) - 1, NULL);
 			free_tabfile(&tf);
 		}
 	}
 
 	print_section("contexts", &ct);
 	print_section("queues", &qt);
+	print_section("sockets", &st);
 	print_section("regions", &rt);
 }
 
