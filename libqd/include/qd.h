@@ -218,6 +218,20 @@ int qd_wait_any_many(struct qd_result *qrs_out, int *ready_offsets, int max,
 		     const struct timespec *timeout);
 
 /*
+ * qd_wait_next - wait for the next results of any operations the calling
+ * thread submitted, in the order they completed, up to max at once
+ * (extension): no token array is walked, so a result costs the same with
+ * ten or ten thousand operations pending (qd_wait_any() is O(tokens) per
+ * result). On success *n_out >= 1 results are in qrs_out[0..*n_out), each
+ * naming its token in qt (and its qd); each is consumed as qd_wait() would
+ * consume it (a multishot pop's token gives one element per result and
+ * stays valid until its last). Results taken with qd_wait()/qd_wait_any()
+ * are not returned again. Errors as qd_wait() (-ETIMEDOUT, -EINTR...).
+ */
+int qd_wait_next(struct qd_result *qrs_out, int max, int *n_out,
+		 const struct timespec *timeout);
+
+/*
  * qd_close - close queue qd. Operations still pending on it complete with
  * -ECANCELED (their tokens must still be waited for); queued elements are
  * dropped.

@@ -178,6 +178,12 @@ void qd__pool_forget(void);
 /* submit.c: QD_OP_PROVIDE n buffers into group g, no token. */
 int qd__submit_provide(const struct qd_seg *segs, uint32_t n, uint32_t g);
 
+/* next.c: results in completion order for qd_wait_next(); r->lock held. */
+void qd__next_note(struct qd_ring *r, struct qd_slot *s);
+void qd__next_start(struct qd_ring *r);
+struct qd_slot *qd__next_find(struct qd_ring *r, uint64_t *qt);
+void qd__next_free(struct qd_ring *r);
+
 /* wait.c: empty r's CQ into its slots; r->lock held. */
 int qd__ring_reap(struct qd_ring *r);
 

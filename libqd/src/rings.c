@@ -155,6 +155,7 @@ void qd__rings_forget(struct qd_ctx *c)
 		qd__slots_fini(&r->slots);
 		free(r->pushsegs);
 		qd__lazy_fini(r);
+		qd__next_free(r);
 		free(r);
 		c->rings[i] = NULL;
 	}

@@ -82,6 +82,20 @@ struct qd_ring {
 	struct qd_lazyq		*lazyq;
 	uint32_t		nlazyq;
 	uint32_t		nlazy;
+	/*
+	 * qd_wait_next() (next.c): the tokens of this ring's results in the
+	 * order they came (one per result of a multishot pop), kept from the
+	 * first qd_wait_next() on the ring (next_on) so that it finds a
+	 * result without walking anything. A token whose result was taken
+	 * otherwise (qd_wait()) is stale there and skipped. next_lost: an
+	 * append found no memory; the next qd_wait_next() scans the slots.
+	 */
+	uint64_t		*next;
+	uint32_t		next_head;
+	uint32_t		next_n;
+	uint32_t		next_cap;	/* a power of two, or 0 */
+	uint8_t			next_on;
+	uint8_t			next_lost;
 	void			*sq_map;
 	void			*cq_map;
 	size_t			sq_bytes;

@@ -273,6 +273,8 @@ static void push_done(struct qd_ring *r, qd_token_t *qt_out, int qd,
 	memcpy(s->usegs, sga->segs, sga->numsegs * sizeof(sga->segs[0]));
 	s->state = QD_SLOT_DONE;
 	*qt_out = qd_slot_token(&r->slots, s);
+	if (r->next_on)
+		qd__next_note(r, s);
 }
 
 /* Bytes in a checked sga. */
@@ -349,6 +351,8 @@ static int lazy_take(struct qd_ring *r, struct qd_slot *s)
 	s->res = n ? bytes : -EBADMSG;	/* garbage in the ring: consumed */
 	s->lazy = 0;
 	s->state = QD_SLOT_DONE;
+	if (r->next_on)
+		qd__next_note(r, s);
 	return 1;
 }
 

@@ -107,8 +107,13 @@ static int on_cqe(void *arg, const struct qd_cqe *cqe,
 		return 0;
 	if (cqe->flags & QD_CQE_F_POOL)
 		qd__pool_back(s->sockbuf - QD_SOCKBUF_POOL, cqe_nsegs(cqe));
-	if (s->multishot)
-		return shot_add(s, cqe, elem);
+	if (s->multishot) {
+		if (shot_add(s, cqe, elem))
+			return -ENOMEM;
+		if (r->next_on)
+			qd__next_note(r, s);
+		return 0;
+	}
 	s->res = cqe->res;
 	s->cqe_flags = (uint8_t)cqe->flags;
 	if (cqe->flags & QD_CQE_F_ADDR)
@@ -119,6 +124,8 @@ static int on_cqe(void *arg, const struct qd_cqe *cqe,
 		memcpy(s->segs, elem->segs, s->nsegs * sizeof(elem->segs[0]));
 	}
 	s->state = QD_SLOT_DONE;
+	if (r->next_on)
+		qd__next_note(r, s);
 	return 0;
 }
 
@@ -358,9 +365,35 @@ static int submit_own(struct qd_ring *own, struct qd_ring *r)
 	return own && own != r ? qd__ring_submit(own) : 0;
 }
 
-/* Wait for the first of qts, all on ring r. */
+/*
+ * The first of qts with a result; or, for qd_wait_next() (next_qt set),
+ * the oldest result of the ring, its token in *next_qt. r->lock held.
+ */
+static int find(struct qd_ring *r, const qd_token_t *qts, int n, int *idx,
+		struct qd_slot **out, uint64_t *next_qt)
+{
+	if (!next_qt)
+		return find_ready(r, qts, n, idx, out);
+	*out = qd__next_find(r, next_qt);
+	*idx = *out ? 0 : -1;
+	return 0;
+}
+
+/* Take s's next result; qd_wait_next() finds it again if it has more. */
+static void take_next(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
+{
+	take(r, s, d);
+	if (s->state != QD_SLOT_FREE && qd_slot_ready(s))
+		qd__next_note(r, s);
+}
+
+/*
+ * Wait for the first of qts, all on ring r; or (next_qt set, qts NULL)
+ * for the ring's next result in completion order.
+ */
 static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
-		     int64_t at, int looked, int *idx, struct qd_done *d)
+		     int64_t at, int looked, int *idx, struct qd_done *d,
+		     uint64_t *next_qt)
 {
 	struct qd_ring *own = qd__ring_mine_peek();
 	int flushed = 0, drained = 0, converted = 0, no_mq = 0, ret, own_n;
@@ -381,12 +414,12 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 			break;
 		if (ret > 0)
 			drained = 0;
-		ret = find_ready(r, qts, n, idx, &s);
+		ret = find(r, qts, n, idx, &s, next_qt);
 		if (ret || *idx >= 0)
 			break;
 		/* Mapped-queue pops still in user space: from their rings. */
 		if (!looked && r->nlazy && qd__ring_serve_lazy(r) > 0) {
-			ret = find_ready(r, qts, n, idx, &s);
+			ret = find(r, qts, n, idx, &s, next_qt);
 			if (ret || *idx >= 0)
 				break;
 			continue;
@@ -472,8 +505,12 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 		if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
 			break;
 	}
-	if (!ret && *idx >= 0)
-		take(r, s, d);
+	if (!ret && *idx >= 0) {
+		if (next_qt)
+			take_next(r, s, d);
+		else
+			take(r, s, d);
+	}
 	qd_unlock(&r->lock);
 	return ret;
 }
@@ -716,7 +753,7 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 		}
 	}
 	if (nr == 1)
-		ret = wait_ring(rs[0], qts, n, at, looked, &idx, &d);
+		ret = wait_ring(rs[0], qts, n, at, looked, &idx, &d, NULL);
 	else
 		ret = wait_rings(rs, nr, qts, n, at, &idx, &d);
 	if (ret)
@@ -808,5 +845,51 @@ int qd_wait_any_many(struct qd_result *qrs_out, int *ready_offsets, int max,
 	if (max > 1)
 		*n_out += take_more(qrs_out + 1, ready_offsets + 1, max - 1,
 				    qts, num_qts, ready_offsets[0]);
+	return 0;
+}
+
+int qd_wait_next(struct qd_result *qrs_out, int max, int *n_out,
+		 const struct timespec *timeout)
+{
+	struct qd_done d[QD_WAIT_MORE];
+	uint64_t qt[QD_WAIT_MORE];
+	int got = 1, push = 0, idx, ret, i;
+	struct qd_ring *r;
+	struct qd_slot *s;
+	int64_t at;
+
+	if (!qrs_out || !n_out || max < 1)
+		return -EINVAL;
+	ret = qd_deadline(&at, timeout, timed(timeout) ? qd_now_ns() : 0);
+	if (ret)
+		return ret;
+	ret = qd__ring_mine(&r);
+	if (ret)
+		return ret;
+	qd_lock(&r->lock);
+	qd__next_start(r);
+	qd_unlock(&r->lock);
+	ret = wait_ring(r, NULL, 0, at, 0, &idx, &d[0], &qt[0]);
+	if (ret)
+		return ret;
+	if (max > QD_WAIT_MORE)
+		max = QD_WAIT_MORE;
+	qd_lock(&r->lock);
+	while (got < max && (s = qd__next_find(r, &qt[got])))
+		take_next(r, s, &d[got++]);
+	qd_unlock(&r->lock);
+	for (i = 0; i < got; i++) {
+		push |= d[i].op == QD_OP_PUSH;
+		fill_result(&qrs_out[i], &d[i], qt[i]);
+	}
+	if (push)
+		qd__ring_send_wakes(qd__ring_mine_peek());
+	/*
+	 * Pool buffers came back with these results: a server that keeps
+	 * finding results never sleeps, so refill here (queued with what
+	 * the caller submits next), not only before a sleep.
+	 */
+	qd__pool_stock_all();
+	*n_out = got;
 	return 0;
 }

@@ -826,8 +826,9 @@ static void usage(FILE *f)
 		"                    and show the round with the median req/s (default 1)\n"
 		"  --qd-pop M        qd's receive: multi (qd_pop_multi(), a multishot pop per connection,\n"
 		"                    default) or single (qd_pop() posted again after each chunk)\n"
-		"  --qd-wait W       qd's wait: many (qd_wait_any_many(), every ready result per walk of\n"
-		"                    the token array, default) or any (qd_wait_any(), one per walk)\n"
+		"  --qd-wait W       qd's wait: next (qd_wait_next(), results in completion order, no token\n"
+		"                    array, default), many (qd_wait_any_many(), every ready result per walk\n"
+		"                    of the token array) or any (qd_wait_any(), one per walk)\n"
 		"  --uring-send M    io_uring's send: copy (IORING_OP_SEND, default) or zc\n"
 		"                    (IORING_OP_SEND_ZC from registered buffers)\n"
 		"  --cpus P          same: server and client on the first CPU (default); split: server\n"
@@ -996,7 +997,7 @@ int net_main(int argc, char **argv)
 			break;
 		case 'A':
 			if (net_qd_wait_opt(optarg))
-				die("bad --qd-wait '%s' (many, any)", optarg);
+				die("bad --qd-wait '%s' (next, many, any)", optarg);
 			break;
 		case 'Q':
 			if (net_qd_pop_opt(optarg))

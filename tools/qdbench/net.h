@@ -56,7 +56,7 @@ int net_uring_send_opt(const char *arg);
 
 /* net_srv.c: --qd-pop multi|single (0, or -EINVAL) */
 int net_qd_pop_opt(const char *arg);
-/* net_srv.c: --qd-wait many|any (0, or -EINVAL) */
+/* net_srv.c: --qd-wait next|many|any (0, or -EINVAL) */
 int net_qd_wait_opt(const char *arg);
 
 /* net.c */

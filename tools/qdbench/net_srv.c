@@ -285,7 +285,8 @@ static qd_token_t nq_tokens[NQ_MAX_TOKENS];
 static uint8_t nq_kinds[NQ_MAX_TOKENS];
 static int nq_n, nq_lq = -1;
 static bool nq_multi = true;	/* --qd-pop multi */
-static bool nq_many = true;	/* --qd-wait many */
+/* --qd-wait: qd_wait_next() (no token array), _any_many(), _any() */
+static enum { NQ_NEXT, NQ_MANY, NQ_ANY } nq_wait = NQ_NEXT;
 
 /* In the driver: no context there (the server's process makes its own). */
 static int nq_probe(char *why, size_t len)
@@ -299,6 +300,8 @@ static int nq_probe(char *why, size_t len)
 
 static int nq_add(qd_token_t qt, enum nq_kind k)
 {
+	if (nq_wait == NQ_NEXT)
+		return 0;	/* results come with what they are */
 	if (nq_n == NQ_MAX_TOKENS)
 		return -ENOSPC;
 	nq_tokens[nq_n] = qt;
@@ -387,6 +390,19 @@ static int nq_handle(const struct qd_result *qr, enum nq_kind k, int *ret)
 
 #define NQ_BATCH	64
 
+/* What a result of qd_wait_next() is, from its opcode. */
+static enum nq_kind nq_kind_of(const struct qd_result *qr)
+{
+	switch (qr->opcode) {
+	case QD_OPC_ACCEPT:
+		return NQ_ACCEPT;
+	case QD_OPC_POP:
+		return nq_multi ? NQ_POPM : NQ_POP;
+	default:
+		return NQ_PUSH;
+	}
+}
+
 static int nq_serve(void)
 {
 	static struct qd_result qrs[NQ_BATCH];
@@ -398,7 +414,22 @@ static int nq_serve(void)
 	if (ret || (ret = nq_add(qt, NQ_ACCEPT)))
 		return ret;
 	for (;;) {
-		if (nq_many) {
+		if (nq_wait == NQ_NEXT) {
+			ret = qd_wait_next(qrs, NQ_BATCH, &n, NULL);
+			for (i = 0; !ret && i < n; i++)
+				nq_handle(&qrs[i], nq_kind_of(&qrs[i]), &ret);
+			/*
+			 * The echoes go now, one system call per batch (as
+			 * io_uring's submit_and_wait per round), not when the
+			 * next wait would sleep or the SQ fills.
+			 */
+			if (!ret)
+				ret = qd_submit();
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (nq_wait == NQ_MANY) {
 			ret = qd_wait_any_many(qrs, offs, NQ_BATCH, &n, nq_tokens,
 					       nq_n, NULL);
 		} else {
@@ -435,18 +466,21 @@ static const char *nq_note(void)
 		 nq_multi ? "qd_pop_multi() per connection (a multishot pool pop: one token for all "
 			    "its chunks; qd_pop() if the kernel refuses)" :
 			    "qd_pop() per chunk (--qd-pop single)",
-		 nq_many ? "qd_wait_any_many(): every ready result per walk of the tokens" :
+		 nq_wait == NQ_NEXT ? "qd_wait_next(): results in completion order, no token array" :
+		 nq_wait == NQ_MANY ? "qd_wait_any_many(): every ready result per walk of the tokens (--qd-wait many)" :
 			   "qd_wait_any(): one result per walk of the tokens (--qd-wait any)");
 	return note;
 }
 
-/* --qd-wait many|any */
+/* --qd-wait next|many|any */
 int net_qd_wait_opt(const char *arg)
 {
-	if (!strcmp(arg, "many"))
-		nq_many = true;
+	if (!strcmp(arg, "next"))
+		nq_wait = NQ_NEXT;
+	else if (!strcmp(arg, "many"))
+		nq_wait = NQ_MANY;
 	else if (!strcmp(arg, "any"))
-		nq_many = false;
+		nq_wait = NQ_ANY;
 	else
 		return -EINVAL;
 	return 0;
