@@ -182,6 +182,32 @@ static int qd_pool_grow(struct qd_pool *p, u32 n)
 }
 
 /*
+ * Run the oldest waiters, as many as there are buffers (each needs one at
+ * least), until the buffers or the waiters run out: with thousands of
+ * starved sockets, a PROVIDE of 8 buffers serves 8 of them, not all of
+ * them in turn to find the pool empty again. A waiter that takes no buffer
+ * (its bytes went another way) leaves the buffer to the next round; one
+ * that finds the pool empty queues itself again, at the end. Process
+ * context.
+ */
+static void qd_pool_serve(struct qd_pool *p)
+{
+	unsigned long flags;
+	LIST_HEAD(list);
+	u32 i;
+
+	for (;;) {
+		spin_lock_irqsave(&p->lock, flags);
+		for (i = 0; i < p->nr && !list_empty(&p->waiters); i++)
+			list_move_tail(p->waiters.next, &list);
+		spin_unlock_irqrestore(&p->lock, flags);
+		if (list_empty(&list))
+			return;
+		qd_pool_run_waiters(&list, true);
+	}
+}
+
+/*
  * Called with the ring's sq_lock held, like every prep. PROVIDE builds its
  * buffers as a push builds its element (each segment checked and its
  * region referenced), so that a failure hands them back the same way.
@@ -221,7 +247,6 @@ int qd_provide_issue(struct qd_op *op)
 	struct qd_pool *p = &op->ctx->pools[op->pool_group];
 	struct qd_kelem *e = op->elem;
 	unsigned long flags;
-	LIST_HEAD(waiters);
 	u32 i, n;
 	int ret;
 
@@ -248,9 +273,8 @@ int qd_provide_issue(struct qd_op *op)
 	p->provided += e->nsegs;
 	n = e->nsegs;
 	e->nsegs = 0;
-	list_splice_init(&p->waiters, &waiters);
 	spin_unlock_irqrestore(&p->lock, flags);
-	qd_pool_run_waiters(&waiters, true);
+	qd_pool_serve(p);
 	qd_op_complete(op, n);
 	return 0;
 }
