@@ -1021,14 +1021,6 @@ FIXTURE_TEARDOWN(raw)
 	qd_raw_exit(&self->r);
 }
 
-static int raw_socket(struct qd_raw *r, int type)
-{
-	struct qd_socket_create c = { .domain = AF_INET, .type = type };
-	int ret = qd_raw_ioctl(r->fd, QD_IOC_SOCKET, &c);
-
-	return ret ? ret : c.qd;
-}
-
 TEST_F(raw, socket_ioctls_check_reserved_fields)
 {
 	struct qd_socket_create c = { .domain = AF_INET, .type = SOCK_STREAM };
@@ -1046,7 +1038,7 @@ TEST_F(raw, socket_ioctls_check_reserved_fields)
 	c.flags = 0;
 	c.qd = 3;
 	EXPECT_EQ(-EINVAL, qd_raw_ioctl(self->r.fd, QD_IOC_SOCKET, &c));
-	q = raw_socket(&self->r, SOCK_STREAM);
+	q = qd_raw_socket(&self->r, SOCK_STREAM);
 	ASSERT_LE(0, q);
 	n.qd = l.qd = o.qd = q;
 	n.resv[0] = 1;
@@ -1076,8 +1068,8 @@ TEST_F(raw, socket_sqes_check_their_fields)
 	struct qd_sqe s;
 	int tq, uq, i;
 
-	tq = raw_socket(&self->r, SOCK_STREAM);
-	uq = raw_socket(&self->r, SOCK_DGRAM);
+	tq = qd_raw_socket(&self->r, SOCK_STREAM);
+	uq = qd_raw_socket(&self->r, SOCK_DGRAM);
 	ASSERT_LE(0, tq);
 	ASSERT_LE(0, uq);
 	for (i = 0; i < 8; i++)
@@ -1150,7 +1142,7 @@ TEST_F(raw, datagram_pop_cqe_carries_the_source_after_the_segments)
 	socklen_t len = sizeof(from);
 	int uq, fd;
 
-	uq = raw_socket(&self->r, SOCK_DGRAM);
+	uq = qd_raw_socket(&self->r, SOCK_DGRAM);
 	n.qd = uq;
 	ASSERT_EQ(0, qd_raw_ioctl(self->r.fd, QD_IOC_BIND, &n));
 	n.addr_len = sizeof(a);

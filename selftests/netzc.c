@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "qd_raw.h"
+#include "qd_net.h"
 #include "qd_proc.h"
 #include "qd_child.h"
 #include "harness.h"
@@ -30,58 +31,19 @@
 #define PARAM		"/sys/module/qd/parameters/zc_min_bytes"
 #define PARAM_LOCAL	"/sys/module/qd/parameters/zc_local"
 
-static int lo_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
-		ret = -errno;
-	else if (!(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			ret = -errno;
-	}
-	close(fd);
-	return ret;
-}
-
-static struct sockaddr_in lo4(unsigned short port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return a;
-}
-
 static long long proc_key(const char *key)
 {
 	return qd_kv(QD_PROC_PATH, key);
 }
 
-/* A plain socket with 10 s timeouts; rcvbuf (if non-zero) set first. */
-static int plain(int type, int rcvbuf)
+/* A plain socket (qd_net.h) with rcvbuf, if non-zero, set first. */
+static int plain_rcvbuf(int type, int rcvbuf)
 {
-	struct timeval tv = { 10, 0 };
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	int fd = plain(type);
 
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (rcvbuf)
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	}
+	if (fd >= 0 && rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	return fd;
-}
-
-static int raw_socket(struct qd_raw *r, int type)
-{
-	struct qd_socket_create c = { .domain = AF_INET, .type = type };
-	int ret = qd_raw_ioctl(r->fd, QD_IOC_SOCKET, &c);
-
-	return ret ? ret : c.qd;
 }
 
 static int raw_setsockopt(struct qd_raw *r, int q, int name, int val)
@@ -110,12 +72,12 @@ static int tcp_pair(struct qd_raw *r, int rcvbuf, int sndbuf, int *q, int *fd)
 {
 	struct sockaddr_in a = lo4(0);
 	socklen_t len = sizeof(a);
-	int lfd = plain(SOCK_STREAM, rcvbuf), ret;
+	int lfd = plain_rcvbuf(SOCK_STREAM, rcvbuf), ret;
 
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) ||
 	    listen(lfd, 4) || getsockname(lfd, (struct sockaddr *)&a, &len))
 		return -errno;
-	*q = raw_socket(r, SOCK_STREAM);
+	*q = qd_raw_socket(r, SOCK_STREAM);
 	if (*q < 0)
 		return *q;
 	if (sndbuf) {
@@ -284,13 +246,13 @@ TEST_F(zc, udp_zc_push_and_pushto_arrive_intact)
 	struct qd_seg seg = qd_seg(self->region, 8192, 40000);
 	struct qd_cqe cqe;
 	struct qd_sqe s;
-	int fd = plain(SOCK_DGRAM, 1 << 20), q;
+	int fd = plain_rcvbuf(SOCK_DGRAM, 1 << 20), q;
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, bind(fd, (struct sockaddr *)&a, sizeof(a)));
 	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&a, &len));
 	fill(self->buf, 65536, 2);
-	q = raw_socket(&self->r, SOCK_DGRAM);
+	q = qd_raw_socket(&self->r, SOCK_DGRAM);
 	ASSERT_LE(0, q);
 	s = qd_sqe_push(q, &seg, 1, 3);
 	s.opcode = QD_OP_PUSHTO;
@@ -470,7 +432,7 @@ TEST_F(zc, sigkill_with_zc_pushes_in_flight_leaks_nothing)
 {
 	struct sockaddr_in a = lo4(0);
 	socklen_t len = sizeof(a);
-	int lfd = plain(SOCK_STREAM, 4096), fd, pfd[2];
+	int lfd = plain_rcvbuf(SOCK_STREAM, 4096), fd, pfd[2];
 	long long pinned = proc_key("pinned_pages");
 	long long inflight = proc_key("sock_zc_inflight");
 	struct qd_proc p;
@@ -493,7 +455,7 @@ TEST_F(zc, sigkill_with_zc_pushes_in_flight_leaks_nothing)
 		close(pfd[0]);
 		CHILD_CHECK(m && !qd_raw_init(&r, 16, 32));
 		CHILD_CHECK(!qd_raw_register(r.fd, m, 4 << 20, &region));
-		q = raw_socket(&r, SOCK_STREAM);
+		q = qd_raw_socket(&r, SOCK_STREAM);
 		CHILD_CHECK(q >= 0);
 		CHILD_CHECK(!raw_connect(&r, q, &a));
 		for (i = 0; i < 4; i++)

@@ -31,14 +31,6 @@ FIXTURE(raw) {
 	int lq, sq, cfd;	/* a raw listener, its accepted qd, the client */
 };
 
-static int raw_socket(struct qd_raw *r, int type)
-{
-	struct qd_socket_create c = { .domain = AF_INET, .type = type };
-	int ret = qd_raw_ioctl(r->fd, QD_IOC_SOCKET, &c);
-
-	return ret ? ret : c.qd;
-}
-
 /* Bind q to 127.0.0.1, any port; its address in *a. */
 static int raw_bind(struct qd_raw *r, int q, struct sockaddr_in *a)
 {
@@ -61,7 +53,7 @@ static int raw_pair(struct qd_raw *r, int *lq, int *sq, int *cfd)
 	struct qd_sqe s;
 	int ret;
 
-	*lq = raw_socket(r, SOCK_STREAM);
+	*lq = qd_raw_socket(r, SOCK_STREAM);
 	if (*lq < 0)
 		return *lq;
 	l.qd = *lq;
@@ -277,7 +269,7 @@ TEST_F(raw, a_datagram_takes_one_buffer_and_carries_its_source)
 	char big[BUF + 100];
 	int uq, fd;
 
-	uq = raw_socket(&self->r, SOCK_DGRAM);
+	uq = qd_raw_socket(&self->r, SOCK_DGRAM);
 	ASSERT_LE(0, uq);
 	ASSERT_EQ(0, raw_bind(&self->r, uq, &a));
 	fd = plain(SOCK_DGRAM);
@@ -425,7 +417,7 @@ TEST_F(raw, provide_and_pool_pops_check_their_fields)
 	struct qd_sqe s;
 	int tq, mq, i;
 
-	tq = raw_socket(&self->r, SOCK_STREAM);
+	tq = qd_raw_socket(&self->r, SOCK_STREAM);
 	ASSERT_LE(0, tq);
 	ASSERT_EQ(0, qd_raw_queue(self->r.fd, 0, &mq));
 	for (i = 0; i <= QD_SGA_MAX; i++)
@@ -487,7 +479,7 @@ TEST_F(raw, provide_and_pool_pops_check_their_fields)
 	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
 	EXPECT_EQ(-EINVAL, cqe.res);
 	/* multishot: TCP only (a parked datagram would lose its source) */
-	s = pool_pop(raw_socket(&self->r, SOCK_DGRAM), 0, 0, 2);
+	s = pool_pop(qd_raw_socket(&self->r, SOCK_DGRAM), 0, 0, 2);
 	s.op_flags |= QD_POP_MULTISHOT;
 	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
 	EXPECT_EQ(-EINVAL, cqe.res);

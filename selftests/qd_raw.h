@@ -440,6 +440,15 @@ static inline int qd_raw_queue(int fd, unsigned int depth, int *qd)
 	return ret;
 }
 
+/* A kernel socket qd (AF_INET, type) made with QD_IOC_SOCKET, or -errno. */
+static inline int qd_raw_socket(struct qd_raw *r, int type)
+{
+	struct qd_socket_create c = { .domain = 2 /* AF_INET */, .type = type };
+	int ret = qd_raw_ioctl(r->fd, QD_IOC_SOCKET, &c);
+
+	return ret ? ret : c.qd;
+}
+
 static inline int qd_raw_close(int fd, int qd)
 {
 	__s32 v = qd;
