@@ -476,26 +476,40 @@ int qd_sock_accept(struct qd_object *obj, struct qd_op *op)
 	return 0;
 }
 
-/* Accept connections for the pending accepts, in order. */
-static void qd_sock_accept_all(struct qd_sock *s)
+/*
+ * The work item: accept connections for the pending accepts, in order.
+ * It runs in a kworker, so what accepting allocates with __GFP_ACCOUNT or
+ * from SLAB_ACCOUNT caches (the socket's inode, our qd_sock) is charged to
+ * the memory cgroup of the context's owner, made the active one around
+ * each accept, as accept(2) in the owner would charge it. (The socket
+ * buffers' own accounting, sk_memcg, is set by inet_csk_accept() from the
+ * current task's cgroup only: a kworker's, i.e. none.) The context is the
+ * op's, which holds it: the socket alone does not.
+ */
+void qd_sock_accept_run(struct qd_sock *s)
 {
+	struct mem_cgroup *memcg, *old;
 	struct sockaddr_storage ss;
 	struct socket *newsock;
 	struct qd_op *op;
-	int ret, len;
+	int ret, len = 0;
+	bool none;
 
 	while ((op = qd_sock_take(s, &s->accepts))) {
+		memcg = get_mem_cgroup_from_mm(op->ctx->mm);
+		old = set_active_memcg(memcg);
 		ret = kernel_accept(s->sock, &newsock, O_NONBLOCK);
-		if (ret == -EAGAIN) {
+		none = ret == -EAGAIN;
+		if (!ret) {
+			len = kernel_getpeername(newsock, (struct sockaddr *)&ss);
+			ret = qd_sock_install(op->ctx, newsock, s);
+		}
+		set_active_memcg(old);
+		mem_cgroup_put(memcg);
+		if (none) {
 			qd_sock_putback(s, &s->accepts, op);
 			return;
 		}
-		if (ret) {
-			qd_sock_done(s, &s->accepts, op, ret);
-			continue;
-		}
-		len = kernel_getpeername(newsock, (struct sockaddr *)&ss);
-		ret = qd_sock_install(op->ctx, newsock, s);
 		if (ret >= 0 && len > 0) {
 			len = min_t(int, len, QD_SOCK_ADDR_MAX);
 			memset(&op->sock.addr, 0, sizeof(op->sock.addr));
@@ -506,23 +520,4 @@ static void qd_sock_accept_all(struct qd_sock *s)
 		qd_sock_done(s, &s->accepts, op, ret);
 		cond_resched();
 	}
-}
-
-/*
- * The work item: accept connections for the pending accepts, in order.
- * It runs in a kworker, so what accepting allocates with __GFP_ACCOUNT or
- * from SLAB_ACCOUNT caches (the socket's inode, our qd_sock) is charged to
- * the memory cgroup of the context's owner, made the active one here, as
- * accept(2) in the owner would charge it. (The socket buffers' own
- * accounting, sk_memcg, is set by inet_csk_accept() from the current
- * task's cgroup only: a kworker's, i.e. none.)
- */
-void qd_sock_accept_run(struct qd_sock *s)
-{
-	struct mem_cgroup *memcg = get_mem_cgroup_from_mm(s->obj.ctx->mm);
-	struct mem_cgroup *old = set_active_memcg(memcg);
-
-	qd_sock_accept_all(s);
-	set_active_memcg(old);
-	mem_cgroup_put(memcg);
 }

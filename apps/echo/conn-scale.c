@@ -380,6 +380,17 @@ static int run(const char *kind, int *fds)
 	return ret;
 }
 
+#define PORT_RANGE	"/proc/sys/net/ipv4/ip_local_port_range"
+
+/* The port range as it was, put back at exit (the tests that follow bind fixed ports). */
+static char saved_range[64];
+
+static void restore_range(void)
+{
+	if (saved_range[0])
+		write_file(PORT_RANGE, saved_range);
+}
+
 static void raise_limits(void)
 {
 	struct rlimit rl = { conns + 256, conns + 256 };
@@ -400,8 +411,25 @@ static void raise_limits(void)
 		write_file("/proc/sys/net/core/somaxconn", buf);
 		write_file("/proc/sys/net/ipv4/tcp_max_syn_backlog", buf);
 	}
-	/* 10,000 client ports on one destination */
-	write_file("/proc/sys/net/ipv4/ip_local_port_range", "10000 65001");
+	/* enough client ports on one destination, only if there are not */
+	{
+		FILE *f = fopen(PORT_RANGE, "r");
+		int lo = 0, hi = 0;
+
+		if (f) {
+			if (fscanf(f, "%d %d", &lo, &hi) != 2)
+				lo = hi = 0;
+			fclose(f);
+		}
+		if (hi - lo + 1 < conns + 1000) {
+			snprintf(saved_range, sizeof(saved_range), "%d %d", lo, hi);
+			if (lo && hi)
+				atexit(restore_range);
+			else
+				saved_range[0] = 0;
+			write_file(PORT_RANGE, "10000 65001");
+		}
+	}
 }
 
 static void usage(FILE *f)
