@@ -533,6 +533,7 @@ static struct qd_sock *qd_sock_alloc(struct socket *sock)
 	INIT_LIST_HEAD(&s->pushes);
 	INIT_LIST_HEAD(&s->accepts);
 	INIT_LIST_HEAD(&s->pool_wait.node);
+	s->pool_group = -1;
 	s->pool_wait.obj = &s->obj;
 	s->pool_wait.ready = qd_sock_pool_ready;
 	INIT_WORK(&s->work, qd_sock_work);

@@ -53,8 +53,14 @@ struct qd_sock {
 	bool eof;			/* sticky: the peer's FIN was popped */
 	u64 pushed, popped;		/* ops completed */
 	u64 bytes_in, bytes_out;
-	/* Queued on a pool while bytes wait for a buffer (QD_POP_POOL). */
+	/*
+	 * Queued on a pool while bytes wait for a buffer (QD_POP_POOL): the
+	 * pool of the socket's first pool pop, the only one it may use
+	 * (pool_group, -1 before; set once), so the waiter's group never
+	 * changes under a concurrent close.
+	 */
 	struct qd_pool_waiter pool_wait;
+	int pool_group;
 	struct work_struct work;	/* accept, receive when owned, send */
 	struct work_struct free_work;
 	void (*saved_data_ready)(struct sock *sk);

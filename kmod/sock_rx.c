@@ -398,6 +398,10 @@ int qd_sock_prep_pop(struct qd_object *obj, struct qd_op *op)
 	if (op->op_flags & QD_POP_MULTISHOT && s->type != SOCK_STREAM)
 		return -EINVAL;	/* a datagram's source has no room when parked */
 	if (op->op_flags & QD_POP_POOL) {
+		/* One pool per socket: the first pool pop's. */
+		ret = cmpxchg(&s->pool_group, -1, (int)op->pool_group);
+		if (ret != -1 && ret != op->pool_group)
+			return -EINVAL;
 		/* An empty element: the pool's buffers go in as bytes come. */
 		op->dst = qd_elem_alloc(op->ctx, &ret);
 		return op->dst ? 0 : ret;

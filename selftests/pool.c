@@ -508,6 +508,10 @@ TEST_F(raw, provide_and_pool_pops_check_their_fields)
 	s = pool_pop(tq, 0, 0, 2);
 	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
 	EXPECT_EQ(-ENOTCONN, cqe.res);
+	/* a socket takes from one pool: its first pool pop's (0) */
+	s = pool_pop(tq, 1, 0, 2);
+	ASSERT_EQ(0, qd_raw_do(&self->r, &s, &cqe, NULL));
+	EXPECT_EQ(-EINVAL, cqe.res);
 }
 
 TEST_F(raw, a_starved_socket_closed_is_released_without_a_provide)

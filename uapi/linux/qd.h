@@ -165,7 +165,9 @@ struct qd_sqe {
  * cancel ends it) and the CQE (QD_CQE_F_POOL) names them, trimmed to what
  * they hold; they belong to the popper from then on. While the pool is
  * empty the bytes wait in the socket (TCP's window closes) and the pop
- * stays pending until a PROVIDE refills it. QD_PROVIDE_RECLAIM (addr and
+ * stays pending until a PROVIDE refills it. A socket takes from one pool,
+ * its first pool pop's: a pool pop naming another is -EINVAL.
+ * QD_PROVIDE_RECLAIM (addr and
  * nsegs zero) takes every buffer of the pool back: res = how many, so
  * that their region can be unregistered (which is -EBUSY while a pool
  * holds one of its buffers). A pool holds at most QD_POOL_MAX_BUFS.
