@@ -40,6 +40,12 @@ module_param_named(max_sockets, qd_max_sockets, uint, 0644);
 MODULE_PARM_DESC(max_sockets, "socket qds one context may have open (EMFILE past it)");
 
 static struct workqueue_struct *qd_sock_wq;
+/*
+ * qd_sock objects: a cache of their own (a kmalloc bucket rounds them up
+ * to 512 bytes; a server holds one per connection), charged to the
+ * allocating task's memory cgroup.
+ */
+static struct kmem_cache *qd_sock_cache;
 
 static const struct qd_object_ops qd_sock_ops;
 
@@ -384,13 +390,19 @@ static void qd_sock_close(struct qd_object *obj)
 	}
 }
 
+/* After lockless lookups are done with it; rcu_barrier() at exit. */
+static void qd_sock_free_rcu(struct rcu_head *rcu)
+{
+	kmem_cache_free(qd_sock_cache, container_of(rcu, struct qd_sock, obj.rcu));
+}
+
 static void qd_sock_free_work(struct work_struct *work)
 {
 	struct qd_sock *s = container_of(work, struct qd_sock, free_work);
 
 	sock_release(s->sock);
 	atomic_long_dec(&qd_stats.sockets);
-	kfree_rcu(s, obj.rcu);
+	call_rcu(&s->obj.rcu, qd_sock_free_rcu);
 }
 
 /* Any context: sock_release() sleeps, so it runs from the work queue. */
@@ -522,7 +534,7 @@ static struct qd_sock *qd_sock_alloc(struct socket *sock)
 {
 	struct qd_sock *s;
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	s = kmem_cache_zalloc(qd_sock_cache, GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return NULL;
 	s->sock = sock;
@@ -547,7 +559,7 @@ static void qd_sock_free(struct qd_sock *s)
 {
 	sock_release(s->sock);
 	atomic_long_dec(&qd_stats.sockets);
-	kfree(s);
+	kmem_cache_free(qd_sock_cache, s);
 }
 
 static bool qd_sock_charge(struct qd_ctx *ctx)
@@ -678,12 +690,21 @@ struct qd_sock *qd_sock_get(struct qd_ctx *ctx, int qd)
 
 int qd_sock_init(void)
 {
+	qd_sock_cache = KMEM_CACHE(qd_sock, SLAB_ACCOUNT);
+	if (!qd_sock_cache)
+		return -ENOMEM;
 	qd_sock_wq = alloc_workqueue("qd_sock", WQ_UNBOUND, 0);
-	return qd_sock_wq ? 0 : -ENOMEM;
+	if (!qd_sock_wq) {
+		kmem_cache_destroy(qd_sock_cache);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void qd_sock_exit(void)
 {
 	destroy_workqueue(qd_sock_wq);
+	rcu_barrier();		/* the qd_sock_free_rcu() callbacks */
+	kmem_cache_destroy(qd_sock_cache);
 	qd_zc_exit();
 }
