@@ -80,6 +80,9 @@ static inline int qd_get(void)
 	return qd_ready() ? 0 : qd_init();
 }
 
+/* A control ioctl on the context (setup.c), initialising it first. */
+int qd__ctl(unsigned long req, void *arg);
+
 /* thread.c */
 void qd__thread_init(void);
 /*

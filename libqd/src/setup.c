@@ -220,3 +220,10 @@ int qd_stats(struct qd_stats *st)
 	}
 	return 0;
 }
+
+int qd__ctl(unsigned long req, void *arg)
+{
+	int ret = qd_get();
+
+	return ret ? ret : qd__ioctl(qd__ctx.fd, req, arg);
+}

@@ -55,10 +55,7 @@ int qd_queue_import(int fd, int *qd_out)
 
 	if (!qd_out)
 		return -EINVAL;
-	ret = qd_get();
-	if (ret)
-		return ret;
-	ret = qd__ioctl(qd__ctx.fd, QD_IOC_QUEUE_IMPORT, &im);
+	ret = qd__ctl(QD_IOC_QUEUE_IMPORT, &im);
 	if (ret)
 		return ret;
 	qd__mq_import(qd__ctx.fd, qd__ctx.features, &im);

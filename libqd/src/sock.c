@@ -53,10 +53,7 @@ int qd_socket(int *qd_out, int domain, int type, int protocol)
 
 	if (!qd_out)
 		return -EINVAL;
-	ret = qd_get();
-	if (ret)
-		return ret;
-	ret = qd__ioctl(qd__ctx.fd, QD_IOC_SOCKET, &c);
+	ret = qd__ctl(QD_IOC_SOCKET, &c);
 	if (ret)
 		return ret;
 	qd__sock_set(c.qd, type);
@@ -68,25 +65,17 @@ int qd_bind(int qd, const struct sockaddr *addr, socklen_t len)
 {
 	struct qd_sock_name n = { .qd = qd, .addr = (uintptr_t)addr,
 				  .addr_len = len };
-	int ret;
 
 	if (!addr)
 		return -EINVAL;
-	ret = qd_get();
-	if (ret)
-		return ret;
-	return qd__ioctl(qd__ctx.fd, QD_IOC_BIND, &n);
+	return qd__ctl(QD_IOC_BIND, &n);
 }
 
 int qd_listen(int qd, int backlog)
 {
 	struct qd_sock_listen l = { .qd = qd, .backlog = backlog };
-	int ret;
 
-	ret = qd_get();
-	if (ret)
-		return ret;
-	return qd__ioctl(qd__ctx.fd, QD_IOC_LISTEN, &l);
+	return qd__ctl(QD_IOC_LISTEN, &l);
 }
 
 static int getname(int qd, struct sockaddr *addr, socklen_t *len,
@@ -98,11 +87,8 @@ static int getname(int qd, struct sockaddr *addr, socklen_t *len,
 
 	if (!addr || !len)
 		return -EINVAL;
-	ret = qd_get();
-	if (ret)
-		return ret;
 	n.addr_len = *len;
-	ret = qd__ioctl(qd__ctx.fd, QD_IOC_GETNAME, &n);
+	ret = qd__ctl(QD_IOC_GETNAME, &n);
 	if (ret)
 		return ret;
 	*len = n.addr_len;
@@ -124,12 +110,8 @@ int qd_setsockopt(int qd, int level, int optname, const void *optval,
 {
 	struct qd_sockopt o = { .qd = qd, .level = level, .optname = optname,
 				.optlen = optlen, .optval = (uintptr_t)optval };
-	int ret;
 
-	ret = qd_get();
-	if (ret)
-		return ret;
-	return qd__ioctl(qd__ctx.fd, QD_IOC_SETSOCKOPT, &o);
+	return qd__ctl(QD_IOC_SETSOCKOPT, &o);
 }
 
 int qd_getsockopt(int qd, int level, int optname, void *optval,
@@ -141,11 +123,8 @@ int qd_getsockopt(int qd, int level, int optname, void *optval,
 
 	if (!optlen)
 		return -EINVAL;
-	ret = qd_get();
-	if (ret)
-		return ret;
 	o.optlen = *optlen;
-	ret = qd__ioctl(qd__ctx.fd, QD_IOC_GETSOCKOPT, &o);
+	ret = qd__ctl(QD_IOC_GETSOCKOPT, &o);
 	if (ret)
 		return ret;
 	*optlen = o.optlen;
