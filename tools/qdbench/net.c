@@ -359,41 +359,10 @@ static int cl_connect(int port, struct cl_conn *c)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double pct_us(const uint64_t *v, uint64_t n, double p)
-{
-	uint64_t i;
-
-	if (!n)
-		return 0;
-	i = (uint64_t)(p / 100.0 * n + 0.999999);
-	if (i < 1)
-		i = 1;
-	if (i > n)
-		i = n;
-	return v[i - 1] / 1000.0;
-}
-
 static void read_all(int fd, void *buf, size_t len, const char *what)
 {
-	char *p = buf;
-	ssize_t r;
-
-	while (len) {
-		r = read(fd, p, len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			die("%s: the server process died (%s)", current, what);
-		p += r;
-		len -= r;
-	}
+	if (read_full(fd, buf, len))
+		die("%s: the server process died (%s)", current, what);
 }
 
 static void watchdog(int sig)
@@ -407,15 +376,6 @@ static void watchdog(int sig)
 	    write(2, current, strlen(current)) < 0 || write(2, "\n", 1) < 0)
 		_exit(1);
 	_exit(1);
-}
-
-static const char *size_str(size_t s, char *buf, size_t len)
-{
-	if (s >= 1024 && !(s & 1023))
-		snprintf(buf, len, "%zuK", s >> 10);
-	else
-		snprintf(buf, len, "%zu", s);
-	return buf;
 }
 
 static void measure(struct net_res *res, const struct net_srv *m, int conns,
@@ -742,18 +702,6 @@ static void print_targets(void)
 			worst_p99 <= 1.0 ? "MET" : "NOT MET", worst_p99, why_p99);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		if ((unsigned char)*s >= 0x20)
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void json_ratio(FILE *f, const char *key, double a, double b)
 {
 	if (a > 0 && b > 0)
@@ -839,22 +787,6 @@ static void usage(FILE *f)
 		"                    no vCPU halts (default on with split CPUs: under QEMU TCG a wake-up\n"
 		"                    of a halted vCPU waits for its timer tick)\n"
 		"  --timeout S       give up if one configuration takes longer (default 60)\n");
-}
-
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (end == s)
-		return 0;
-	if (*end == 'k' || *end == 'K') {
-		v <<= 10;
-		end++;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
-	return *end ? 0 : v;
 }
 
 static void parse_list(const char *arg, bool sizes)

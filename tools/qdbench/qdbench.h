@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #define PL_MAXSEGS	8
@@ -167,6 +168,11 @@ void set_cpus(int a, int b);
 
 /* util.c */
 uint64_t now_ns(void);
+size_t parse_size(const char *s);
+const char *size_str(size_t s, char *buf, size_t len);
+int cmp_u64(const void *a, const void *b);
+double pct_us(const uint64_t *v, uint64_t n, double p);
+void json_str(FILE *f, const char *s);
 void *buf_alloc(size_t size);
 void buf_free(void *p, size_t size);
 void *shm_alloc(size_t size);

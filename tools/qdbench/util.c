@@ -388,3 +388,79 @@ bool sysc_ok(void)
 {
 	return sysc_fd >= 0;
 }
+
+/* Helpers of both benchmarks' drivers (memq, net): sizes, percentiles, JSON. */
+
+/* A size: digits and an optional K, M or G (binary), then i or B or iB. 0 if malformed. */
+size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm': case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g': case 'G':
+		v <<= 30;
+		end++;
+		break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	if (*end)
+		return 0;
+	return v;
+}
+
+const char *size_str(size_t s, char *buf, size_t len)
+{
+	if (s >= (1u << 20) && !(s & ((1u << 20) - 1)))
+		snprintf(buf, len, "%zuM", s >> 20);
+	else if (s >= 1024 && !(s & 1023))
+		snprintf(buf, len, "%zuK", s >> 10);
+	else
+		snprintf(buf, len, "%zu", s);
+	return buf;
+}
+
+int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted v[n], in microseconds. */
+double pct_us(const uint64_t *v, uint64_t n, double p)
+{
+	uint64_t i;
+
+	if (!n)
+		return 0;
+	i = (uint64_t)(p / 100.0 * n + 0.999999);
+	if (i < 1)
+		i = 1;
+	if (i > n)
+		i = n;
+	return v[i - 1] / 1000.0;
+}
+
+void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s >= 0x20)
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
