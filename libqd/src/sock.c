@@ -172,6 +172,20 @@ int qd_pushto(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
 	return qd__submit_sock(qt_out, &sqe, sga, segs, 0, to, len);
 }
 
+/* A pop that takes buffers from pool g (stocked first) as bytes come. */
+static int pool_pop(qd_token_t *qt_out, int qd, int g, uint32_t op_flags,
+		    unsigned int max_segs)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_POP, .qd = qd,
+			      .op_flags = QD_POP_POOL | op_flags,
+			      .nsegs = (uint16_t)max_segs,
+			      .buf_group = (uint32_t)g };
+
+	qd__pool_stock(g);
+	return qd__submit_sock(qt_out, &sqe, NULL, NULL, QD_SOCKBUF_POOL + g,
+			       NULL, 0);
+}
+
 /*
  * qd_pop_multi() on a socket: one pool pop that delivers every chunk of
  * bytes as it comes (TCP; QD_POP_POOL | QD_POP_MULTISHOT), until the
@@ -179,17 +193,12 @@ int qd_pushto(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
  */
 int qd__sock_pop_multi(qd_token_t *qt_out, int qd)
 {
-	struct qd_sqe sqe = { .opcode = QD_OP_POP, .qd = qd,
-			      .op_flags = QD_POP_POOL | QD_POP_MULTISHOT };
 	int kind = qd__sock_kind(qd), g = qd__pool_for(kind);
 
 	if (kind != SOCK_STREAM || g < 0 ||
 	    !(qd__ctx.features & QD_FEAT_MULTISHOT))
 		return -EOPNOTSUPP;
-	qd__pool_stock(g);
-	sqe.buf_group = (uint32_t)g;
-	return qd__submit_sock(qt_out, &sqe, NULL, NULL, QD_SOCKBUF_POOL + g,
-			       NULL, 0);
+	return pool_pop(qt_out, qd, g, QD_POP_MULTISHOT, 0);
 }
 
 /*
@@ -204,14 +213,8 @@ int qd__sock_pop(qd_token_t *qt_out, int qd, unsigned int max_segs)
 	struct qd_sga buf;
 	int ret;
 
-	if (g >= 0) {
-		qd__pool_stock(g);
-		sqe.nsegs = (uint16_t)max_segs;
-		sqe.op_flags = QD_POP_POOL;
-		sqe.buf_group = (uint32_t)g;
-		return qd__submit_sock(qt_out, &sqe, NULL, NULL,
-				       QD_SOCKBUF_POOL + g, NULL, 0);
-	}
+	if (g >= 0)
+		return pool_pop(qt_out, qd, g, 0, max_segs);
 	buf = qd_sgaalloc(QD_SOCK_RECV_SIZE);
 	if (!buf.numsegs)
 		return -errno;
