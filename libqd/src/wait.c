@@ -771,6 +771,7 @@ done:
 	fill_result(qr, &d, qts[idx]);
 	if (ready)
 		*ready = idx;
+	qd__pool_stock_all();	/* as in qd_wait_next() */
 	return 0;
 }
 
@@ -886,8 +887,9 @@ int qd_wait_next(struct qd_result *qrs_out, int max, int *n_out,
 		qd__ring_send_wakes(qd__ring_mine_peek());
 	/*
 	 * Pool buffers came back with these results: a server that keeps
-	 * finding results never sleeps, so refill here (queued with what
-	 * the caller submits next), not only before a sleep.
+	 * finding results never sleeps, so every wait refills here (queued
+	 * with what the caller submits next), not only before a sleep; two
+	 * loads when no pool is low.
 	 */
 	qd__pool_stock_all();
 	*n_out = got;
