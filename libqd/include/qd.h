@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 #ifdef __cplusplus
@@ -64,6 +65,7 @@ enum qd_opcode {
 	QD_OPC_CONNECT,
 	QD_OPC_CLOSE,
 	QD_OPC_FAILED,
+	QD_OPC_SYNC,		/* appended: the values above are ABI */
 };
 
 /*
@@ -292,6 +294,39 @@ int qd_getsockopt(int qd, int level, int optname, void *optval,
 		  socklen_t *optlen);
 int qd_getpeername(int qd, struct sockaddr *addr, socklen_t *len);
 int qd_getsockname(int qd, struct sockaddr *addr, socklen_t *len);
+
+/*
+ * Storage: regular files and block devices as qds (Documentation/abi.md,
+ * "Storage").
+ *
+ * qd_open() opens path as open(2) would (same flags and mode, same checks,
+ * with the caller's credentials, root and working directory now): a
+ * directory is -EISDIR, anything but a regular file or a block device
+ * -EINVAL. qd_push() writes sga's bytes at the queue's write offset (the
+ * end of the file with O_APPEND) and qd_pop() reads the next chunk at its
+ * read offset, up to QD_FILE_POP_SIZE bytes (environment variable, default
+ * 64 KiB) into a buffer libqd allocates, which the caller frees with
+ * qd_sgafree(); qd_pop_into() reads into the caller's buffer. Each offset
+ * advances by what the operation asked for when it is submitted. A pop at
+ * the end of the file gives 0 bytes; value.sga is trimmed to what was read.
+ * qd_pushat() and qd_popat() work at offset off and leave the queue's
+ * offsets alone; qd_popat() with a NULL buf allocates as qd_pop() does.
+ * With O_DIRECT, offsets, lengths and buffer addresses must be multiples
+ * of the device's logical block size (else the operation fails with
+ * -EINVAL); buffers qd_sgaalloc() gives for 4096 bytes or more are 4096
+ * aligned. Many operations may be in flight on one qd; they complete in
+ * any order, each with its own result. qd_sync() is fsync(2)
+ * (fdatasync(2) with QD_SYNC_DATASYNC; QD_SYNC_FLUSH flushes a block
+ * device's write cache only) as an operation, covering the pushes that
+ * completed before it. qd_close() waits for nothing: operations in flight
+ * still complete, each with its result.
+ */
+int qd_open(int *qd_out, const char *path, int flags, mode_t mode);
+int qd_pushat(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
+	      uint64_t off);
+int qd_popat(qd_token_t *qt_out, int qd, const struct qd_sga *buf,
+	     uint64_t off);
+int qd_sync(qd_token_t *qt_out, int qd, unsigned int flags);
 
 /* Extensions */
 

@@ -101,6 +101,8 @@ enum {
 	QD_OP_CONNECT	= 6,	/* qd: a socket, addr2/addr_len: the peer */
 	QD_OP_PUSHTO	= 7,	/* as PUSH, addr2/addr_len: a datagram's destination */
 	QD_OP_PROVIDE	= 8,	/* addr -> nsegs buffers into pool buf_group */
+	QD_OP_OPEN	= 9,	/* addr: a path; res = the new qd (storage) */
+	QD_OP_SYNC	= 10,	/* qd: a storage queue; fsync, fdatasync, flush */
 };
 
 /* Submission queue entry: 64 bytes. */
@@ -122,12 +124,19 @@ struct qd_sqe {
 		__u32	resv0;	  /* must be zero ... */
 		__u32	addr_len; /* CONNECT, PUSHTO: bytes of the address at addr2 */
 		__u32	buf_group; /* PROVIDE, POP with QD_POP_POOL: the pool */
+		__u32	open_flags; /* OPEN: O_* flags of open(2) */
 	};
 	union {
 		__u64	resv[4];  /* must be zero ... */
 		struct {
-			/* CONNECT, PUSHTO: user pointer to a struct sockaddr */
-			__u64	addr2;
+			union {
+				/* CONNECT, PUSHTO: user pointer to a sockaddr */
+				__u64	addr2;
+				/* PUSH, POP with QD_PUSH_AT/QD_POP_AT: byte offset */
+				__u64	off;
+				/* OPEN: the mode of a created file (O_CREAT) */
+				__u64	open_mode;
+			};
 			__u64	resv2[3];	/* must be zero */
 		};
 	};
@@ -191,6 +200,39 @@ struct qd_sqe {
  */
 #define QD_PUSH_ZC		_BITUL(1)
 #define QD_PUSH_COPY		_BITUL(2)
+
+/*
+ * Storage queues (Documentation/abi.md, "Storage"). QD_OP_OPEN opens a
+ * regular file or a block device: addr points to a NUL-terminated path
+ * (at most PATH_MAX bytes with the NUL, else -ENAMETOOLONG), open_flags are
+ * open(2)'s (O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND,
+ * O_DIRECT, O_DSYNC, O_SYNC, O_NOATIME, O_NOFOLLOW, O_CLOEXEC ignored;
+ * anything else -EINVAL), open_mode the mode O_CREAT gives (umask applies),
+ * qd zero. The path is resolved and checked as open(2) would, in the
+ * submitting task's root, working directory and mount namespace, with its
+ * credentials at submission; a directory is -EISDIR, anything but a regular
+ * file or block device -EINVAL. res = the new qd. The SQPOLL poller does
+ * not consume an OPEN: it stops at one and leaves it to QD_IOC_ENTER.
+ *
+ * PUSH writes the element's bytes and POP reads into the buffer it brings
+ * (addr/nsegs; a storage pop needs one), at the queue's write or read
+ * offset, which advance at submission by the length asked; with
+ * QD_PUSH_AT/QD_POP_AT at off instead, leaving the queue's offsets alone.
+ * res = bytes moved (a pop: 0 at end of file, short at the end); a pop
+ * completes with QD_CQE_F_COPIED and its buffer trimmed to res. With
+ * O_DIRECT, off, every segment's length and its address in the region must
+ * be multiples of the logical block size (else -EINVAL). Positional forms on
+ * anything but a storage queue are -ESPIPE.
+ *
+ * SYNC: fsync(2) of the queue's file (fdatasync(2) with QD_SYNC_DATASYNC);
+ * QD_SYNC_FLUSH (block devices) flushes only the device's volatile write
+ * cache, what O_DIRECT pushes need to be durable. It covers the pushes
+ * completed before it was submitted; operations in flight are not ordered.
+ */
+#define QD_PUSH_AT		_BITUL(3)
+#define QD_POP_AT		_BITUL(3)
+#define QD_SYNC_DATASYNC	_BITUL(0)
+#define QD_SYNC_FLUSH		_BITUL(1)
 
 /*
  * NOP variants that complete later from interrupt context: from an hrtimer
@@ -286,6 +328,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_SOCKETS		_BITUL(14)	/* QD_IOC_SOCKET and friends */
 #define QD_FEAT_POOL		_BITUL(15)	/* QD_OP_PROVIDE, QD_POP_POOL */
 #define QD_FEAT_SEND_ZC		_BITUL(16)	/* zero-copy send, QD_PUSH_ZC/COPY */
+#define QD_FEAT_STORAGE		_BITUL(17)	/* QD_OP_OPEN, QD_OP_SYNC, *_AT */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
