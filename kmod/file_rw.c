@@ -324,6 +324,11 @@ int qd_file_rw(struct qd_file *f, struct qd_op *op, bool write)
 	op->file.write = write;
 	atomic_inc(write ? &f->writes : &f->reads);
 
+	/* A block device that went away: its size is 0 now, but say why. */
+	if (f->bdev && !disk_live(f->bdev->bd_disk)) {
+		ret = -ENODEV;
+		goto done;
+	}
 	if (f->direct && !qd_file_aligned(f, elem, pos)) {
 		ret = -EINVAL;
 		goto done;
