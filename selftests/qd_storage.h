@@ -3,7 +3,7 @@
  * qd_storage.h: block devices and file systems for the storage tests, made
  * and removed from the test itself (in the guest, as root):
  *  - null_blk devices through configfs (memory-backed, a block size, and
- *    delayed completions: irqmode 2 with completion_nsec), /dev/nullbN;
+ *    delayed completions: irqmode 2 with completion_nsec), /dev/<its name>;
  *  - device-mapper devices (dmsetup: error, linear, flakey), /dev/dm-N;
  *  - ext4 made on a device and tmpfs (size=) mounted under /tmp/qdst.*.
  * Every name starts with QD_ST_PREFIX so that qd_st_sweep() can remove what
@@ -83,7 +83,7 @@ static inline int qd_st_wait_blk(const char *path, int ms)
 
 struct qd_nullb {
 	char	cfg[128];	/* its configfs directory ("" once removed) */
-	char	dev[64];	/* /dev/nullbN */
+	char	dev[64];	/* /dev/<name> */
 	int	index;
 };
 
@@ -168,8 +168,13 @@ static inline int qd_nullb_create(struct qd_nullb *nb, const char *tag,
 		goto err;
 	}
 	fclose(f);
-	snprintf(nb->dev, sizeof(nb->dev), "/dev/nullb%d", nb->index);
-	ret = qd_st_wait_blk(nb->dev, 5000);
+	/* 6.1 names the disk after the configfs directory, older kernels nullbN */
+	snprintf(nb->dev, sizeof(nb->dev), "/dev/%s", strrchr(nb->cfg, '/') + 1);
+	ret = qd_st_wait_blk(nb->dev, 2000);
+	if (ret) {
+		snprintf(nb->dev, sizeof(nb->dev), "/dev/nullb%d", nb->index);
+		ret = qd_st_wait_blk(nb->dev, 2000);
+	}
 	if (ret)
 		goto err;
 	return 0;
