@@ -203,7 +203,7 @@ static int qd_file_kiocb_issue(struct qd_file *f, struct qd_op *op,
 		return 0;
 	if (nowait && (ret == -EAGAIN || ret == -EOPNOTSUPP ||
 		       (!write && ret >= 0 && ret < op->file.max &&
-			op->file.pos + ret < i_size_read(file_inode(f->file))))) {
+			op->file.pos + ret < i_size_read(f->file->f_mapping->host)))) {
 		/*
 		 * It would block, or read only part of what is there (the
 		 * rest is not cached): the worker does it all again.
