@@ -162,6 +162,7 @@ void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s)
 		s->inflight += atomic_read(&ctx->nr_ops);
 		s->queued += atomic_read(&ctx->nr_queued);
 		s->sockets += atomic_read(&ctx->nr_sockets);
+		s->files += atomic_read(&ctx->nr_files);
 	}
 	mutex_unlock(&qd_ctx_list_lock);
 }

@@ -70,6 +70,7 @@ struct qd_ctx {
 	atomic_t nr_queues;
 	atomic_t nr_regions;
 	atomic_t nr_sockets;		/* socket qds open (sock.c) */
+	atomic_t nr_files;		/* storage qds open (file.c) */
 	atomic64_t enters;
 
 	struct xarray qds;		/* qd -> struct qd_object */
@@ -105,6 +106,7 @@ static inline u32 qd_ctx_nr_rings(struct qd_ctx *ctx)
 /* Sums over contexts, for /proc/qd. */
 struct qd_ctx_sums {
 	long contexts, queues, regions, pinned_pages, inflight, queued, sockets;
+	long files;
 };
 
 void qd_ctx_sum_uid(kuid_t uid, struct qd_ctx_sums *s);

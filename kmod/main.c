@@ -10,6 +10,7 @@
 #include <linux/uaccess.h>
 
 #include "ctx.h"
+#include "file.h"
 #include "debugfs.h"
 #include "memq.h"
 #include "object.h"
@@ -201,9 +202,12 @@ static int __init qd_init(void)
 	ret = qd_sock_init();
 	if (ret)
 		goto err_ctx;
-	ret = qd_stats_init();
+	ret = qd_file_init();
 	if (ret)
 		goto err_sock;
+	ret = qd_stats_init();
+	if (ret)
+		goto err_file;
 	qd_debugfs_init();
 	ret = misc_register(&qd_misc);
 	if (ret)
@@ -213,6 +217,8 @@ static int __init qd_init(void)
 err_debugfs:
 	qd_debugfs_exit();
 	qd_stats_exit();
+err_file:
+	qd_file_exit();
 err_sock:
 	qd_sock_exit();
 err_ctx:
@@ -229,6 +235,7 @@ static void __exit qd_exit(void)
 	qd_stats_exit();
 	qd_ctx_exit();		/* runs the last context frees */
 	qd_sock_exit();		/* then the last socket frees they queued */
+	qd_file_exit();		/* and the last file frees */
 	qd_op_exit();
 }
 

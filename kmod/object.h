@@ -41,6 +41,8 @@ struct seq_file;
  *             may sleep briefly (lock_sock) but never wait for the
  *             network: like push and pop they own the op on 0 and
  *             complete it now or later, from any context.
+ *  sync       (storage, optional: -EINVAL without) process context
+ *             (submission), like push.
  */
 struct qd_object_ops {
 	const char *type;
@@ -55,7 +57,9 @@ struct qd_object_ops {
 	int (*accept)(struct qd_object *obj, struct qd_op *op);
 	int (*connect)(struct qd_object *obj, struct qd_op *op);
 	int (*pushto)(struct qd_object *obj, struct qd_op *op);
+	int (*sync)(struct qd_object *obj, struct qd_op *op);
 	bool pool;	/* pops may take buffers from a pool (QD_POP_POOL) */
+	bool positional; /* QD_PUSH_AT, QD_POP_AT: else -ESPIPE */
 };
 
 struct qd_object {

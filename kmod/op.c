@@ -336,6 +336,24 @@ void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst)
 }
 
 /*
+ * Trim a pop's buffer to the n bytes (at most its length) it now holds,
+ * dropping the references of the segments left empty. Any context.
+ */
+void qd_elem_trim(struct qd_kelem *e, u64 n)
+{
+	u64 left = n;
+	u32 i = 0;
+
+	while (i < e->nsegs && left >= e->segs[i].len)
+		left -= e->segs[i++].len;
+	if (left)
+		e->segs[i++].len = left;
+	while (e->nsegs > i)
+		qd_region_put(e->regions[--e->nsegs]);
+	e->bytes = n;
+}
+
+/*
  * ctx's op with user_data on a backend's list of pending ops (a cancel), or
  * NULL. Called with the lock that guards the list.
  */

@@ -2,9 +2,11 @@
 #ifndef _QD_OP_H
 #define _QD_OP_H
 
+#include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/list.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <linux/qd.h>
 
 #include "rings.h"
@@ -13,6 +15,7 @@ struct qd_ctx;
 struct qd_object;
 struct qd_region;
 struct qd_zc;
+struct bio_vec;
 
 /*
  * An element in flight: what one push carries and one pop yields. Charged
@@ -73,6 +76,23 @@ struct qd_op {
 			bool starved;	/* POP: bytes wait, the pool is empty */
 			struct qd_zc *zc; /* PUSH sent zero-copy (sock_zc.c) */
 		} sock;
+		struct {		/* OPEN (fileop.c), from prep */
+			u64 path;	/* user pointer */
+			u32 flags;
+			u32 mode;
+		} open;
+		struct {		/* PUSH, POP, SYNC on storage (file*.c) */
+			struct kiocb iocb;
+			struct work_struct work;	/* in the worker */
+			struct bio_vec *bvecs;	/* several segments: built */
+			loff_t pos;	/* _AT: from the SQE; else assigned */
+			u64 len;	/* bytes asked: what the offset took */
+			u64 max;	/* bytes tried (device end, FSIZE) */
+			atomic_t pending; /* bio path: bios in flight, + 1 */
+			int err;	/* bio path: the first error */
+			bool write;
+			bool queue_pos;	/* took the queue's offset */
+		} file;
 	};
 };
 
@@ -90,6 +110,7 @@ int qd_elem_translate(struct qd_kelem *elem, struct qd_ctx *ctx);
 int qd_elem_build(struct qd_ctx *ctx, u64 addr, u32 nsegs,
 		  struct qd_kelem **out);
 void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst);
+void qd_elem_trim(struct qd_kelem *e, u64 n);
 
 int qd_op_init(void);
 void qd_op_exit(void);

@@ -8,7 +8,7 @@
 struct qd_op;
 
 /* Opcodes this module knows; not part of the ABI. */
-#define QD_OP_COUNT	(QD_OP_PROVIDE + 1)
+#define QD_OP_COUNT	(QD_OP_SYNC + 1)
 
 /*
  * One entry per opcode. prep validates the (already copied) SQE and gathers
@@ -19,8 +19,10 @@ struct qd_opdef {
 	const char *name;
 	u32 op_flags;		/* sqe->op_flags bits the opcode defines */
 	bool no_skip;		/* success carries data: no SKIP_SUCCESS */
-	bool addr2;		/* uses sqe->addr2 and sqe->addr_len */
-	bool buf_group;		/* uses sqe->buf_group */
+	bool addr2;		/* uses the addr2 slot (addr2, off, open_mode) */
+	bool resv0;		/* uses the resv0 slot (addr_len, buf_group,
+				 * open_flags)
+				 */
 	int (*prep)(struct qd_op *op, const struct qd_sqe *sqe);
 	int (*issue)(struct qd_op *op);
 };
@@ -53,6 +55,10 @@ int qd_pushto_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_pushto_issue(struct qd_op *op);
 int qd_provide_prep(struct qd_op *op, const struct qd_sqe *sqe);
 int qd_provide_issue(struct qd_op *op);
+int qd_open_prep(struct qd_op *op, const struct qd_sqe *sqe);
+int qd_open_issue(struct qd_op *op);
+int qd_sync_prep(struct qd_op *op, const struct qd_sqe *sqe);
+int qd_sync_issue(struct qd_op *op);
 struct qd_ctx;
 bool qd_wake_direct(struct qd_ctx *ctx, const struct qd_sqe *sqe);
 

@@ -15,12 +15,32 @@
 #include "stats.h"
 
 /*
+ * QD_PUSH_AT and QD_POP_AT (the same bit): the offset, for a storage queue
+ * (file.c); without the flag, off must be zero.
+ */
+static int qd_at_prep(struct qd_op *op, const struct qd_sqe *sqe)
+{
+	if (!(sqe->op_flags & QD_PUSH_AT))
+		return sqe->off ? -EINVAL : 0;
+	op->file.pos = sqe->off;
+	return 0;
+}
+
+/* A positional op on an object without offsets is -ESPIPE, as pread(2). */
+static bool qd_at_bad(const struct qd_op *op)
+{
+	return op->op_flags & QD_PUSH_AT && !op->obj->ops->positional;
+}
+
+/*
  * Called with the ring's sq_lock held (not ctx->lock: the copy may fault). Each
  * region is resolved with a reference, which keeps it registered.
  */
 int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
 	if (qd_push_flags_bad(sqe->op_flags))
+		return -EINVAL;
+	if (qd_at_prep(op, sqe))
 		return -EINVAL;
 	return qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->elem);
 }
@@ -39,6 +59,8 @@ int qd_push_issue(struct qd_op *op)
 	if (qd_op_target(op))
 		return -EBADF;
 	obj = op->obj;
+	if (qd_at_bad(op))
+		return -ESPIPE;
 	return obj->ops->push ? obj->ops->push(obj, op) : -EOPNOTSUPP;
 }
 
@@ -49,6 +71,10 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 
 	int ret;
 
+	if (qd_at_prep(op, sqe) ||
+	    (sqe->op_flags & QD_POP_AT &&
+	     sqe->op_flags & (QD_POP_POOL | QD_POP_MULTISHOT)))
+		return -EINVAL;
 	if (sqe->op_flags & QD_POP_POOL) {
 		/* Buffers from a pool when bytes arrive (pool.c, sockets). */
 		if (sqe->nsegs > QD_SGA_MAX || sqe->addr ||
@@ -71,6 +97,8 @@ int qd_pop_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	obj = op->obj;
 	if (sqe->op_flags & QD_POP_POOL && !obj->ops->pool)
 		return -EOPNOTSUPP;
+	if (qd_at_bad(op))
+		return -ESPIPE;
 	return obj->ops->prep_pop ? obj->ops->prep_pop(obj, op) : 0;
 }
 

@@ -15,6 +15,7 @@
  * held; resolving a segment is lockless (RCU and a user count that
  * unregistration turns negative).
  */
+#include <linux/bvec.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
@@ -71,6 +72,7 @@ static void qd_unaccount_pages(struct qd_ctx *ctx, struct qd_region *region)
 static void qd_region_destroy(struct qd_ctx *ctx, struct qd_region *region)
 {
 	unpin_user_pages_dirty_lock(region->pages, region->nr_pages, true);
+	kvfree(region->bvecs);
 	kvfree(region->pages);
 	qd_unaccount_pages(ctx, region);
 	atomic_dec(&ctx->nr_regions);
@@ -182,6 +184,15 @@ static int qd_reg_check(const struct qd_region_reg *r)
 	return 0;
 }
 
+static void qd_region_fill_bvecs(struct qd_region *region)
+{
+	unsigned long i;
+
+	for (i = 0; i < region->nr_pages; i++)
+		bvec_set_page(&region->bvecs[i], region->pages[i], PAGE_SIZE,
+			      0);
+}
+
 int qd_region_register(struct qd_ctx *ctx, struct qd_region_reg __user *arg)
 {
 	struct qd_region_reg r;
@@ -204,7 +215,10 @@ int qd_region_register(struct qd_ctx *ctx, struct qd_region_reg __user *arg)
 	atomic_set(&region->users, 0);
 	region->pages = kvmalloc_array(region->nr_pages, sizeof(struct page *),
 				       GFP_KERNEL_ACCOUNT);
-	if (!region->pages) {
+	region->bvecs = kvmalloc_array(region->nr_pages,
+				       sizeof(struct bio_vec),
+				       GFP_KERNEL_ACCOUNT);
+	if (!region->pages || !region->bvecs) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -215,6 +229,7 @@ int qd_region_register(struct qd_ctx *ctx, struct qd_region_reg __user *arg)
 	ret = qd_region_pin(region);
 	if (ret)
 		goto err_unaccount;
+	qd_region_fill_bvecs(region);
 
 	/* Reserve an id, report it (may fault), then publish the region. */
 	if (mutex_lock_killable(&ctx->lock)) {
@@ -249,6 +264,7 @@ err_unpin:
 err_unaccount:
 	qd_unaccount_pages(ctx, region);
 err_pages:
+	kvfree(region->bvecs);
 	kvfree(region->pages);
 err_free:
 	kfree(region);

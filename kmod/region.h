@@ -9,6 +9,7 @@
 
 struct qd_ctx;
 struct page;
+struct bio_vec;
 
 /* Pinned user memory named by an id; buffers are (id, offset, len). */
 struct qd_region {
@@ -18,6 +19,12 @@ struct qd_region {
 	u64 len;
 	unsigned long nr_pages;
 	struct page **pages;
+	/*
+	 * The same pages as one bio_vec each, so that storage I/O (file.c)
+	 * iterates a segment in place (ITER_BVEC), as io_uring's registered
+	 * buffers do: no per-I/O array to build.
+	 */
+	struct bio_vec *bvecs;
 	/*
 	 * Identity of shared memory: when every page is page shm_index + i of
 	 * one shmem file's mapping (memfd, tmpfs, shared anonymous), that

@@ -110,21 +110,12 @@ static void qd_sock_deliver(struct qd_sock *s, struct qd_op *op)
 static void qd_sock_pop_done(struct qd_sock *s, struct qd_op *op, u64 n)
 {
 	struct qd_kelem *e = op->dst;
-	u64 left = n;
-	u32 i = 0;
 
-	if (op->op_flags & QD_POP_POOL) {
+	if (op->op_flags & QD_POP_POOL)
 		op->cqe_flags |= QD_CQE_F_POOL;
-		/* An empty datagram: its buffer goes back whole. */
-		if (!n)
-			i = e->nsegs;
-	}
-	while (i < e->nsegs && left >= e->segs[i].len)
-		left -= e->segs[i++].len;
-	if (left)
-		e->segs[i++].len = left;
-	while (e->nsegs > i)
-		qd_region_put(e->regions[--e->nsegs]);
+	/* An empty datagram's pool buffer goes back whole. */
+	if (n || !(op->op_flags & QD_POP_POOL))
+		qd_elem_trim(e, n);
 	e->bytes = n;
 	WRITE_ONCE(s->bytes_in, s->bytes_in + n);
 	qd_stat_add(sock_bytes_in, n);

@@ -37,6 +37,11 @@ static void qd_pcpu_sum(struct qd_pcpu_stats *sum)
 		sum->sock_zc_bytes += READ_ONCE(c->sock_zc_bytes);
 		sum->sock_zc_copied += READ_ONCE(c->sock_zc_copied);
 		sum->sock_copy_pushes += READ_ONCE(c->sock_copy_pushes);
+		sum->file_bytes_read += READ_ONCE(c->file_bytes_read);
+		sum->file_bytes_written += READ_ONCE(c->file_bytes_written);
+		sum->file_bios += READ_ONCE(c->file_bios);
+		sum->file_punted += READ_ONCE(c->file_punted);
+		sum->file_errors += READ_ONCE(c->file_errors);
 		for (i = 0; i < QD_OP_COUNT; i++) {
 			sum->op[i].submitted += READ_ONCE(c->op[i].submitted);
 			sum->op[i].completed += READ_ONCE(c->op[i].completed);
@@ -71,6 +76,12 @@ static void qd_stats_show_all(struct seq_file *m)
 	seq_printf(m, "sock_zc_inflight %ld\n",
 		   atomic_long_read(&qd_stats.sock_zc_inflight));
 	seq_printf(m, "sock_copy_pushes %lu\n", sum.sock_copy_pushes);
+	seq_printf(m, "files %ld\n", atomic_long_read(&qd_stats.files));
+	seq_printf(m, "file_bytes_read %lu\n", sum.file_bytes_read);
+	seq_printf(m, "file_bytes_written %lu\n", sum.file_bytes_written);
+	seq_printf(m, "file_bios %lu\n", sum.file_bios);
+	seq_printf(m, "file_punted %lu\n", sum.file_punted);
+	seq_printf(m, "file_errors %lu\n", sum.file_errors);
 	for (i = 0; i < QD_OP_COUNT; i++)
 		seq_printf(m, "op %s submitted %lu completed %lu failed %lu\n",
 			   qd_opdefs[i].name, sum.op[i].submitted,
@@ -91,6 +102,7 @@ static void qd_stats_show_user(struct seq_file *m, kuid_t uid)
 	seq_printf(m, "inflight %ld\n", s.inflight);
 	seq_printf(m, "queued %ld\n", s.queued);
 	seq_printf(m, "sockets %ld\n", s.sockets);
+	seq_printf(m, "files %ld\n", s.files);
 }
 
 static int qd_stats_show(struct seq_file *m, void *v)

@@ -17,6 +17,7 @@ struct qd_stats {
 	atomic_long_t overflowed;
 	atomic_long_t sockets;		/* socket qds not yet freed */
 	atomic_long_t sock_zc_inflight;	/* zero-copy pushes the stack holds */
+	atomic_long_t files;		/* storage qds not yet freed */
 };
 
 /*
@@ -32,6 +33,11 @@ struct qd_pcpu_stats {
 	unsigned long sock_zc_bytes;	/* bytes the stack took zero-copy */
 	unsigned long sock_zc_copied;	/* zc pushes the stack copied anyway */
 	unsigned long sock_copy_pushes;	/* socket pushes sent by copy */
+	unsigned long file_bytes_read;	/* storage pops, bytes */
+	unsigned long file_bytes_written; /* storage pushes, bytes */
+	unsigned long file_bios;	/* storage ops sent as bios */
+	unsigned long file_punted;	/* storage ops run by the worker */
+	unsigned long file_errors;	/* storage ops that failed */
 	struct {
 		unsigned long submitted;
 		unsigned long completed;

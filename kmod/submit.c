@@ -6,6 +6,7 @@
  * it, so user space changing the ring meanwhile cannot change what was
  * validated. Every consumed SQE yields exactly one CQE.
  */
+#include <linux/blkdev.h>
 #include <linux/err.h>
 #include <linux/hrtimer.h>
 #include <linux/nospec.h>
@@ -27,15 +28,16 @@
 #define QD_SQE_F_ALL	QD_SQE_F_SKIP_SUCCESS
 
 /*
- * The reserved fields the opcode does not use are zero: addr2 and addr_len
- * (resv[0] and resv0), buf_group (resv0).
+ * The reserved fields the opcode does not use are zero: the addr2 slot
+ * (resv[0]: addr2, off, open_mode) and the resv0 slot (addr_len,
+ * buf_group, open_flags).
  */
 static bool qd_sqe_resv_clear(const struct qd_sqe *sqe,
 			      const struct qd_opdef *def)
 {
 	int i;
 
-	if (sqe->resv0 && !def->addr2 && !def->buf_group)
+	if (sqe->resv0 && !def->resv0)
 		return false;
 	for (i = def->addr2 ? 1 : 0; i < ARRAY_SIZE(sqe->resv); i++)
 		if (sqe->resv[i])
@@ -103,6 +105,7 @@ int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 {
 	struct qd_ctx *ctx = ring->ctx;
 	struct qd_sq *sq = &ring->sq;
+	struct blk_plug plug;
 	struct qd_sqe sqe;
 	struct qd_op *op;
 	u32 tail, avail, n;
@@ -114,11 +117,16 @@ int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 		return -EINVAL;
 	avail = min(qd_ring_used(sq->head, tail), to_submit);
 
+	/* Block I/O the batch issues reaches the driver at once (file_bio.c). */
+	blk_start_plug(&plug);
 	for (n = 0; n < avail; n++) {
 		if (!qd_admit(ctx))
 			break;
 		memcpy(&sqe, &sq->sqes[qd_ring_slot(sq->head, sq->mask)],
 		       sizeof(sqe));
+		/* An OPEN is the application's own task's (fileop.c). */
+		if (sqe.opcode == QD_OP_OPEN && current->flags & PF_KTHREAD)
+			break;
 		/* A wake that succeeds posts nothing: no op (queue.c). */
 		if (sqe.opcode == QD_OP_WAKE &&
 		    qd_sqe_resv_clear(&sqe, &qd_opdefs[QD_OP_WAKE]) &&
@@ -132,6 +140,7 @@ int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 		sq->head++;
 		qd_submit_one(op, &sqe);
 	}
+	blk_finish_plug(&plug);
 	/* The SQE copies are done: user space may reuse the slots. */
 	smp_store_release(&sq->hdr->head, sq->head);
 	if (!n && avail && !atomic_read(&ctx->nr_ops))

@@ -60,7 +60,7 @@
 #include "harness.h"
 
 /* The first opcode the module does not know (QD_OP_LAST is not ABI). */
-#define FZ_OP_UNKNOWN	(QD_OP_PROVIDE + 1)
+#define FZ_OP_UNKNOWN	(QD_OP_SYNC + 1)
 
 /*
  * The short tests and the campaign's main threads check one CQE per SQE, so
@@ -190,7 +190,7 @@ static int sock_result_allowed(const struct qd_cqe *c)
 	case -ECONNRESET: case -EPIPE: case -EMSGSIZE: case -EADDRNOTAVAIL:
 	case -ENETUNREACH: case -EHOSTUNREACH: case -EACCES: case -EPERM:
 	case -EADDRINUSE: case -ECONNABORTED: case -EMFILE: case -ENOMEM:
-	case -ENOSPC:
+	case -ENOSPC: case -ESPIPE:
 		return 1;
 	}
 	return c->res >= 0;
@@ -205,20 +205,28 @@ static int result_allowed(const struct qd_cqe *c)
 		return 1;
 	/* a socket opcode on a memory queue */
 	case -ENOTSOCK:
-		return c->opcode >= QD_OP_ACCEPT && c->opcode != QD_OP_PROVIDE;
+		return c->opcode >= QD_OP_ACCEPT && c->opcode <= QD_OP_PUSHTO;
 	/* a pool pop (QD_POP_POOL) on a memory queue */
 	case -EOPNOTSUPP:
 		return c->opcode == QD_OP_POP;
 	/* a pool full (QD_POOL_MAX_BUFS) */
 	case -ENOSPC:
 		return c->opcode == QD_OP_PROVIDE;
+	/* QD_PUSH_AT/QD_POP_AT on a memory queue */
+	case -ESPIPE:
+		return c->opcode == QD_OP_PUSH || c->opcode == QD_OP_POP;
+	/* an OPEN of a random path (the fuzzer runs in an empty dir) */
+	case -ENOENT: case -ENAMETOOLONG: case -EACCES: case -EISDIR:
+	case -EEXIST: case -ENOTDIR: case -ELOOP: case -EROFS: case -EMFILE:
+	case -ENXIO: case -ENODEV: case -ETXTBSY: case -EPERM:
+		return c->opcode == QD_OP_OPEN;
 	}
 	if (c->res < 0)
 		return 0;
 	if (c->opcode == QD_OP_NOP)
 		return c->res == 0;
 	return c->opcode == QD_OP_PUSH || c->opcode == QD_OP_POP ||
-	       c->opcode == QD_OP_PROVIDE;
+	       c->opcode == QD_OP_PROVIDE || c->opcode == QD_OP_OPEN;
 }
 
 static void fz_ignore_exit_sigpipe(void)
@@ -1295,7 +1303,17 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 	case -ENOTSOCK:		/* a socket opcode on a memory queue */
 	case -EAFNOSUPPORT:	/* ... or its address checked first */
 		ok = r->expect == FZ_EXP_ANY && r->op >= QD_OP_ACCEPT &&
-		     r->op < FZ_OP_UNKNOWN && r->op != QD_OP_PROVIDE;
+		     r->op <= QD_OP_PUSHTO;
+		break;
+	case -ESPIPE:		/* QD_PUSH_AT/QD_POP_AT on a memory queue */
+		ok = r->expect == FZ_EXP_ANY &&
+		     (r->op == QD_OP_PUSH || r->op == QD_OP_POP);
+		break;
+	case -ENOENT: case -ENAMETOOLONG: case -EACCES: case -EISDIR:
+	case -EEXIST: case -ENOTDIR: case -ELOOP: case -EROFS: case -EMFILE:
+	case -ENXIO: case -ENODEV: case -ETXTBSY: case -EPERM:
+		/* an OPEN of a random path (the fuzzer runs in an empty dir) */
+		ok = r->expect == FZ_EXP_ANY && r->op == QD_OP_OPEN;
 		break;
 	case -ENOSPC:		/* a full buffer pool */
 		ok = r->expect == FZ_EXP_ANY && r->op == QD_OP_PROVIDE;
@@ -1311,7 +1329,8 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 		else if (r->op == QD_OP_PUSH)
 			ok = r->expect != FZ_EXP_PUSH || res == r->bytes;
 		else
-			ok = r->op == QD_OP_POP || r->op == QD_OP_PROVIDE;
+			ok = r->op == QD_OP_POP || r->op == QD_OP_PROVIDE ||
+			     r->op == QD_OP_OPEN;
 	}
 	if (r->op >= FZ_OP_UNKNOWN && res != -EINVAL)
 		ok = 0;
@@ -4230,8 +4249,17 @@ static int fz_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *secs = getenv("QD_FUZZ_SECS");
+	char dir[] = "/tmp/qd-fuzz-XXXXXX";
 	int i;
 
+	/*
+	 * QD_OP_OPEN of a random path resolves relative paths here: an empty
+	 * directory of its own, so that nothing it creates lands elsewhere.
+	 */
+	if (!mkdtemp(dir) || chdir(dir)) {
+		perror("fuzz: a directory of its own");
+		return 1;
+	}
 	for (i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--secs"))
 			return fz_main(argc, argv);

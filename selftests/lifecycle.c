@@ -468,7 +468,7 @@ TEST_F(lifecycle, proc_qd_has_the_documented_keys)
 	EXPECT_LE(0, s->sockets);
 	EXPECT_LE(0, s->sock_bytes_in);
 	EXPECT_LE(0, s->sock_bytes_out);
-	EXPECT_EQ(9, s->nops);
+	EXPECT_EQ(11, s->nops);
 	EXPECT_NE(NULL, qd_proc_op(s, "nop"));
 	EXPECT_NE(NULL, qd_proc_op(s, "push"));
 	EXPECT_NE(NULL, qd_proc_op(s, "pop"));
@@ -551,7 +551,7 @@ TEST_F(lifecycle, proc_qd_op_counters_increase)
 	ASSERT_EQ(16, cqe.res);
 	/* an opcode the module does not know counts as invalid_opcode */
 	s = qd_sqe_nop(7);
-	s.opcode = QD_OP_PROVIDE + 1;
+	s.opcode = QD_OP_SYNC + 1;
 	ASSERT_EQ(0, qd_raw_do(&r, &s, &cqe, NULL));
 	ASSERT_EQ(-EINVAL, cqe.res);
 	ASSERT_EQ(0, qd_proc_read(&b));
@@ -738,8 +738,9 @@ TEST_F(lifecycle, proc_qd_unprivileged_reader_sees_only_its_uid)
 	EXPECT_EQ(1, v.proc.inflight);
 	EXPECT_EQ(2 + 1, v.proc.queued);
 	EXPECT_EQ(0, v.proc.sockets);
-	/* only those seven (and version): no module-wide counters */
-	EXPECT_EQ(8, v.proc.nkeys);
+	EXPECT_EQ(0, v.proc.files);
+	/* only those eight (and version): no module-wide counters */
+	EXPECT_EQ(9, v.proc.nkeys);
 	EXPECT_EQ(-1, v.proc.overflowed);
 	EXPECT_EQ(-1, v.proc.invalid_opcode);
 	EXPECT_EQ(0, v.proc.nops);

@@ -41,8 +41,10 @@ struct qd_op_stat {
 			"invalid_opcode", "sockets", "sock_bytes_in",	\
 			"sock_bytes_out", "sock_zc_pushes", "sock_zc_bytes", \
 			"sock_zc_copied", "sock_zc_inflight",		\
-			"sock_copy_pushes"
-#define QD_PROC_NKEYS	17
+			"sock_copy_pushes", "files", "file_bytes_read",	\
+			"file_bytes_written", "file_bios", "file_punted", \
+			"file_errors"
+#define QD_PROC_NKEYS	23
 
 struct qd_proc {
 	/* -1 when the key is missing */
@@ -55,6 +57,10 @@ struct qd_proc {
 	/* zero-copy send (scope all) */
 	long long		sock_zc_pushes, sock_zc_bytes, sock_zc_copied;
 	long long		sock_zc_inflight, sock_copy_pushes;
+	long long		files;				/* storage qds */
+	/* storage (scope all) */
+	long long		file_bytes_read, file_bytes_written;
+	long long		file_bios, file_punted, file_errors;
 	int			nkeys;		/* of the QD_PROC_NKEYS, how many were found */
 	/* the scope line: "all", or "uid" with scope_uid; "" when missing */
 	char			scope[16];
@@ -73,6 +79,8 @@ static inline long long *qd_proc_val(struct qd_proc *s, unsigned int i)
 		&s->invalid_opcode, &s->sockets, &s->sock_bytes_in,
 		&s->sock_bytes_out, &s->sock_zc_pushes, &s->sock_zc_bytes,
 		&s->sock_zc_copied, &s->sock_zc_inflight, &s->sock_copy_pushes,
+		&s->files, &s->file_bytes_read, &s->file_bytes_written,
+		&s->file_bios, &s->file_punted, &s->file_errors,
 	};
 
 	return vals[i];

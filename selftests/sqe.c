@@ -132,9 +132,19 @@ TEST_F(sqe, op_flags_on_push_or_pop_is_einval)
 	s.op_flags = 1;
 	DO_SQE(s, &cqe);
 	EXPECT_EQ(-EINVAL, cqe.res);
-	s.op_flags = 8;
+	s.op_flags = 16;
 	DO_SQE(s, &cqe);
 	EXPECT_EQ(-EINVAL, cqe.res);
+	/* QD_PUSH_AT is a push's, for storage queues: -ESPIPE here */
+	s.op_flags = QD_PUSH_AT;
+	DO_SQE(s, &cqe);
+	EXPECT_EQ(-ESPIPE, cqe.res);
+	/* and without it, off (the addr2 slot) must be zero */
+	s.op_flags = 0;
+	s.off = 4096;
+	DO_SQE(s, &cqe);
+	EXPECT_EQ(-EINVAL, cqe.res);
+	s.off = 0;
 	s.op_flags = QD_PUSH_ZC | QD_PUSH_COPY;
 	DO_SQE(s, &cqe);
 	EXPECT_EQ(-EINVAL, cqe.res);

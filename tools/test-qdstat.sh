@@ -42,10 +42,18 @@ sock_zc_bytes 786432
 sock_zc_copied 3
 sock_zc_inflight 1
 sock_copy_pushes 40
+files 3
+file_bytes_read 81920
+file_bytes_written 69632
+file_bios 5
+file_punted 1
+file_errors 1
 some_future_counter 77
 op nop submitted 0 completed 0 failed 0
 op push submitted 10 completed 10 failed 0
 op pop submitted 11 completed 10 failed 0
+op open submitted 3 completed 3 failed 0
+op sync submitted 2 completed 2 failed 0
 P
 # What a reader without CAP_SYS_ADMIN gets: its own uid's sums only.
 cat >"$tmp/proc-uid" <<'P'
@@ -58,10 +66,11 @@ pinned_pages 16
 inflight 3
 queued 9
 sockets 2
+files 1
 P
 
 d=$tmp/qd
-mkdir -p "$d/4242-0" "$d/4242-1" "$d/17-3"
+mkdir -p "$d/4242-0" "$d/4242-1" "$d/17-3" "$d/900-0"
 cat >"$d/4242-0/info" <<'P'
 pid 4242
 comm qdbench
@@ -134,6 +143,37 @@ qd type flavour depth max_depth pending_pops pending_pushes pushed popped
 9 memq sweet 32 1 0 0 5 4
 P
 printf 'id addr len pages users\n' >"$d/17-3/regions"
+# Storage qds as kmod/file.c shows them: the memq columns (reads and writes
+# in flight, bytes written and read), then key=value, the path last and
+# escaped by seq_file_path() (\040 a space, \011 a tab, \134 a backslash).
+# Row 3's path is longer than a line buffer and comes with a word this
+# qdstat does not know; row 4 is a later kernel's with fewer words.
+long=/srv/$(printf 'd%.0s' $(seq 1200))/$(printf 'e%.0s' $(seq 1200))/end
+cat >"$d/900-0/info" <<'P'
+pid 900
+comm db
+sq_entries 32
+sq_head 7
+sq_tail 9
+cq_entries 64
+cq_head 5
+cq_tail 5
+overflow 0
+inflight 2
+enters 4
+regions 1
+queues 5
+P
+cat >"$d/900-0/queues" <<P
+qd type depth max_depth pending_pops pending_pushes pushed popped rights
+0 blk 0 0 0 0 69632 81920 push,pop rpos=65536 wpos=65536 direct=1 align=4096 errors=1 punted=1 bios=5 path=/dev/nullb0
+1 file 0 0 2 0 0 8192 pop rpos=8192 wpos=0 direct=0 align=1 errors=0 punted=0 bios=0 path=/var/lib/my\040db/data\0401.db
+2 file 0 0 0 1 4096 0 push rpos=0 wpos=4096 direct=0 align=1 errors=0 punted=0 bios=0 path=/tmp/a\011tab\134x
+3 file 0 0 0 0 0 0 push,pop rpos=0 wpos=0 direct=0 align=1 errors=0 punted=0 bios=0 fua=1 path=$long
+4 blk 0 0 0 0 0 0 pop rpos=0 wpos=0 path=/dev/sdb
+6 memq 8 1 0 0 2 2 push,pop
+P
+printf 'id addr len pages users\n0 0x7f1000000000 65536 16 2\n' >"$d/900-0/regions"
 
 out=$tmp/out
 "$qdstat" --proc "$tmp/proc" --debugfs "$d" >"$out" 2>&1
@@ -152,7 +192,7 @@ is "socket counters not repeated" [ "$(grep -c 'sock_bytes_in\|sock_zc\|sock_cop
 check "socket pushes: zero-copy and by copy" "$out" '^  socket pushes: zero-copy 12 \(786432 bytes, 1 in flight, 3 copied by the stack\)  by copy 40$'
 check "op push row" "$out" '^ *push +10 +10 +0$'
 check "op pop row" "$out" '^ *pop +11 +10 +0$'
-check "context count" "$out" '^contexts: 3$'
+check "context count" "$out" '^contexts: 4$'
 check "context 4242-0 rings" "$out" '4242 +4242-0 +qdbench +256/21/21 +512/19/20 +0 +1 +12'
 check "context 4242-1 overflow" "$out" '4242 +4242-1 +qdbench +64/5/6 +128/4/4 +2 +0 +3'
 check "buffer pools of a context" "$out" '4242-1 .* pool0=60,taken=4/64,waiters=0 pool1=0,taken=64/64,waiters=2$'
@@ -160,7 +200,7 @@ check "unknown info key printed" "$out" '4242-0 .*future_key=9'
 check "contexts sorted by pid" "$out" '^ +17 +17-3 +srv'
 is "pid 17 listed before pid 4242" \
 	[ "$(grep -n '17-3 ' "$out" | head -1 | cut -d: -f1)" -lt "$(grep -n '4242-0 ' "$out" | head -1 | cut -d: -f1)" ]
-check "queue count (sockets apart)" "$out" '^queues: 4$'
+check "queue count (sockets and storage apart)" "$out" '^queues: 5$'
 check "queue 3 row" "$out" '4242-0 +3 +memq +1024 +7 +1 +0 +10 +10'
 check "queue 4 row" "$out" '4242-0 +4 +memq +64 +2 +0 +5 +123 +118'
 check "queue found by column name" "$out" '17-3 +9 +memq +32 +1 +0 +0 +5 +4 +flavour=sweet'
@@ -171,7 +211,21 @@ check "listener row" "$out" '^ +4242-1 +0 +tcp6 +\[::\]:40055 +- +listen +0 +0 +
 check "udp row" "$out" '^ +4242-1 +1 +udp +0\.0\.0\.0:40055 +- +close +1 +0 +0 +576514 +576514$'
 check "established row: peer, pending pops and pushes, bytes" "$out" '^ +4242-1 +2 +tcp +127\.0\.0\.1:40055 +127\.0\.0\.1:51234 +established +1 +3 +0 +1000 +900 +zerocopy=yes$'
 check "longest IPv6 addresses kept whole" "$out" '^ +4242-1 +3 +tcp6 +\[fe80::1234:5678:9abc:def0%4294967295\]:65535 +\[fe80::1234:5678:9abc:def1%4294967295\]:65534 +syn-sent +1 +0 +1 +0 +0$'
-check "region count" "$out" '^regions: 2$'
+check "storage counters on their own line" "$out" '^  files 3  bytes read 81920  written 69632  bios 5  punted 1  errors 1$'
+is "storage counters not repeated" [ "$(grep -c 'file_bytes\|file_bios\|file_punted\|file_errors' "$out")" -eq 0 ]
+check "op open row" "$out" '^ *open +3 +3 +0$'
+check "op sync row" "$out" '^ *sync +2 +2 +0$'
+check "memq row of a context with storage" "$out" '^ +900-0 +6 +memq +8 +1 +0 +0 +2 +2 +rights=push,pop$'
+is "storage qds are not in the queues table" \
+	[ "$(sed -n '/^queues:/,/^$/p' "$out" | grep -cE ' (file|blk) ')" -eq 0 ]
+check "storage count" "$out" '^storage: 5$'
+check "storage header" "$out" '^ +ctx +qd +type +rights +rpos +wpos +pend_reads +pend_writes +bytes_read +bytes_written +direct +errors +bios +punted +path$'
+check "block device row: O_DIRECT alignment, bytes, bios, punted, errors" "$out" '^ +900-0 +0 +blk +push,pop +65536 +65536 +0 +0 +81920 +69632 +4096 +1 +5 +1 +/dev/nullb0$'
+check "file row: a path with spaces, reads in flight" "$out" '^ +900-0 +1 +file +pop +8192 +0 +2 +0 +8192 +0 +no +0 +0 +0 +/var/lib/my db/data 1\.db$'
+check "file row: tab and backslash stay escaped" "$out" '^ +900-0 +2 +file +push +0 +4096 +0 +1 +0 +4096 +no +0 +0 +0 +/tmp/a\\011tab\\134x$'
+check "unknown storage word before the path, a long path whole" "$out" "^ +900-0 +3 +file +push,pop +0 +0 +0 +0 +0 +0 +no +0 +0 +0 +fua=1 +$long\$"
+check "storage row without counters" "$out" '^ +900-0 +4 +blk +pop +0 +0 +0 +0 +0 +0 +- +- +- +- +/dev/sdb$'
+check "region count" "$out" '^regions: 3$'
 check "region 0 row" "$out" '4242-0 +0 +0x7f0000000000 +2097152 +512 +3'
 check "region 1 row" "$out" '4242-0 +1 +0x7f0000200000 +4096 +1 +0'
 
@@ -182,6 +236,7 @@ check "uid scope: heading says whose counts" "$out" '^qd module \(.*, version 2\
 check "uid scope: own counters" "$out" 'contexts 1 +queues 2'
 check "uid scope: queued" "$out" 'queued 9'
 check "uid scope: open sockets" "$out" '^  sockets 2$'
+check "uid scope: open storage qds" "$out" '^  files 1$'
 is "uid scope: no op table" [ "$(grep -c 'submitted' "$out")" -eq 0 ]
 
 # An unprivileged reader: /proc/qd readable, debugfs not (it is root's).
@@ -219,6 +274,9 @@ rc=$?
 is "-w -n exits 0 (got $rc)" [ $rc -eq 0 ]
 is "-n 3 refreshes 3 times" [ "$(grep -c '^qdstat ' "$out")" -eq 3 ]
 check "watch shows a rate column" "$out" 'completed/s'
+check "watch: storage byte rates" "$out" '^  files 3  bytes read 81920 \(0/s\)  written 69632 \(0/s\)  bios 5'
+check "watch: storage table each refresh" "$out" '^storage: 5$'
+is "watch: storage table 3 times" [ "$(grep -c '^storage: 5$' "$out")" -eq 3 ]
 
 "$qdstat" --bogus >"$out" 2>&1
 rc=$?

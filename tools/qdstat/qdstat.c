@@ -8,8 +8,9 @@
  * counters the kernel adds later show up without a change here: unknown keys
  * and columns are printed generically. A queues row may end with key=value
  * words past its header's columns: socket qds (types tcp, tcp6, udp, udp6)
- * give their addresses, state, pending accepts and bytes that way, and are
- * shown in a table of their own.
+ * give their addresses, state, pending accepts and bytes that way, storage
+ * qds (file, blk) their offsets, O_DIRECT, counters and path, and each kind
+ * is shown in a table of its own.
  *
  * /proc/qd's `scope` line says whose contexts its counts cover: `all` for a
  * reader with CAP_SYS_ADMIN, `uid N` (the reader's own contexts, and no
@@ -106,9 +107,12 @@ static void table_free(struct table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* Columns empty in every row, header included, take no room. */
 static void table_print(struct table *t, const char *indent)
 {
 	int *w = xcalloc(t->ncols, sizeof(int));
+	size_t linelen = 1;
+	char *line;
 	int r, c;
 
 	for (r = 0; r < t->nrows; r++)
@@ -119,30 +123,26 @@ static void table_print(struct table *t, const char *indent)
 			if (l > w[c])
 				w[c] = l;
 		}
+	for (c = 0; c < t->ncols; c++)
+		linelen += w[c] + 2;
+	line = xcalloc(linelen, 1);
 	for (r = 0; r < t->nrows; r++) {
-		char line[4096];
 		size_t len = 0;
 
-		for (c = 0; c < t->ncols && len < sizeof(line); c++) {
+		for (c = 0; c < t->ncols; c++) {
 			const char *s = t->cells[r * t->ncols + c];
-			int k;
 
-			if (!s)
-				s = "";
-			if (t->left[c])
-				k = snprintf(line + len, sizeof(line) - len, "%-*s  ", w[c], s);
-			else
-				k = snprintf(line + len, sizeof(line) - len, "%*s  ", w[c], s);
-			if (k > 0)
-				len += k;
+			if (!w[c])
+				continue;
+			len += sprintf(line + len, t->left[c] ? "%-*s  " : "%*s  ",
+				       w[c], s ? s : "");
 		}
-		if (len >= sizeof(line))
-			len = sizeof(line) - 1;
 		while (len && line[len - 1] == ' ')
 			len--;
 		line[len] = 0;
 		printf("%s%s\n", indent, line);
 	}
+	free(line);
 	free(w);
 	table_free(t);
 }
@@ -247,67 +247,85 @@ static int read_proc(const char *path, struct procqd *p)
 	return 0;
 }
 
-/* A table file: a header line naming the columns, then rows. */
+/*
+ * A table file: a header line naming the columns, then rows. A row is kept
+ * as the line it was read from, its words pointing into it, so a word (a
+ * storage qd's path) can be as long as the kernel writes it.
+ */
+struct tabrow {
+	char *line;
+	char *col[MAX_COLS];
+	int n;
+};
+
 struct tabfile {
 	int ncols, nrows;
 	char hdr[MAX_COLS][TOKLEN];
-	char (*rows)[MAX_COLS][TOKLEN];
-	int *rowlen;
+	struct tabrow *rows;
 };
 
-static int split(char *line, char out[][TOKLEN], int max)
+static int split(char *line, char *out[], int max)
 {
 	char *save, *tok;
 	int n = 0;
 
 	for (tok = strtok_r(line, " \t\n", &save); tok && n < max;
 	     tok = strtok_r(NULL, " \t\n", &save))
-		snprintf(out[n++], TOKLEN, "%s", tok);
+		out[n++] = tok;
 	return n;
 }
 
 static int read_tabfile(const char *path, struct tabfile *t)
 {
-	char line[2048];
-	int cap = 0;
+	char *line = NULL;
+	size_t len = 0;
+	int cap = 0, i;
 	FILE *fp = fopen(path, "re");
 
 	memset(t, 0, sizeof(*t));
 	if (!fp)
 		return -errno;
-	while (fgets(line, sizeof(line), fp)) {
-		char cols[MAX_COLS][TOKLEN];
-		int n = split(line, cols, MAX_COLS);
+	while (getline(&line, &len, fp) > 0) {
+		struct tabrow *row;
 
-		if (!n)
-			continue;
-		if (!t->ncols) {
-			memcpy(t->hdr, cols, sizeof(cols[0]) * n);
-			t->ncols = n;
-			continue;
-		}
 		if (t->nrows == cap) {
 			cap = cap ? cap * 2 : 16;
 			t->rows = realloc(t->rows, sizeof(*t->rows) * cap);
-			t->rowlen = realloc(t->rowlen, sizeof(int) * cap);
-			if (!t->rows || !t->rowlen) {
+			if (!t->rows) {
 				perror("qdstat: realloc");
 				exit(1);
 			}
 		}
-		memcpy(t->rows[t->nrows], cols, sizeof(cols[0]) * n);
-		t->rowlen[t->nrows++] = n;
+		row = &t->rows[t->nrows];
+		row->line = xstrdup(line);
+		row->n = split(row->line, row->col, MAX_COLS);
+		if (!row->n) {
+			free(row->line);
+			continue;
+		}
+		if (t->ncols) {
+			t->nrows++;
+			continue;
+		}
+		for (i = 0; i < row->n; i++)
+			snprintf(t->hdr[i], TOKLEN, "%s", row->col[i]);
+		t->ncols = row->n;
+		free(row->line);
 	}
+	free(line);
 	fclose(fp);
 	return 0;
 }
 
 static void free_tabfile(struct tabfile *t)
 {
+	int i;
+
+	for (i = 0; i < t->nrows; i++)
+		free(t->rows[i].line);
 	free(t->rows);
-	free(t->rowlen);
 	t->rows = NULL;
-	t->rowlen = NULL;
+	t->nrows = 0;
 }
 
 static int tab_col(const struct tabfile *t, const char *name)
@@ -322,9 +340,9 @@ static int tab_col(const struct tabfile *t, const char *name)
 
 static const char *tab_cell(const struct tabfile *t, int row, int col)
 {
-	if (col < 0 || col >= t->rowlen[row])
+	if (col < 0 || col >= t->rows[row].n)
 		return "-";
-	return t->rows[row][col];
+	return t->rows[row].col[col];
 }
 
 /* The value of a key=value word past the header's columns, or NULL. */
@@ -333,9 +351,9 @@ static const char *tab_kv(const struct tabfile *t, int row, const char *key)
 	size_t n = strlen(key);
 	int i;
 
-	for (i = t->ncols; i < t->rowlen[row]; i++)
-		if (!strncmp(t->rows[row][i], key, n) && t->rows[row][i][n] == '=')
-			return t->rows[row][i] + n + 1;
+	for (i = t->ncols; i < t->rows[row].n; i++)
+		if (!strncmp(t->rows[row].col[i], key, n) && t->rows[row].col[i][n] == '=')
+			return t->rows[row].col[i] + n + 1;
 	return NULL;
 }
 
@@ -345,6 +363,44 @@ static bool is_socket_row(const struct tabfile *t, int row)
 
 	return !strcmp(type, "tcp") || !strcmp(type, "tcp6") ||
 	       !strcmp(type, "udp") || !strcmp(type, "udp6");
+}
+
+/* A storage qd: a regular file (`file`) or a block device (`blk`). */
+static bool is_storage_row(const struct tabfile *t, int row)
+{
+	const char *type = tab_cell(t, row, tab_col(t, "type"));
+
+	return !strcmp(type, "file") || !strcmp(type, "blk");
+}
+
+/* Rows with a table of their own stay out of the queues table. */
+static bool has_own_table(const struct tabfile *t, int row)
+{
+	return is_socket_row(t, row) || is_storage_row(t, row);
+}
+
+/*
+ * The key=value words of a row past its header that are not in keys, as
+ * they are, space separated: what this qdstat does not know yet.
+ */
+static void tab_kv_others(char *buf, size_t len, const struct tabfile *t,
+			  int row, const char *const *keys, size_t nkeys)
+{
+	size_t el = 0, j;
+	int i;
+
+	buf[0] = 0;
+	for (i = t->ncols; i < t->rows[row].n && el < len - 1; i++) {
+		const char *w = t->rows[row].col[i];
+		bool known = false;
+
+		for (j = 0; j < nkeys; j++)
+			if (!strncmp(w, keys[j], strlen(keys[j])) &&
+			    w[strlen(keys[j])] == '=')
+				known = true;
+		if (!known)
+			el += snprintf(buf + el, len - el, "%s%s", el ? " " : "", w);
+	}
 }
 
 /* ---- contexts ----------------------------------------------------------- */
@@ -455,9 +511,9 @@ static void add_tab_rows(struct table *t, const char *ctx, struct tabfile *f,
 				       el ? " " : "", f->hdr[i], tab_cell(f, r, i));
 		}
 		/* words past the header (key=value) as they are */
-		for (i = f->ncols; i < f->rowlen[r] && el < sizeof(extra) - 1; i++)
+		for (i = f->ncols; i < f->rows[r].n && el < sizeof(extra) - 1; i++)
 			el += snprintf(extra + el, sizeof(extra) - el, "%s%s",
-				       el ? " " : "", f->rows[r][i]);
+				       el ? " " : "", f->rows[r].col[i]);
 		table_set(row, extra_col, extra);
 	}
 }
@@ -475,13 +531,14 @@ static const char *const s_keys[] = {
 	"local", "peer", "state", "pending_accepts", "bytes_in", "bytes_out",
 };
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 static void add_sock_rows(struct table *t, const char *ctx, struct tabfile *f)
 {
-	int r, i, j;
+	char extra[512];
+	int r;
 
 	for (r = 0; r < f->nrows; r++) {
-		char extra[512] = "";
-		size_t el = 0;
 		char **row;
 
 		if (!is_socket_row(f, r))
@@ -498,18 +555,97 @@ static void add_sock_rows(struct table *t, const char *ctx, struct tabfile *f)
 		table_set(row, 8, or_dash(tab_kv(f, r, "pending_accepts")));
 		table_set(row, 9, or_dash(tab_kv(f, r, "bytes_in")));
 		table_set(row, 10, or_dash(tab_kv(f, r, "bytes_out")));
-		for (i = f->ncols; i < f->rowlen[r] && el < sizeof(extra) - 1; i++) {
-			bool known = false;
-
-			for (j = 0; j < (int)(sizeof(s_keys) / sizeof(s_keys[0])); j++)
-				if (!strncmp(f->rows[r][i], s_keys[j], strlen(s_keys[j])) &&
-				    f->rows[r][i][strlen(s_keys[j])] == '=')
-					known = true;
-			if (!known)
-				el += snprintf(extra + el, sizeof(extra) - el, "%s%s",
-					       el ? " " : "", f->rows[r][i]);
-		}
+		tab_kv_others(extra, sizeof(extra), f, r, s_keys, ARRAY_SIZE(s_keys));
 		table_set(row, 11, extra);
+	}
+}
+
+/*
+ * Storage rows of a queues file (kmod/file.c): the memq columns say reads
+ * and writes in flight (pending_pops, pending_pushes) and bytes written and
+ * read (pushed, popped); offsets, O_DIRECT and the counters are key=value
+ * words, the path the last of them. Words this does not know go before the
+ * path, so the path can end the line with its spaces.
+ */
+static const char *const f_hdr[] = {
+	"ctx", "qd", "type", "rights", "rpos", "wpos", "pend_reads",
+	"pend_writes", "bytes_read", "bytes_written", "direct", "errors",
+	"bios", "punted", "", "path",
+};
+static const char *const f_keys[] = {
+	"rpos", "wpos", "direct", "align", "errors", "punted", "bios", "path",
+};
+
+/*
+ * The path as seq_file_path() escaped it (space, tab, newline and backslash
+ * as \ooo) with the spaces put back: it is the last column, so a space
+ * cannot be taken for a column break. A tab or a newline would break the
+ * table and stays escaped, and so does the backslash, so \011 still means
+ * a tab.
+ */
+static void path_text(char *buf, size_t len, const char *path)
+{
+	size_t o = 0;
+
+	while (*path && o + 1 < len) {
+		if (!strncmp(path, "\\040", 4)) {
+			buf[o++] = ' ';
+			path += 4;
+		} else {
+			buf[o++] = *path++;
+		}
+	}
+	buf[o] = 0;
+}
+
+/*
+ * O_DIRECT in one word: "no" for buffered I/O, else the alignment it needs
+ * (bytes); "-" when the kernel does not say.
+ */
+static const char *direct_text(const char *direct, const char *align)
+{
+	if (!direct)
+		return "-";
+	if (!strcmp(direct, "0"))
+		return "no";
+	return align ? align : "yes";
+}
+
+static void add_storage_rows(struct table *t, const char *ctx, struct tabfile *f)
+{
+	int r;
+
+	for (r = 0; r < f->nrows; r++) {
+		const char *path = tab_kv(f, r, "path");
+		char extra[512], *ptext;
+		size_t plen;
+		char **row;
+
+		if (!is_storage_row(f, r))
+			continue;
+		row = table_row(t);
+		table_set(row, 0, ctx);
+		table_set(row, 1, tab_cell(f, r, tab_col(f, "qd")));
+		table_set(row, 2, tab_cell(f, r, tab_col(f, "type")));
+		table_set(row, 3, tab_cell(f, r, tab_col(f, "rights")));
+		table_set(row, 4, or_dash(tab_kv(f, r, "rpos")));
+		table_set(row, 5, or_dash(tab_kv(f, r, "wpos")));
+		table_set(row, 6, tab_cell(f, r, tab_col(f, "pending_pops")));
+		table_set(row, 7, tab_cell(f, r, tab_col(f, "pending_pushes")));
+		table_set(row, 8, tab_cell(f, r, tab_col(f, "popped")));
+		table_set(row, 9, tab_cell(f, r, tab_col(f, "pushed")));
+		table_set(row, 10, direct_text(tab_kv(f, r, "direct"),
+					       tab_kv(f, r, "align")));
+		table_set(row, 11, or_dash(tab_kv(f, r, "errors")));
+		table_set(row, 12, or_dash(tab_kv(f, r, "bios")));
+		table_set(row, 13, or_dash(tab_kv(f, r, "punted")));
+		tab_kv_others(extra, sizeof(extra), f, r, f_keys, ARRAY_SIZE(f_keys));
+		table_set(row, 14, extra);
+		plen = path ? strlen(path) + 1 : 2;
+		ptext = xcalloc(plen, 1);
+		path_text(ptext, plen, or_dash(path));
+		table_set(row, 15, ptext);
+		free(ptext);
 	}
 }
 
@@ -544,6 +680,11 @@ static const char *const sock_keys[] = {
 	"sockets", "sock_bytes_in", "sock_bytes_out", "sock_zc_pushes",
 	"sock_zc_bytes", "sock_zc_copied", "sock_zc_inflight",
 	"sock_copy_pushes", NULL,
+};
+
+static const char *const file_keys[] = {
+	"files", "file_bytes_read", "file_bytes_written", "file_bios",
+	"file_punted", "file_errors", NULL,
 };
 
 /* " (N/s)" for key between two snapshots, or "". */
@@ -590,6 +731,36 @@ static void print_sock_counters(const struct procqd *p,
 		       or_dash(kv_get(&p->keys, "sock_copy_pushes")));
 }
 
+/*
+ * The storage counters on a line of their own: open storage qds, bytes
+ * read and written, bios submitted (O_DIRECT block devices), operations
+ * punted to the worker, and failed reads and writes.
+ */
+static void print_file_counters(const struct procqd *p,
+				const struct procqd *prev, double dt)
+{
+	const char *n = kv_get(&p->keys, "files");
+	const char *rd = kv_get(&p->keys, "file_bytes_read");
+	const char *wr = kv_get(&p->keys, "file_bytes_written");
+	char rrd[48], rwr[48];
+
+	if (!n && !rd && !wr)
+		return;
+	rate(rrd, sizeof(rrd), p, prev, dt, "file_bytes_read");
+	rate(rwr, sizeof(rwr), p, prev, dt, "file_bytes_written");
+	printf("  files %s", or_dash(n));
+	if (rd || wr)
+		printf("  bytes read %s%s  written %s%s", or_dash(rd), rrd,
+		       or_dash(wr), rwr);
+	if (kv_get(&p->keys, "file_bios") || kv_get(&p->keys, "file_punted") ||
+	    kv_get(&p->keys, "file_errors"))
+		printf("  bios %s  punted %s  errors %s",
+		       or_dash(kv_get(&p->keys, "file_bios")),
+		       or_dash(kv_get(&p->keys, "file_punted")),
+		       or_dash(kv_get(&p->keys, "file_errors")));
+	putchar('\n');
+}
+
 static void print_module(const struct snapshot *cur, const struct snapshot *prev)
 {
 	const struct procqd *p = &cur->proc;
@@ -607,7 +778,7 @@ static void print_module(const struct snapshot *cur, const struct snapshot *prev
 		int w;
 
 		if (!strcmp(k, "version") || !strcmp(k, "scope") ||
-		    is_known(sock_keys, k))
+		    is_known(sock_keys, k) || is_known(file_keys, k))
 			continue;
 		w = printf("  %s %s", k, p->keys.kv[i].val);
 		shown++;
@@ -619,9 +790,10 @@ static void print_module(const struct snapshot *cur, const struct snapshot *prev
 	}
 	if (col)
 		putchar('\n');
-	if (!shown && !kv_get(&p->keys, "sockets"))
+	if (!shown && !kv_get(&p->keys, "sockets") && !kv_get(&p->keys, "files"))
 		printf("  (no counters)\n");
 	print_sock_counters(p, prev ? &prev->proc : NULL, dt);
+	print_file_counters(p, prev ? &prev->proc : NULL, dt);
 	if (!p->nops)
 		return;
 	putchar('\n');
@@ -677,8 +849,6 @@ static const char *const r_hdr[] = {
 	"ctx", "id", "addr", "len", "pages", "users", "",
 };
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
 static int ctx_file(char *buf, size_t len, const char *ctx, const char *file)
 {
 	int n = snprintf(buf, len, "%s/%s/%s", debugfs_path, ctx, file);
@@ -715,7 +885,7 @@ static void print_section(const char *what, struct table *t)
 static void print_contexts(void)
 {
 	static struct ctxdir dirs[MAX_CTX];
-	struct table ct, qt, st, rt;
+	struct table ct, qt, st, ft, rt;
 	int n, i, c;
 
 	n = list_contexts(debugfs_path, dirs, MAX_CTX);
@@ -764,6 +934,15 @@ static void print_contexts(void)
 
 		for (c = 0; c < (int)ARRAY_SIZE(s_hdr); c++)
 			table_set(row, c, s_hdr[c]);
+	}
+	table_init(&ft, ARRAY_SIZE(f_hdr));
+	ft.left[0] = ft.left[2] = ft.left[3] = true;
+	ft.left[ARRAY_SIZE(f_hdr) - 2] = ft.left[ARRAY_SIZE(f_hdr) - 1] = true;
+	{
+		char **row = table_row(&ft);
+
+		for (c = 0; c < (int)ARRAY_SIZE(f_hdr); c++)
+			table_set(row, c, f_hdr[c]);
 	}
 	table_init(&rt, ARRAY_SIZE(r_hdr));
 	rt.left[0] = rt.left[ARRAY_SIZE(r_hdr) - 1] = true;
@@ -833,8 +1012,9 @@ static void print_contexts(void)
 		if (!read_tabfile(path, &tf)) {
 			add_tab_rows(&qt, dirs[i].name, &tf, q_cols,
 				     ARRAY_SIZE(q_cols), ARRAY_SIZE(q_hdr) - 1,
-				     is_socket_row);
+				     has_own_table);
 			add_sock_rows(&st, dirs[i].name, &tf);
+			add_storage_rows(&ft, dirs[i].name, &tf);
 			free_tabfile(&tf);
 		}
 		if (ctx_file(path, sizeof(path), dirs[i].name, "regions"))
@@ -849,6 +1029,7 @@ static void print_contexts(void)
 	print_section("contexts", &ct);
 	print_section("queues", &qt);
 	print_section("sockets", &st);
+	print_section("storage", &ft);
 	print_section("regions", &rt);
 }
 
@@ -858,7 +1039,8 @@ static void usage(FILE *f)
 		"usage: qdstat [-w [SECS]] [-n COUNT] [--proc FILE] [--debugfs DIR]\n"
 		"  Show qd.ko's counters (/proc/qd: every context's for root, your own\n"
 		"  contexts' otherwise) and, from debugfs (root), every context with its\n"
-		"  rings, queues and registered regions.\n"
+		"  rings, queues, sockets, storage (files, block devices) and registered\n"
+		"  regions.\n"
 		"  -w, --watch [SECS]  refresh every SECS seconds (default 1) until interrupted\n"
 		"  -n, --count COUNT   stop after COUNT refreshes (implies -w)\n"
 		"  --proc FILE         module counters file (default /proc/qd)\n"
