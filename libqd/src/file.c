@@ -29,10 +29,10 @@
 #define QD_FILE_TABLE		65536
 #define QD_FILE_POP_DEFAULT	65536
 
-/* open(2) flags the kernel accepts for a storage queue (uapi/linux/qd.h). */
+/* open(2) flags the kernel accepts for a storage queue (kmod/file.c). */
 #define QD_OPEN_FLAGS	(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | \
 			 O_DIRECT | O_DSYNC | O_SYNC | O_NOATIME | \
-			 O_NOFOLLOW | O_CLOEXEC)
+			 O_NOFOLLOW | O_CLOEXEC | O_LARGEFILE | O_NOCTTY)
 
 /* 1: qd is a storage queue. Atomic bytes. */
 static uint8_t file_qd[QD_FILE_TABLE];
@@ -104,7 +104,8 @@ int qd_open(int *qd_out, const char *path, int flags, mode_t mode)
 		return -EINVAL;
 	if (strnlen(path, PATH_MAX) == PATH_MAX)
 		return -ENAMETOOLONG;
-	if ((flags & ~QD_OPEN_FLAGS) || (flags & O_ACCMODE) == O_ACCMODE)
+	if ((flags & ~QD_OPEN_FLAGS) || (flags & O_ACCMODE) == O_ACCMODE ||
+	    (mode & ~(mode_t)07777))
 		return -EINVAL;
 	ret = storage_get();
 	if (ret)

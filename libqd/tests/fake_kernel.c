@@ -26,7 +26,7 @@
 #define FAKE_MAX_FILES	8
 #define OPEN_FLAGS	(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | \
 			 O_DIRECT | O_DSYNC | O_SYNC | O_NOATIME | \
-			 O_NOFOLLOW | O_CLOEXEC)
+			 O_NOFOLLOW | O_CLOEXEC | O_LARGEFILE | O_NOCTTY)
 
 struct fake_config fake_cfg;
 

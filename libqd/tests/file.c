@@ -74,6 +74,7 @@ static void open_checks_arguments_before_any_system_call(void)
 	CHECK_EQ(qd_open(&qd, "/f", O_PATH, 0), -EINVAL);
 	CHECK_EQ(qd_open(&qd, "/f", O_RDWR | O_TMPFILE, 0600), -EINVAL);
 	CHECK_EQ(qd_open(&qd, "/f", O_RDONLY | O_NONBLOCK, 0), -EINVAL);
+	CHECK_EQ(qd_open(&qd, "/f", O_RDWR | O_CREAT, 010000), -EINVAL);
 	CHECK_EQ(qd, -1);
 	CHECK_EQ(stats().syscalls, 0);
 	/* One byte shorter fits, NUL included: the kernel decides. */
