@@ -1182,4 +1182,231 @@ TEST_F(libqd, shared_mapped_fast_path_in_both_processes)
 	close(mfd);
 }
 
+/*
+ * Storage queues through libqd (Documentation/libqd.md, "Storage"): files
+ * on the guest's tmpfs, buffered (the storage suite covers O_DIRECT, block
+ * devices and the errors of the I/O paths).
+ */
+FIXTURE(file) {
+	char dir[64];
+	char path[96];
+};
+
+FIXTURE_SETUP(file)
+{
+	qd_proc_wait_idle(0, 0, 3000, NULL);
+	strcpy(self->dir, "/tmp/qd-libqd-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->path, sizeof(self->path), "%s/data", self->dir);
+	ASSERT_EQ(0, qd_init());
+}
+
+FIXTURE_TEARDOWN(file)
+{
+	unlink(self->path);
+	rmdir(self->dir);
+}
+
+/* Wait for qt; its byte count or -errno, the result in *qr. */
+static int64_t file_wait(qd_token_t qt, struct qd_result *qr)
+{
+	int ret = qd_wait(qr, qt, &LONG);
+
+	return ret ? ret : qr->ret;
+}
+
+static void fill_pattern(void *buf, size_t len, uint32_t seed)
+{
+	uint32_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len / 4; i++)
+		p[i] = seed * 2654435761u + (uint32_t)i;
+}
+
+TEST_F(file, pushes_then_pops_read_back_what_was_written)
+{
+	struct qd_sga a[3];
+	struct qd_result qr;
+	qd_token_t qt[3];
+	char *want, *got;
+	size_t have = 0;
+	int qd, i, fd;
+
+	ASSERT_EQ(0, qd_open(&qd, self->path, O_RDWR | O_CREAT | O_TRUNC, 0600));
+	want = malloc(3 * 4096);
+	got = malloc(3 * 4096 + 1);
+	ASSERT_TRUE(want && got);
+	for (i = 0; i < 3; i++) {
+		a[i] = qd_sgaalloc(4096);
+		ASSERT_EQ(1u, a[i].numsegs);
+		fill_pattern(a[i].segs[0].buf, 4096, i + 1);
+		memcpy(want + i * 4096, a[i].segs[0].buf, 4096);
+		ASSERT_EQ(0, qd_push(&qt[i], qd, &a[i]));
+	}
+	/* Each at the write offset of its submission: in order, any completion order. */
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(4096, file_wait(qt[i], &qr));
+		EXPECT_EQ((int)QD_OPC_PUSH, (int)qr.opcode);
+		EXPECT_EQ(a[i].segs[0].buf, qr.value.sga.segs[0].buf);
+	}
+	ASSERT_EQ(0, qd_sync(&qt[0], qd, QD_SYNC_DATASYNC));
+	EXPECT_EQ(0, file_wait(qt[0], &qr));
+	EXPECT_EQ((int)QD_OPC_SYNC, (int)qr.opcode);
+	/* Pops of QD_FILE_POP_SIZE bytes until end of file (0 bytes). */
+	for (;;) {
+		ASSERT_EQ(0, qd_pop(&qt[0], qd));
+		ASSERT_LE(0, file_wait(qt[0], &qr));
+		if (!qr.ret) {
+			EXPECT_EQ(0u, qr.value.sga.numsegs);
+			break;
+		}
+		ASSERT_EQ(1u, qr.value.sga.numsegs);
+		ASSERT_EQ(qr.ret, qr.value.sga.segs[0].len);
+		ASSERT_GE(3 * 4096u, have + (size_t)qr.ret);
+		EXPECT_EQ(0u, (uintptr_t)qr.value.sga.segs[0].buf % 4096);
+		memcpy(got + have, qr.value.sga.segs[0].buf, qr.ret);
+		have += qr.ret;
+		EXPECT_EQ(0, qd_sgafree(&qr.value.sga));
+	}
+	EXPECT_EQ(3 * 4096u, have);
+	EXPECT_EQ(0, memcmp(want, got, 3 * 4096));
+	EXPECT_EQ(0, qd_close(qd));
+	/* The bytes are in the file for read(2) too. */
+	fd = open(self->path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(3 * 4096, read(fd, got, 3 * 4096 + 1));
+	EXPECT_EQ(0, memcmp(want, got, 3 * 4096));
+	close(fd);
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(0, qd_sgafree(&a[i]));
+	free(want);
+	free(got);
+}
+
+TEST_F(file, positional_pushes_and_pops_leave_the_queue_offsets)
+{
+	struct qd_sga a = qd_sgaalloc(4096), buf = qd_sgaalloc(8192);
+	struct qd_result qr;
+	qd_token_t qt;
+	char zero[4096];
+	int qd;
+
+	ASSERT_EQ(1u, a.numsegs);
+	ASSERT_EQ(1u, buf.numsegs);
+	memset(zero, 0, sizeof(zero));
+	fill_pattern(a.segs[0].buf, 4096, 7);
+	ASSERT_EQ(0, qd_open(&qd, self->path, O_RDWR | O_CREAT, 0600));
+	ASSERT_EQ(0, qd_pushat(&qt, qd, &a, 1 << 20));
+	EXPECT_EQ(4096, file_wait(qt, &qr));
+	/* The read offset is 0: a hole, then the block. */
+	ASSERT_EQ(0, qd_popat(&qt, qd, &buf, (1 << 20) - 4096));
+	EXPECT_EQ(8192, file_wait(qt, &qr));
+	EXPECT_EQ(buf.segs[0].buf, qr.value.sga.segs[0].buf);
+	EXPECT_EQ(0, memcmp(buf.segs[0].buf, zero, 4096));
+	EXPECT_EQ(0, memcmp((char *)buf.segs[0].buf + 4096, a.segs[0].buf, 4096));
+	/* libqd's buffer at an offset: trimmed to the end of the file. */
+	ASSERT_EQ(0, qd_popat(&qt, qd, NULL, (1 << 20) + 4000));
+	EXPECT_EQ(96, file_wait(qt, &qr));
+	ASSERT_EQ(1u, qr.value.sga.numsegs);
+	EXPECT_EQ(96u, qr.value.sga.segs[0].len);
+	EXPECT_EQ(0, memcmp(qr.value.sga.segs[0].buf, (char *)a.segs[0].buf + 4000, 96));
+	EXPECT_EQ(0, qd_sgafree(&qr.value.sga));
+	/* Past the end: 0 bytes. */
+	ASSERT_EQ(0, qd_popat(&qt, qd, NULL, 2 << 20));
+	EXPECT_EQ(0, file_wait(qt, &qr));
+	/* qd_pop_into() at the read offset, still 0: the hole. */
+	ASSERT_EQ(0, qd_pop_into(&qt, qd, &a));
+	EXPECT_EQ(4096, file_wait(qt, &qr));
+	EXPECT_EQ(0, memcmp(a.segs[0].buf, zero, 4096));
+	EXPECT_EQ(0, qd_close(qd));
+	qd_sgafree(&a);
+	qd_sgafree(&buf);
+}
+
+TEST_F(file, bad_opens_and_refused_calls)
+{
+	struct qd_sga a = qd_sgaalloc(16);
+	char *longp = malloc(PATH_MAX + 1);
+	struct qd_result qr;
+	qd_token_t qt;
+	int qd = -1, q2;
+
+	ASSERT_TRUE(longp != NULL);
+	memset(longp, 'a', PATH_MAX);
+	longp[0] = '/';
+	longp[PATH_MAX] = 0;
+	EXPECT_EQ(-ENOENT, qd_open(&qd, self->path, O_RDONLY, 0));
+	EXPECT_EQ(-EISDIR, qd_open(&qd, self->dir, O_RDONLY, 0));
+	EXPECT_EQ(-ENAMETOOLONG, qd_open(&qd, longp, O_RDONLY, 0));
+	EXPECT_EQ(-EINVAL, qd_open(&qd, self->path, O_RDONLY | O_DIRECTORY, 0));
+	EXPECT_EQ(-EINVAL, qd_open(&qd, "/dev/null", O_RDONLY, 0));
+	EXPECT_EQ(-1, qd);
+	ASSERT_EQ(0, qd_open(&qd, self->path, O_WRONLY | O_CREAT | O_EXCL, 0600));
+	EXPECT_EQ(-EEXIST, qd_open(&q2, self->path, O_RDWR | O_CREAT | O_EXCL, 0600));
+	EXPECT_EQ(-EOPNOTSUPP, qd_push_forget(qd, &a));
+	EXPECT_EQ(-EOPNOTSUPP, qd_pop_multi(&qt, qd));
+	/* Write-only: a pop fails in its result, libqd's buffer freed. */
+	ASSERT_EQ(0, qd_pop(&qt, qd));
+	EXPECT_EQ(-EBADF, file_wait(qt, &qr));
+	EXPECT_EQ(0u, qr.value.sga.numsegs);
+	EXPECT_EQ(0, qd_close(qd));
+	qd_sgafree(&a);
+	free(longp);
+}
+
+TEST_F(file, a_process_without_the_right_is_refused_after_init)
+{
+	int st, qd;
+	pid_t pid;
+
+	ASSERT_EQ(0, qd_open(&qd, self->path, O_RDWR | O_CREAT, 0600));
+	EXPECT_EQ(0, qd_close(qd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* The context first, then fewer rights: the open is checked now. */
+		if (qd_init() || setgid(65534) || setuid(65534))
+			_exit(1);
+		_exit(qd_open(&qd, self->path, O_RDONLY, 0) == -EACCES ? 0 : 2);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+}
+
+TEST_F(file, open_under_sqpoll_is_taken_by_the_enter)
+{
+	int st;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct qd_sga a;
+		struct qd_result qr;
+		struct qd_stats s;
+		qd_token_t qt;
+		int qd;
+
+		/* The child's context is new: made with a poller. */
+		setenv("QD_SQPOLL", "50", 1);
+		if (qd_init() || qd_stats(&s) || !(s.features & QD_FEAT_SQPOLL))
+			_exit(1);
+		if (qd_open(&qd, self->path, O_RDWR | O_CREAT, 0600))
+			_exit(2);
+		a = qd_sgaalloc(100);
+		memset(a.segs[0].buf, 'q', 100);
+		if (qd_push(&qt, qd, &a) || file_wait(qt, &qr) != 100)
+			_exit(3);
+		if (qd_popat(&qt, qd, NULL, 0) || file_wait(qt, &qr) != 100 ||
+		    memcmp(qr.value.sga.segs[0].buf, a.segs[0].buf, 100))
+			_exit(4);
+		_exit(qd_close(qd) ? 5 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+}
+
 TEST_HARNESS_MAIN

@@ -320,7 +320,23 @@ int qd_getsockname(int qd, struct sockaddr *addr, socklen_t *len);
  * device's write cache only) as an operation, covering the pushes that
  * completed before it. qd_close() waits for nothing: operations in flight
  * still complete, each with its result.
+ *
+ * qd_open() validates its arguments before any system call (NULL qd_out or
+ * path, flags outside the list above: -EINVAL; a path of PATH_MAX bytes or
+ * more: -ENAMETOOLONG) and waits for the kernel's answer whatever the
+ * other threads do. Buffers qd_pop() allocated belong to the caller with
+ * the result; libqd frees them itself on an error or 0 bytes, where the
+ * result has no segments. qd_push_forget() and qd_pop_multi() on a storage
+ * qd are -EOPNOTSUPP (nothing would tell when a forgotten push's buffers
+ * are free again). Every call here is -EOPNOTSUPP on a kernel without
+ * storage queues.
  */
+#ifndef QD_SYNC_DATASYNC
+/* qd_sync() flags; spelled as in <linux/qd.h>, so either may come first. */
+#include <linux/const.h>
+#define QD_SYNC_DATASYNC	_BITUL(0)	/* fdatasync(2) */
+#define QD_SYNC_FLUSH		_BITUL(1)	/* block devices: cache flush */
+#endif
 int qd_open(int *qd_out, const char *path, int flags, mode_t mode);
 int qd_pushat(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
 	      uint64_t off);

@@ -144,14 +144,15 @@ int qd__ring_kick(struct qd_ring *r, uint32_t n);
 int qd__ring_flush(struct qd_ring *r);
 
 /*
- * Queue a socket operation on the calling thread's ring (sock.c): tmpl with
- * segs (a PUSHTO's element or a pop's buffer, tmpl->nsegs of them); sga is
- * kept in the token slot (a push's buffers for its result; the buffer of a
- * pop, which libqd frees itself if the pop yields nothing when own_buf);
+ * Queue a socket or storage operation on the calling thread's ring
+ * (sock.c, file.c): tmpl with segs (a push's element or a pop's buffer,
+ * tmpl->nsegs of them); sga is kept in the token slot (a push's buffers
+ * for its result; the buffer of a pop, which libqd frees itself if the pop
+ * yields nothing when own_buf is QD_SOCKBUF_OWN);
  * sa/salen, if any, is copied into the slot, where the kernel reads it
  * (addr2) when it takes the SQE.
  */
-int qd__submit_sock(qd_token_t *qt_out, const struct qd_sqe *tmpl,
+int qd__submit_ext(qd_token_t *qt_out, const struct qd_sqe *tmpl,
 		    const struct qd_sga *sga, const struct qd_seg *segs,
 		    int own_buf, const void *sa, uint32_t salen);
 
@@ -165,8 +166,18 @@ int qd__sock_pop(qd_token_t *qt_out, int qd, unsigned int max_segs);
 int qd__sock_pop_multi(qd_token_t *qt_out, int qd);
 
 /*
+ * file.c: which qds are storage queues; a storage pop into buf, or into a
+ * buffer of QD_FILE_POP_SIZE bytes from the allocator (buf NULL).
+ */
+int qd__file_is(int qd);
+void qd__file_set(int qd, int on);
+void qd__file_forget_all(void);
+int qd__file_pop(qd_token_t *qt_out, int qd, const struct qd_sga *buf,
+		 uint32_t op_flags, uint64_t off);
+
+/*
  * pool.c: the buffer pools socket pops take from (QD_POP_POOL). A slot's
- * sockbuf says where a socket pop's buffer came from.
+ * sockbuf says where a socket or storage pop's buffer came from.
  */
 #define QD_POOL_STREAM		0	/* the kernel's buf_group */
 #define QD_POOL_DGRAM		1

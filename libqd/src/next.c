@@ -18,6 +18,9 @@ void qd__next_note(struct qd_ring *r, struct qd_slot *s)
 	uint32_t cap, i;
 	uint64_t *n;
 
+	/* qd_open() waits for its OPEN itself: never anyone else's result. */
+	if (s->op == QD_OP_OPEN)
+		return;
 	if (r->next_n == r->next_cap) {
 		cap = r->next_cap ? 2 * r->next_cap : 64;
 		n = malloc(cap * sizeof(*n));

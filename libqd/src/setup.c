@@ -164,6 +164,7 @@ static void atfork_child(void)
 	qd__alloc_forget();
 	qd__mq_forget_all();
 	qd__sock_forget_all();
+	qd__file_forget_all();
 	qd__pool_forget();
 	memset(&qd__cnt, 0, sizeof(qd__cnt));
 

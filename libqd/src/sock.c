@@ -137,7 +137,7 @@ int qd_accept(qd_token_t *qt_out, int qd)
 
 	if (!qt_out)
 		return -EINVAL;
-	return qd__submit_sock(qt_out, &sqe, NULL, NULL, 0, NULL, 0);
+	return qd__submit_ext(qt_out, &sqe, NULL, NULL, 0, NULL, 0);
 }
 
 int qd_connect(qd_token_t *qt_out, int qd, const struct sockaddr *addr,
@@ -147,7 +147,7 @@ int qd_connect(qd_token_t *qt_out, int qd, const struct sockaddr *addr,
 
 	if (!qt_out || !addr || len > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	return qd__submit_sock(qt_out, &sqe, NULL, NULL, 0, addr, len);
+	return qd__submit_ext(qt_out, &sqe, NULL, NULL, 0, addr, len);
 }
 
 int qd_pushto(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
@@ -169,7 +169,7 @@ int qd_pushto(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
 	if (ret)
 		return ret;
 	sqe.nsegs = (uint16_t)sga->numsegs;
-	return qd__submit_sock(qt_out, &sqe, sga, segs, 0, to, len);
+	return qd__submit_ext(qt_out, &sqe, sga, segs, 0, to, len);
 }
 
 /* A pop that takes buffers from pool g (stocked first) as bytes come. */
@@ -182,7 +182,7 @@ static int pool_pop(qd_token_t *qt_out, int qd, int g, uint32_t op_flags,
 			      .buf_group = (uint32_t)g };
 
 	qd__pool_stock(g);
-	return qd__submit_sock(qt_out, &sqe, NULL, NULL, QD_SOCKBUF_POOL + g,
+	return qd__submit_ext(qt_out, &sqe, NULL, NULL, QD_SOCKBUF_POOL + g,
 			       NULL, 0);
 }
 
@@ -220,7 +220,7 @@ int qd__sock_pop(qd_token_t *qt_out, int qd, unsigned int max_segs)
 		return -errno;
 	ret = qd__alloc_translate(&buf, segs);
 	if (!ret)
-		ret = qd__submit_sock(qt_out, &sqe, &buf, segs,
+		ret = qd__submit_ext(qt_out, &sqe, &buf, segs,
 				      QD_SOCKBUF_OWN, NULL, 0);
 	if (ret)
 		qd_sgafree(&buf);

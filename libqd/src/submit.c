@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Submission: qd_push(), qd_push_forget(), qd_pop(), qd_pop_multi(),
- * qd_cancel(), qd_queue(), qd_close(), qd_submit().
+ * qd_cancel(), qd_queue(), qd_close(), qd_submit(). Sockets' and storage
+ * queues' own calls are in sock.c and file.c.
  *
  * An operation goes into the calling thread's own SQ and waits there for
  * the next QD_IOC_ENTER that thread makes anyway: a wait that has to sleep
@@ -167,7 +168,7 @@ int qd__submit_provide(const struct qd_seg *segs, uint32_t n, uint32_t g)
 	return submit_op(r, NULL, &sqe, NULL, segs);
 }
 
-int qd__submit_sock(qd_token_t *qt_out, const struct qd_sqe *tmpl,
+int qd__submit_ext(qd_token_t *qt_out, const struct qd_sqe *tmpl,
 		    const struct qd_sga *sga, const struct qd_seg *segs,
 		    int own_buf, const void *sa, uint32_t salen)
 {
@@ -543,8 +544,11 @@ static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 	ret = qd__ring_mine(&r);
 	if (ret)
 		return ret;
-	/* A socket keeps no buffers: a forget push could not give them back. */
-	if (!qt_out && qd__sock_kind(qd))
+	/*
+	 * A socket or a file keeps no buffers: a forget push could neither
+	 * give them back nor say when the caller may reuse them.
+	 */
+	if (!qt_out && (qd__sock_kind(qd) || qd__file_is(qd)))
 		return -EOPNOTSUPP;
 	ret = qd__alloc_translate(sga, segs);
 	if (ret)
@@ -592,6 +596,10 @@ static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
 		return -EOPNOTSUPP;
 	if (!op_flags && qd__sock_kind(qd))
 		return qd__sock_pop(qt_out, qd, 0);
+	/* A storage pop reads into a buffer; no multishot form. */
+	if (qd__file_is(qd))
+		return op_flags ? -EOPNOTSUPP : qd__file_pop(qt_out, qd, NULL,
+							     0, 0);
 	if (!op_flags) {
 		ret = pop_mapped(r, qt_out, qd);
 		if (ret)
@@ -732,6 +740,7 @@ int qd_close(int qd)
 	if (!ret) {
 		qd__mq_forget(qd);
 		qd__sock_set(qd, 0);
+		qd__file_set(qd, 0);
 	}
 	return ret;
 }

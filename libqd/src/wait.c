@@ -220,6 +220,8 @@ static enum qd_opcode opcode_of(uint8_t op)
 		return QD_OPC_ACCEPT;
 	case QD_OP_CONNECT:
 		return QD_OPC_CONNECT;
+	case QD_OP_SYNC:
+		return QD_OPC_SYNC;
 	default:
 		return QD_OPC_INVALID;
 	}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* A fake qd.ko for the host tests (see fake_kernel.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,11 @@
 #define ALL_FEATURES	(QD_FEAT_MEMQ | QD_FEAT_CQ_ELEMS | \
 			 QD_FEAT_NOOVERFLOW_LOSS | QD_FEAT_REGIONS | \
 			 QD_FEAT_RINGS | QD_FEAT_SKIP_SUCCESS | \
-			 QD_FEAT_MULTISHOT | QD_FEAT_SQPOLL)
+			 QD_FEAT_MULTISHOT | QD_FEAT_SQPOLL | QD_FEAT_STORAGE)
+#define FAKE_MAX_FILES	8
+#define OPEN_FLAGS	(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | \
+			 O_DIRECT | O_DSYNC | O_SYNC | O_NOATIME | \
+			 O_NOFOLLOW | O_CLOEXEC | O_LARGEFILE | O_NOCTTY)
 
 struct fake_config fake_cfg;
 
@@ -64,6 +70,20 @@ struct memq {
 	struct elem	**tail;
 	struct opq	pops;
 	struct opq	pushes;
+};
+
+/* A file of the fake file system (one per process, never removed). */
+struct ffile {
+	char		*path;
+	char		*data;
+	uint64_t	size;
+};
+
+/* A storage queue: its file, open(2) flags and offsets. */
+struct fqd {
+	struct ffile	*f;
+	int		flags;
+	uint64_t	rpos, wpos;
 };
 
 struct region {
@@ -111,8 +131,13 @@ struct ctx {
 	struct region	regions[QD_MAX_REGIONS];
 	uint64_t	pinned;
 	struct memq	*qds[FAKE_MAX_QDS];
+	struct fqd	*files[FAKE_MAX_QDS];
+	struct qd_sqe	sqe_log[FAKE_SQE_LOG];
+	uint64_t	nsqes;
 	struct fake_stats st;
 };
+
+static struct ffile fake_fs[FAKE_MAX_FILES];
 
 static struct ctx ctxs[FAKE_MAX_CTX];
 static pthread_mutex_t ctxs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -483,6 +508,194 @@ static void issue_cancel(struct ctx *c, struct op *op, const struct qd_sqe *sqe)
 	complete(c, op, 0);
 }
 
+static struct fqd *file_get(struct ctx *c, int32_t qd)
+{
+	return qd >= 0 && qd < FAKE_MAX_QDS ? c->files[qd] : NULL;
+}
+
+/* A free qd number, or -EMFILE. */
+static int qd_free_num(struct ctx *c)
+{
+	int i;
+
+	for (i = 0; i < FAKE_MAX_QDS; i++)
+		if (!c->qds[i] && !c->files[i])
+			return i;
+	return -EMFILE;
+}
+
+static struct ffile *ffile_find(const char *path)
+{
+	int i;
+
+	for (i = 0; i < FAKE_MAX_FILES; i++)
+		if (fake_fs[i].path && !strcmp(fake_fs[i].path, path))
+			return &fake_fs[i];
+	return NULL;
+}
+
+const void *fake_file(const char *path, uint64_t *size)
+{
+	struct ffile *f = ffile_find(path);
+
+	*size = f ? f->size : 0;
+	return f ? (f->data ? f->data : "") : NULL;
+}
+
+/*
+ * QD_OP_OPEN: a path of the fake file system ("...\/" is a directory), the
+ * checks of uapi/linux/qd.h; res = the new qd.
+ */
+static void issue_open(struct ctx *c, struct op *op, const struct qd_sqe *sqe)
+{
+	const char *path = (const char *)(uintptr_t)sqe->addr;
+	int flags = (int)sqe->open_flags, i, qd;
+	struct ffile *f;
+	struct fqd *fq;
+	size_t len;
+
+	c->st.opens++;
+	if (!(c->features & QD_FEAT_STORAGE) || sqe->qd || sqe->nsegs ||
+	    sqe->op_flags || sqe->open_mode > 07777 || sqe->resv2[0] ||
+	    sqe->resv2[1] || sqe->resv2[2] || (flags & ~OPEN_FLAGS) ||
+	    (flags & O_ACCMODE) == O_ACCMODE)
+		return complete(c, op, -EINVAL);
+	if (!path)
+		return complete(c, op, -EFAULT);
+	len = strnlen(path, PATH_MAX);
+	if (len == PATH_MAX)
+		return complete(c, op, -ENAMETOOLONG);
+	if (!len)
+		return complete(c, op, -ENOENT);
+	if (path[len - 1] == '/')
+		return complete(c, op, -EISDIR);
+	f = ffile_find(path);
+	if (f && (flags & O_CREAT) && (flags & O_EXCL))
+		return complete(c, op, -EEXIST);
+	if (!f && !(flags & O_CREAT))
+		return complete(c, op, -ENOENT);
+	qd = qd_free_num(c);
+	if (qd < 0)
+		return complete(c, op, qd);
+	if (!f) {
+		for (i = 0; i < FAKE_MAX_FILES && fake_fs[i].path; i++)
+			;
+		if (i == FAKE_MAX_FILES)
+			return complete(c, op, -ENOSPC);
+		f = &fake_fs[i];
+		f->path = strdup(path);
+	}
+	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY)
+		f->size = 0;
+	fq = calloc(1, sizeof(*fq));
+	fq->f = f;
+	fq->flags = flags;
+	c->files[qd] = fq;
+	complete(c, op, qd);
+}
+
+/* The bytes of segment s, in a region the element holds. */
+static char *seg_mem(struct ctx *c, const struct qd_seg *s)
+{
+	return (char *)(uintptr_t)c->regions[s->region].addr + s->offset;
+}
+
+static void file_write(struct ctx *c, struct ffile *f, const struct elem *e,
+		       uint64_t off)
+{
+	uint32_t i;
+
+	if (off + e->bytes > f->size) {
+		f->data = realloc(f->data, off + e->bytes);
+		if (off > f->size)
+			memset(f->data + f->size, 0, off - f->size);
+		f->size = off + e->bytes;
+	}
+	for (i = 0; i < e->nsegs; i++) {
+		memcpy(f->data + off, seg_mem(c, &e->segs[i]), e->segs[i].len);
+		off += e->segs[i].len;
+	}
+}
+
+/* Read into e's buffer from off; out: the buffer trimmed to the bytes. */
+static int64_t file_read(struct ctx *c, const struct ffile *f,
+			 const struct elem *e, uint64_t off, struct elem *out)
+{
+	uint64_t left = off < f->size ? f->size - off : 0;
+	int64_t res = 0;
+	uint32_t i, n;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < e->nsegs && left; i++) {
+		n = left < e->segs[i].len ? (uint32_t)left : e->segs[i].len;
+		memcpy(seg_mem(c, &e->segs[i]), f->data + off, n);
+		out->segs[out->nsegs] = e->segs[i];
+		out->segs[out->nsegs++].len = n;
+		off += n;
+		left -= n;
+		res += n;
+	}
+	out->bytes = res;
+	return res;
+}
+
+/*
+ * PUSH, POP (with the buffer it brings) and SYNC on a storage queue, done
+ * at once. A pop completes with QD_CQE_F_COPIED and its buffer trimmed.
+ */
+static void issue_file(struct ctx *c, struct op *op, const struct qd_sqe *sqe,
+		       struct fqd *fq)
+{
+	int acc = fq->flags & O_ACCMODE, at = !!(sqe->op_flags & QD_PUSH_AT);
+	struct elem *e, out;
+	int64_t res;
+	uint64_t off;
+
+	if (sqe->opcode == QD_OP_SYNC) {
+		if (sqe->nsegs || sqe->addr ||
+		    (sqe->op_flags & ~(QD_SYNC_DATASYNC | QD_SYNC_FLUSH)))
+			return complete(c, op, -EINVAL);
+		c->st.syncs++;
+		return complete(c, op, 0);
+	}
+	if (sqe->op_flags & ~QD_PUSH_AT)
+		return complete(c, op, -EINVAL);
+	res = push_prep(c, sqe, &e);
+	if (res)
+		return complete(c, op, res);
+	if (sqe->opcode == QD_OP_PUSH) {
+		res = -EBADF;
+		if (acc != O_RDONLY) {
+			off = at ? sqe->off :
+			      (fq->flags & O_APPEND) ? fq->f->size : fq->wpos;
+			if (!at)
+				fq->wpos = off + e->bytes;
+			file_write(c, fq->f, e, off);
+			res = e->bytes;
+		}
+		elem_put(c, e);
+		return complete(c, op, res);
+	}
+	res = -EBADF;
+	if (acc != O_WRONLY) {
+		off = at ? sqe->off : fq->rpos;
+		if (!at)
+			fq->rpos += e->bytes;	/* what it asked for */
+		res = file_read(c, fq->f, e, off, &out);
+	}
+	post_op(c, op, res, res >= 0 ? QD_CQE_F_COPIED : 0,
+		res >= 0 ? &out : NULL);
+	elem_put(c, e);
+	free(op);
+}
+
+/* PUSH with QD_PUSH_AT or POP with QD_POP_AT (the same bit). */
+static int positional(const struct qd_sqe *sqe)
+{
+	return (sqe->opcode == QD_OP_PUSH || sqe->opcode == QD_OP_POP) &&
+	       (sqe->op_flags & QD_PUSH_AT);
+}
+
 static void issue(struct ctx *c, struct ring *r, const struct qd_sqe *sqe)
 {
 	struct op *op = calloc(1, sizeof(*op));
@@ -496,12 +709,23 @@ static void issue(struct ctx *c, struct ring *r, const struct qd_sqe *sqe)
 	op->op_flags = sqe->op_flags;
 	if (c->features & QD_FEAT_SKIP_SUCCESS)
 		ok_flags |= QD_SQE_F_SKIP_SUCCESS;
-	if (sqe->flags & ~ok_flags || sqe->resv0)
+	if (sqe->flags & ~ok_flags)
 		return complete(c, op, -EINVAL);
 	op->flags = sqe->flags;
-	for (i = 0; i < (int)(sizeof(sqe->resv) / sizeof(sqe->resv[0])); i++)
+	if (sqe->opcode == QD_OP_OPEN)
+		return issue_open(c, op, sqe);
+	if (sqe->resv0)
+		return complete(c, op, -EINVAL);
+	/* resv[0] is off for the positional forms */
+	for (i = positional(sqe); i < 4; i++)
 		if (sqe->resv[i])
 			return complete(c, op, -EINVAL);
+	if (file_get(c, sqe->qd) && (sqe->opcode == QD_OP_PUSH ||
+				     sqe->opcode == QD_OP_POP ||
+				     sqe->opcode == QD_OP_SYNC))
+		return issue_file(c, op, sqe, file_get(c, sqe->qd));
+	if (positional(sqe))
+		return complete(c, op, -ESPIPE);
 	/* no NOP flags here (the fake has no deferred NOPs) */
 	if (sqe->opcode != QD_OP_POP && sqe->op_flags)
 		return complete(c, op, -EINVAL);
@@ -576,8 +800,11 @@ static int wait_for(struct ctx *c, struct ring *r, const struct qd_enter *e)
 	return ret;
 }
 
-/* Consume up to max SQEs of r, as QD_IOC_ENTER or the poller. c->lock held. */
-static int consume(struct ctx *c, struct ring *r, uint32_t max)
+/*
+ * Consume up to max SQEs of r, as QD_IOC_ENTER or the poller (which stops
+ * at an OPEN, as qd.ko's). c->lock held.
+ */
+static int consume(struct ctx *c, struct ring *r, uint32_t max, int poller)
 {
 	uint32_t tail, avail, n;
 	struct qd_sqe sqe;
@@ -593,7 +820,10 @@ static int consume(struct ctx *c, struct ring *r, uint32_t max)
 			break;
 		memcpy(&sqe, &r->sqes[r->sq_khead & (r->sq_entries - 1)],
 		       sizeof(sqe));
+		if (poller && sqe.opcode == QD_OP_OPEN)
+			break;
 		c->st.consumed++;
+		c->sqe_log[c->nsqes++ % FAKE_SQE_LOG] = sqe;
 		/* As the kernel: the push's segments are read before head moves. */
 		issue(c, r, &sqe);
 		r->sq_khead++;
@@ -643,7 +873,7 @@ static int do_enter(struct ctx *c, const struct qd_enter *e)
 	c->st.enters++;
 	flush_overflow(c, r);
 
-	ret = consume(c, r, e->to_submit);
+	ret = consume(c, r, e->to_submit, 0);
 	if (ret < 0)
 		return ret;
 	n = (uint32_t)ret;
@@ -839,11 +1069,9 @@ static int do_queue(struct ctx *c, struct qd_queue_create *qc)
 	if (qc->flags || qc->depth > QD_MEMQ_MAX_DEPTH || qc->resv[0] ||
 	    qc->resv[1])
 		return -EINVAL;
-	for (i = 0; i < FAKE_MAX_QDS; i++)
-		if (!c->qds[i])
-			break;
-	if (i == FAKE_MAX_QDS)
-		return -EMFILE;
+	i = qd_free_num(c);
+	if (i < 0)
+		return i;
 	q = calloc(1, sizeof(*q));
 	q->max = qc->depth ? qc->depth : QD_MEMQ_DEFAULT_DEPTH;
 	q->tail = &q->head;
@@ -859,6 +1087,12 @@ static int do_close(struct ctx *c, int32_t qd)
 	struct memq *q = memq_get(c, qd);
 	struct op *op;
 
+	if (file_get(c, qd)) {
+		/* Its operations were done when consumed: nothing pending. */
+		free(c->files[qd]);
+		c->files[qd] = NULL;
+		return 0;
+	}
 	if (!q)
 		return -EBADF;
 	c->qds[qd] = NULL;
@@ -930,7 +1164,7 @@ int qd__sys_close(int fd)
 	pthread_mutex_lock(&c->lock);
 	if (c->pid == getpid()) {
 		for (i = 0; i < FAKE_MAX_QDS; i++)
-			if (c->qds[i])
+			if (c->qds[i] || c->files[i])
 				do_close(c, i);
 	}
 	for (i = 0; i < c->nrings; i++) {
@@ -1071,7 +1305,7 @@ int fake_sqpoll_pass(void)
 	if (!c)
 		return -ENXIO;
 	for (i = 0; c->sqpoll && !c->sqpoll_asleep && i < c->nrings; i++) {
-		ret = consume(c, c->rings[i], UINT32_MAX);
+		ret = consume(c, c->rings[i], UINT32_MAX, 1);
 		if (ret > 0)
 			n += ret;
 	}
@@ -1092,4 +1326,23 @@ void fake_stats(struct fake_stats *st)
 			pthread_mutex_unlock(&ctxs[i].lock);
 		}
 	}
+}
+
+int fake_sqe_log(struct qd_sqe *out, int n)
+{
+	struct ctx *c = ctx_mine_lock();
+	uint64_t first;
+	int i;
+
+	if (!c)
+		return 0;
+	if (n > FAKE_SQE_LOG)
+		n = FAKE_SQE_LOG;
+	if ((uint64_t)n > c->nsqes)
+		n = (int)c->nsqes;
+	first = c->nsqes - (uint64_t)n;
+	for (i = 0; i < n; i++)
+		out[i] = c->sqe_log[(first + i) % FAKE_SQE_LOG];
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }

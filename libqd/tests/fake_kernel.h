@@ -5,8 +5,10 @@
  * SETUP/RING/mmap/ENTER (GETEVENTS, CQ_TAIL, CTX_SEQ)/REGISTER/UNREGISTER/
  * QUEUE/CLOSE, rings with their own SQ, CQ, overflow list and wait queue,
  * memory queues with pending pops and pushes, multishot pops, CANCEL,
- * skip-success, a failed push's element in its CQE, the in-flight cap and
- * -EPERM for another process.
+ * skip-success, a failed push's element in its CQE, the in-flight cap,
+ * -EPERM for another process, and storage queues over a few files in
+ * memory (OPEN, SYNC, pushes and pops at the queue's offsets or at off,
+ * pops copied into their buffer and trimmed to what was read).
  */
 #ifndef FAKE_KERNEL_H
 #define FAKE_KERNEL_H
@@ -36,6 +38,8 @@ struct fake_stats {
 	uint32_t	elems;		/* elements queued in all queues */
 	uint32_t	rings;
 	uint64_t	sq_wakeups;	/* QD_ENTER_SQ_WAKEUP */
+	uint64_t	opens;		/* QD_OP_OPEN consumed */
+	uint64_t	syncs;		/* QD_OP_SYNC on a storage queue */
 };
 
 /* Change before the process's first qd_init(). */
@@ -50,5 +54,19 @@ void fake_stats(struct fake_stats *st);
  */
 void fake_sqpoll(int asleep);
 int fake_sqpoll_pass(void);
+
+/*
+ * The last n SQEs the fake consumed (any ring, oldest first) into out;
+ * returns how many there were, up to n (at most FAKE_SQE_LOG).
+ */
+#define FAKE_SQE_LOG	16
+struct qd_sqe;
+int fake_sqe_log(struct qd_sqe *out, int n);
+
+/*
+ * The fake file system: the bytes of the file at path (NULL if none), and
+ * its size. The poller (fake_sqpoll_pass()) stops at an OPEN, as qd.ko's.
+ */
+const void *fake_file(const char *path, uint64_t *size);
 
 #endif
