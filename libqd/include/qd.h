@@ -242,7 +242,8 @@ int qd_close(int qd);
 
 /*
  * qd_sgaalloc - allocate one buffer of exactly size bytes (1 B .. 1 GiB),
- * aligned to at least 64 bytes, from registered memory, ready to push.
+ * aligned to at least 64 bytes, and to 4096 when size is 4096 or more (as
+ * O_DIRECT storage I/O needs), from registered memory, ready to push.
  * Returns an sga with numsegs 1, or numsegs 0 with errno set (EINVAL: bad
  * size; ENOMEM: no memory, or RLIMIT_MEMLOCK reached).
  */

@@ -4,6 +4,9 @@
  * 64 B to 1 GiB; each chunk holds buffers of one class. A class's chunks
  * grow from QD_CHUNK_MIN-ish to QD_CHUNK_MAX; a class of QD_CHUNK_MAX or
  * more gets a chunk per buffer, returned to the system when freed.
+ * Buffer i of a chunk starts at i * class size from the chunk's mmap()ed,
+ * page-aligned base, so it is aligned to its class's size up to the page
+ * size: 4096 for every buffer of 4096 bytes or more (qd.h promises it).
  */
 #ifndef LIBQD_ALLOC_H
 #define LIBQD_ALLOC_H
