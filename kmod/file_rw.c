@@ -159,12 +159,28 @@ void qd_file_rw_done(struct qd_op *op, long res)
 	qd_op_complete(op, res);
 }
 
+static void qd_file_work(struct work_struct *work);
+static void qd_file_punt(struct qd_file *f, struct qd_op *op,
+			 work_func_t fn);
+
+/*
+ * Any context. With IOCB_NOWAIT the refusal can also come late: a
+ * REQ_NOWAIT bio the block layer would have to split, or that finds no
+ * tag, ends BLK_STS_AGAIN. Then the worker issues it again (as io_uring
+ * reissues): nothing moved that matters (a read), or the same bytes go to
+ * the same place (a write; never O_APPEND, which is not tried NOWAIT).
+ */
 static void qd_file_kiocb_complete(struct kiocb *kiocb, long res)
 {
 	struct qd_op *op = container_of(kiocb, struct qd_op, file.iocb);
+	struct qd_file *f = to_qd_file(op->obj);
 
-	if (op->file.write && qd_file_is_reg(to_qd_file(op->obj)))
-		qd_file_end_write(to_qd_file(op->obj));
+	if (op->file.write && qd_file_is_reg(f))
+		qd_file_end_write(f);
+	if (res == -EAGAIN && kiocb->ki_flags & IOCB_NOWAIT) {
+		qd_file_punt(f, op, qd_file_work);
+		return;
+	}
 	qd_file_rw_done(op, res);
 }
 
@@ -244,6 +260,7 @@ static void qd_file_work(struct work_struct *work)
 		qd_file_rw_done(op, ret);
 }
 
+/* Any context: queue_work() and per-CPU counters are irq-safe. */
 static void qd_file_punt(struct qd_file *f, struct qd_op *op,
 			 work_func_t fn)
 {
@@ -327,6 +344,14 @@ int qd_file_rw(struct qd_file *f, struct qd_op *op, bool write)
 	/* A block device that went away: its size is 0 now, but say why. */
 	if (f->bdev && !disk_live(f->bdev->bd_disk)) {
 		ret = -ENODEV;
+		goto done;
+	}
+	/*
+	 * A read at or past the end gives 0 whatever its alignment, as
+	 * read(2) does (a short O_DIRECT read leaves the offset unaligned).
+	 */
+	if (!write && pos >= i_size_read(f->file->f_mapping->host)) {
+		ret = 0;
 		goto done;
 	}
 	if (f->direct && !qd_file_aligned(f, elem, pos)) {
