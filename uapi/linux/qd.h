@@ -207,8 +207,8 @@ struct qd_sqe {
  * (at most PATH_MAX bytes with the NUL, else -ENAMETOOLONG), open_flags are
  * open(2)'s (O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND,
  * O_DIRECT, O_DSYNC, O_SYNC, O_NOATIME, O_NOFOLLOW, O_NOCTTY, O_LARGEFILE
- * (implied), O_CLOEXEC ignored; anything else -EINVAL), open_mode the mode O_CREAT gives (umask applies),
- * qd zero. The path is resolved and checked as open(2) would, in the
+ * (implied), O_CLOEXEC ignored; anything else -EINVAL), open_mode the mode
+ * O_CREAT gives (umask applies), qd zero. The path is resolved and checked as open(2) would, in the
  * submitting task's root, working directory and mount namespace, with its
  * credentials at submission; a directory is -EISDIR, anything but a regular
  * file or block device -EINVAL. res = the new qd. The SQPOLL poller does
