@@ -7,8 +7,7 @@
  * Contexts: open, close and show run in process context; push, pop and sync
  * in the submitter's (process context); completions in any context
  * (bi_end_io, ki_complete: hardirq, softirq or a worker); release in any
- * context (the last reference may be a completing op's): it only queues
- * the free, which fput()s in process context.
+ * context (the last reference may be a completing op's).
  */
 #include <linux/blkdev.h>
 #include <linux/cred.h>
@@ -25,19 +24,6 @@
 #include "object.h"
 #include "op.h"
 #include "stats.h"
-
-static struct workqueue_struct *qd_file_free_wq;
-
-static void qd_file_free_work(struct work_struct *work)
-{
-	struct qd_file *f = container_of(work, struct qd_file, free_work);
-
-	fput(f->file);
-	mem_cgroup_put(f->memcg);
-	put_cred(f->cred);
-	atomic_long_dec(&qd_stats.files);
-	kfree_rcu(f, obj.rcu);
-}
 
 static int qd_file_push(struct qd_object *obj, struct qd_op *op)
 {
@@ -81,12 +67,21 @@ static void qd_file_close(struct qd_object *obj)
 }
 
 /*
- * Any context (an op completing in hardirq may drop the last reference):
- * the fput() and the free happen in a worker.
+ * Any context (an op completing in hardirq may drop the last reference).
+ * All of it is safe there: fput() closes the file when the task returns to
+ * user space (so a QD_IOC_CLOSE with nothing in flight has closed it when
+ * it returns, as close(2)), or from a work item in interrupt context, a
+ * kernel thread or an exiting task; the other puts only drop counts.
  */
 static void qd_file_release(struct qd_object *obj)
 {
-	queue_work(qd_file_free_wq, &to_qd_file(obj)->free_work);
+	struct qd_file *f = to_qd_file(obj);
+
+	fput(f->file);
+	mem_cgroup_put(f->memcg);
+	put_cred(f->cred);
+	atomic_long_dec(&qd_stats.files);
+	kfree_rcu(f, obj.rcu);
 }
 
 /*
@@ -205,7 +200,6 @@ int qd_file_open(struct qd_ctx *ctx, const char *name, int flags,
 	f->memcg = get_mem_cgroup_from_mm(current->mm);
 	f->cred = get_current_cred();
 	spin_lock_init(&f->lock);
-	INIT_WORK(&f->free_work, qd_file_free_work);
 
 	ret = mutex_lock_killable(&ctx->lock);
 	if (ret)
@@ -233,9 +227,6 @@ err_count:
 
 int qd_file_init(void)
 {
-	qd_file_free_wq = alloc_workqueue("qd_file_free", WQ_UNBOUND, 0);
-	if (!qd_file_free_wq)
-		return -ENOMEM;
 	return qd_file_rw_init();
 }
 
@@ -243,5 +234,4 @@ int qd_file_init(void)
 void qd_file_exit(void)
 {
 	qd_file_rw_exit();
-	destroy_workqueue(qd_file_free_wq);
 }

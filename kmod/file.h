@@ -5,7 +5,6 @@
 #include <linux/atomic.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
-#include <linux/workqueue.h>
 
 #include "object.h"
 
@@ -52,7 +51,6 @@ struct qd_file {
 	atomic64_t errors;		/* operations that failed */
 	atomic64_t punted;		/* operations the worker ran */
 	atomic64_t bios;		/* operations sent as bios */
-	struct work_struct free_work;
 };
 
 static inline struct qd_file *to_qd_file(struct qd_object *obj)
