@@ -6,7 +6,7 @@ KDIR	?= /lib/modules/$(KVER)/build
 CACHE	?= $(shell $(TOP)/scripts/cachedir)
 export TOP KVER KDIR CACHE
 
-.PHONY: all deps kmod kmod-debug libqd tools apps selftests unit check check-debug fuzz run vm clean
+.PHONY: all deps kmod kmod-debug libqd tools apps selftests unit check check-debug fuzz run bench vm clean
 
 all: kmod libqd tools apps selftests
 
@@ -51,6 +51,13 @@ kmod-debug:
 run: deps
 	@$(MAKE) --no-print-directory all >/dev/null
 	@$(TOP)/scripts/vm --timeout 900 -- $(TOP)/scripts/demo
+
+# fio in the VM: qd's fio engine against io_uring, libaio and psync on
+# null_blk and the guest's NVMe device (tools/fio/bench; about 12 minutes).
+# QD_BENCH_ARGS adds options (e.g. --depths 32 --runtime 3 --json FILE).
+bench: deps
+	@$(MAKE) --no-print-directory all >/dev/null
+	@$(TOP)/scripts/vm --timeout 1800 -- $(TOP)/tools/fio/bench $(QD_BENCH_ARGS)
 
 vm: deps all
 	@$(TOP)/scripts/vm --interactive
