@@ -37,7 +37,7 @@ int qd_open_issue(struct qd_op *op)
 	long len;
 	int ret;
 
-	name = kmalloc(PATH_MAX, GFP_KERNEL);
+	name = kmalloc(PATH_MAX, GFP_KERNEL_ACCOUNT);
 	if (!name)
 		return -ENOMEM;
 	len = strncpy_from_user(name, u64_to_user_ptr(op->open.path),
