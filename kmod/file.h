@@ -13,6 +13,8 @@ struct file;
 struct mem_cgroup;
 struct qd_ctx;
 struct qd_op;
+struct qd_kelem;
+struct iov_iter;
 
 /*
  * A storage queue: a regular file or a block device opened by QD_OP_OPEN
@@ -61,6 +63,8 @@ static inline struct qd_file *to_qd_file(struct qd_object *obj)
 int qd_file_open(struct qd_ctx *ctx, const char *name, int flags,
 		 umode_t mode);
 int qd_file_rw(struct qd_file *f, struct qd_op *op, bool write);
+void qd_file_seg_iter(const struct qd_kelem *elem, u32 i, unsigned int dir,
+		      struct iov_iter *iter);
 int qd_file_bio_rw(struct qd_file *f, struct qd_op *op);
 int qd_file_bio_flush(struct qd_file *f, struct qd_op *op);
 void qd_file_rw_done(struct qd_op *op, long res);

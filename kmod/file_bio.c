@@ -18,7 +18,6 @@
 
 #include "file.h"
 #include "op.h"
-#include "region.h"
 #include "stats.h"
 
 /* One bio of op is done; the last one (or the submitter's bias) posts it. */
@@ -79,17 +78,12 @@ int qd_file_bio_rw(struct qd_file *f, struct qd_op *op)
 	qd_stat_inc(file_bios);
 	atomic_set(&op->file.pending, 1);
 	for (i = 0; i < elem->nsegs && left; i++) {
-		u64 off = elem->segs[i].offset;
 		u32 len = min_t(u64, elem->segs[i].len, left);
-		size_t in_page = offset_in_page(off);
 		struct iov_iter iter;
 		struct bio *bio;
 
-		iov_iter_bvec(&iter, write ? WRITE : READ,
-			      elem->regions[i]->bvecs + (off >> PAGE_SHIFT),
-			      DIV_ROUND_UP(in_page + len, PAGE_SIZE),
-			      in_page + len);
-		iov_iter_advance(&iter, in_page);
+		qd_file_seg_iter(elem, i, write ? WRITE : READ, &iter);
+		iov_iter_truncate(&iter, len);
 		bio = bio_alloc(bdev, 0, qd_file_bio_opf(f, write), GFP_KERNEL);
 		bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
 		bio->bi_end_io = qd_file_bio_end_io;

@@ -34,9 +34,9 @@
 
 static struct workqueue_struct *qd_file_wq;
 
-/* Iterate segment i of elem in place: its region's bio_vecs. */
-static void qd_file_seg_iter(const struct qd_kelem *elem, u32 i,
-			     unsigned int dir, struct iov_iter *iter)
+/* Iterate segment i of elem in place: its region's bio_vecs. Any context. */
+void qd_file_seg_iter(const struct qd_kelem *elem, u32 i, unsigned int dir,
+		      struct iov_iter *iter)
 {
 	u64 off = elem->segs[i].offset;
 	u32 len = elem->segs[i].len;
@@ -89,6 +89,17 @@ static int qd_file_iter(struct qd_op *op, const struct qd_kelem *elem,
 	}
 	iov_iter_bvec(iter, dir, bv, nr, elem->bytes);
 	return 0;
+}
+
+/* Process context (the worker, the submitter). */
+static bool qd_file_closed(struct qd_file *f)
+{
+	bool closed;
+
+	spin_lock_irq(&f->lock);
+	closed = f->closed;
+	spin_unlock_irq(&f->lock);
+	return closed;
 }
 
 static bool qd_file_is_reg(const struct qd_file *f)
@@ -241,13 +252,9 @@ static void qd_file_work(struct work_struct *work)
 	struct qd_file *f = to_qd_file(op->obj);
 	struct mem_cgroup *old_memcg;
 	const struct cred *old_cred;
-	bool closed;
 	int ret;
 
-	spin_lock_irq(&f->lock);
-	closed = f->closed;
-	spin_unlock_irq(&f->lock);
-	if (closed) {
+	if (qd_file_closed(f)) {
 		qd_file_rw_done(op, -ECANCELED);
 		return;
 	}
@@ -406,12 +413,7 @@ static void qd_file_sync_work(struct work_struct *work)
 /* QD_OP_SYNC: the submitter, process context; owns the op on 0. */
 int qd_file_sync(struct qd_file *f, struct qd_op *op)
 {
-	bool closed;
-
-	spin_lock_irq(&f->lock);
-	closed = f->closed;
-	spin_unlock_irq(&f->lock);
-	if (closed)
+	if (qd_file_closed(f))
 		return -EBADF;
 	if (op->op_flags & QD_SYNC_FLUSH) {
 		if (!f->bdev || op->op_flags & QD_SYNC_DATASYNC)

@@ -65,8 +65,7 @@ int qd_sync_prep(struct qd_op *op, const struct qd_sqe *sqe)
 
 int qd_sync_issue(struct qd_op *op)
 {
-	op->obj = qd_object_get(op->ctx, op->qd);
-	if (!op->obj)
+	if (qd_op_target(op))
 		return -EBADF;
 	if (!op->obj->ops->sync)
 		return -EINVAL;		/* as fsync(2) of a socket or a pipe */

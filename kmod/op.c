@@ -335,6 +335,13 @@ void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst)
 	dst->bytes = src->bytes;
 }
 
+/* Look up the op's qd into op->obj (a reference, dropped with the op). */
+int qd_op_target(struct qd_op *op)
+{
+	op->obj = qd_object_get(op->ctx, op->qd);
+	return op->obj ? 0 : -EBADF;
+}
+
 /*
  * Trim a pop's buffer to the n bytes (at most its length) it now holds,
  * dropping the references of the segments left empty. Any context.

@@ -102,6 +102,7 @@ void qd_op_complete(struct qd_op *op, s64 res);
 void qd_op_deliver(struct qd_op *op, struct qd_kelem *elem);
 int qd_op_wait(struct qd_op *op, enum qd_op_wait why);
 void qd_op_unwait(struct qd_op *op);
+int qd_op_target(struct qd_op *op);
 
 struct qd_kelem *qd_elem_alloc(struct qd_ctx *ctx, int *err);
 struct qd_kelem *qd_elem_alloc_gfp(struct qd_ctx *ctx, gfp_t gfp, int *err);

@@ -45,13 +45,6 @@ int qd_push_prep(struct qd_op *op, const struct qd_sqe *sqe)
 	return qd_elem_build(op->ctx, sqe->addr, sqe->nsegs, &op->elem);
 }
 
-/* Look up the op's qd into op->obj (a reference, dropped with the op). */
-static int qd_op_target(struct qd_op *op)
-{
-	op->obj = qd_object_get(op->ctx, op->qd);
-	return op->obj ? 0 : -EBADF;
-}
-
 int qd_push_issue(struct qd_op *op)
 {
 	struct qd_object *obj;

@@ -10,12 +10,6 @@
 #include "opdef.h"
 #include "sock.h"
 
-static int qd_sockop_target(struct qd_op *op)
-{
-	op->obj = qd_object_get(op->ctx, op->qd);
-	return op->obj ? 0 : -EBADF;
-}
-
 int qd_accept_prep(struct qd_op *op, const struct qd_sqe *sqe)
 {
 	return sqe->nsegs || sqe->addr ? -EINVAL : 0;
@@ -23,7 +17,7 @@ int qd_accept_prep(struct qd_op *op, const struct qd_sqe *sqe)
 
 int qd_accept_issue(struct qd_op *op)
 {
-	if (qd_sockop_target(op))
+	if (qd_op_target(op))
 		return -EBADF;
 	if (!op->obj->ops->accept)
 		return -ENOTSOCK;
@@ -40,7 +34,7 @@ int qd_connect_prep(struct qd_op *op, const struct qd_sqe *sqe)
 
 int qd_connect_issue(struct qd_op *op)
 {
-	if (qd_sockop_target(op))
+	if (qd_op_target(op))
 		return -EBADF;
 	if (!op->obj->ops->connect)
 		return -ENOTSOCK;
@@ -61,7 +55,7 @@ int qd_pushto_prep(struct qd_op *op, const struct qd_sqe *sqe)
 
 int qd_pushto_issue(struct qd_op *op)
 {
-	if (qd_sockop_target(op))
+	if (qd_op_target(op))
 		return -EBADF;
 	if (!op->obj->ops->pushto)
 		return -ENOTSOCK;
