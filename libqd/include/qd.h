@@ -22,6 +22,7 @@
 #ifndef LIBQD_QD_H
 #define LIBQD_QD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -344,6 +345,96 @@ int qd_pushat(qd_token_t *qt_out, int qd, const struct qd_sga *sga,
 int qd_popat(qd_token_t *qt_out, int qd, const struct qd_sga *buf,
 	     uint64_t off);
 int qd_sync(qd_token_t *qt_out, int qd, unsigned int flags);
+
+/*
+ * Derived queues (Documentation/libqd.md, Derived queues). A derived queue
+ * is fed by its source(s) when an element arrives there: the queues derived
+ * from a source are tried in creation order, and the first that takes the
+ * element gets it (a filter: what its predicate holds for; a merge or a
+ * sort: everything); what none takes stays on the source. Elements queued
+ * before the derived queue was made stay where they are.
+ *
+ * qd_filter() pops in arrival order, qd_merge() alternates fairly between
+ * its two sources, qd_sort() pops the smallest key first (ties in arrival
+ * order). A push to a filter goes to its source; qd_push() to a merge or a
+ * sort is -EOPNOTSUPP. Closing a source completes the pending pops of the
+ * queues derived from it with -ECANCELED (a derived queue left with no
+ * source pops what it holds, then -EPIPE); closing a derived queue gives
+ * what it holds back to its source(s). Derived queues nest
+ * (QD_DERIVE_MAX_LEVEL levels).
+ *
+ * qd_filter(), qd_merge() and qd_sort() run in the kernel, on memory
+ * queues and derived queues (else -EOPNOTSUPP), and wake a waiter only for
+ * its own elements. Predicates and keys are declarative: a field is width
+ * (1, 2, 4 or 8) bytes at byte off of the element, across its segments,
+ * little-endian (QD_FIELD_BE: big), ANDed with mask (0: all of it); a
+ * predicate holds when all of its nterms comparisons with constants hold;
+ * an element too short for a field does not match and sorts last. A
+ * specification the kernel would not run is -EINVAL.
+ *
+ * qd_filter_fn() and qd_sort_fn() take C callbacks and run them in libqd,
+ * on any qd, in the thread that waits, with the same rules: fn returns
+ * whether the element belongs to the filter; cmp returns <0, 0 or >0 as
+ * memcmp() does. The sga passed to them is the element, read-only.
+ */
+#ifndef QD_PRED_TYPES_DEFINED	/* the same as <linux/qd.h> */
+#define QD_PRED_TYPES_DEFINED
+#define QD_DERIVE_MAX_LEVEL	7
+#define QD_PRED_MAX_TERMS	4
+#define QD_FIELD_MAX_END	4096	/* off + width at most this */
+
+struct qd_field {
+	uint32_t	off;		/* byte offset in the element */
+	uint8_t		width;		/* 1, 2, 4 or 8 bytes */
+	uint8_t		flags;		/* QD_FIELD_BE, else little-endian */
+	uint16_t	resv;		/* must be zero */
+	uint64_t	mask;		/* ANDed with the value; 0: all of it */
+};
+
+#define QD_FIELD_BE		1
+
+enum {
+	QD_CMP_EQ = 1,		/* field == value */
+	QD_CMP_NE,		/* field != value */
+	QD_CMP_LT,		/* field <  value (unsigned) */
+	QD_CMP_LE,
+	QD_CMP_GT,
+	QD_CMP_GE,
+};
+
+struct qd_pred_term {
+	struct qd_field	field;
+	uint32_t	cmp;		/* QD_CMP_* */
+	uint32_t	resv;		/* must be zero */
+	uint64_t	value;		/* within the field's mask */
+};
+
+/* All of nterms (1..QD_PRED_MAX_TERMS) terms hold; the rest zero. */
+struct qd_pred {
+	uint32_t	nterms;
+	uint32_t	resv;		/* must be zero */
+	struct qd_pred_term terms[QD_PRED_MAX_TERMS];
+};
+
+/* Smallest first; QD_KEY_DESC: largest first. */
+struct qd_key {
+	struct qd_field	field;
+	uint32_t	flags;		/* QD_KEY_* */
+	uint32_t	resv;		/* must be zero */
+};
+
+#define QD_KEY_DESC		1
+#endif /* QD_PRED_TYPES_DEFINED */
+
+int qd_filter(int *qd_out, int qd, const struct qd_pred *pred);
+int qd_merge(int *qd_out, int qd1, int qd2);
+int qd_sort(int *qd_out, int qd, const struct qd_key *key);
+int qd_filter_fn(int *qd_out, int qd,
+		 bool (*fn)(const struct qd_sga *sga, void *arg), void *arg);
+int qd_sort_fn(int *qd_out, int qd,
+	       int (*cmp)(const struct qd_sga *a, const struct qd_sga *b,
+			  void *arg),
+	       void *arg);
 
 /* Extensions */
 

@@ -329,6 +329,7 @@ struct qd_cq_offsets {
 #define QD_FEAT_POOL		_BITUL(15)	/* QD_OP_PROVIDE, QD_POP_POOL */
 #define QD_FEAT_SEND_ZC		_BITUL(16)	/* zero-copy send, QD_PUSH_ZC/COPY */
 #define QD_FEAT_STORAGE		_BITUL(17)	/* QD_OP_OPEN, QD_OP_SYNC, *_AT */
+#define QD_FEAT_DERIVED		_BITUL(18)	/* QD_IOC_DERIVE */
 
 /*
  * QD_IOC_SETUP: create ring 0, once per context. QD_IOC_RING: create one
@@ -499,6 +500,7 @@ struct qd_mq_hdr {
 #define QD_MQ_POP_WAITERS	_BITUL(0)	/* pops parked: push, then wake */
 #define QD_MQ_PUSH_WAITERS	_BITUL(1)	/* pushes parked: pop, then wake */
 #define QD_MQ_POP_SLEEPERS	_BITUL(2)	/* QD_ENTER_MQ_POP: push, wake */
+#define QD_MQ_PUSH_KERNEL	_BITUL(3)	/* derived queues: push to the kernel */
 
 struct qd_mq_slot {
 	__u32		seq;	/* the slot's turn (see kmod/common/qd_mq.h) */
@@ -620,6 +622,101 @@ struct qd_sockopt {
 	__u32	resv[4];	/* must be zero */
 };
 
+/*
+ * Derived queues (Documentation/abi.md, Derived queues). QD_IOC_DERIVE
+ * makes a queue fed by one source queue (FILTER, SORT) or two (MERGE) of
+ * this context: a memory queue or another derived queue. When an element
+ * arrives at a source, the queues derived from it are tried in creation
+ * order and the first that takes it gets it: a filter takes what its
+ * predicate holds for, a merge and a sort take everything. What none takes
+ * stays on the source. Elements queued before a derived queue was made stay
+ * where they are. Popping a filter yields its elements in arrival order, a
+ * merge alternates between its two sources, a sort yields the smallest key
+ * (ties in arrival order). A push to a filter goes to its source (and is
+ * tried against the filters like any arrival); a push to a merge or a sort
+ * is -EOPNOTSUPP. Closing a source completes the pending pops of the queues
+ * derived from it with -ECANCELED; a derived queue with no source left
+ * yields what it holds, then -EPIPE. Closing a derived queue gives what it
+ * holds back to its sources, in arrival order. Derived queues nest up to
+ * QD_DERIVE_MAX_LEVEL levels.
+ *
+ * Predicates and keys are declarative and bounded, so that a NIC or a
+ * drive could run them: a field is width bytes at byte off of the element
+ * (across its segments), read as an unsigned little- or big-endian
+ * integer and ANDed with mask. A predicate is a conjunction of up to
+ * QD_PRED_MAX_TERMS comparisons of a field with a constant; a key is a
+ * field. An element too short for a field fails the predicate and sorts
+ * after every element that has the key.
+ */
+#ifndef QD_PRED_TYPES_DEFINED	/* the same as libqd's <qd.h> */
+#define QD_PRED_TYPES_DEFINED
+#define QD_DERIVE_MAX_LEVEL	7	/* derived queues on derived queues */
+#define QD_PRED_MAX_TERMS	4
+#define QD_FIELD_MAX_END	4096	/* off + width at most this */
+
+struct qd_field {
+	__u32	off;		/* byte offset in the element */
+	__u8	width;		/* 1, 2, 4 or 8 bytes */
+	__u8	flags;		/* QD_FIELD_BE, else little-endian */
+	__u16	resv;		/* must be zero */
+	__u64	mask;		/* ANDed with the value; 0: the whole field */
+};
+
+#define QD_FIELD_BE		1
+
+enum {
+	QD_CMP_EQ = 1,		/* field == value */
+	QD_CMP_NE,		/* field != value */
+	QD_CMP_LT,		/* field <  value (unsigned) */
+	QD_CMP_LE,
+	QD_CMP_GT,
+	QD_CMP_GE,
+};
+
+struct qd_pred_term {
+	struct qd_field	field;
+	__u32	cmp;		/* QD_CMP_* */
+	__u32	resv;		/* must be zero */
+	__u64	value;		/* within the field's mask */
+};
+
+/* All of nterms (1..QD_PRED_MAX_TERMS) terms hold; the rest zero. */
+struct qd_pred {
+	__u32	nterms;
+	__u32	resv;		/* must be zero */
+	struct qd_pred_term terms[QD_PRED_MAX_TERMS];
+};
+
+/* Smallest first; QD_KEY_DESC: largest first. */
+struct qd_key {
+	struct qd_field	field;
+	__u32	flags;		/* QD_KEY_* */
+	__u32	resv;		/* must be zero */
+};
+
+#define QD_KEY_DESC		1
+#endif /* QD_PRED_TYPES_DEFINED */
+
+enum {
+	QD_DERIVE_FILTER = 1,
+	QD_DERIVE_MERGE,
+	QD_DERIVE_SORT,
+};
+
+struct qd_derive {
+	__u32	kind;		/* QD_DERIVE_* */
+	__u32	flags;		/* must be zero */
+	__s32	src;		/* the source */
+	__s32	src2;		/* MERGE: the second source; else 0 */
+	__s32	qd;		/* out: the derived queue */
+	__u32	resv;		/* must be zero */
+	union {
+		struct qd_pred	pred;	/* FILTER */
+		struct qd_key	key;	/* SORT (the rest zero) */
+		__u64	args[17];	/* MERGE: zero */
+	};
+};
+
 /* 0xDE: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define QD_IOC_MAGIC		0xDE
 #define QD_IOC_SETUP		_IOWR(QD_IOC_MAGIC, 0x00, struct qd_params)
@@ -638,5 +735,6 @@ struct qd_sockopt {
 #define QD_IOC_GETNAME		_IOWR(QD_IOC_MAGIC, 0x0d, struct qd_sock_name)
 #define QD_IOC_SETSOCKOPT	_IOW(QD_IOC_MAGIC, 0x0e, struct qd_sockopt)
 #define QD_IOC_GETSOCKOPT	_IOWR(QD_IOC_MAGIC, 0x0f, struct qd_sockopt)
+#define QD_IOC_DERIVE		_IOWR(QD_IOC_MAGIC, 0x10, struct qd_derive)
 
 #endif /* _UAPI_LINUX_QD_H */
