@@ -103,7 +103,7 @@ static struct {
 	.burst = 1,
 	.yield = true,
 	.window = 64,
-	.pops = 16,
+	.pops = 1,
 	.cpu_p = -1,
 	.cpu_c = -1,
 	.cpus = 1,
@@ -117,7 +117,7 @@ struct snap {
 	uint64_t	sys;		/* perf: every system call of the thread */
 	uint64_t	libsys;		/* qd_stats().syscalls, process-wide */
 	uint64_t	elems, bytes;	/* what the thread popped so far */
-	uint64_t	fn_calls, fn_bytes; /* the predicate, in this thread */
+	uint64_t	fn_calls, fn_bytes; /* the predicate's, all threads */
 };
 
 struct tokq {
@@ -140,9 +140,8 @@ struct drun {
 	_Atomic int	err;
 	char		why[256];
 
-	/* the predicate's counts (callback), by thread */
-	_Atomic uint64_t fn_calls, fn_bytes;		/* everywhere */
-	_Atomic uint64_t fn_calls_c, fn_bytes_c;	/* in the consumer */
+	/* the predicate's counts (callback), in every thread */
+	_Atomic uint64_t fn_calls, fn_bytes;
 
 	/* phase boundaries of each thread: [0] start, [1] end */
 	struct snap	p[2], c[2], d[2];
@@ -295,9 +294,6 @@ static int64_t check(const struct qd_sga *sga)
 	return (int64_t)seq;
 }
 
-/* Set in the consumer thread: where the predicate ran (no gettid call). */
-static __thread bool in_consumer;
-
 /* The libqd callback: the same test as the kernel's predicate. */
 static bool pred_fn(const struct qd_sga *sga, void *arg)
 {
@@ -306,10 +302,6 @@ static bool pred_fn(const struct qd_sga *sga, void *arg)
 
 	atomic_fetch_add_explicit(&r->fn_calls, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->fn_bytes, len, memory_order_relaxed);
-	if (in_consumer) {
-		atomic_fetch_add_explicit(&r->fn_calls_c, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&r->fn_bytes_c, len, memory_order_relaxed);
-	}
 	return sga_tag(sga) == TAG_WANTED;
 }
 
@@ -324,8 +316,8 @@ static void take(struct drun *r, struct snap *s, bool consumer)
 	s->sys = sysc_read();
 	if (consumer) {
 		s->libsys = qd_stats(&st) ? 0 : st.syscalls;
-		s->fn_calls = atomic_load(&r->fn_calls_c);
-		s->fn_bytes = atomic_load(&r->fn_bytes_c);
+		s->fn_calls = atomic_load(&r->fn_calls);
+		s->fn_bytes = atomic_load(&r->fn_bytes);
 	}
 	s->ns = now_ns();
 }
@@ -535,7 +527,6 @@ static void *consumer(void *arg)
 	struct drun *r = arg;
 
 	pin(opt.cpu_c);
-	in_consumer = true;
 	consume(r, false);
 	return NULL;
 }
@@ -783,13 +774,13 @@ static void print_header(FILE *out)
 		opt.kernel_src ? "on the kernel path (QD_MEMQ_KERNEL=1)" :
 		"mapped (libqd's default; with a derived queue on it, pushes go to the kernel)");
 	fprintf(out, "per wanted element: wake = voluntary context switches of the consumer thread,\n"
-		     "  invol = involuntary ones, sys = its system calls (perf, kernel-counted),\n"
-		     "  libsys = libqd's system calls in the whole process (qd_stats), pops = elements\n"
-		     "  the consumer received, bytes = their payload bytes, fn = predicate calls (libqd\n"
-		     "  callback, in the consumer thread), user B = payload bytes handed to user-space\n"
-		     "  code in the consumer thread (popped, or given to the predicate), p-sys = the\n"
-		     "  producer's system calls, d-wake/d-sys = the drain thread's (it pops what the\n"
-		     "  filter leaves on the source); vs user/vs kern: wanted/s ratios, same N and size\n");
+		     "  invol = involuntary ones, sys = its system calls (perf, kernel-counted), libsys =\n"
+		     "  libqd's system calls in the whole process (qd_stats), pops = elements the consumer\n"
+		     "  received, bytes = their payload bytes, fn = calls of the callback's predicate (any\n"
+		     "  thread), user B = payload bytes handed to user space to find the wanted ones\n"
+		     "  (popped by the consumer, or given to the predicate), p-sys = the producer's system\n"
+		     "  calls, d-wake/d-sys = the drain thread's (it pops what the filter leaves on the\n"
+		     "  source); vs user/vs kern: wanted/s ratios, same N and size\n");
 }
 
 static void usage(FILE *f)
@@ -809,7 +800,7 @@ static void usage(FILE *f)
 		"                    consumer woken on its CPU runs before the next (default);\n"
 		"                    none: it runs until its buffers are all out\n"
 		"  --window N        buffers in flight at most (default 64)\n"
-		"  --pops K          pops the consumer and the drain keep posted (default 16)\n"
+		"  --pops K          pops the consumer and the drain keep posted (default 1)\n"
 		"  --src mapped|kernel  source queues mapped (default) or kernel-only (QD_MEMQ_KERNEL=1)\n"
 		"  --cpus P          same: every thread on one CPU (default); split: the producer on\n"
 		"                    one CPU, consumer and drain on another; A,B; none\n"
