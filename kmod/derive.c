@@ -422,6 +422,7 @@ static int qd_dnode_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 			   u64 user_data)
 {
 	struct qd_dnode *dn = to_dnode(obj);
+	struct qd_object *src;
 	unsigned long flags;
 	struct qd_op *op;
 
@@ -434,10 +435,15 @@ static int qd_dnode_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 	}
 	spin_unlock_irqrestore(&dn->lock, flags);
 
-	if (!op)
-		return -ENOENT;
-	qd_op_complete(op, -ECANCELED);
-	return 0;
+	if (op) {
+		qd_op_complete(op, -ECANCELED);
+		return 0;
+	}
+	/* A filter's push waits on its source (qd_dnode_push()). */
+	src = dn->links[0].src;
+	if (dn->kind == QD_DERIVE_FILTER && src->ops->cancel)
+		return src->ops->cancel(src, ctx, user_data);
+	return -ENOENT;
 }
 
 /*
