@@ -498,14 +498,15 @@ static void qd_dnode_show(struct qd_object *obj, struct seq_file *m)
 	struct qd_dnode *dn = to_dnode(obj);
 	u32 held, pops, live;
 	u64 taken, popped;
+	unsigned long flags;
 
-	spin_lock_irq(&dn->lock);
+	spin_lock_irqsave_nested(&dn->lock, flags, dn->src.level);
 	held = qd_dnode_held(dn);
 	pops = dn->nr_pops;
 	taken = dn->taken;
 	popped = dn->popped;
 	live = dn->live;
-	spin_unlock_irq(&dn->lock);
+	spin_unlock_irqrestore(&dn->lock, flags);
 	seq_printf(m, "%d %s %u 0 %u 0 %llu %llu %s level=%u sources=%d",
 		   obj->qd, qd_derive_names[dn->kind], held, pops, taken,
 		   popped, dn->kind == QD_DERIVE_FILTER ? "push,pop" : "pop",
@@ -524,16 +525,17 @@ static struct qd_dsrc *qd_dnode_dsrc(struct qd_object *obj)
 static int qd_dnode_derive_link(struct qd_object *obj, struct qd_dlink *l)
 {
 	struct qd_dnode *dn = to_dnode(obj);
+	unsigned long flags;
 	int ret = 0;
 
-	spin_lock_irq(&dn->lock);
+	spin_lock_irqsave_nested(&dn->lock, flags, dn->src.level);
 	if (dn->closed)
 		ret = -EBADF;
 	else if (dn->src.gone)
 		ret = -EPIPE;
 	else
 		list_add_tail(&l->node, &dn->src.takers);
-	spin_unlock_irq(&dn->lock);
+	spin_unlock_irqrestore(&dn->lock, flags);
 	return ret;
 }
 
