@@ -216,6 +216,9 @@ static void qd_dnode_hand(struct qd_dnode *dn, u8 input, struct qd_kelem *elem,
 	}
 	pop = list_first_entry(&dn->pops, struct qd_op, node);
 	dn->popped++;
+	/* A merge's turn passes as if the pop had taken it from the list. */
+	if (dn->kind == QD_DERIVE_MERGE)
+		dn->next = !input;
 	if (qd_derive_multishot(pop)) {
 		/* Delivered now; back of the line. */
 		list_move_tail(&pop->node, &dn->pops);
