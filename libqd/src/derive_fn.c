@@ -236,23 +236,11 @@ static void pops_fail_tree(struct dnode *n, int64_t res)
 		pops_fail_tree(k, res);
 }
 
-/* e stays in n: the oldest pending pop gets it, else n's list does. */
-static void deliver(struct dnode *n, struct qd_delem *e)
+/* e joins n's list: at the end, or (a sort) in cmp order. */
+static void hold(struct dnode *n, struct qd_delem *e)
 {
 	struct qd_delem **pp;
-	struct dpop *p;
-	int ok;
 
-	while ((p = n->pops)) {
-		n->pops = p->next;
-		if (!n->pops)
-			n->pops_tail = &n->pops;
-		n->fam->npending--;
-		ok = slot_complete(p->qt, e, 0);
-		free(p);
-		if (ok)
-			return;
-	}
 	e->next = NULL;
 	if (n->kind != DN_SORT) {
 		*n->held_tail = e;
@@ -269,7 +257,50 @@ static void deliver(struct dnode *n, struct qd_delem *e)
 		n->held_tail = &e->next;
 }
 
-/* An element arrives at n: offered down the tree, first taker wins. */
+/* n's pending pops, oldest first, take what n holds: how many did. */
+static int serve(struct dnode *n)
+{
+	struct qd_delem *e;
+	struct dpop *p;
+	int served = 0;
+
+	while ((p = n->pops) && (e = n->held)) {
+		n->pops = p->next;
+		if (!n->pops)
+			n->pops_tail = &n->pops;
+		n->fam->npending--;
+		if (slot_complete(p->qt, e, 0)) {
+			n->held = e->next;
+			if (!n->held)
+				n->held_tail = &n->held;
+			served++;
+		}
+		free(p);
+	}
+	return served;
+}
+
+static int serve_tree(struct dnode *n)
+{
+	struct dnode *k;
+	int served = serve(n);
+
+	for (k = n->kids; k; k = k->sib)
+		served += serve_tree(k);
+	return served;
+}
+
+/* e stays in n (given back by a derived queue closing): a pop gets it. */
+static void deliver(struct dnode *n, struct qd_delem *e)
+{
+	hold(n, e);
+	serve(n);
+}
+
+/*
+ * An element arrives at n: offered down the tree, first taker wins; it
+ * waits there for qd__dfn_serve(), so that a sort sees all that came.
+ */
 static void route(struct dnode *n, struct qd_delem *e)
 {
 	struct dnode *k;
@@ -281,7 +312,7 @@ again:
 			goto again;
 		}
 	}
-	deliver(n, e);
+	hold(n, e);
 }
 
 /*
@@ -727,11 +758,28 @@ void qd__dfn_pumped(qd_token_t qt, const struct qd_result *qr)
 		/* The source has nothing more (end of stream, an error). */
 		f->end = 1;
 		f->end_res = qr->ret;
+		serve_tree(f->root);
 		pops_fail_tree(f->root, qr->ret);
 	}
 	pump(f);
 	dissolve(f);
 	dfn_unlock();
+}
+
+int qd__dfn_serve(void)
+{
+	struct dfam *f, *next;
+	int served = 0;
+
+	pthread_mutex_lock(&dfn_lock);
+	for (f = fams; f; f = next) {
+		next = f->next;
+		if (f->root && f->npending)
+			served += serve_tree(f->root);
+		dissolve(f);
+	}
+	dfn_unlock();
+	return served;
 }
 
 void qd__dfn_waiting(int on)

@@ -231,12 +231,18 @@ int qd__dfn_cancel(qd_token_t qt, int qd);
 int qd__dfn_close(int qd, qd_token_t *pump);
 /* The waits: start the pumps that are wanted; their tokens (up to max). */
 int qd__dfn_pumps(qd_token_t *out, int max);
-/* A pump's result, taken by a wait: route it. */
+/* A pump's result, taken by a wait: route it (held for the next serve). */
 void qd__dfn_pumped(qd_token_t qt, const struct qd_result *qr);
+/* Pending pops take what their queues hold: how many did. */
+int qd__dfn_serve(void);
 /* The calling thread enters (1) or leaves (0) a wait for dfn pops. */
 void qd__dfn_waiting(int on);
 void qd__dfn_forget_all(void);
-/* submit.c: a pop straight to the kernel (no lazy form, no interception). */
+/*
+ * submit.c: a pop straight to the kernel (no lazy form, no interception),
+ * its slot hidden from qd_wait_next() (qd__hidden, set while it is made).
+ */
+extern __thread uint8_t qd__hidden;
 int qd__pop_raw(qd_token_t *qt_out, int qd);
 /* submit.c: a NOP without a token into r's SQ, submitted: its CQE wakes. */
 void qd__ring_nop(struct qd_ring *r);

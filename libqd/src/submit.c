@@ -133,6 +133,7 @@ static int submit_op(struct qd_ring *r, qd_token_t *qt_out,
 		s->op = sqe.opcode;
 		s->qd = sqe.qd;
 		s->multishot = !!(sqe.op_flags & QD_POP_MULTISHOT);
+		s->hidden = qd__hidden;
 		if (sga) {
 			s->nsegs = (uint8_t)sga->numsegs;
 			memcpy(s->usegs, sga->segs,
@@ -192,6 +193,7 @@ int qd__submit_ext(qd_token_t *qt_out, const struct qd_sqe *tmpl,
 	s->qd = sqe.qd;
 	s->multishot = !!(sqe.op_flags & QD_POP_MULTISHOT);
 	s->sockbuf = (uint8_t)own_buf;
+	s->hidden = qd__hidden;
 	if (sga) {
 		s->nsegs = (uint8_t)sga->numsegs;
 		memcpy(s->usegs, sga->segs,
@@ -780,6 +782,8 @@ int qd_close(int qd)
 	return ret;
 }
 
+__thread uint8_t qd__hidden;
+
 int qd__pop_raw(qd_token_t *qt_out, int qd)
 {
 	struct qd_ring *r;
@@ -788,11 +792,16 @@ int qd__pop_raw(qd_token_t *qt_out, int qd)
 	ret = qd__ring_mine(&r);
 	if (ret)
 		return ret;
+	/* libqd waits for it itself: qd_wait_next() must not return it. */
+	qd__hidden = 1;
 	if (qd__sock_kind(qd))
-		return qd__sock_pop(qt_out, qd, 0);
-	if (qd__file_is(qd))
-		return qd__file_pop(qt_out, qd, NULL, 0, 0);
-	return pop_kernel(r, qt_out, qd, 0);
+		ret = qd__sock_pop(qt_out, qd, 0);
+	else if (qd__file_is(qd))
+		ret = qd__file_pop(qt_out, qd, NULL, 0, 0);
+	else
+		ret = pop_kernel(r, qt_out, qd, 0);
+	qd__hidden = 0;
+	return ret;
 }
 
 void qd__ring_nop(struct qd_ring *r)

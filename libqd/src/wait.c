@@ -736,6 +736,7 @@ static int dfn_pending(const qd_token_t *qts, int n, struct qd_ring *next_r)
 }
 
 #define QD_DFN_PUMPS	64
+#define QD_DFN_DRAIN	64
 
 /*
  * Take a pump's result if one is there, and route it: 1 if one was,
@@ -800,7 +801,7 @@ static int wait_dfn(struct qd_ring **rs, int nr, const qd_token_t *qts,
 {
 	qd_token_t pumps[QD_DFN_PUMPS];
 	struct qd_ring *sleep, *r0 = qd__ring_get(0);
-	int np, ret;
+	int np, ret, routed = 0;
 	uint32_t seq, how;
 	int64_t rem;
 
@@ -817,10 +818,21 @@ static int wait_dfn(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		ret = wait_core(rs, nr, qts, n, 0, idx, d, next_qt);
 		if (ret != -ETIMEDOUT)
 			break;
+		/*
+		 * Drain what the sources have now (a sort orders all of it)
+		 * before the pending pops take their elements; a bounded
+		 * drain, so a fast producer cannot keep them waiting.
+		 */
 		np = qd__dfn_pumps(pumps, QD_DFN_PUMPS);
-		ret = np ? dfn_pump_once(pumps, np) : 0;
-		if (ret)
+		ret = np && routed < QD_DFN_DRAIN ? dfn_pump_once(pumps, np) :
+						    0;
+		if (ret) {
+			routed += ret > 0;
 			continue;	/* routed one, or look again */
+		}
+		routed = 0;
+		if (qd__dfn_serve())
+			continue;
 		if (!dfn_pending(qts, n, next_qt ? rs[0] : NULL)) {
 			ret = wait_core(rs, nr, qts, n, at, idx, d, next_qt);
 			break;
