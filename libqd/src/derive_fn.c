@@ -677,7 +677,7 @@ int qd__dfn_close(int qd, qd_token_t *pump_out)
 	qd_token_t reclaim = 0;
 	struct qd_result qr;
 	struct dnode *n;
-	int root_qd = -1, ret;
+	int root_qd = -1, ret, cancel;
 
 	*pump_out = 0;
 	if (!qd__dfn_active())
@@ -698,7 +698,13 @@ int qd__dfn_close(int qd, qd_token_t *pump_out)
 	close_derived(n, &reclaim);
 	dfn_unlock();
 	ret = qd__close_qd(qd__ctx.fd, qd);
-	if (reclaim && qd_cancel(reclaim) != -EINVAL &&
+	/*
+	 * Cancelled, it completes at once (0, or -EALREADY: its result is
+	 * in); -EINVAL: a wait took it; -EOPNOTSUPP: it stays, and so does
+	 * the root.
+	 */
+	cancel = reclaim ? qd_cancel(reclaim) : -EINVAL;
+	if ((!cancel || cancel == -EALREADY) &&
 	    !qd_wait(&qr, reclaim, NULL)) {
 		/* Cancelled, or an element that arrived first: it routes. */
 		qd__dfn_pumped(reclaim, &qr);
