@@ -316,9 +316,9 @@ again:
 }
 
 /*
- * n lost its source: it ends. Its pending pops complete with res (the
- * ones made directly from the closed queue: -ECANCELED; deeper: -EPIPE),
- * and its own derived queues count their source as gone too.
+ * n lost its source: it ends. Its pending pops complete with res
+ * (-ECANCELED, as the kernel's), and its own derived queues count their
+ * source as gone too, down the tree.
  */
 static void detach(struct dnode *n, int64_t res)
 {
@@ -330,7 +330,7 @@ static void detach(struct dnode *n, int64_t res)
 	for (k = n->kids; k; k = next) {
 		next = k->sib;
 		k->sib = NULL;
-		detach(k, -EPIPE);
+		detach(k, res);
 	}
 	n->kids = NULL;
 }

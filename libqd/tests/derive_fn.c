@@ -249,7 +249,7 @@ static void close_source_cancels_then_ends(void)
 		qd_sgafree(&a);
 	}
 	CHECK_EQ(qd_close(f), 0);
-	/* Pending pops: -ECANCELED directly, -EPIPE one level down. */
+	/* Pending pops: -ECANCELED, also one level down (as the kernel). */
 	REQUIRE(qd_queue(&q2) == 0);
 	REQUIRE(qd_filter_fn(&g, q2, even, NULL) == 0);
 	REQUIRE(qd_filter_fn(&h, g, below, (void *)4) == 0);
@@ -260,7 +260,7 @@ static void close_source_cancels_then_ends(void)
 	CHECK_EQ(qd_wait(&qr, pg, &zero_ts), 0);
 	CHECK_EQ(qr.ret, -ECANCELED);
 	CHECK_EQ(qd_wait(&qr, pf, &zero_ts), 0);
-	CHECK_EQ(qr.ret, -EPIPE);
+	CHECK_EQ(qr.ret, -ECANCELED);
 	CHECK_EQ(pop_val(g), -EPIPE);
 	CHECK_EQ(pop_val(h), -EPIPE);
 	CHECK_EQ(qd_filter_fn(&f, g, even, NULL), -EPIPE);
@@ -453,6 +453,108 @@ static void threads_share_a_family(void)
 	CHECK(pop_empty(tf) && pop_empty(tq));
 }
 
+/* A thread asleep on a callback queue's pop, woken from another thread. */
+static int sq, sf;
+static int64_t slept_res[2];
+
+static void *sleeper(void *arg)
+{
+	struct qd_result qr;
+	qd_token_t qt;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 2; i++) {
+		slept_res[i] = -EPROTO;
+		if (qd_pop(&qt, sf) || qd_wait(&qr, qt, &two_s))
+			return NULL;
+		slept_res[i] = result_val(&qr);
+	}
+	return NULL;
+}
+
+static void sleeper_woken_by_route_and_close(void)
+{
+	struct timespec t0;
+	struct fake_stats st;
+	pthread_t t;
+	int i;
+
+	REQUIRE(qd_queue(&sq) == 0);
+	REQUIRE(qd_filter_fn(&sf, sq, even, NULL) == 0);
+	pthread_create(&t, NULL, sleeper, NULL);
+	/* Until it sleeps in the kernel. */
+	for (i = 0; i < 2000; i++) {
+		fake_stats(&st);
+		if (st.waits)
+			break;
+		usleep(1000);
+	}
+	CHECK(st.waits > 0);
+	/* This thread's pop of q routes the 6 to the sleeper's pop. */
+	push1(sq, 6);
+	push1(sq, 7);
+	CHECK_EQ(pop_val(sq), 7);
+	for (i = 0; i < 2000 && slept_res[0] != 6; i++)
+		usleep(1000);
+	CHECK_EQ(slept_res[0], 6);
+	usleep(20000);		/* asleep again, on its second pop */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(qd_close(sq), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(slept_res[1], -ECANCELED);
+	CHECK(elapsed_ms(&t0) < 1000);
+}
+
+static void *sleeper_on_source(void *arg)
+{
+	struct qd_result qr;
+	qd_token_t qt;
+
+	(void)arg;
+	slept_res[0] = -EPROTO;
+	if (!qd_pop(&qt, sq) && !qd_wait(&qr, qt, &two_s))
+		slept_res[0] = result_val(&qr);
+	return NULL;
+}
+
+/*
+ * Closing a filter hands what it holds to a pop another thread sleeps on,
+ * in user space: no kernel completion follows but the NOP that wakes it.
+ */
+static void close_gives_back_to_a_sleeper(void)
+{
+	struct fake_stats st;
+	struct timespec t0;
+	uint64_t waits;
+	pthread_t t;
+	int g, i;
+
+	REQUIRE(qd_queue(&sq) == 0);
+	REQUIRE(qd_filter_fn(&sf, sq, even, NULL) == 0);
+	REQUIRE(qd_filter_fn(&g, sq, below, (void *)0) == 0);	/* never */
+	push1(sq, 2);
+	push1(sq, 4);
+	CHECK_EQ(pop_val(sf), 2);		/* sf holds 4 */
+	fake_stats(&st);
+	waits = st.waits;
+	pthread_create(&t, NULL, sleeper_on_source, NULL);
+	for (i = 0; i < 2000; i++) {
+		fake_stats(&st);
+		if (st.waits > waits)
+			break;
+		usleep(1000);
+	}
+	CHECK(st.waits > waits);
+	usleep(20000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(qd_close(sf), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(slept_res[0], 4);
+	/* Woken at once, not by its timeout (2 s). */
+	CHECK(elapsed_ms(&t0) < 1000);
+}
+
 /* The kernel forms, as far as libqd goes. */
 static void kernel_forms_need_the_feature(void)
 {
@@ -532,6 +634,8 @@ int main(int argc, char **argv)
 	FRUN(bad_arguments);
 	FRUN(too_deep);
 	FRUN(threads_share_a_family);
+	FRUN(sleeper_woken_by_route_and_close);
+	FRUN(close_gives_back_to_a_sleeper);
 	FRUN(kernel_forms_need_the_feature);
 	FRUN(kernel_forms_carry_the_request);
 	return tap_done();
