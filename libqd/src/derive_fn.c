@@ -172,7 +172,8 @@ static int slot_new(qd_token_t *qt_out, int qd, int pending,
 	s->qd = qd;
 	s->dfn = 1;
 	if (pending) {
-		r->ndfn++;
+		/* Read without the lock by qd_wait_next() (wait.c). */
+		__atomic_add_fetch(&r->ndfn, 1, __ATOMIC_RELAXED);
 	} else {
 		s->delem = e;
 		s->res = e ? e->ret : res;
@@ -200,7 +201,7 @@ static int slot_complete(qd_token_t qt, struct qd_delem *e, int64_t res)
 		s->delem = e;
 		s->res = e ? e->ret : res;
 		s->state = QD_SLOT_DONE;
-		r->ndfn--;
+		__atomic_sub_fetch(&r->ndfn, 1, __ATOMIC_RELAXED);
 		if (r->next_on)
 			qd__next_note(r, s);
 		ok = 1;

@@ -5,6 +5,8 @@
  * Locks, always taken in this order:
  *   init_lock   setting the context up, adding rings, handing them to
  *               threads (setup.c, rings.c, thread.c)
+ *   dfn_lock    callback-derived queues and their callbacks (derive_fn.c);
+ *               never taken with a ring lock or the alloc lock held
  *   ring lock   one ring's SQ tail, CQ head and token slots (rings.h);
  *               a thread holds at most one ring lock at a time
  *   alloc lock  the chunk table and the allocator (alloc.c)
