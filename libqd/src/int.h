@@ -3,10 +3,9 @@
  * libqd's private state: the process's one context and its rings.
  *
  * Locks, always taken in this order:
+ *   dfn_lock    callback-derived queues and their callbacks (derive_fn.c)
  *   init_lock   setting the context up, adding rings, handing them to
  *               threads (setup.c, rings.c, thread.c)
- *   dfn_lock    callback-derived queues and their callbacks (derive_fn.c);
- *               never taken with a ring lock or the alloc lock held
  *   ring lock   one ring's SQ tail, CQ head and token slots (rings.h);
  *               a thread holds at most one ring lock at a time
  *   alloc lock  the chunk table and the allocator (alloc.c)
