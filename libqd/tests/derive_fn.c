@@ -375,6 +375,24 @@ static void wait_any_and_wait_next(void)
 	CHECK(qrs[0].qt == qts[0]);
 	CHECK_EQ(result_val(&qrs[0]), 10);
 	CHECK_EQ(pop_val(q), 3);
+	/* qd_wait_any_many(): both of a filter's pops, in one call. */
+	{
+		qd_token_t two[2];
+		int offs[2];
+
+		REQUIRE(qd_pop(&two[0], f) == 0);
+		REQUIRE(qd_pop(&two[1], f) == 0);
+		push1(q, 12);
+		push1(q, 14);
+		CHECK_EQ(qd_wait_any_many(qrs, offs, 2, &n, two, 2, &two_s),
+			 0);
+		if (n == 1)	/* the second may come with the next call */
+			CHECK_EQ(qd_wait_any_many(qrs + 1, offs + 1, 1, &n,
+						  two + 1, 1, &two_s), 0);
+		CHECK_EQ(offs[0], 0);
+		CHECK_EQ(result_val(&qrs[0]), 12);
+		CHECK_EQ(result_val(&qrs[1]), 14);
+	}
 }
 
 static void bad_arguments(void)

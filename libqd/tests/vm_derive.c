@@ -8,7 +8,9 @@
  * included, with threads. TAP; exit 0 pass, 1 fail, 4 skip (no
  * QD_FEAT_DERIVED).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -290,6 +292,52 @@ static void fn_close_source_and_derived(void)
 	CHECK_EQ(pop_val(g), -EPIPE);
 }
 
+/* A datagram of 8 bytes from s to the address a: v first. */
+static int send_dgram(int s, const struct sockaddr_in *a, int v)
+{
+	struct qd_sga b = qd_sgaalloc(8);
+	struct qd_result qr;
+	qd_token_t qt;
+	int ret;
+
+	if (!b.numsegs)
+		return -ENOMEM;
+	memset(b.segs[0].buf, 0, 8);
+	((unsigned char *)b.segs[0].buf)[0] = (unsigned char)v;
+	ret = qd_pushto(&qt, s, &b, (const struct sockaddr *)a, sizeof(*a));
+	if (!ret)
+		ret = qd_wait(&qr, qt, &five_s);
+	if (!ret && qr.ret != 8)
+		ret = -EIO;
+	qd_sgafree(&b);
+	return ret;
+}
+
+/* Any qd a pop works on: a UDP socket's datagrams, pool buffers and all. */
+static void fn_filter_on_udp_socket(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int rx, tx, f, i;
+
+	REQUIRE(qd_socket(&rx, AF_INET, SOCK_DGRAM, 0) == 0);
+	REQUIRE(qd_socket(&tx, AF_INET, SOCK_DGRAM, 0) == 0);
+	REQUIRE(qd_bind(rx, (struct sockaddr *)&a, sizeof(a)) == 0);
+	REQUIRE(qd_getsockname(rx, (struct sockaddr *)&a, &len) == 0);
+	REQUIRE(qd_filter_fn(&f, rx, even, NULL) == 0);
+	for (i = 1; i <= 4; i++)
+		CHECK_EQ(send_dgram(tx, &a, i), 0);
+	CHECK_EQ(pop_val(f), 2);
+	CHECK_EQ(pop_val(f), 4);
+	CHECK_EQ(pop_val(rx), 1);
+	CHECK_EQ(pop_val(rx), 3);
+	CHECK_EQ(qd_close(rx), 0);
+	CHECK_EQ(pop_val(f), -EPIPE);
+	CHECK_EQ(qd_close(f), 0);
+	CHECK_EQ(qd_close(tx), 0);
+}
+
 #define NTH	200
 static int tq, tf;
 
@@ -358,5 +406,6 @@ int main(int argc, char **argv)
 	RUN(fn_on_kernel_filter);
 	RUN(fn_close_source_and_derived);
 	RUN(fn_threads);
+	RUN(fn_filter_on_udp_socket);
 	return tap_done();
 }
