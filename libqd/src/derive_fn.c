@@ -270,11 +270,17 @@ static int serve(struct dnode *n)
 		if (!n->pops)
 			n->pops_tail = &n->pops;
 		n->fam->npending--;
+		/* Off the list first: once handed over, e is the popper's. */
+		n->held = e->next;
+		if (!n->held)
+			n->held_tail = &n->held;
 		if (slot_complete(p->qt, e, 0)) {
-			n->held = e->next;
-			if (!n->held)
-				n->held_tail = &n->held;
 			served++;
+		} else {
+			e->next = n->held;
+			n->held = e;
+			if (!e->next)
+				n->held_tail = &e->next;
 		}
 		free(p);
 	}
@@ -533,13 +539,18 @@ int qd__dfn_pop(qd_token_t *qt_out, int qd)
 	}
 	f = n->fam;
 	if ((e = n->held)) {
+		/* Off the list first: once in a slot, e is the popper's. */
+		n->held = e->next;
+		if (!n->held)
+			n->held_tail = &n->held;
 		ret = slot_new(qt_out, qd, 0, e, 0);
-		if (!ret) {
-			n->held = e->next;
-			if (!n->held)
-				n->held_tail = &n->held;
-			if (n->kind == DN_ROOT)
-				dissolve(f);
+		if (ret) {
+			e->next = n->held;
+			n->held = e;
+			if (!e->next)
+				n->held_tail = &e->next;
+		} else if (n->kind == DN_ROOT) {
+			dissolve(f);
 		}
 	} else if (n->ended) {
 		ret = slot_new(qt_out, qd, 0, NULL, -EPIPE);

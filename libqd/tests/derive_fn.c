@@ -483,10 +483,11 @@ static void *sleeper(void *arg)
 
 	(void)arg;
 	for (i = 0; i < 2; i++) {
-		slept_res[i] = -EPROTO;
+		__atomic_store_n(&slept_res[i], -EPROTO, __ATOMIC_RELEASE);
 		if (qd_pop(&qt, sf) || qd_wait(&qr, qt, &two_s))
 			return NULL;
-		slept_res[i] = result_val(&qr);
+		__atomic_store_n(&slept_res[i], result_val(&qr),
+				 __ATOMIC_RELEASE);
 	}
 	return NULL;
 }
@@ -513,9 +514,10 @@ static void sleeper_woken_by_route_and_close(void)
 	push1(sq, 6);
 	push1(sq, 7);
 	CHECK_EQ(pop_val(sq), 7);
-	for (i = 0; i < 2000 && slept_res[0] != 6; i++)
+	for (i = 0; i < 2000 &&
+		    __atomic_load_n(&slept_res[0], __ATOMIC_ACQUIRE) != 6; i++)
 		usleep(1000);
-	CHECK_EQ(slept_res[0], 6);
+	CHECK_EQ(__atomic_load_n(&slept_res[0], __ATOMIC_ACQUIRE), 6);
 	usleep(20000);		/* asleep again, on its second pop */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK_EQ(qd_close(sq), 0);
