@@ -86,18 +86,13 @@ static pthread_mutex_t dfn_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dnode **tab;
 static uint32_t tab_cap;
 static struct dfam *fams;
-/* nodes in tab: 0 keeps every hook off the fast path (atomic) */
-static uint32_t active;
+/* nodes in tab: 0 keeps every hook off the fast path (atomic; int.h) */
+uint32_t qd__dfn_nodes;
 /* threads inside a wait for a dfn pop (atomic) */
 static uint32_t waiters;
 static __thread int in_wait;
 /* a pop was completed here for someone else's wait (dfn_lock) */
 static int woke;
-
-int qd__dfn_active(void)
-{
-	return !!__atomic_load_n(&active, __ATOMIC_ACQUIRE);
-}
 
 static struct dnode *lookup(int qd)
 {
@@ -123,9 +118,9 @@ static int tab_set(int qd, struct dnode *n)
 		tab_cap = cap;
 	}
 	if (n && !tab[qd])
-		__atomic_add_fetch(&active, 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&qd__dfn_nodes, 1, __ATOMIC_RELEASE);
 	else if (!n && tab[qd])
-		__atomic_sub_fetch(&active, 1, __ATOMIC_RELEASE);
+		__atomic_sub_fetch(&qd__dfn_nodes, 1, __ATOMIC_RELEASE);
 	tab[qd] = n;
 	return 0;
 }
@@ -815,7 +810,7 @@ void qd__dfn_forget_all(void)
 	tab = NULL;
 	tab_cap = 0;
 	fams = NULL;
-	active = 0;
+	qd__dfn_nodes = 0;
 	waiters = 0;
 	pthread_mutex_init(&dfn_lock, NULL);
 }

@@ -213,7 +213,11 @@ struct qd_delem {
 };
 #define QD_DFN_NOT	1	/* not a qd of a callback-derived family */
 /* Whether any family exists (one load): the hooks cost nothing before. */
-int qd__dfn_active(void);
+extern uint32_t qd__dfn_nodes;
+static inline int qd__dfn_active(void)
+{
+	return !!__atomic_load_n(&qd__dfn_nodes, __ATOMIC_ACQUIRE);
+}
 /* What qd is: 0 (nothing of ours), a root (a source), a derived queue. */
 #define QD_DFN_ROOT	1
 #define QD_DFN_DERIVED	2
