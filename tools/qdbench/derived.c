@@ -38,6 +38,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,7 @@ struct drun {
 	uint64_t	total;		/* elements pushed: (warm + wanted) * every */
 	int		src, ret, dq;	/* dq: what the consumer pops */
 	bool		src_open, ret_open, dq_open;
+	_Atomic bool	closed;
 	struct qd_sga	*bufs;		/* the producer's pool */
 	unsigned int	nbufs;
 	pthread_barrier_t start;
@@ -146,7 +148,6 @@ struct drun {
 	/* phase boundaries of each thread: [0] start, [1] end */
 	struct snap	p[2], c[2], d[2];
 	bool		sys_ok;
-	uint64_t	c_bad;		/* unwanted elements the consumer got */
 };
 
 /* One row of a table. */
@@ -211,13 +212,40 @@ static void pin(int cpu)
 		die("cannot pin to CPU %d", cpu);
 }
 
-static void fail(struct drun *r, const char *who, const char *what, int err)
+/*
+ * The queues, closed once: by teardown(), or by the first thread that
+ * fails, so that the others' pending operations end (-ECANCELED) instead
+ * of waiting for elements that will not come.
+ */
+static void close_all(struct drun *r)
+{
+	if (atomic_exchange(&r->closed, true))
+		return;
+	if (r->dq_open)
+		qd_close(r->dq);
+	if (r->src_open)
+		qd_close(r->src);
+	if (r->ret_open)
+		qd_close(r->ret);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void failf(struct drun *r, int err, const char *fmt, ...)
 {
 	int zero = 0;
+	va_list ap;
 
-	if (atomic_compare_exchange_strong(&r->err, &zero, err ? err : -EIO))
-		snprintf(r->why, sizeof(r->why), "%s: %s: %s", who, what,
-			 err ? strerror(-err) : "failed");
+	if (!atomic_compare_exchange_strong(&r->err, &zero, err ? err : -EIO))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	close_all(r);
+}
+
+static void fail(struct drun *r, const char *who, const char *what, int err)
+{
+	failf(r, err, "%s: %s: %s", who, what, err ? strerror(-err) : "failed");
 }
 
 static size_t sga_len(const struct qd_sga *sga)
@@ -470,9 +498,8 @@ static void consume(struct drun *r, bool drain)
 		}
 		if (tag == TAG_WANTED && !drain) {
 			if ((uint64_t)seq != next_wanted) {
-				snprintf(r->why, sizeof(r->why), "%s: wanted element %lld arrived, %llu expected",
-					 who, (long long)seq, (unsigned long long)next_wanted);
-				atomic_store(&r->err, -EBADMSG);
+				failf(r, -EBADMSG, "%s: wanted element %lld arrived, %llu expected",
+				      who, (long long)seq, (unsigned long long)next_wanted);
 				goto out;
 			}
 			next_wanted += r->every;
@@ -481,9 +508,8 @@ static void consume(struct drun *r, bool drain)
 			/* the drain gets the others, in order */
 			if (tag == TAG_WANTED || (uint64_t)seq < next_other ||
 			    wanted_seq(r, seq)) {
-				snprintf(r->why, sizeof(r->why), "%s: element %lld (tag %u) where only the others belong",
-					 who, (long long)seq, tag);
-				atomic_store(&r->err, -EBADMSG);
+				failf(r, -EBADMSG, "%s: element %lld (tag %u) where only the others belong",
+				      who, (long long)seq, tag);
 				goto out;
 			}
 			next_other = seq + 1;
@@ -491,10 +517,8 @@ static void consume(struct drun *r, bool drain)
 		} else if (r->mode == DM_USER) {
 			hit = false;	/* dropped, after paying for its delivery */
 		} else {
-			r->c_bad++;
-			snprintf(r->why, sizeof(r->why), "%s: unwanted element %lld got through the filter",
-				 who, (long long)seq);
-			atomic_store(&r->err, -EBADMSG);
+			failf(r, -EBADMSG, "%s: unwanted element %lld got through the filter",
+			      who, (long long)seq);
 			goto out;
 		}
 		/* the buffer goes home, wanted or not */
@@ -544,16 +568,17 @@ static void teardown(struct drun *r)
 {
 	unsigned int i;
 
-	if (r->dq_open)
-		qd_close(r->dq);
-	if (r->src_open)
-		qd_close(r->src);
-	if (r->ret_open)
-		qd_close(r->ret);
+	close_all(r);
 	/* every buffer is home again after a successful run */
 	for (i = 0; r->bufs && !atomic_load(&r->err) && i < r->nbufs; i++)
 		qd_sgafree(&r->bufs[i]);
 	free(r->bufs);
+}
+
+static int setup_err(struct drun *r, const char *what, int err)
+{
+	snprintf(r->why, sizeof(r->why), "%s: %s", what, strerror(-err));
+	return err;
 }
 
 static int setup(struct drun *r)
@@ -564,11 +589,11 @@ static int setup(struct drun *r)
 
 	err = qd_queue(&r->src);
 	if (err)
-		return snprintf(r->why, sizeof(r->why), "qd_queue: %s", strerror(-err)), err;
+		return setup_err(r, "qd_queue", err);
 	r->src_open = true;
 	err = qd_queue(&r->ret);
 	if (err)
-		return snprintf(r->why, sizeof(r->why), "qd_queue: %s", strerror(-err)), err;
+		return setup_err(r, "qd_queue", err);
 	r->ret_open = true;
 	switch (r->mode) {
 	case DM_KERNEL:
@@ -580,13 +605,13 @@ static int setup(struct drun *r)
 		pred.terms[0].value = TAG_WANTED;
 		err = qd_filter(&r->dq, r->src, &pred);
 		if (err)
-			return snprintf(r->why, sizeof(r->why), "qd_filter: %s", strerror(-err)), err;
+			return setup_err(r, "qd_filter", err);
 		r->dq_open = true;
 		break;
 	case DM_CALLBACK:
 		err = qd_filter_fn(&r->dq, r->src, pred_fn, r);
 		if (err)
-			return snprintf(r->why, sizeof(r->why), "qd_filter_fn: %s", strerror(-err)), err;
+			return setup_err(r, "qd_filter_fn", err);
 		r->dq_open = true;
 		break;
 	default:
@@ -599,8 +624,7 @@ static int setup(struct drun *r)
 	for (i = 0; i < r->nbufs; i++) {
 		r->bufs[i] = qd_sgaalloc(r->size);
 		if (!r->bufs[i].numsegs) {
-			err = -errno;
-			snprintf(r->why, sizeof(r->why), "qd_sgaalloc: %s", strerror(errno));
+			err = setup_err(r, "qd_sgaalloc", -errno);
 			while (i--)
 				qd_sgafree(&r->bufs[i]);
 			free(r->bufs);
