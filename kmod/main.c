@@ -10,8 +10,9 @@
 #include <linux/uaccess.h>
 
 #include "ctx.h"
-#include "file.h"
 #include "debugfs.h"
+#include "derive.h"
+#include "file.h"
 #include "memq.h"
 #include "object.h"
 #include "op.h"
@@ -123,6 +124,8 @@ static long qd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return qd_queue_import(ctx, uarg);
 	case QD_IOC_QUEUE_BIND:
 		return qd_memq_bind(ctx, uarg);
+	case QD_IOC_DERIVE:
+		return qd_derive_create(ctx, uarg);
 	case QD_IOC_SOCKET:
 	case QD_IOC_BIND:
 	case QD_IOC_LISTEN:

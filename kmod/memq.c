@@ -24,6 +24,7 @@
 #include <linux/uaccess.h>
 
 #include "ctx.h"
+#include "derive.h"
 #include "memq.h"
 #include "memq_map.h"
 #include "object.h"
@@ -54,6 +55,10 @@ struct qd_memq {
 	/* Threads asleep in QD_ENTER_MQ_POP (struct qd_mq_sleeper). */
 	struct list_head sleepers;
 	u32 nr_sleepers;
+	/* Derived queues fed by this one (derive.c). */
+	struct qd_dsrc src;
+	/* Mapped: elements a closed derived queue gave back, for the ring. */
+	struct list_head giveback;
 };
 
 static struct qd_memq *to_memq(struct qd_object *obj)
@@ -227,10 +232,26 @@ static int qd_memq_serve_multishot(struct qd_memq *q, struct qd_op *op)
  */
 static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 {
+	struct qd_kelem *elem;
 	struct qd_op *op;
 	bool moved = false;
 	int ret;
 
+	/*
+	 * Given back by a derived queue: ahead of the parked pushes. (Only
+	 * unshared rings have derived queues: no -ENOSPC for want of a
+	 * binding.)
+	 */
+	while (!list_empty(&q->giveback)) {
+		elem = list_first_entry(&q->giveback, struct qd_kelem, node);
+		if (qd_mq_map_put_elem(q->map, elem))
+			break;
+		list_del(&elem->node);
+		qd_elem_free(elem);	/* the ring has its descriptor */
+		if (q->nr_sleepers)
+			qd_memq_kick(q, NULL);
+		moved = true;
+	}
 	while (!list_empty(&q->pops)) {
 		op = list_first_entry(&q->pops, struct qd_op, node);
 		if (qd_memq_multishot(op)) {
@@ -285,12 +306,18 @@ static bool qd_memq_serve_once(struct qd_memq *q, struct list_head *done)
 	return moved;
 }
 
+/*
+ * Derived queues need every arrival in the kernel (QD_MQ_PUSH_KERNEL);
+ * elements given back wait for slots like parked pushes.
+ */
 static void qd_memq_set_waiters(struct qd_memq *q)
 {
 	qd_mq_map_set_waiters(q->map,
 			      (q->nr_pops ? QD_MQ_POP_WAITERS : 0) |
-			      (q->nr_pushes ? QD_MQ_PUSH_WAITERS : 0) |
-			      (q->nr_sleepers ? QD_MQ_POP_SLEEPERS : 0));
+			      (q->nr_pushes || !list_empty(&q->giveback) ?
+			       QD_MQ_PUSH_WAITERS : 0) |
+			      (q->nr_sleepers ? QD_MQ_POP_SLEEPERS : 0) |
+			      (qd_dsrc_busy(&q->src) ? QD_MQ_PUSH_KERNEL : 0));
 }
 
 static void qd_memq_serve(struct qd_memq *q, struct list_head *done)
@@ -366,11 +393,35 @@ static int qd_memq_wake(struct qd_object *obj)
 	return ret;
 }
 
+/*
+ * Hand elem to the first waiting pop that can take it: true if one did.
+ * Called with q->lock held (not mapped).
+ */
+static bool qd_memq_hand(struct qd_memq *q, struct qd_kelem *elem,
+			 struct list_head *done)
+{
+	struct qd_op *pop;
+
+	pop = qd_memq_taker(q, elem, done);
+	if (!pop)
+		return false;
+	if (qd_memq_multishot(pop)) {
+		/* Delivered now; back of the line. */
+		list_move_tail(&pop->node, &q->pops);
+		q->popped++;
+		qd_op_deliver(pop, elem);
+	} else {
+		list_del(&pop->node);
+		q->nr_pops--;
+		qd_memq_give(q, pop, elem, done);
+	}
+	return true;
+}
+
 static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 {
 	struct qd_memq *q = to_memq(obj);
 	struct qd_kelem *elem = op->elem;
-	struct qd_op *pop;
 	unsigned long flags;
 	LIST_HEAD(done);
 	int ret;
@@ -380,27 +431,20 @@ static int qd_memq_push(struct qd_object *obj, struct qd_op *op)
 		spin_unlock_irqrestore(&q->lock, flags);
 		return -EBADF;
 	}
-	if (q->map) {
+	op->res = elem->bytes;
+	/* Its derived queues first, at arrival (derive.c). */
+	if (qd_dsrc_busy(&q->src) && qd_derive_route(&q->src, elem, &done)) {
+		op->elem = NULL;
+		q->pushed++;
+		list_add_tail(&op->node, &done);
+	} else if (q->map) {
 		ret = qd_memq_map_queue(q, op, true, &done);
 		spin_unlock_irqrestore(&q->lock, flags);
 		qd_memq_finish(q, &done);
 		return ret;
-	}
-	op->res = elem->bytes;
-	pop = qd_memq_taker(q, elem, &done);
-	if (pop) {
+	} else if (qd_memq_hand(q, elem, &done)) {
 		op->elem = NULL;
 		q->pushed++;
-		if (qd_memq_multishot(pop)) {
-			/* Delivered now; back of the line. */
-			list_move_tail(&pop->node, &q->pops);
-			q->popped++;
-			qd_op_deliver(pop, elem);
-		} else {
-			list_del(&pop->node);
-			q->nr_pops--;
-			qd_memq_give(q, pop, elem, &done);
-		}
 		list_add_tail(&op->node, &done);
 	} else if (q->depth < q->max_depth) {
 		op->elem = NULL;
@@ -568,6 +612,9 @@ static void qd_memq_detach(struct qd_memq *q, struct qd_ctx *ctx)
 		list_splice_init(&q->pops, &cancel);
 		list_splice_tail_init(&q->pushes, &cancel);
 		list_splice_init(&q->elems, &elems);
+		list_splice_tail_init(&q->giveback, &elems);
+		/* Its derived queues' pops end too (-ECANCELED). */
+		qd_derive_src_gone(&q->src, &cancel);
 		q->nr_pops = 0;
 		q->nr_pushes = 0;
 		q->depth = 0;
@@ -617,6 +664,70 @@ static void qd_memq_show(struct qd_object *obj, struct seq_file *m)
 	seq_puts(m, " push,pop\n");
 }
 
+/*
+ * A source of derived queues: a queue of this context alone (one handle),
+ * not a shared ring (whose elements name bindings). Process context.
+ */
+static struct qd_dsrc *qd_memq_dsrc(struct qd_object *obj)
+{
+	struct qd_memq *q = to_memq(obj);
+
+	return q->map && q->map->binds ? NULL : &q->src;
+}
+
+static int qd_memq_derive_link(struct qd_object *obj, struct qd_dlink *l)
+{
+	struct qd_memq *q = to_memq(obj);
+	int ret = 0;
+
+	spin_lock_irq(&q->lock);
+	if (q->closed) {
+		ret = -EBADF;
+	} else if (q->handles > 1) {
+		ret = -EOPNOTSUPP;
+	} else {
+		list_add_tail(&l->node, &q->src.takers);
+		if (q->map)
+			qd_memq_set_waiters(q);
+	}
+	spin_unlock_irq(&q->lock);
+	return ret;
+}
+
+/*
+ * A derived queue closes: what it gives back goes to the waiting pops, then
+ * to the end of the queue, past max_depth if need be (the elements are
+ * charged already); a mapped queue's go to its ring as slots free up.
+ */
+static void qd_memq_derive_unlink(struct qd_object *obj, struct qd_dlink *l)
+{
+	struct qd_memq *q = to_memq(obj);
+	struct qd_kelem *elem, *tmp;
+	unsigned long flags;
+	LIST_HEAD(elems);
+	LIST_HEAD(done);
+
+	spin_lock_irqsave(&q->lock, flags);
+	qd_derive_unlink(l, &elems);
+	if (q->map) {
+		list_splice_tail_init(&elems, &q->giveback);
+		qd_memq_serve(q, &done);
+		if (q->nr_sleepers)
+			qd_memq_kick(q, NULL);
+	} else {
+		list_for_each_entry_safe(elem, tmp, &elems, node) {
+			list_del_init(&elem->node);
+			if (qd_memq_hand(q, elem, &done))
+				continue;
+			list_add_tail(&elem->node, &q->elems);
+			q->depth++;
+		}
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+
+	qd_memq_finish(q, &done);
+}
+
 static const struct qd_object_ops qd_memq_ops = {
 	.type = "memq",
 	.push = qd_memq_push,
@@ -627,6 +738,9 @@ static const struct qd_object_ops qd_memq_ops = {
 	.close = qd_memq_close,
 	.release = qd_memq_release,
 	.show = qd_memq_show,
+	.dsrc = qd_memq_dsrc,
+	.derive_link = qd_memq_derive_link,
+	.derive_unlink = qd_memq_derive_unlink,
 };
 
 int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
@@ -654,6 +768,8 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	INIT_LIST_HEAD(&q->pops);
 	INIT_LIST_HEAD(&q->pushes);
 	INIT_LIST_HEAD(&q->sleepers);
+	INIT_LIST_HEAD(&q->giveback);
+	qd_dsrc_init(&q->src, 0);
 	q->max_depth = c.depth ? c.depth : QD_MEMQ_DEFAULT_DEPTH;
 	q->handles = 1;
 	if (c.flags & QD_QUEUE_MAPPED) {
@@ -907,6 +1023,8 @@ int qd_memq_attach(struct qd_object *obj)
 	spin_lock_irqsave(&q->lock, flags);
 	if (q->closed)
 		ret = -EBADF;
+	else if (qd_dsrc_busy(&q->src))
+		ret = -EBUSY;	/* derived queues take one context's elements */
 	else
 		q->handles++;
 	spin_unlock_irqrestore(&q->lock, flags);

@@ -7,6 +7,8 @@
 #include <linux/types.h>
 
 struct qd_ctx;
+struct qd_dlink;
+struct qd_dsrc;
 struct qd_object;
 struct qd_op;
 struct seq_file;
@@ -43,6 +45,12 @@ struct seq_file;
  *             complete it now or later, from any context.
  *  sync       (storage, optional: -EINVAL without) process context
  *             (submission), like push.
+ *  dsrc, derive_link, derive_unlink  (sources of derived queues, optional:
+ *             -EOPNOTSUPP without; derive.h) process context, ctx->lock
+ *             held: the object's struct qd_dsrc (NULL: it cannot be one
+ *             now); add a derived queue's link to its takers (0, or
+ *             -EBADF closed, -EOPNOTSUPP); take a live link off and give
+ *             back what the derived queue holds (qd_derive_unlink()).
  */
 struct qd_object_ops {
 	const char *type;
@@ -58,6 +66,9 @@ struct qd_object_ops {
 	int (*connect)(struct qd_object *obj, struct qd_op *op);
 	int (*pushto)(struct qd_object *obj, struct qd_op *op);
 	int (*sync)(struct qd_object *obj, struct qd_op *op);
+	struct qd_dsrc *(*dsrc)(struct qd_object *obj);
+	int (*derive_link)(struct qd_object *obj, struct qd_dlink *l);
+	void (*derive_unlink)(struct qd_object *obj, struct qd_dlink *l);
 	bool pool;	/* pops may take buffers from a pool (QD_POP_POOL) */
 	bool positional; /* QD_PUSH_AT, QD_POP_AT: else -ESPIPE */
 };

@@ -290,6 +290,43 @@ static struct page *qd_elem_page(const struct qd_kelem *elem, u32 seg,
 }
 
 /*
+ * Copy len bytes of element e (a struct qd_kelem) at byte off into buf: 0,
+ * or -1 when the element is shorter than off + len. The read function of
+ * the predicate evaluator (common/qd_pred.h). Any context: the pages are
+ * pinned, and mapped with kmap_local_page().
+ */
+int qd_elem_read(const void *e, u32 off, void *buf, u32 len)
+{
+	const struct qd_kelem *elem = e;
+	u64 pos = off;
+	size_t in_page, n;
+	struct page *page;
+	u8 *to = buf;
+	u32 seg = 0;
+
+	if ((u64)off + len > elem->bytes)
+		return -1;
+	while (seg < elem->nsegs && pos >= elem->segs[seg].len)
+		pos -= elem->segs[seg++].len;
+	while (len) {
+		if (seg >= elem->nsegs)
+			return -1;
+		n = min3((u64)len, elem->segs[seg].len - pos,
+			 PAGE_SIZE - offset_in_page(elem->segs[seg].offset + pos));
+		page = qd_elem_page(elem, seg, pos, &in_page);
+		memcpy_from_page(to, page, in_page, n);
+		to += n;
+		len -= n;
+		pos += n;
+		if (pos == elem->segs[seg].len) {
+			seg++;
+			pos = 0;
+		}
+	}
+	return 0;
+}
+
+/*
  * Copy src's payload into dst's buffers (dst->bytes >= src->bytes), page
  * by page through the kernel mapping of the pinned pages, then trim dst to
  * src's length. The one copy an element makes when it crosses into a

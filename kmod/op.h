@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/list.h>
+#include <linux/rbtree.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
 #include <linux/qd.h>
@@ -33,6 +34,12 @@ struct qd_kelem {
 	u64 bytes;
 	struct qd_seg segs[QD_SGA_MAX];
 	struct qd_region *regions[QD_SGA_MAX];	/* one reference each */
+	/* In a derived queue (derive.c), under its lock: */
+	struct rb_node drb;		/* a sort's tree, instead of node */
+	u64 dkey;			/* sort: the key (dkeyed) */
+	u64 dseq;			/* sort: arrival order */
+	bool dkeyed;			/* sort: long enough for the key */
+	u8 din;				/* merge: the source it came from */
 };
 
 /* Why an op waits inside a backend (see qd_op_wait()). */
@@ -112,6 +119,7 @@ int qd_elem_build(struct qd_ctx *ctx, u64 addr, u32 nsegs,
 		  struct qd_kelem **out);
 void qd_elem_copy(const struct qd_kelem *src, struct qd_kelem *dst);
 void qd_elem_trim(struct qd_kelem *e, u64 n);
+int qd_elem_read(const void *e, u32 off, void *buf, u32 len);
 
 int qd_op_init(void);
 void qd_op_exit(void);

@@ -178,7 +178,7 @@ static struct qd_ring *qd_ring_new(struct qd_ctx *ctx, struct qd_params *p)
 		      QD_FEAT_MAPPED_QUEUE | QD_FEAT_SHARED_QUEUE |
 		      QD_FEAT_MQ_SLEEP | QD_FEAT_SHARED_MAPPED |
 		      QD_FEAT_SQPOLL | QD_FEAT_SOCKETS | QD_FEAT_POOL |
-		      QD_FEAT_SEND_ZC | QD_FEAT_STORAGE;
+		      QD_FEAT_SEND_ZC | QD_FEAT_STORAGE | QD_FEAT_DERIVED;
 	p->sq_ring_bytes = PAGE_ALIGN(sq->bytes);
 	p->cq_ring_bytes = PAGE_ALIGN(cq->bytes);
 	return ring;

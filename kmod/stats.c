@@ -82,6 +82,7 @@ static void qd_stats_show_all(struct seq_file *m)
 	seq_printf(m, "file_bios %lu\n", sum.file_bios);
 	seq_printf(m, "file_punted %lu\n", sum.file_punted);
 	seq_printf(m, "file_errors %lu\n", sum.file_errors);
+	seq_printf(m, "derived %ld\n", atomic_long_read(&qd_stats.derived));
 	for (i = 0; i < QD_OP_COUNT; i++)
 		seq_printf(m, "op %s submitted %lu completed %lu failed %lu\n",
 			   qd_opdefs[i].name, sum.op[i].submitted,

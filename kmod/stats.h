@@ -18,6 +18,7 @@ struct qd_stats {
 	atomic_long_t sockets;		/* socket qds not yet freed */
 	atomic_long_t sock_zc_inflight;	/* zero-copy pushes the stack holds */
 	atomic_long_t files;		/* storage qds not yet freed */
+	atomic_long_t derived;		/* derived queues not yet freed */
 };
 
 /*

@@ -43,8 +43,8 @@ struct qd_op_stat {
 			"sock_zc_copied", "sock_zc_inflight",		\
 			"sock_copy_pushes", "files", "file_bytes_read",	\
 			"file_bytes_written", "file_bios", "file_punted", \
-			"file_errors"
-#define QD_PROC_NKEYS	23
+			"file_errors", "derived"
+#define QD_PROC_NKEYS	24
 
 struct qd_proc {
 	/* -1 when the key is missing */
@@ -61,6 +61,7 @@ struct qd_proc {
 	/* storage (scope all) */
 	long long		file_bytes_read, file_bytes_written;
 	long long		file_bios, file_punted, file_errors;
+	long long		derived;	/* derived queues (scope all) */
 	int			nkeys;		/* of the QD_PROC_NKEYS, how many were found */
 	/* the scope line: "all", or "uid" with scope_uid; "" when missing */
 	char			scope[16];
@@ -80,7 +81,7 @@ static inline long long *qd_proc_val(struct qd_proc *s, unsigned int i)
 		&s->sock_bytes_out, &s->sock_zc_pushes, &s->sock_zc_bytes,
 		&s->sock_zc_copied, &s->sock_zc_inflight, &s->sock_copy_pushes,
 		&s->files, &s->file_bytes_read, &s->file_bytes_written,
-		&s->file_bios, &s->file_punted, &s->file_errors,
+		&s->file_bios, &s->file_punted, &s->file_errors, &s->derived,
 	};
 
 	return vals[i];

@@ -38,8 +38,10 @@ static inline __u64 qd_field_mask(const struct qd_field *f)
 	return f->mask ? f->mask : qd_field_ones(f->width);
 }
 
-/* 0, or -EINVAL: width not 1/2/4/8, past QD_FIELD_MAX_END, bad flags,
- * resv set, or mask bits beyond the width. */
+/*
+ * 0, or -EINVAL: width not 1/2/4/8, past QD_FIELD_MAX_END, bad flags, resv
+ * set, or mask bits beyond the width.
+ */
 static inline int qd_field_check(const struct qd_field *f)
 {
 	if (f->width != 1 && f->width != 2 && f->width != 4 && f->width != 8)
