@@ -443,7 +443,8 @@ static int dt_settled(const struct qd_proc *base, struct qd_proc *now)
 			return 0;
 		if (now->contexts == base->contexts && now->queues == base->queues &&
 		    now->pinned_pages == base->pinned_pages &&
-		    now->inflight == base->inflight && now->queued == base->queued)
+		    now->inflight == base->inflight && now->queued == base->queued &&
+		    now->derived == base->derived)
 			return 1;
 		qd_sleep_ms(10);
 	} while (qd_now_ns() < end);
@@ -454,12 +455,13 @@ static int dt_settled(const struct qd_proc *base, struct qd_proc *now)
 	struct qd_proc __now;						\
 	EXPECT_TRUE(dt_settled((base), &__now))				\
 		TH_LOG("left behind: contexts %lld queues %lld pinned_pages %lld " \
-		       "inflight %lld queued %lld",			\
+		       "inflight %lld queued %lld derived %lld",	\
 		       __now.contexts - (base)->contexts,		\
 		       __now.queues - (base)->queues,			\
 		       __now.pinned_pages - (base)->pinned_pages,	\
 		       __now.inflight - (base)->inflight,		\
-		       __now.queued - (base)->queued);			\
+		       __now.queued - (base)->queued,			\
+		       __now.derived - (base)->derived);		\
 } while (0)
 
 /* ======================================================================== */
@@ -1063,7 +1065,8 @@ TEST_F(derived, filter_takes_matching_in_order_the_rest_stays)
 /* Filters are tried in creation order; the first that matches takes it. */
 TEST_F(derived, filters_in_creation_order_first_match_wins)
 {
-	struct qd_pred le5 = byte_is(0, QD_CMP_LE, 5), ge3 = byte_is(0, QD_CMP_GE, 3);
+	struct qd_pred le5 = byte_is(0, QD_CMP_LE, 5);
+	struct qd_pred ge3 = pred2(term(0, 1, 0, 0, QD_CMP_GE, 3), term(0, 1, 0, 0, QD_CMP_LE, 100));
 	struct qd_pred any = byte_is(0, QD_CMP_NE, 200);
 	int f1 = dt_filter(&self->t, self->q, &le5);
 	int f2 = dt_filter(&self->t, self->q, &ge3);
@@ -1074,7 +1077,7 @@ TEST_F(derived, filters_in_creation_order_first_match_wins)
 	PUSH(self->q, 4, 8, &a);	/* both f1 and f2 match: f1 */
 	PUSH(self->q, 9, 8, &b);	/* f2 (and f3) */
 	PUSH(self->q, 1, 8, &c);	/* f1 (and f3) */
-	PUSH(self->q, 200, 8, &d);	/* none */
+	PUSH(self->q, 200, 8, &d);	/* none (f2: not <= 100, f3: != 200) */
 	PUSH(self->q, 5, 8, &e);	/* f1 */
 	POP_IS(f1, a, 8);
 	POP_IS(f1, c, 8);
@@ -1383,6 +1386,26 @@ TEST_F(derived, merge_takes_the_other_input_when_next_is_empty)
 	POP_WAITS(m, ud);
 	PUSH(b, 6, 4, &b2);
 	DONE_WITH(ud, 4, b2);
+}
+
+/*
+ * A pop that waited and got its element from input i at arrival took from
+ * input i: next = 1 - i, as after any pop (the issue's "after taking from
+ * input i, next = 1 - i").
+ */
+TEST_F(derived, merge_pop_served_at_arrival_moves_next)
+{
+	int b = NEWQ(), m = dt_merge(&self->t, self->q, b);
+	__u64 ud, a1, a2, b1;
+
+	ASSERT_LE(0, m);
+	POP_WAITS(m, ud);
+	PUSH(self->q, 1, 4, &a1);
+	DONE_WITH(ud, 4, a1);	/* from input 0: next = 1 */
+	PUSH(self->q, 2, 4, &a2);
+	PUSH(b, 3, 4, &b1);
+	POP_IS(m, b1, 4);
+	POP_IS(m, a2, 4);
 }
 
 /* Neither input starves the other, and every element comes out once. */
@@ -1734,6 +1757,7 @@ TEST_F(derived, elements_in_derived_queues_freed_with_them)
 	self->t.region = r1;
 	ASSERT_EQ(0, qd_proc_read(&now));
 	EXPECT_EQ(base.queued + 6, now.queued);
+	EXPECT_EQ(base.derived + 3, now.derived);
 	EXPECT_EQ(-EBUSY, qd_raw_unregister(self->t.r.fd, r2));
 	/* the merge gives back: 3 to f, 1 to b; nothing freed */
 	ASSERT_EQ(0, dt_close(&self->t, m));
@@ -1757,6 +1781,7 @@ TEST_F(derived, elements_in_derived_queues_freed_with_them)
 	ASSERT_EQ(0, dt_close(&self->t, s));
 	ASSERT_EQ(0, qd_proc_read(&now));
 	EXPECT_EQ(base.queued, now.queued);
+	EXPECT_EQ(base.derived, now.derived);
 	EXPECT_EQ(0, qd_raw_unregister(self->t.r.fd, r2));
 	munmap(buf2, REGION_BYTES);
 }
@@ -2371,6 +2396,8 @@ static int md_check_outstanding(struct md *d)
 				       d->m.p[p].res, d->m.p[p].elem);
 		if (md_check_pop(d, p, &r))
 			return -1;
+		md_say(d, "  pop p%d of q%d completed: %lld e%d", p, d->m.p[p].q,
+		       d->m.p[p].res, d->m.p[p].elem);
 		d->out[i--] = d->out[--d->nout];
 	}
 	return 0;
@@ -2385,7 +2412,10 @@ static int md_push(struct md *d)
 	long long want;
 	int qi, e, ret;
 
-	qi = md_pct(d) < 65 ? md_pick(d, 0, DM_MEMQ) : md_pick(d, 0, -1);
+	i = md_pct(d);
+	qi = md_pick(d, 0, i < 70 ? DM_MEMQ : i < 95 ? DM_FILTER : -1);
+	if (qi < 0)
+		qi = md_pick(d, 0, DM_MEMQ);
 	if (qi < 0)
 		return 0;
 	len = 1 + md_r(d) % 16;
@@ -2552,7 +2582,7 @@ static int md_derive_bad(struct md *d)
 
 static int md_close(struct md *d)
 {
-	int qi = md_pct(d) < 25 ? md_pick(d, 0, DM_MEMQ) : md_pick(d, 0, -1), ret;
+	int qi = md_pct(d) < 15 ? md_pick(d, 0, DM_MEMQ) : md_pick(d, 0, -1), ret;
 
 	if (qi < 0 || (d->m.q[qi].kind == DM_MEMQ && md_count(d, DM_MEMQ) < 2))
 		return 0;
@@ -2579,19 +2609,52 @@ static int md_step(struct md *d)
 		return md_push(d);
 	if (p < 75)
 		return md_pop(d);
-	if (p < 88)
+	if (p < 91)
 		return md_derive(d);
-	if (p < 89)
+	if (p < 92)
 		return md_derive_bad(d);
 	return md_close(d);
 }
 
 static void md_dump(struct md *d, FILE *f)
 {
-	int i = d->nlog > MD_LOG ? d->nlog - MD_LOG : 0;
+	int i = d->nlog > MD_LOG ? d->nlog - MD_LOG : 0, j, k;
 
 	for (; i < d->nlog; i++)
 		fprintf(f, "#   %s\n", d->log[i % MD_LOG]);
+	fprintf(f, "# model: the open queues (the model's state after the step):\n");
+	for (i = 0; i < d->m.nq; i++) {
+		const struct dm_queue *q = &d->m.q[i];
+		char line[1024];
+		int n = 0;
+
+		if (!q->open)
+			continue;
+		n += snprintf(line + n, sizeof(line) - n, "#   q%d qd %d %s%s level %d", i,
+			      d->qd[i], md_kind(q->kind),
+			      q->kind == DM_MEMQ ? (d->mapped[i] ? " mapped" : " plain") : "",
+			      q->level);
+		for (j = 0; j < q->nsrc; j++)
+			n += snprintf(line + n, sizeof(line) - n, " src%d q%d%s", j, q->src[j],
+				      q->live[j] ? "" : " (gone)");
+		if (q->kind == DM_MERGE)
+			n += snprintf(line + n, sizeof(line) - n, " next %d", q->next);
+		for (j = 0; j < 2; j++) {
+			if (!q->l[j].n)
+				continue;
+			n += snprintf(line + n, sizeof(line) - n, " holds%s", j ? "[1]" : "");
+			for (k = 0; k < q->l[j].n && n < 900; k++)
+				n += snprintf(line + n, sizeof(line) - n, " e%d", q->l[j].e[k]);
+		}
+		if (q->npend)
+			n += snprintf(line + n, sizeof(line) - n, " pops waiting %d", q->npend);
+		if (q->nder) {
+			n += snprintf(line + n, sizeof(line) - n, " derived:");
+			for (k = 0; k < q->nder && n < 1000; k++)
+				n += snprintf(line + n, sizeof(line) - n, " q%d", q->der[k]);
+		}
+		fprintf(f, "%s\n", line);
+	}
 }
 
 /*
@@ -2603,7 +2666,9 @@ static int md_run(struct md *d, unsigned long long seed, int steps, int mode)
 	int ret = 0, i;
 
 	memset(d, 0, sizeof(*d));
-	d->rng = seed | 1;
+	d->rng = (seed ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+	d->rng ^= d->rng >> 31;
+	d->rng |= 1;
 	d->mode = mode;
 	for (d->step = 0; d->step < steps && !ret; d->step++) {
 		if (d->m.nq > DM_MAXQ - 8 || d->m.ne > DM_MAXE - 8 || d->m.np > DM_MAXPOP - 8)
