@@ -1616,6 +1616,10 @@ TEST_F(derived, close_source_ends_derived_queues_recursively)
 	EXPECT_EQ(-EPIPE, dt_pop_now(&self->t, g, &got));
 	EXPECT_EQ(-EPIPE, dt_pop_now(&self->t, h, &got));
 	EXPECT_EQ(-EPIPE, dt_push_v(&self->t, g, 5, 4, NULL));
+	/* an ended queue feeds nobody: no queue derives from it (-EPIPE) */
+	EXPECT_EQ(-EPIPE, dt_filter(&self->t, g, &ge1));
+	EXPECT_EQ(-EPIPE, dt_sort(&self->t, f, &k));
+	EXPECT_EQ(-EPIPE, dt_merge(&self->t, NEWQ(), h));
 }
 
 /*
@@ -2345,6 +2349,7 @@ static void md_release(struct md *d)
 }
 
 static const struct timespec md_zero = { 0, 0 };
+static int md_hand_keeps_next;	/* derived --hand-keeps-next (diagnosis) */
 
 /* Compare a completed pop with the model's answer. */
 static int md_check_pop(struct md *d, int p, const struct qd_result *r)
@@ -2514,11 +2519,12 @@ static int md_derive(struct md *d)
 
 	if (md_count(d, -1) >= 14)
 		return 0;
-	src = md_pick(d, 1, -1);
+	/* now and then one that ended: -EPIPE */
+	src = md_pick(d, md_pct(d) >= 10, -1);
 	if (src < 0 || d->m.q[src].nder >= DM_MAXDER - 1)
 		return 0;
 	if (kind == DM_MERGE) {
-		src2 = md_pct(d) < 5 ? src : md_pick(d, 1, -1);
+		src2 = md_pct(d) < 5 ? src : md_pick(d, md_pct(d) >= 10, -1);
 		if (src2 < 0 || d->m.q[src2].nder >= DM_MAXDER - 1)
 			return 0;
 	}
@@ -2666,6 +2672,7 @@ static int md_run(struct md *d, unsigned long long seed, int steps, int mode)
 	int ret = 0, i;
 
 	memset(d, 0, sizeof(*d));
+	d->m.hand_keeps_next = md_hand_keeps_next;
 	d->rng = (seed ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
 	d->rng ^= d->rng >> 31;
 	d->rng |= 1;
@@ -2774,22 +2781,32 @@ TEST_F_TIMEOUT(model, short_run_matches_the_kernel, 300)
 		EXPECT_EQ(0, md_fork_run(seed + mode, 1500, mode));
 }
 
-/* derived --seed N [--steps M] [--mode K] | --secs S [--seed N] */
+/*
+ * derived --seed N [--steps M] [--mode K] | --secs S [--seed N]; and
+ * --hand-keeps-next (diagnosis: see struct dm).
+ */
 static int md_main(int argc, char **argv)
 {
 	unsigned long long seed = md_seed();
 	long long end = 0;
 	int steps = MD_STEPS, mode = -1, i, rounds = 0, bad = 0;
 
-	for (i = 1; i + 1 < argc; i += 2) {
+	for (i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : "0";
+
+		if (!strcmp(argv[i], "--hand-keeps-next")) {
+			md_hand_keeps_next = 1;
+			continue;
+		}
 		if (!strcmp(argv[i], "--seed"))
-			seed = strtoull(argv[i + 1], NULL, 0);
+			seed = strtoull(v, NULL, 0);
 		else if (!strcmp(argv[i], "--steps"))
-			steps = atoi(argv[i + 1]);
+			steps = atoi(v);
 		else if (!strcmp(argv[i], "--mode"))
-			mode = atoi(argv[i + 1]);
+			mode = atoi(v);
 		else if (!strcmp(argv[i], "--secs"))
-			end = qd_now_ns() + atoll(argv[i + 1]) * 1000000000LL;
+			end = qd_now_ns() + atoll(v) * 1000000000LL;
+		i++;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("TAP version 13\n1..1\n");

@@ -82,6 +82,12 @@ struct dm {
 	unsigned long long seq;
 	int		held;		/* elements in queues now */
 	int		overflow;	/* a fixed bound was hit: the run stops */
+	/*
+	 * A diagnostic switch, not the semantics: an element handed to a pop
+	 * waiting on a merge leaves next alone (to look past that difference
+	 * for others; derived --hand-keeps-next).
+	 */
+	int		hand_keeps_next;
 	/* elements the model freed (closes), for the driver to release */
 	int		freed[DM_MAXE];
 	int		nfreed;
@@ -226,7 +232,7 @@ static inline void dm_deliver(struct dm *m, int qi, int e, int in)
 		p = q->pend[0];
 		memmove(&q->pend[0], &q->pend[1], (q->npend - 1) * sizeof(int));
 		q->npend--;
-		if (q->kind == DM_MERGE)
+		if (q->kind == DM_MERGE && !m->hand_keeps_next)
 			q->next = 1 - in;
 		m->e[e].q = -1;
 		dm_pop_done(m, p, dm_elem_bytes(&m->e[e]), e);
@@ -365,6 +371,9 @@ static inline int dm_derive(struct dm *m, int kind, int src, int src2,
 	}
 	if (level > QD_DERIVE_MAX_LEVEL)
 		return -EINVAL;
+	/* a source that ended (open, its own sources gone) feeds nobody */
+	if (!dm_alive(&m->q[src]) || (kind == DM_MERGE && !dm_alive(&m->q[src2])))
+		return -EPIPE;
 	if (m->q[src].nder >= DM_MAXDER ||
 	    (kind == DM_MERGE && m->q[src2].nder >= DM_MAXDER)) {
 		m->overflow = 1;
