@@ -216,6 +216,9 @@ static void qd_dnode_hand(struct qd_dnode *dn, u8 input, struct qd_kelem *elem,
 	}
 	pop = list_first_entry(&dn->pops, struct qd_op, node);
 	dn->popped++;
+	/* A merge's turn passes as if the pop had taken it from the list. */
+	if (dn->kind == QD_DERIVE_MERGE)
+		dn->next = !input;
 	if (qd_derive_multishot(pop)) {
 		/* Delivered now; back of the line. */
 		list_move_tail(&pop->node, &dn->pops);
@@ -422,6 +425,7 @@ static int qd_dnode_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 			   u64 user_data)
 {
 	struct qd_dnode *dn = to_dnode(obj);
+	struct qd_object *src;
 	unsigned long flags;
 	struct qd_op *op;
 
@@ -434,10 +438,15 @@ static int qd_dnode_cancel(struct qd_object *obj, struct qd_ctx *ctx,
 	}
 	spin_unlock_irqrestore(&dn->lock, flags);
 
-	if (!op)
-		return -ENOENT;
-	qd_op_complete(op, -ECANCELED);
-	return 0;
+	if (op) {
+		qd_op_complete(op, -ECANCELED);
+		return 0;
+	}
+	/* A filter's push waits on its source (qd_dnode_push()). */
+	src = dn->links[0].src;
+	if (dn->kind == QD_DERIVE_FILTER && src->ops->cancel)
+		return src->ops->cancel(src, ctx, user_data);
+	return -ENOENT;
 }
 
 /*
@@ -492,14 +501,15 @@ static void qd_dnode_show(struct qd_object *obj, struct seq_file *m)
 	struct qd_dnode *dn = to_dnode(obj);
 	u32 held, pops, live;
 	u64 taken, popped;
+	unsigned long flags;
 
-	spin_lock_irq(&dn->lock);
+	spin_lock_irqsave_nested(&dn->lock, flags, dn->src.level);
 	held = qd_dnode_held(dn);
 	pops = dn->nr_pops;
 	taken = dn->taken;
 	popped = dn->popped;
 	live = dn->live;
-	spin_unlock_irq(&dn->lock);
+	spin_unlock_irqrestore(&dn->lock, flags);
 	seq_printf(m, "%d %s %u 0 %u 0 %llu %llu %s level=%u sources=%d",
 		   obj->qd, qd_derive_names[dn->kind], held, pops, taken,
 		   popped, dn->kind == QD_DERIVE_FILTER ? "push,pop" : "pop",
@@ -518,16 +528,17 @@ static struct qd_dsrc *qd_dnode_dsrc(struct qd_object *obj)
 static int qd_dnode_derive_link(struct qd_object *obj, struct qd_dlink *l)
 {
 	struct qd_dnode *dn = to_dnode(obj);
+	unsigned long flags;
 	int ret = 0;
 
-	spin_lock_irq(&dn->lock);
+	spin_lock_irqsave_nested(&dn->lock, flags, dn->src.level);
 	if (dn->closed)
 		ret = -EBADF;
 	else if (dn->src.gone)
 		ret = -EPIPE;
 	else
 		list_add_tail(&l->node, &dn->src.takers);
-	spin_unlock_irq(&dn->lock);
+	spin_unlock_irqrestore(&dn->lock, flags);
 	return ret;
 }
 
