@@ -1790,6 +1790,128 @@ TEST_F(derived, elements_in_derived_queues_freed_with_them)
 	munmap(buf2, REGION_BYTES);
 }
 
+/*
+ * A push to a filter waits on its full source like any push there (what the
+ * filter does not take stays on the source), and QD_OP_CANCEL through the
+ * filter finds it.
+ */
+TEST_F(derived, push_to_filter_waits_on_full_source_cancel_through_filter)
+{
+	struct qd_pred p = byte_is(0, QD_CMP_EQ, 1);
+	/* depth 2: a mapped queue of depth 1 has a ring of one slot, broken */
+	int q = dt_queue(&self->t, self->mapped, 2), f = dt_filter(&self->t, q, &p);
+	struct qd_seg segs[QD_SGA_MAX];
+	unsigned char b[4] = { 0, 0, 0, 0 };
+	__u64 o1, o2, up, uc, x, y, got;
+	struct qd_sqe s;
+	int n;
+
+	ASSERT_LE(0, f);
+	PUSH(q, 0, 4, &o1);
+	PUSH(q, 0, 4, &o2);			/* q is full */
+	PUSH(f, 1, 4, &x);			/* the filter's: no wait */
+	n = dt_elem(&self->t, b, 4, 1, segs);
+	up = self->t.ud++;
+	ASSERT_EQ(0, dt_submit(&self->t, qd_sqe_push(f, segs, n, up)));
+	EXPECT_TRUE(dt_pending(&self->t, up)) TH_LOG("a push to a full source did not wait");
+	s = (struct qd_sqe){ .opcode = QD_OP_CANCEL, .qd = f, .addr = up,
+			     .user_data = uc = self->t.ud++ };
+	ASSERT_EQ(0, dt_submit(&self->t, s));
+	DONE_WITH(up, -ECANCELED, ~0ULL);
+	DONE_WITH(uc, 0, ~0ULL);
+	/* again, and a pop of the source lets it in */
+	y = segs[0].offset;
+	up = self->t.ud++;
+	ASSERT_EQ(0, dt_submit(&self->t, qd_sqe_push(f, segs, n, up)));
+	EXPECT_TRUE(dt_pending(&self->t, up));
+	POP_IS(q, o1, 4);
+	DONE_WITH(up, 4, ~0ULL);
+	POP_IS(q, o2, 4);
+	POP_IS(q, y, 4);
+	POP_IS(f, x, 4);
+	(void)got;
+}
+
+/* A pool pop (QD_POP_POOL) on a derived queue is -EOPNOTSUPP. */
+TEST_F(derived, pool_pop_on_derived_queue_eopnotsupp)
+{
+	struct qd_key k = key_of(0, 1, 0, 0, 0);
+	int s = dt_sort(&self->t, self->q, &k);
+	struct qd_sqe pop;
+	struct qd_cqe c;
+	__u64 ud;
+
+	ASSERT_LE(0, s);
+	pop = qd_sqe_pop(s, ud = self->t.ud++);
+	pop.op_flags = QD_POP_POOL;
+	ASSERT_EQ(0, dt_submit(&self->t, pop));
+	ASSERT_EQ(0, dt_wait(&self->t, ud, &c, NULL, LONG_NS));
+	EXPECT_EQ(-EOPNOTSUPP, c.res);
+}
+
+/* The debugfs row of a derived queue of pid's first context, or "". */
+static void dt_debugfs_row(int qd, char *out, size_t len)
+{
+	char dirs[4][256], path[300], line[512];
+	FILE *f;
+	int n = qd_debugfs_ctx_dirs(getpid(), dirs, 4);
+
+	out[0] = 0;
+	if (n < 1)
+		return;
+	snprintf(path, sizeof(path), "%s/queues", dirs[0]);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (atoi(line) == qd && line[0] >= '0' && line[0] <= '9') {
+			snprintf(out, len, "%s", line);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* debugfs `queues`: a row per derived queue (kind, held, level, sources). */
+TEST_F(derived, debugfs_rows_and_proc_count)
+{
+	struct qd_pred p = byte_is(0, QD_CMP_EQ, 1);
+	struct qd_key k = key_of(0, 1, 0, 0, 0);
+	int b = NEWQ(), f = dt_filter(&self->t, self->q, &p), s = dt_sort(&self->t, f, &k);
+	int m = dt_merge(&self->t, self->q, b);
+	char row[512], want[128];
+	struct qd_proc base, now;
+	unsigned int i;
+
+	ASSERT_LE(0, m);
+	ASSERT_EQ(0, qd_debugfs_ready());
+	for (i = 0; i < 3; i++)
+		PUSH(self->q, 1, 4, NULL);	/* f, then s */
+	PUSH(b, 7, 4, NULL);			/* m */
+	dt_debugfs_row(s, row, sizeof(row));
+	snprintf(want, sizeof(want), "%d sort 3 ", s);
+	EXPECT_EQ(0, strncmp(row, want, strlen(want))) TH_LOG("row '%s'", row);
+	snprintf(want, sizeof(want), "level=2 sources=%d live=1", f);
+	EXPECT_NE(NULL, strstr(row, want)) TH_LOG("row '%s', want '%s'", row, want);
+	dt_debugfs_row(f, row, sizeof(row));
+	snprintf(want, sizeof(want), "%d filter 0 ", f);
+	EXPECT_EQ(0, strncmp(row, want, strlen(want))) TH_LOG("row '%s'", row);
+	dt_debugfs_row(m, row, sizeof(row));
+	snprintf(want, sizeof(want), "level=1 sources=%d,%d live=2", self->q, b);
+	EXPECT_NE(NULL, strstr(row, want)) TH_LOG("row '%s', want '%s'", row, want);
+	snprintf(want, sizeof(want), "%d merge 1 ", m);
+	EXPECT_EQ(0, strncmp(row, want, strlen(want))) TH_LOG("row '%s'", row);
+	ASSERT_EQ(0, qd_proc_read(&base));
+	ASSERT_EQ(0, dt_close(&self->t, b));
+	dt_debugfs_row(m, row, sizeof(row));
+	EXPECT_NE(NULL, strstr(row, "live=1")) TH_LOG("row '%s'", row);
+	ASSERT_EQ(0, dt_close(&self->t, s));
+	ASSERT_EQ(0, qd_proc_read(&now));
+	EXPECT_EQ(base.derived - 1, now.derived);
+	dt_debugfs_row(s, row, sizeof(row));
+	EXPECT_EQ(0, (int)strlen(row)) TH_LOG("row '%s' after close", row);
+}
+
 /* Elements in derived queues are bounded by the element budget, not a depth. */
 TEST_F(derived, derived_queue_not_bounded_by_source_depth)
 {
