@@ -867,7 +867,7 @@ struct fz_counters {
 	unsigned long long copies;	/* pops served by a copy (QD_CQE_F_COPIED) */
 	unsigned long long shared_mapped;	/* share rounds on a shared mapped queue */
 	unsigned long long binds;	/* QD_IOC_QUEUE_BIND (bind or lookup) */
-	unsigned long long derived;	/* derived queues made by random ioctls */
+	unsigned long long derived;	/* derived queues made */
 };
 
 static struct fz_counters *fz_cnt;
@@ -1870,8 +1870,14 @@ static void fz_random_ioctl(struct fz_worker *w, unsigned long long *rng,
 	ret = fz_ioctl(fd, cmd, arg);
 	if (ret >= 0 && arg == buf && cmd == QD_IOC_QUEUE)
 		fz_note_qd(w, ((struct qd_queue_create *)buf)->qd);
-	if (cmd == QD_IOC_DERIVE && arg == buf) {
-		if (!fz_derive_allowed(ret))
+	if (cmd == QD_IOC_DERIVE && arg == buf && c) {
+		/*
+		 * Checked on a context's set-up fd (a fresh one may not be; a
+		 * context's fd closed under us is /dev/null: -ENOTTY).
+		 */
+		if (!fz_derive_allowed(ret) &&
+		    !(ret == -ENOTTY && (__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED) ||
+					 !fz_is_qd(fd))))
 			fz_violation("QD_IOC_DERIVE kind %u src %d src2 %d: %d",
 				     ((struct qd_derive *)buf)->kind,
 				     ((struct qd_derive *)buf)->src,
@@ -1940,6 +1946,35 @@ struct fz_mem {
 	int	kind;		/* 0 anon, 1 shmem, 2 read-only, 3 file-backed private */
 };
 
+/*
+ * A derived queue over c's queues (a random spec, mostly valid): 0 and its
+ * qd, or the kernel's refusal, which must be one of the allowed ones.
+ */
+static int fz_derive(struct fz_worker *w, unsigned long long *rng, int fd,
+		     struct fz_ctx *c, int *qd)
+{
+	struct qd_derive d;
+	int src[3], ret;
+
+	src[0] = fz_pick_qd(w, rng, c);
+	src[1] = fz_pick_qd(w, rng, c);
+	src[2] = fz_pick_qd(w, rng, c);
+	fz_derive_spec(rng, &d, src, 3);
+	/* its pushes and pops may end -EOPNOTSUPP, -EPIPE from now on */
+	__atomic_store_n(&c->derived, 1, __ATOMIC_RELAXED);
+	ret = fz_ioctl(fd, QD_IOC_DERIVE, &d);
+	/* (a context's fd closed under us is /dev/null: -ENOTTY) */
+	if (!fz_derive_allowed(ret) && !(ret == -ENOTTY && !fz_is_qd(fd)))
+		fz_violation("QD_IOC_DERIVE kind %u src %d src2 %d: %d", d.kind, d.src,
+			     d.src2, ret);
+	if (ret)
+		return ret;
+	FZ_ADD(derived, 1);
+	fz_note_qd(w, d.qd);
+	*qd = d.qd;
+	return 0;
+}
+
 static void fz_control_step(struct fz_worker *w, unsigned long long *rng,
 			    struct fz_mem *pool, int npool)
 {
@@ -1981,8 +2016,12 @@ static void fz_control_step(struct fz_worker *w, unsigned long long *rng,
 			  fz_r(rng) % 300;
 
 		fz_ioctl(fd, QD_IOC_UNREGISTER, &v);
-	} else if (p < 70) {	/* a new queue in place of an old one */
-		if (!fz_queue(w, fd, fz_pct(rng) < 10 ? 0 : 1 + fz_r(rng) % 16, &qd)) {
+	} else if (p < 70) {	/* a new queue (a derived one now and then) for an old one */
+		if (fz_pct(rng) < 30)
+			ret = fz_derive(w, rng, fd, c, &qd);
+		else
+			ret = fz_queue(w, fd, fz_pct(rng) < 10 ? 0 : 1 + fz_r(rng) % 16, &qd);
+		if (!ret) {
 			qd = __atomic_exchange_n(&c->qds[fz_r(rng) % FZ_NQ], qd,
 						 __ATOMIC_RELAXED);
 			if (fz_pct(rng) < 80)
@@ -4209,7 +4248,7 @@ static void fz_summary(const struct fz_result *r)
 	       c->rounds, c->rings, c->skips, c->multishots, c->cancels, c->wakes,
 	       c->mq_user, c->scribbles, c->importers, c->imports, c->importer_kills,
 	       c->copies, c->shared_mapped, c->binds);
-	fz_say("# fuzz: %llu derived queues made by random ioctls", c->derived);
+	fz_say("# fuzz: %llu derived queues made (control threads, random ioctls)", c->derived);
 	fz_say("# fuzz: %llu violations", r->violations);
 }
 
