@@ -2300,8 +2300,14 @@ TEST_F(derived, process_exit_or_kill_with_full_derived_queues_leaves_nothing)
 #define MD_HELD		150		/* elements held before pops are favoured */
 #define MD_LOG		48
 
-/* How memory queues are made: libqd's mapped ones, plain ones, or both. */
-enum { MD_MAPPED, MD_PLAIN, MD_MIXED };
+/*
+ * How memory queues are made: libqd's mapped ones, plain ones, or both;
+ * MD_FN: the callback forms (qd_filter_fn, qd_sort_fn) on memory queues
+ * of both kinds, made before the first push, pushes to the memory queues
+ * only, closes at the end (libqd routes when a pop waits: the same answers
+ * as at arrival only in such runs).
+ */
+enum { MD_MAPPED, MD_PLAIN, MD_MIXED, MD_FN };
 
 struct md {
 	struct dm		m;
@@ -2321,6 +2327,11 @@ struct md {
 	/* what the run did */
 	unsigned int		pushes, pops, pending, derives, closes, refused;
 	unsigned int		matched, popped;
+	/* MD_FN: the argument of each queue's callback */
+	struct md_fnarg {
+		struct md	*d;
+		int		qi;
+	}			fnarg[DM_MAXQ];
 };
 
 static unsigned long long md_r(struct md *d)
@@ -2450,7 +2461,8 @@ static int md_new_memq(struct md *d)
 
 	if (qi < 0)
 		return md_fail(d, "model: too many queues");
-	plain = d->mode == MD_PLAIN || (d->mode == MD_MIXED && md_pct(d) < 50);
+	plain = d->mode == MD_PLAIN ||
+		((d->mode == MD_MIXED || d->mode == MD_FN) && md_pct(d) < 50);
 	if (plain)
 		setenv("QD_MEMQ_KERNEL", "1", 1);
 	ret = qd_queue(&d->qd[qi]);
@@ -2539,7 +2551,7 @@ static int md_push(struct md *d)
 	long long want;
 	int qi, e, ret;
 
-	i = md_pct(d);
+	i = d->mode == MD_FN ? 0 : md_pct(d);
 	qi = md_pick(d, 0, i < 70 ? DM_MEMQ : i < 95 ? DM_FILTER : -1);
 	if (qi < 0)
 		qi = md_pick(d, 0, DM_MEMQ);
@@ -2725,9 +2737,104 @@ static int md_close(struct md *d)
 	return 0;
 }
 
+/* An element's bytes as the model sees them. */
+static void md_flatten(const struct qd_sga *sga, struct dm_elem *e)
+{
+	unsigned int i, n;
+
+	memset(e, 0, sizeof(*e));
+	for (i = 0; i < sga->numsegs && i < QD_SGA_MAX; i++) {
+		n = sga->segs[i].len;
+		if (e->len + n > DM_ELEM_BYTES)
+			n = DM_ELEM_BYTES - e->len;
+		memcpy(e->b + e->len, sga->segs[i].buf, n);
+		e->len += n;
+	}
+}
+
+static bool md_fn_filter(const struct qd_sga *sga, void *arg)
+{
+	struct md_fnarg *a = arg;
+	struct dm_elem e;
+
+	md_flatten(sga, &e);
+	return dm_pred(&a->d->m.q[a->qi].pred, &e);
+}
+
+/* The key order without arrival: libqd keeps ties in arrival order. */
+static int md_fn_cmp(const struct qd_sga *x, const struct qd_sga *y, void *arg)
+{
+	struct md_fnarg *a = arg;
+	const struct qd_key *k = &a->d->m.q[a->qi].key;
+	struct dm_elem ex, ey;
+
+	md_flatten(x, &ex);
+	md_flatten(y, &ey);
+	ex.seq = ey.seq = 0;
+	if (dm_before(k, &ex, &ey))
+		return -1;
+	return dm_before(k, &ey, &ex) ? 1 : 0;
+}
+
+/* MD_FN: a callback filter or sort on a memq or on one of them. */
+static int md_derive_fn(struct md *d)
+{
+	int kind = md_pct(d) < 60 ? DM_FILTER : DM_SORT, src, want, ret, out = -1;
+	struct qd_pred p = { 0 };
+	struct qd_key k = { 0 };
+
+	src = md_pick(d, 1, -1);
+	if (src < 0 || d->m.q[src].nder >= DM_MAXDER - 1 || d->m.q[src].level >= 3)
+		return 0;
+	if (kind == DM_FILTER)
+		p = md_pred_make(d);
+	else
+		k = md_key_make(d);
+	want = dm_derive(&d->m, kind, src, -1, kind == DM_FILTER ? &p : NULL,
+			 kind == DM_SORT ? &k : NULL);
+	if (want < 0)
+		return md_fail(d, "model: derive %d", want);
+	d->fnarg[want].d = d;
+	d->fnarg[want].qi = want;
+	if (kind == DM_FILTER)
+		ret = qd_filter_fn(&out, d->qd[src], md_fn_filter, &d->fnarg[want]);
+	else
+		ret = qd_sort_fn(&out, d->qd[src], md_fn_cmp, &d->fnarg[want]);
+	md_say(d, "q%d = %s_fn of q%d: %d (qd %d)", want, md_kind(kind), src, ret, out);
+	if (ret)
+		return md_fail(d, "qd_%s_fn of q%d (qd %d): %d", md_kind(kind), src,
+			       d->qd[src], ret);
+	d->qd[want] = out;
+	d->derives++;
+	return 0;
+}
+
+/* MD_FN: two memqs and their callback queues first, then pushes and pops. */
+static int md_step_fn(struct md *d)
+{
+	unsigned int p = md_pct(d);
+	int i;
+
+	if (d->step == 0) {
+		for (i = 0; i < 2; i++)
+			if (md_new_memq(d))
+				return -1;
+		for (i = 2 + md_r(d) % 5; i; i--)
+			if (md_derive_fn(d))
+				return -1;
+		return 0;
+	}
+	if (d->m.held > MD_HELD && p < 50)
+		return md_pop(d);
+	return p < 55 ? md_push(d) : md_pop(d);
+}
+
 static int md_step(struct md *d)
 {
 	unsigned int p = md_pct(d);
+
+	if (d->mode == MD_FN)
+		return md_step_fn(d);
 
 	if (md_count(d, DM_MEMQ) < 2 || (p < 3 && md_count(d, DM_MEMQ) < 5))
 		return md_new_memq(d);
@@ -2899,7 +3006,7 @@ TEST_F_TIMEOUT(model, short_run_matches_the_kernel, 300)
 	int mode;
 
 	TH_LOG("seed %#llx (QD_DERIVED_SEED=%#llx reproduces)", seed, seed);
-	for (mode = MD_MAPPED; mode <= MD_MIXED; mode++)
+	for (mode = MD_MAPPED; mode <= MD_FN; mode++)
 		EXPECT_EQ(0, md_fork_run(seed + mode, 1500, mode));
 }
 
@@ -2942,7 +3049,7 @@ static int md_main(int argc, char **argv)
 
 		while (qd_now_ns() < end && !bad) {
 			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-			bad = md_fork_run(s, steps, mode < 0 ? rounds % 3 : mode);
+			bad = md_fork_run(s, steps, mode < 0 ? rounds % 4 : mode);
 			rounds++;
 		}
 	}
