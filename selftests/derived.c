@@ -2325,7 +2325,7 @@ struct md {
 	int			nlog;
 	char			err[512];
 	/* what the run did */
-	unsigned int		pushes, pops, pending, derives, closes, refused;
+	unsigned int		pushes, pops, pending, derives, closes, refused, cancels;
 	unsigned int		matched, popped;
 	/* MD_FN: the argument of each queue's callback */
 	struct md_fnarg {
@@ -2809,6 +2809,27 @@ static int md_derive_fn(struct md *d)
 	return 0;
 }
 
+/* qd_cancel() of a waiting pop: it ends -ECANCELED (checked with the rest). */
+static int md_cancel(struct md *d)
+{
+	int i, p = -1, n = 0, ret;
+
+	for (i = 0; i < d->nout; i++)
+		if (!d->m.p[d->out[i]].done && !(md_r(d) % ++n))
+			p = d->out[i];
+	if (p < 0)
+		return 0;
+	if (!dm_cancel(&d->m, p))
+		return md_fail(d, "model: pop p%d is not waiting", p);
+	md_say(d, "cancel p%d on q%d", p, d->m.p[p].q);
+	ret = qd_cancel(d->tok[p]);
+	if (ret)
+		return md_fail(d, "qd_cancel of p%d (q%d, qd %d): %d", p, d->m.p[p].q,
+			       d->qd[d->m.p[p].q], ret);
+	d->cancels++;
+	return 0;
+}
+
 /* MD_FN: two memqs and their callback queues first, then pushes and pops. */
 static int md_step_fn(struct md *d)
 {
@@ -2826,6 +2847,8 @@ static int md_step_fn(struct md *d)
 	}
 	if (d->m.held > MD_HELD && p < 50)
 		return md_pop(d);
+	if (p < 2)
+		return md_cancel(d);
 	return p < 55 ? md_push(d) : md_pop(d);
 }
 
@@ -2844,10 +2867,12 @@ static int md_step(struct md *d)
 		return md_push(d);
 	if (p < 75)
 		return md_pop(d);
-	if (p < 91)
+	if (p < 90)
 		return md_derive(d);
-	if (p < 92)
+	if (p < 91)
 		return md_derive_bad(d);
+	if (p < 93)
+		return md_cancel(d);
 	return md_close(d);
 }
 
@@ -2950,9 +2975,9 @@ static int md_child_run(unsigned long long seed, int steps, int mode)
 		       seed, d->step + 1, mode);
 	} else {
 		printf("# model: seed %#llx mode %d: %d steps: %u pushes (%u refused or failed), "
-		       "%u pops (%u waited), %u derives, %u closes, %u elements popped\n",
+		       "%u pops (%u waited, %u cancelled), %u derives, %u closes, %u elements popped\n",
 		       seed, mode, d->step, d->pushes, d->refused, d->pops, d->pending,
-		       d->derives, d->closes, d->popped);
+		       d->cancels, d->derives, d->closes, d->popped);
 	}
 	fflush(stdout);
 	free(d);

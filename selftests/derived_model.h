@@ -446,6 +446,23 @@ static inline int dm_pop(struct dm *m, int qi)
 	return p;
 }
 
+/* QD_OP_CANCEL of pop p: 1 if it was waiting (now -ECANCELED), else 0. */
+static inline int dm_cancel(struct dm *m, int p)
+{
+	struct dm_queue *q = &m->q[m->p[p].q];
+	int i;
+
+	for (i = 0; i < q->npend; i++) {
+		if (q->pend[i] != p)
+			continue;
+		memmove(&q->pend[i], &q->pend[i + 1], (q->npend - i - 1) * sizeof(int));
+		q->npend--;
+		dm_pop_done(m, p, -ECANCELED, -1);
+		return 1;
+	}
+	return 0;
+}
+
 static inline void dm_cancel_pops(struct dm *m, struct dm_queue *q)
 {
 	int i;
