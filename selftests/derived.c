@@ -17,11 +17,15 @@
  *
  * model: a reference model (derived_model.h) and the kernel, through
  * libqd's public API, driven by the same random sequence of pushes, pops,
- * derives and closes and compared after every step; seeded:
+ * cancels, derives and closes and compared after every step (modes: 0
+ * libqd's mapped queues, 1 plain ones, 2 both, 3 the callback forms
+ * qd_filter_fn/qd_sort_fn); seeded:
  *
- *   derived --seed N [--steps M]   one run (M steps, default 3000)
- *   derived --secs S [--seed N]    rounds of 3000 steps for S seconds
- *                                   (make fuzz), each round's seed printed
+ *   derived --seed N [--steps M] [--mode K]   one run (default 3000 steps,
+ *                                   mode 2)
+ *   derived --secs S [--seed N]    rounds of 3000 steps for S seconds, the
+ *                                   modes in turn (make fuzz), each round's
+ *                                   seed printed
  *   QD_DERIVED_SEED=N              the seed of the suite's short run
  */
 #include <pthread.h>
@@ -2298,7 +2302,7 @@ TEST_F(derived, process_exit_or_kill_with_full_derived_queues_leaves_nothing)
 #define MD_STEPS	3000		/* steps of a round */
 #define MD_PENDING	6		/* pops left pending at once, at most */
 #define MD_HELD		150		/* elements held before pops are favoured */
-#define MD_LOG		48
+#define MD_LOG		64
 
 /*
  * How memory queues are made: libqd's mapped ones, plain ones, or both;
@@ -2321,7 +2325,7 @@ struct md {
 	unsigned long long	rng;
 	int			mode;		/* MD_* */
 	int			step;
-	char			log[MD_LOG][128];
+	char			log[MD_LOG][160];
 	int			nlog;
 	char			err[512];
 	/* what the run did */
@@ -2333,6 +2337,14 @@ struct md {
 		int		qi;
 	}			fnarg[DM_MAXQ];
 };
+
+static unsigned long long xorshift_u(unsigned long long *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
 
 static unsigned long long md_r(struct md *d)
 {
@@ -2580,9 +2592,14 @@ static int md_push(struct md *d)
 		done += seglen[i];
 	}
 	want = dm_push(&d->m, qi, e);
-	md_say(d, "push e%d (%u B, %u segs, %02x %02x %02x %02x ..) to q%d %s (qd %d): model %lld",
-	       e, len, nsegs, b[0], len > 1 ? b[1] : 0, len > 2 ? b[2] : 0, len > 3 ? b[3] : 0,
-	       qi, md_kind(d->m.q[qi].kind), d->qd[qi], want);
+	{
+		char hex[3 * DM_ELEM_BYTES + 1];
+
+		for (i = 0; i < len; i++)
+			snprintf(hex + 3 * i, 4, "%02x ", b[i]);
+		md_say(d, "push e%d (%u B, %u segs: %s) to q%d %s (qd %d): model %lld", e, len,
+		       nsegs, hex, qi, md_kind(d->m.q[qi].kind), d->qd[qi], want);
+	}
 	ret = qd_push(&t, d->qd[qi], &d->sga[e]);
 	if (ret)
 		return md_fail(d, "qd_push to qd %d: %d", d->qd[qi], ret);
@@ -2899,6 +2916,17 @@ static void md_dump(struct md *d, FILE *f)
 				      q->live[j] ? "" : " (gone)");
 		if (q->kind == DM_MERGE)
 			n += snprintf(line + n, sizeof(line) - n, " next %d", q->next);
+		if (q->kind == DM_SORT)
+			n += snprintf(line + n, sizeof(line) - n, " key off %u w %u %s mask %#llx %s",
+				      q->key.field.off, q->key.field.width,
+				      q->key.field.flags ? "be" : "le",
+				      (unsigned long long)q->key.field.mask,
+				      q->key.flags ? "desc" : "asc");
+		if (q->kind == DM_FILTER)
+			n += snprintf(line + n, sizeof(line) - n, " pred %u terms, [0] off %u w %u cmp %u %#llx",
+				      q->pred.nterms, q->pred.terms[0].field.off,
+				      q->pred.terms[0].field.width, q->pred.terms[0].cmp,
+				      (unsigned long long)q->pred.terms[0].value);
 		for (j = 0; j < 2; j++) {
 			if (!q->l[j].n)
 				continue;
@@ -3033,6 +3061,186 @@ TEST_F_TIMEOUT(model, short_run_matches_the_kernel, 300)
 	TH_LOG("seed %#llx (QD_DERIVED_SEED=%#llx reproduces)", seed, seed);
 	for (mode = MD_MAPPED; mode <= MD_FN; mode++)
 		EXPECT_EQ(0, md_fork_run(seed + mode, 1500, mode));
+}
+
+/*
+ * Threads push to a memory queue while another makes and closes filters
+ * and sorts on it and pops from them; then every derived queue closes
+ * (giving back what it holds) and the queue is emptied: each element
+ * pushed came out exactly once.
+ */
+#define CC_PUSHERS	2
+#define CC_EACH		400		/* under the queue's depth in all */
+
+struct cc {
+	int		q;
+	int		stop;
+	unsigned char	seen[CC_PUSHERS * CC_EACH];
+	int		dup;		/* an element seen twice */
+	int		bad;		/* an element that was never pushed */
+	int		errors;
+	unsigned int	derived, closed, popped;
+	pthread_mutex_t	lock;
+};
+
+static void cc_take(struct cc *c, struct qd_sga *sga)
+{
+	unsigned int id = 0;
+
+	if (sga->numsegs == 1 && sga->segs[0].len == 8)
+		memcpy(&id, sga->segs[0].buf, sizeof(id));
+	pthread_mutex_lock(&c->lock);
+	if (sga->numsegs != 1 || sga->segs[0].len != 8 || id >= CC_PUSHERS * CC_EACH)
+		c->bad++;
+	else if (c->seen[id]++)
+		c->dup++;
+	pthread_mutex_unlock(&c->lock);
+	qd_sgafree(sga);
+}
+
+struct cc_pusher {
+	struct cc	*c;
+	unsigned int	first;
+};
+
+static void *cc_push(void *arg)
+{
+	struct cc_pusher *p = arg;
+	struct qd_result r;
+	unsigned int i;
+	qd_token_t t;
+
+	for (i = 0; i < CC_EACH; i++) {
+		struct qd_sga sga = qd_sgaalloc(8);
+		unsigned int id = p->first + i;
+
+		if (!sga.numsegs) {
+			__atomic_fetch_add(&p->c->errors, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		memcpy(sga.segs[0].buf, &id, sizeof(id));
+		memset((char *)sga.segs[0].buf + 4, (int)(id * 7), 4);
+		if (qd_push(&t, p->c->q, &sga) || qd_wait(&r, t, NULL) || r.ret != 8)
+			__atomic_fetch_add(&p->c->errors, 1, __ATOMIC_RELAXED);
+		if (i % 4 == 0)
+			sched_yield();	/* let the deriver in between */
+	}
+	return NULL;
+}
+
+/* A pop of qd that takes what is there now: 1 (taken), 0, or -1. */
+static int cc_pop_now(struct cc *c, int qd)
+{
+	static const struct timespec zero = { 0, 0 };
+	struct qd_result r;
+	qd_token_t t;
+	int ret;
+
+	if (qd_pop(&t, qd))
+		return -1;
+	ret = qd_wait(&r, t, &zero);
+	if (ret == -ETIMEDOUT) {
+		qd_cancel(t);
+		ret = qd_wait(&r, t, NULL);
+		if (ret)
+			return -1;
+		if (r.ret == -ECANCELED)
+			return 0;
+	} else if (ret) {
+		return -1;
+	}
+	if (r.ret < 0)
+		return r.ret == -EPIPE ? 0 : -1;
+	cc_take(c, &r.value.sga);
+	return 1;
+}
+
+static void *cc_derive(void *arg)
+{
+	struct cc *c = arg;
+	unsigned long long rng = 0x2545f4914f6cdd1dULL;
+	int d[4] = { -1, -1, -1, -1 }, i, ret, n;
+
+	/* until the pushers are done, and at least 400 steps */
+	for (n = 0; n < 400 || !__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE); n++) {
+		i = xorshift_u(&rng) % 4;
+		if (d[i] >= 0 && xorshift_u(&rng) % 2) {
+			ret = cc_pop_now(c, d[i]);
+			if (ret < 0)
+				__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+			c->popped += ret > 0;
+			continue;
+		}
+		if (d[i] >= 0) {
+			if (qd_close(d[i]))
+				__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+			d[i] = -1;
+			c->closed++;
+			continue;
+		}
+		if (xorshift_u(&rng) % 2) {
+			struct qd_pred p = byte_is(0, QD_CMP_LT, xorshift_u(&rng) % 256);
+
+			ret = qd_filter(&d[i], c->q, &p);
+		} else {
+			struct qd_key k = key_of(4, 4, 0, 0, 0);
+
+			ret = qd_sort(&d[i], c->q, &k);
+		}
+		if (ret) {
+			d[i] = -1;
+			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+		}
+		c->derived++;
+	}
+	for (i = 0; i < 4; i++)
+		if (d[i] >= 0 && qd_close(d[i]))
+			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(model, concurrent_pushes_derives_closes_lose_nothing, 300)
+{
+	struct cc *c = calloc(1, sizeof(*c));
+	struct cc_pusher p[CC_PUSHERS];
+	pthread_t tp[CC_PUSHERS], td;
+	unsigned int i, left = 0;
+	int mode, ret;
+
+	ASSERT_NE(NULL, c);
+	for (mode = 0; mode < 2; mode++) {	/* a mapped queue, a plain one */
+		memset(c, 0, sizeof(*c));
+		pthread_mutex_init(&c->lock, NULL);
+		if (mode)
+			setenv("QD_MEMQ_KERNEL", "1", 1);
+		ASSERT_EQ(0, qd_queue(&c->q));
+		unsetenv("QD_MEMQ_KERNEL");
+		ASSERT_EQ(0, pthread_create(&td, NULL, cc_derive, c));
+		for (i = 0; i < CC_PUSHERS; i++) {
+			p[i].c = c;
+			p[i].first = i * CC_EACH;
+			ASSERT_EQ(0, pthread_create(&tp[i], NULL, cc_push, &p[i]));
+		}
+		for (i = 0; i < CC_PUSHERS; i++)
+			pthread_join(tp[i], NULL);
+		__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(td, NULL);
+		/* everything is back on the queue now: empty it */
+		while ((ret = cc_pop_now(c, c->q)) > 0)
+			;
+		EXPECT_EQ(0, ret);
+		for (i = 0, left = 0; i < CC_PUSHERS * CC_EACH; i++)
+			left += !c->seen[i];
+		TH_LOG("%s queue: %u derived queues made, %u closed, %u elements popped from them",
+		       mode ? "plain" : "mapped", c->derived, c->closed, c->popped);
+		EXPECT_EQ(0, c->errors);
+		EXPECT_EQ(0, c->dup);
+		EXPECT_EQ(0, c->bad);
+		EXPECT_EQ(0u, left) TH_LOG("%u elements lost", left);
+		EXPECT_LT(0u, c->derived);
+		EXPECT_EQ(0, qd_close(c->q));
+	}
+	free(c);
 }
 
 /*
