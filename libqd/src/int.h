@@ -3,6 +3,7 @@
  * libqd's private state: the process's one context and its rings.
  *
  * Locks, always taken in this order:
+ *   dfn_lock    callback-derived queues and their callbacks (derive_fn.c)
  *   init_lock   setting the context up, adding rings, handing them to
  *               threads (setup.c, rings.c, thread.c)
  *   ring lock   one ring's SQ tail, CQ head and token slots (rings.h);
@@ -200,6 +201,56 @@ void qd__next_free(struct qd_ring *r);
 
 /* wait.c: empty r's CQ into its slots; r->lock held. */
 int qd__ring_reap(struct qd_ring *r);
+
+/*
+ * derive_fn.c: callback-derived queues (qd_filter_fn(), qd_sort_fn()).
+ * An element libqd popped from a family's source, held for a pop.
+ */
+struct qd_delem {
+	struct qd_delem		*next;
+	int64_t			ret;
+	struct qd_sga		sga;
+};
+#define QD_DFN_NOT	1	/* not a qd of a callback-derived family */
+/* Whether any family exists (one load): the hooks cost nothing before. */
+extern uint32_t qd__dfn_nodes;
+static inline int qd__dfn_active(void)
+{
+	return !!__atomic_load_n(&qd__dfn_nodes, __ATOMIC_ACQUIRE);
+}
+/* What qd is: 0 (nothing of ours), a root (a source), a derived queue. */
+#define QD_DFN_ROOT	1
+#define QD_DFN_DERIVED	2
+int qd__dfn_is(int qd);
+/* qd_pop() on a family's qd: 0, -errno, or QD_DFN_NOT. */
+int qd__dfn_pop(qd_token_t *qt_out, int qd);
+/* Where a push to qd goes: 0 (*target), -EOPNOTSUPP (a sort), -EPIPE. */
+int qd__dfn_push_target(int qd, int *target);
+/* qd_cancel() of the pending dfn pop qt on qd. */
+int qd__dfn_cancel(qd_token_t qt, int qd);
+/*
+ * qd_close(): a derived queue is closed here (0 or -errno); for a root
+ * or any other qd QD_DFN_NOT, and *pump the root's pop, if one was
+ * outstanding, for the caller to reap after closing the qd.
+ */
+int qd__dfn_close(int qd, qd_token_t *pump);
+/* The waits: start the pumps that are wanted; their tokens (up to max). */
+int qd__dfn_pumps(qd_token_t *out, int max);
+/* A pump's result, taken by a wait: route it (held for the next serve). */
+void qd__dfn_pumped(qd_token_t qt, const struct qd_result *qr);
+/* Pending pops take what their queues hold: how many did. */
+int qd__dfn_serve(void);
+/* The calling thread enters (1) or leaves (0) a wait for dfn pops. */
+void qd__dfn_waiting(int on);
+void qd__dfn_forget_all(void);
+/*
+ * submit.c: a pop straight to the kernel (no lazy form, no interception),
+ * its slot hidden from qd_wait_next() (qd__hidden, set while it is made).
+ */
+extern __thread uint8_t qd__hidden;
+int qd__pop_raw(qd_token_t *qt_out, int qd);
+/* submit.c: a NOP without a token into r's SQ, submitted: its CQE wakes. */
+void qd__ring_nop(struct qd_ring *r);
 
 /* alloc.c */
 int qd__alloc_translate(const struct qd_sga *sga, struct qd_seg *segs);

@@ -201,8 +201,11 @@ int qd__mq_push(struct qd_mq *m, const struct qd_seg *segs, unsigned int n,
 {
 	struct qd_seg bsegs[QD_SGA_MAX];
 
-	/* Pushes parked in the kernel go first. */
-	if (qd__mq_waiters(m) & QD_MQ_PUSH_WAITERS)
+	/*
+	 * Pushes parked in the kernel go first; while the queue has derived
+	 * queues every arrival goes through the kernel, which routes it.
+	 */
+	if (qd__mq_waiters(m) & (QD_MQ_PUSH_WAITERS | QD_MQ_PUSH_KERNEL))
 		return -EAGAIN;
 	if (m->shared) {
 		if (n > QD_SGA_MAX || mq_to_bindings(m, segs, n, bsegs))

@@ -139,7 +139,8 @@ void qd__mq_forget_all(void);
 
 /*
  * Push through the ring: 0 (and *wake if parked pops must be woken), or
- * -EAGAIN when the kernel must take it (ring full, pushes parked).
+ * -EAGAIN when the kernel must take it (ring full, pushes parked, or
+ * QD_MQ_PUSH_KERNEL: the queue has derived queues, which the kernel feeds).
  */
 int qd__mq_push(struct qd_mq *m, const struct qd_seg *segs, unsigned int n,
 		int *wake);

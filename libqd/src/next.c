@@ -19,7 +19,7 @@ void qd__next_note(struct qd_ring *r, struct qd_slot *s)
 	uint64_t *n;
 
 	/* qd_open() waits for its OPEN itself: never anyone else's result. */
-	if (s->op == QD_OP_OPEN)
+	if (s->op == QD_OP_OPEN || s->hidden)
 		return;
 	if (r->next_n == r->next_cap) {
 		cap = r->next_cap ? 2 * r->next_cap : 64;

@@ -82,6 +82,8 @@ struct qd_ring {
 	struct qd_lazyq		*lazyq;
 	uint32_t		nlazyq;
 	uint32_t		nlazy;
+	/* pops of callback-derived families pending here (derive_fn.c) */
+	uint32_t		ndfn;
 	/*
 	 * qd_wait_next() (next.c): the tokens of this ring's results in the
 	 * order they came (one per result of a multishot pop), kept from the

@@ -165,6 +165,7 @@ static void atfork_child(void)
 	qd__mq_forget_all();
 	qd__sock_forget_all();
 	qd__file_forget_all();
+	qd__dfn_forget_all();
 	qd__pool_forget();
 	memset(&qd__cnt, 0, sizeof(qd__cnt));
 

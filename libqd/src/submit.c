@@ -133,6 +133,7 @@ static int submit_op(struct qd_ring *r, qd_token_t *qt_out,
 		s->op = sqe.opcode;
 		s->qd = sqe.qd;
 		s->multishot = !!(sqe.op_flags & QD_POP_MULTISHOT);
+		s->hidden = qd__hidden;
 		if (sga) {
 			s->nsegs = (uint8_t)sga->numsegs;
 			memcpy(s->usegs, sga->segs,
@@ -192,6 +193,7 @@ int qd__submit_ext(qd_token_t *qt_out, const struct qd_sqe *tmpl,
 	s->qd = sqe.qd;
 	s->multishot = !!(sqe.op_flags & QD_POP_MULTISHOT);
 	s->sockbuf = (uint8_t)own_buf;
+	s->hidden = qd__hidden;
 	if (sga) {
 		s->nsegs = (uint8_t)sga->numsegs;
 		memcpy(s->usegs, sga->segs,
@@ -544,6 +546,12 @@ static int push(qd_token_t *qt_out, int qd, const struct qd_sga *sga)
 	ret = qd__ring_mine(&r);
 	if (ret)
 		return ret;
+	/* A push to a callback filter goes to its source. */
+	if (qd__dfn_active()) {
+		ret = qd__dfn_push_target(qd, &qd);
+		if (ret)
+			return ret;
+	}
 	/*
 	 * A socket or a file keeps no buffers: a forget push could neither
 	 * give them back nor say when the caller may reuse them.
@@ -594,6 +602,14 @@ static int pop(qd_token_t *qt_out, int qd, uint32_t op_flags)
 	if ((op_flags & QD_POP_MULTISHOT) &&
 	    !(qd__ctx.features & QD_FEAT_MULTISHOT))
 		return -EOPNOTSUPP;
+	/* libqd serves the pops of a callback-derived family (derive_fn.c). */
+	if (qd__dfn_active()) {
+		if (op_flags && qd__dfn_is(qd))
+			return -EOPNOTSUPP;
+		ret = op_flags ? QD_DFN_NOT : qd__dfn_pop(qt_out, qd);
+		if (ret != QD_DFN_NOT)
+			return ret;
+	}
 	if (!op_flags && qd__sock_kind(qd))
 		return qd__sock_pop(qt_out, qd, 0);
 	/* A storage pop reads into a buffer; no multishot form. */
@@ -631,8 +647,9 @@ int qd_pop_into(qd_token_t *qt_out, int qd, const struct qd_sga *buf)
 	/*
 	 * A mapped queue's elements are this process's: no copy to make
 	 * (a shared one's may not be: the kernel pops it, with the buffer).
+	 * A callback-derived family's were popped already.
 	 */
-	if (qd__mq_get(qd) && !qd__mq_get(qd)->shared)
+	if ((qd__mq_get(qd) && !qd__mq_get(qd)->shared) || qd__dfn_is(qd))
 		return pop(qt_out, qd, 0);
 	ret = qd__alloc_translate(buf, segs);
 	if (ret)
@@ -644,6 +661,8 @@ int qd_pop_into(qd_token_t *qt_out, int qd, const struct qd_sga *buf)
 
 int qd_pop_multi(qd_token_t *qt_out, int qd)
 {
+	if (qd__dfn_is(qd))
+		return -EOPNOTSUPP;
 	if (qt_out && qd__sock_kind(qd))
 		return qd__sock_pop_multi(qt_out, qd);
 	return pop(qt_out, qd, QD_POP_MULTISHOT);
@@ -654,7 +673,7 @@ int qd_cancel(qd_token_t qt)
 	struct qd_sqe sqe = { .opcode = QD_OP_CANCEL, .addr = qt };
 	struct qd_ring *r;
 	struct qd_slot *s;
-	int ret;
+	int ret, qd;
 
 	if (!qd_ready())
 		return -EINVAL;
@@ -667,7 +686,13 @@ int qd_cancel(qd_token_t qt)
 		ret = -EINVAL;
 	else if (s->op != QD_OP_POP)
 		ret = -EOPNOTSUPP;
-	else if (!(qd__ctx.features & QD_FEAT_MULTISHOT))
+	else if (s->dfn) {
+		/* libqd's own pop: it ends in derive_fn.c, no kernel. */
+		ret = s->state == QD_SLOT_DONE ? -EALREADY : 0;
+		qd = s->qd;
+		qd_unlock(&r->lock);
+		return ret ? ret : qd__dfn_cancel(qt, qd);
+	} else if (!(qd__ctx.features & QD_FEAT_MULTISHOT))
 		ret = -EOPNOTSUPP;
 	else if (s->state == QD_SLOT_DONE)
 		ret = -EALREADY;
@@ -714,12 +739,17 @@ int qd_queue(int *qd_out)
 
 int qd_close(int qd)
 {
+	struct qd_result qr;
+	qd_token_t pump;
 	struct qd_ring *r;
 	uint32_t i;
 	int ret;
 
 	ret = qd_get();
 	if (ret)
+		return ret;
+	ret = qd__dfn_close(qd, &pump);
+	if (ret != QD_DFN_NOT)
 		return ret;
 	/*
 	 * Operations queued for qd, in any thread's SQ, must reach the kernel
@@ -742,7 +772,49 @@ int qd_close(int qd)
 		qd__sock_set(qd, 0);
 		qd__file_set(qd, 0);
 	}
+	/*
+	 * The pop libqd kept on a closed family root: cancelled now, or it
+	 * brought an element first, which goes with the queue's (unless a
+	 * wait in another thread took it: that one drops it).
+	 */
+	if (pump && !qd_wait(&qr, pump, NULL))
+		qd__dfn_pumped(pump, &qr);
 	return ret;
+}
+
+__thread uint8_t qd__hidden;
+
+int qd__pop_raw(qd_token_t *qt_out, int qd)
+{
+	struct qd_ring *r;
+	int ret;
+
+	ret = qd__ring_mine(&r);
+	if (ret)
+		return ret;
+	/* libqd waits for it itself: qd_wait_next() must not return it. */
+	qd__hidden = 1;
+	if (qd__sock_kind(qd))
+		ret = qd__sock_pop(qt_out, qd, 0);
+	else if (qd__file_is(qd))
+		ret = qd__file_pop(qt_out, qd, NULL, 0, 0);
+	else
+		ret = pop_kernel(r, qt_out, qd, 0);
+	qd__hidden = 0;
+	return ret;
+}
+
+void qd__ring_nop(struct qd_ring *r)
+{
+	struct qd_sqe sqe = { .opcode = QD_OP_NOP };
+
+	qd_lock(&r->lock);
+	if (sq_add(r, &sqe, NULL)) {
+		qd_unlock(&r->lock);
+		return;
+	}
+	qd_unlock(&r->lock);
+	qd__ring_submit(r);
 }
 
 int qd_submit(void)

@@ -53,6 +53,8 @@ struct qd_slot {
 	uint8_t		lazy;		/* a mapped-queue pop still in user space */
 	uint8_t		sockbuf;	/* POP: QD_SOCKBUF_* (int.h), or 0 */
 	uint8_t		cqe_flags;	/* the final CQE's QD_CQE_F_* */
+	uint8_t		dfn;		/* a pop of a callback-derived family */
+	uint8_t		hidden;		/* libqd's own: not for qd_wait_next() */
 	int32_t		qd;
 	int64_t		res;
 	/* POP: the element popped */
@@ -64,6 +66,8 @@ struct qd_slot {
 	/* MULTISHOT: results not yet waited for, oldest first */
 	struct qd_shot	*shots;
 	struct qd_shot	**shots_tail;
+	/* dfn: the element derive_fn.c gave it (struct qd_delem, int.h) */
+	struct qd_delem	*delem;
 };
 
 struct qd_slots {
@@ -145,6 +149,9 @@ static inline struct qd_slot *qd__slot_alloc(struct qd_slots *t)
 	s->lazy = 0;
 	s->sockbuf = 0;
 	s->cqe_flags = 0;
+	s->dfn = 0;
+	s->hidden = 0;
+	s->delem = NULL;
 	s->qd = -1;
 	s->res = 0;
 	s->shots = NULL;

@@ -39,6 +39,7 @@ struct qd_done {
 	uint8_t			sockbuf;	/* sockets: see sock_result() */
 	uint8_t			cqe_flags;
 	struct qd_cqe_addr	addr;
+	struct qd_delem		*delem;		/* a dfn pop's element */
 };
 
 static unsigned int cqe_nsegs(const struct qd_cqe *cqe)
@@ -175,6 +176,8 @@ static void take(struct qd_ring *r, struct qd_slot *s, struct qd_done *d)
 	d->qd = s->qd;
 	d->sockbuf = 0;
 	d->cqe_flags = 0;
+	d->delem = s->delem;
+	s->delem = NULL;
 	if (!s->multishot) {
 		d->res = s->res;
 		d->nsegs = s->nsegs;
@@ -288,6 +291,13 @@ static void fill_result(struct qd_result *qr, const struct qd_done *d,
 	qr->qd = d->qd;
 	qr->qt = qt;
 	qr->ret = d->res;
+	if (d->delem) {
+		/* Popped and resolved by derive_fn.c already. */
+		qr->value.sga = d->delem->sga;
+		qr->ret = d->delem->ret;
+		free(d->delem);
+		return;
+	}
 	if ((d->sockbuf || d->op >= QD_OP_ACCEPT || d->cqe_flags) &&
 	    sock_result(qr, d))
 		return;
@@ -517,6 +527,27 @@ static int wait_ring(struct qd_ring *r, const qd_token_t *qts, int n,
 	return ret;
 }
 
+/* Tokens of qts, all on rings of this context, into their distinct rings. */
+static int rings_of(const qd_token_t *qts, int n, struct qd_ring **rs)
+{
+	uint8_t seen[QD_MAX_RINGS / 8] = { 0 };
+	struct qd_ring *r;
+	int i, nr = 0;
+	uint32_t id;
+
+	for (i = 0; i < n; i++) {
+		id = qd_token_ring(qts[i]);
+		r = qd__ring_get(id);
+		if (!r)
+			return -EINVAL;
+		if (!(seen[id / 8] & (1U << (id % 8)))) {
+			seen[id / 8] |= 1U << (id % 8);
+			rs[nr++] = r;
+		}
+	}
+	return nr;
+}
+
 /* Submit, no wait, the rings of rs (queued[i] each) but skip: consumed. */
 static int submit_rings(struct qd_ring **rs, const uint32_t *queued, int nr,
 			struct qd_ring *skip)
@@ -673,6 +704,156 @@ static int wait_rings(struct qd_ring **rs, int nr, const qd_token_t *qts,
 	}
 }
 
+/* One wait as the caller asked: the first of qts, or r's next result. */
+static int wait_core(struct qd_ring **rs, int nr, const qd_token_t *qts,
+		     int n, int64_t at, int *idx, struct qd_done *d,
+		     uint64_t *next_qt)
+{
+	if (next_qt || nr == 1)
+		return wait_ring(rs[0], qts, n, at, 0, idx, d, next_qt);
+	return wait_rings(rs, nr, qts, n, at, idx, d);
+}
+
+/* Whether a pop of a callback-derived family among qts still waits. */
+static int dfn_pending(const qd_token_t *qts, int n, struct qd_ring *next_r)
+{
+	struct qd_ring *r;
+	struct qd_slot *s;
+	int i, ret = 0;
+
+	if (next_r)
+		return !!__atomic_load_n(&next_r->ndfn, __ATOMIC_RELAXED);
+	for (i = 0; i < n && !ret; i++) {
+		r = qd__ring_get(qd_token_ring(qts[i]));
+		if (!r)
+			continue;
+		qd_lock(&r->lock);
+		s = qd__slot_get(&r->slots, qts[i]);
+		ret = s && s->dfn && s->state == QD_SLOT_PENDING;
+		qd_unlock(&r->lock);
+	}
+	return ret;
+}
+
+#define QD_DFN_PUMPS	64
+#define QD_DFN_DRAIN	64
+
+/*
+ * Take a pump's result if one is there, and route it: 1 if one was,
+ * 0 if none, -EINVAL if another thread took one first (look again).
+ */
+static int dfn_pump_once(const qd_token_t *pumps, int np)
+{
+	struct qd_ring *prs[QD_MAX_RINGS];
+	struct qd_result qr;
+	struct qd_done d;
+	int nr, idx, ret;
+
+	nr = rings_of(pumps, np, prs);
+	if (nr < 0)
+		return nr;
+	ret = wait_core(prs, nr, pumps, np, 0, &idx, &d, NULL);
+	if (ret == -ETIMEDOUT)
+		return 0;
+	if (ret)
+		return ret;
+	fill_result(&qr, &d, pumps[idx]);
+	qd__dfn_pumped(pumps[idx], &qr);
+	return 1;
+}
+
+/* Hand everything a sleep depends on to the kernel: rs's and pumps' rings. */
+static void dfn_before_sleep(struct qd_ring **rs, int nr,
+			     const qd_token_t *pumps, int np)
+{
+	struct qd_ring *prs[QD_MAX_RINGS], *own;
+	int i, pnr;
+
+	/* Lazy pops are woken only once the kernel has them. */
+	for (i = 0; i < nr; i++) {
+		qd_lock(&rs[i]->lock);
+		if (rs[i]->nlazy)
+			qd__ring_convert_lazy(rs[i], 0);
+		qd_unlock(&rs[i]->lock);
+		qd__ring_submit(rs[i]);
+	}
+	qd__pool_stock_all();
+	own = qd__ring_mine_peek();
+	if (own)
+		qd__ring_submit(own);
+	pnr = rings_of(pumps, np, prs);
+	for (i = 0; i < pnr; i++)
+		qd__ring_submit(prs[i]);
+}
+
+/*
+ * A wait that involves pops of a callback-derived family (derive_fn.c):
+ * besides what it waits for, it keeps the families' sources pumped and
+ * routes what they bring, and it sleeps on the context's completion
+ * counter (with QD_FEAT_RINGS; else on ring 0, the only ring), which any
+ * completion bumps: a pump's, or the NOP a thread sends after completing
+ * a pop of another's here. Once no such pop is pending any more, the
+ * ordinary wait takes over.
+ */
+static int wait_dfn(struct qd_ring **rs, int nr, const qd_token_t *qts,
+		    int n, int64_t at, int *idx, struct qd_done *d,
+		    uint64_t *next_qt)
+{
+	qd_token_t pumps[QD_DFN_PUMPS];
+	struct qd_ring *sleep, *r0 = qd__ring_get(0);
+	int np, ret, routed = 0;
+	uint32_t seq, how;
+	int64_t rem;
+
+	qd__dfn_waiting(1);
+	for (;;) {
+		/* Read first: a completion after it ends the sleep below. */
+		if (qd__ctx.ctx_seq) {
+			how = QD_ENTER_CTX_SEQ;
+			seq = __atomic_load_n(qd__ctx.ctx_seq, __ATOMIC_ACQUIRE);
+		} else {
+			how = QD_ENTER_CQ_TAIL;
+			seq = qd_load_acquire(r0->cq.ktail);
+		}
+		ret = wait_core(rs, nr, qts, n, 0, idx, d, next_qt);
+		if (ret != -ETIMEDOUT)
+			break;
+		/*
+		 * Drain what the sources have now (a sort orders all of it)
+		 * before the pending pops take their elements; a bounded
+		 * drain, so a fast producer cannot keep them waiting.
+		 */
+		np = qd__dfn_pumps(pumps, QD_DFN_PUMPS);
+		ret = np && routed < QD_DFN_DRAIN ? dfn_pump_once(pumps, np) :
+						    0;
+		if (ret) {
+			routed += ret > 0;
+			continue;	/* routed one, or look again */
+		}
+		routed = 0;
+		if (qd__dfn_serve())
+			continue;
+		if (!dfn_pending(qts, n, next_qt ? rs[0] : NULL)) {
+			ret = wait_core(rs, nr, qts, n, at, idx, d, next_qt);
+			break;
+		}
+		rem = remaining(at);
+		if (!rem) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		dfn_before_sleep(rs, nr, pumps, np);
+		sleep = qd__ring_mine_peek();
+		if (!sleep || !qd__ctx.ctx_seq)
+			sleep = r0;
+		ret = enter_wait(sleep, 0, how, rem, seq);
+		if (ret < 0 && ret != -EINTR && ret != -ETIMEDOUT)
+			break;
+	}
+	qd__dfn_waiting(0);
+	return ret;
+}
+
 /*
  * The common case first: one token whose result is there or can be had
  * without sleeping (a push through a mapped queue, a pop served in user
@@ -754,7 +935,9 @@ static int wait_tokens(struct qd_result *qr, int *ready, const qd_token_t *qts,
 			rs[nr++] = r;
 		}
 	}
-	if (nr == 1)
+	if (qd__dfn_active() && dfn_pending(qts, n, NULL))
+		ret = wait_dfn(rs, nr, qts, n, at, &idx, &d, NULL);
+	else if (nr == 1)
 		ret = wait_ring(rs[0], qts, n, at, looked, &idx, &d, NULL);
 	else
 		ret = wait_rings(rs, nr, qts, n, at, &idx, &d);
@@ -872,7 +1055,10 @@ int qd_wait_next(struct qd_result *qrs_out, int max, int *n_out,
 	qd_lock(&r->lock);
 	qd__next_start(r);
 	qd_unlock(&r->lock);
-	ret = wait_ring(r, NULL, 0, at, 0, &idx, &d[0], &qt[0]);
+	if (qd__dfn_active() && dfn_pending(NULL, 0, r))
+		ret = wait_dfn(&r, 1, NULL, 0, at, &idx, &d[0], &qt[0]);
+	else
+		ret = wait_ring(r, NULL, 0, at, 0, &idx, &d[0], &qt[0]);
 	if (ret)
 		return ret;
 	if (max > QD_WAIT_MORE)

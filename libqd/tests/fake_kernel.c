@@ -29,6 +29,7 @@
 			 O_NOFOLLOW | O_CLOEXEC | O_LARGEFILE | O_NOCTTY)
 
 struct fake_config fake_cfg;
+struct qd_derive fake_derive_last;
 
 struct elem {
 	struct qd_seg	segs[QD_SGA_MAX];
@@ -1111,6 +1112,28 @@ static int do_close(struct ctx *c, int32_t qd)
 	return 0;
 }
 
+/*
+ * QD_IOC_DERIVE, with QD_FEAT_DERIVED only (else unknown, as to an older
+ * module): the request is kept for the test to read and the derived
+ * queue is a plain memory queue (the fake routes nothing).
+ */
+static int do_derive(struct ctx *c, struct qd_derive *d)
+{
+	struct qd_queue_create qc = { 0 };
+	int ret;
+
+	if (!(c->features & QD_FEAT_DERIVED))
+		return -ENOTTY;
+	fake_derive_last = *d;
+	if (!memq_get(c, d->src) ||
+	    (d->kind == QD_DERIVE_MERGE && !memq_get(c, d->src2)))
+		return -EBADF;
+	ret = do_queue(c, &qc);
+	if (!ret)
+		d->qd = qc.qd;
+	return ret;
+}
+
 int qd__sys_open(void)
 {
 	pthread_condattr_t attr;
@@ -1208,6 +1231,9 @@ int qd__sys_ioctl(int fd, unsigned long req, void *arg)
 		break;
 	case QD_IOC_CLOSE:
 		ret = do_close(c, *(int32_t *)arg);
+		break;
+	case QD_IOC_DERIVE:
+		ret = do_derive(c, arg);
 		break;
 	default:
 		ret = -ENOTTY;

@@ -45,6 +45,10 @@ struct fake_stats {
 /* Change before the process's first qd_init(). */
 extern struct fake_config fake_cfg;
 
+/* The last QD_IOC_DERIVE request (QD_FEAT_DERIVED in fake_cfg.features). */
+struct qd_derive;
+extern struct qd_derive fake_derive_last;
+
 void fake_stats(struct fake_stats *st);
 /*
  * QD_SETUP_SQPOLL's poller in this process's context: fake_sqpoll(1) puts
