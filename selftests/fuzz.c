@@ -81,6 +81,7 @@ static void sqe_one_cqe_only(struct qd_sqe *s)
 }
 
 #define NQ		4
+#define NDQ		8
 #define NREG		3
 #define REG_BYTES	(16 * 4096)
 #define MAX_SQES	(1 << 20)
@@ -91,6 +92,8 @@ struct fuzz {
 	char *mem[NREG];
 	unsigned int region[NREG];
 	int qds[NQ];			/* read by the submitter, changed by control */
+	int derive;			/* the derive test: dqs are targets too */
+	int dqs[NDQ];			/* its derived queues, -1: none */
 	unsigned char *seen;		/* CQEs per user_data */
 	unsigned int made, reaped;
 	struct qd_seg segs[64][QD_SGA_MAX + 2];	/* per SQ slot, alive until consumed */
@@ -124,6 +127,9 @@ static void sqe_set_resv(struct qd_sqe *s, unsigned int word, __u32 v)
 static int pick_qd(struct fuzz *f)
 {
 	unsigned int i = rnd(f) % (NQ + 2);
+
+	if (f->derive && pct(f) < 40)
+		return __atomic_load_n(&f->dqs[rnd(f) % NDQ], __ATOMIC_RELAXED);
 
 	if (i == NQ)
 		return -1;
@@ -177,8 +183,80 @@ static void random_sqe(struct fuzz *f, struct qd_sqe *s, unsigned int slot)
 	sqe_one_cqe_only(s);
 }
 
+/*
+ * A struct qd_derive for QD_IOC_DERIVE (*d, zeroed first): mostly valid
+ * (sources from src[0..nsrc), a predicate or key of random fields), else
+ * with one rule broken, or random bytes. The kernel must answer a qd,
+ * -EINVAL, -EBADF, -EOPNOTSUPP, -EPIPE (a source that ended), or -ENOMEM
+ * or -EMFILE, whatever it is.
+ */
+static void fz_derive_spec(unsigned long long *rng, struct qd_derive *d,
+			   const int *src, unsigned int nsrc)
+{
+	unsigned int i, n, p = xorshift(rng) % 100;
+	static const __u8 widths[] = { 1, 2, 4, 8 };
+
+	memset(d, 0, sizeof(*d));
+	if (p < 8) {		/* random bytes */
+		for (i = 0; i < sizeof(*d); i++)
+			((unsigned char *)d)[i] = xorshift(rng);
+		if (xorshift(rng) % 2)
+			d->kind = 1 + xorshift(rng) % 3;
+		return;
+	}
+	d->kind = QD_DERIVE_FILTER + xorshift(rng) % 3;
+	d->src = src[xorshift(rng) % nsrc];
+	if (d->kind == QD_DERIVE_MERGE)
+		d->src2 = src[xorshift(rng) % nsrc];
+	if (d->kind == QD_DERIVE_FILTER) {
+		d->pred.nterms = 1 + xorshift(rng) % QD_PRED_MAX_TERMS;
+		for (i = 0; i < d->pred.nterms; i++) {
+			struct qd_pred_term *t = &d->pred.terms[i];
+			__u64 ones;
+
+			t->field.width = widths[xorshift(rng) % 4];
+			t->field.off = xorshift(rng) % (xorshift(rng) % 4 ? 64 : QD_FIELD_MAX_END - 7);
+			t->field.flags = xorshift(rng) % 2 ? QD_FIELD_BE : 0;
+			ones = t->field.width == 8 ? ~0ULL : (1ULL << (8 * t->field.width)) - 1;
+			t->field.mask = xorshift(rng) % 3 ? 0 : xorshift(rng) & ones;
+			t->cmp = QD_CMP_EQ + xorshift(rng) % 6;
+			t->value = xorshift(rng) & (t->field.mask ? t->field.mask : ones) &
+				   (xorshift(rng) % 2 ? 0xff : ~0ULL);
+		}
+	} else if (d->kind == QD_DERIVE_SORT) {
+		d->key.field.width = widths[xorshift(rng) % 4];
+		d->key.field.off = xorshift(rng) % 64;
+		d->key.field.flags = xorshift(rng) % 2 ? QD_FIELD_BE : 0;
+		d->key.flags = xorshift(rng) % 2 ? QD_KEY_DESC : 0;
+	}
+	if (p < 30) {		/* one rule broken, or a bit flipped anywhere */
+		n = xorshift(rng) % 6;
+		if (n == 0)
+			d->kind = xorshift(rng) % 8;
+		else if (n == 1)
+			d->flags = 1u << xorshift(rng) % 32;
+		else if (n == 2)
+			d->src2 = src[xorshift(rng) % nsrc];
+		else if (n == 3)
+			d->pred.terms[xorshift(rng) % QD_PRED_MAX_TERMS].cmp = xorshift(rng) % 9;
+		else if (n == 4)
+			d->src = xorshift(rng) % 2 ? -1 : 1000 + (int)(xorshift(rng) % 100);
+		else
+			((unsigned char *)d)[xorshift(rng) % sizeof(*d)] ^= 1 << xorshift(rng) % 8;
+	}
+}
+
+static int fz_derive_allowed(int ret)
+{
+	/* -EPIPE: a source that ended; -EMFILE: the qd limit */
+	return ret >= 0 || ret == -EINVAL || ret == -EBADF || ret == -EOPNOTSUPP ||
+	       ret == -EPIPE || ret == -ENOMEM || ret == -EMFILE;
+}
+
 /* The socket test: socket qds may be targets (sock_result_allowed()). */
 static int fz_sockets;
+/* The derive test: derived queues may be targets. */
+static int fz_derived;
 
 /* What an operation on a socket qd may end with (and ACCEPT's new qd). */
 static int sock_result_allowed(const struct qd_cqe *c)
@@ -200,6 +278,14 @@ static int result_allowed(const struct qd_cqe *c)
 {
 	if (fz_sockets)
 		return sock_result_allowed(c);
+	/*
+	 * A derived queue: a push to a merge or a sort (or a filter of one)
+	 * -EOPNOTSUPP, to a filter whose source is gone -EPIPE; a pop of an
+	 * ended one -EPIPE.
+	 */
+	if (fz_derived && (c->res == -EPIPE || c->res == -EOPNOTSUPP) &&
+	    (c->opcode == QD_OP_PUSH || c->opcode == QD_OP_POP))
+		return 1;
 	switch (c->res) {
 	case -EINVAL: case -EFAULT: case -EBADF: case -ECANCELED: case -ENOBUFS:
 		return 1;
@@ -270,6 +356,8 @@ static void fuzz_init(struct __test_metadata *_metadata, struct fuzz *f)
 	}
 	for (i = 0; i < NQ; i++)
 		ASSERT_EQ(0, qd_raw_queue(f->r.fd, 1 + rnd(f) % 8, &f->qds[i]));
+	for (i = 0; i < NDQ; i++)
+		f->dqs[i] = -1;
 	f->seen = calloc(MAX_SQES, 1);
 	ASSERT_NE(NULL, f->seen);
 }
@@ -337,6 +425,7 @@ static void fuzz_fini(struct __test_metadata *_metadata, struct fuzz *f)
 	EXPECT_EQ(0, s.inflight);
 	EXPECT_EQ(0, s.queues);
 	EXPECT_EQ(0, s.regions);
+	EXPECT_EQ(0, s.derived);
 }
 
 static unsigned int fuzz_sqes(void)
@@ -578,6 +667,96 @@ TEST_F_TIMEOUT(fuzz, random_socket_sqes_and_ioctls, 300)
 	EXPECT_EQ(0, qd_kv(QD_PROC_PATH, "sockets"));
 }
 
+/*
+ * Derived queues: random QD_IOC_DERIVE specifications (valid, one rule
+ * broken, random bytes; on memory queues, derived queues, sockets and bad
+ * qds) each get a qd or -EINVAL/-EBADF/-EOPNOTSUPP/-EPIPE; random SQEs then go to
+ * the memory queues and the derived queues alike (a push to a merge or a
+ * sort -EOPNOTSUPP, -EPIPE once sources are gone), which are closed and
+ * made again under them; one CQE per SQE, everything released at the end.
+ */
+TEST_F(fuzz, random_derive_specs_and_derived_queue_sqes)
+{
+	struct fuzz *f = self->f;
+	struct qd_raw *r = &f->r;
+	unsigned int n = fuzz_sqes() / 2, i, bad = 0, derives = 0, made = 0;
+	struct qd_socket_create sc = { .domain = AF_INET, .type = SOCK_DGRAM };
+	int src[NQ + NDQ + 3], ret, sock;
+
+	ASSERT_TRUE(!!(r->p.features & QD_FEAT_DERIVED));
+	ASSERT_EQ(0, qd_raw_ioctl(r->fd, QD_IOC_SOCKET, &sc));
+	sock = sc.qd;
+	fz_derived = 1;
+	f->derive = 1;
+	while (f->made < n) {
+		for (i = 0; i < 16 && f->made < n && qd_raw_sq_pending(r) < r->sq_entries; i++) {
+			struct qd_sqe s;
+
+			random_sqe(f, &s, *r->sq_tail);
+			if (qd_raw_queue_sqe(r, &s))
+				break;
+			f->made++;
+		}
+		ret = qd_raw_submit(r);
+		if (ret < 0 && ret != -ENOMEM) {
+			TH_LOG("enter: %d", ret);
+			bad++;
+			break;
+		}
+		bad += reap(f);
+		/* derive: on any of the queues, a socket, or a bad qd */
+		for (i = 0; i < 2; i++) {
+			struct qd_derive d;
+			unsigned int k = 0, j;
+
+			for (j = 0; j < NQ; j++)
+				src[k++] = f->qds[j];
+			for (j = 0; j < NDQ; j++)
+				src[k++] = f->dqs[j];
+			src[k++] = sock;
+			src[k++] = -1;
+			src[k++] = 999;
+			fz_derive_spec(&f->rng, &d, src, k);
+			ret = qd_raw_ioctl(r->fd, QD_IOC_DERIVE, &d);
+			derives++;
+			if (!fz_derive_allowed(ret)) {
+				TH_LOG("QD_IOC_DERIVE kind %u src %d src2 %d: %d", d.kind,
+				       d.src, d.src2, ret);
+				bad++;
+			}
+			if (ret >= 0) {
+				j = rnd(f) % NDQ;
+				made++;
+				if (f->dqs[j] >= 0)
+					qd_raw_close(r->fd, f->dqs[j]);
+				f->dqs[j] = d.qd;
+			}
+		}
+		/* a memory queue or a derived queue closed now and then */
+		if (pct(f) < 3) {
+			unsigned int q = rnd(f) % NQ;
+
+			qd_raw_close(r->fd, f->qds[q]);
+			ASSERT_EQ(0, qd_raw_queue(r->fd, 1 + rnd(f) % 8, &f->qds[q]));
+		} else if (pct(f) < 5) {
+			unsigned int q = rnd(f) % NDQ;
+
+			qd_raw_close(r->fd, f->dqs[q]);
+			f->dqs[q] = -1;
+		}
+	}
+	TH_LOG("%u derives, %u derived queues made, %u SQEs", derives, made, f->made);
+	EXPECT_EQ(0u, bad);
+	EXPECT_LT(0u, made);
+	for (i = 0; i < NDQ; i++)
+		qd_raw_close(r->fd, f->dqs[i]);
+	qd_raw_close(r->fd, sock);
+	EXPECT_EQ(0, fuzz_drain(f));
+	EXPECT_EQ(f->made, f->reaped);
+	fz_derived = 0;
+	fuzz_fini(_metadata, f);
+}
+
 /* Control ioctls race with submission from another thread. */
 struct racer {
 	struct fuzz *f;
@@ -688,6 +867,7 @@ struct fz_counters {
 	unsigned long long copies;	/* pops served by a copy (QD_CQE_F_COPIED) */
 	unsigned long long shared_mapped;	/* share rounds on a shared mapped queue */
 	unsigned long long binds;	/* QD_IOC_QUEUE_BIND (bind or lookup) */
+	unsigned long long derived;	/* derived queues made */
 };
 
 static struct fz_counters *fz_cnt;
@@ -822,6 +1002,7 @@ struct fz_ctx {
 	int		fd_closed;	/* fd is /dev/null now: the context's was closed */
 	int		qds[FZ_NQ];
 	unsigned long long regs[FZ_NREG];	/* id | pages << 16, 0: none */
+	int		derived;	/* QD_IOC_DERIVE tried: its results allowed */
 };
 
 struct fz_worker {
@@ -1020,6 +1201,7 @@ static void fz_ctx_open(struct fz_worker *w, unsigned long long *rng, struct fz_
 	c->made = c->reaped = 0;
 	c->head0 = qd_load_acquire(c->r.sq_head);
 	c->tainted = 0;
+	c->derived = 0;
 	c->sqpoll = !!(p.flags & QD_SETUP_SQPOLL);
 	n = 1 + fz_r(rng) % FZ_NREG;
 	for (i = 0; i < FZ_NREG; i++) {
@@ -1320,6 +1502,13 @@ static void fz_check_cqe(struct fz_ctx *c, const struct qd_cqe *q,
 		break;
 	case -EOPNOTSUPP:	/* a pool pop (QD_POP_POOL) on a memory queue */
 		ok = r->expect == FZ_EXP_ANY && r->op == QD_OP_POP;
+		/* a push to a merge or a sort */
+		ok |= __atomic_load_n(&c->derived, __ATOMIC_RELAXED) &&
+		      (r->op == QD_OP_PUSH || r->op == QD_OP_POP);
+		break;
+	case -EPIPE:		/* a derived queue whose sources are gone */
+		ok = __atomic_load_n(&c->derived, __ATOMIC_RELAXED) &&
+		     (r->op == QD_OP_PUSH || r->op == QD_OP_POP);
 		break;
 	default:
 		if (res < 0)
@@ -1526,7 +1715,7 @@ static const unsigned long fz_cmds[] = {
 	QD_IOC_SETUP, QD_IOC_ENTER, QD_IOC_REGISTER, QD_IOC_UNREGISTER,
 	QD_IOC_QUEUE, QD_IOC_CLOSE, QD_IOC_QUEUE_BIND,
 	QD_IOC_SOCKET, QD_IOC_BIND, QD_IOC_LISTEN, QD_IOC_GETNAME,
-	QD_IOC_SETSOCKOPT, QD_IOC_GETSOCKOPT,
+	QD_IOC_SETSOCKOPT, QD_IOC_GETSOCKOPT, QD_IOC_DERIVE,
 };
 
 /* A command: a qd one, a neighbour of one, or a harmless generic one. */
@@ -1552,11 +1741,11 @@ static unsigned long fz_random_cmd(unsigned long long *rng)
 	}
 }
 
-/* A valid argument for cmd on context c (fd), written into buf. */
+/* A valid argument for cmd on context c (fd), written into buf (256 bytes). */
 static void fz_valid_arg(struct fz_worker *w, unsigned long long *rng,
 			 unsigned long cmd, struct fz_ctx *c, void *buf)
 {
-	memset(buf, 0, 128);
+	memset(buf, 0, 256);
 	if (cmd == QD_IOC_SETUP) {
 		struct qd_params *p = buf;
 
@@ -1613,6 +1802,12 @@ static void fz_valid_arg(struct fz_worker *w, unsigned long long *rng,
 		}
 	} else if (cmd == QD_IOC_CLOSE) {
 		*(__s32 *)buf = c ? fz_pick_qd(w, rng, c) : (int)(fz_r(rng) % 8);
+	} else if (cmd == QD_IOC_DERIVE) {
+		int src[4], i;
+
+		for (i = 0; i < 4; i++)
+			src[i] = c ? fz_pick_qd(w, rng, c) : (int)(fz_r(rng) % 8);
+		fz_derive_spec(rng, buf, src, 4);
 	}
 }
 
@@ -1665,9 +1860,33 @@ static void fz_random_ioctl(struct fz_worker *w, unsigned long long *rng,
 		}
 	}
 	FZ_ADD(random_ioctls, 1);
+	/*
+	 * Derived queues answer pushes and pops with -EOPNOTSUPP and -EPIPE:
+	 * the context's checks allow them from now on (set first: a CQE may
+	 * be checked before this thread runs again).
+	 */
+	if (cmd == QD_IOC_DERIVE && c)
+		__atomic_store_n(&c->derived, 1, __ATOMIC_RELAXED);
 	ret = fz_ioctl(fd, cmd, arg);
 	if (ret >= 0 && arg == buf && cmd == QD_IOC_QUEUE)
 		fz_note_qd(w, ((struct qd_queue_create *)buf)->qd);
+	if (cmd == QD_IOC_DERIVE && arg == buf && c) {
+		/*
+		 * Checked on a context's set-up fd (a fresh one may not be; a
+		 * context's fd closed under us is /dev/null: -ENOTTY).
+		 */
+		if (!fz_derive_allowed(ret) &&
+		    !(ret == -ENOTTY && (__atomic_load_n(&c->fd_closed, __ATOMIC_RELAXED) ||
+					 !fz_is_qd(fd))))
+			fz_violation("QD_IOC_DERIVE kind %u src %d src2 %d: %d",
+				     ((struct qd_derive *)buf)->kind,
+				     ((struct qd_derive *)buf)->src,
+				     ((struct qd_derive *)buf)->src2, ret);
+		if (ret >= 0) {
+			FZ_ADD(derived, 1);
+			fz_note_qd(w, ((struct qd_derive *)buf)->qd);
+		}
+	}
 	if (cmd == QD_IOC_QUEUE_BIND)
 		FZ_ADD(binds, 1);
 }
@@ -1727,6 +1946,35 @@ struct fz_mem {
 	int	kind;		/* 0 anon, 1 shmem, 2 read-only, 3 file-backed private */
 };
 
+/*
+ * A derived queue over c's queues (a random spec, mostly valid): 0 and its
+ * qd, or the kernel's refusal, which must be one of the allowed ones.
+ */
+static int fz_derive(struct fz_worker *w, unsigned long long *rng, int fd,
+		     struct fz_ctx *c, int *qd)
+{
+	struct qd_derive d;
+	int src[3], ret;
+
+	src[0] = fz_pick_qd(w, rng, c);
+	src[1] = fz_pick_qd(w, rng, c);
+	src[2] = fz_pick_qd(w, rng, c);
+	fz_derive_spec(rng, &d, src, 3);
+	/* its pushes and pops may end -EOPNOTSUPP, -EPIPE from now on */
+	__atomic_store_n(&c->derived, 1, __ATOMIC_RELAXED);
+	ret = fz_ioctl(fd, QD_IOC_DERIVE, &d);
+	/* (a context's fd closed under us is /dev/null: -ENOTTY) */
+	if (!fz_derive_allowed(ret) && !(ret == -ENOTTY && !fz_is_qd(fd)))
+		fz_violation("QD_IOC_DERIVE kind %u src %d src2 %d: %d", d.kind, d.src,
+			     d.src2, ret);
+	if (ret)
+		return ret;
+	FZ_ADD(derived, 1);
+	fz_note_qd(w, d.qd);
+	*qd = d.qd;
+	return 0;
+}
+
 static void fz_control_step(struct fz_worker *w, unsigned long long *rng,
 			    struct fz_mem *pool, int npool)
 {
@@ -1768,8 +2016,12 @@ static void fz_control_step(struct fz_worker *w, unsigned long long *rng,
 			  fz_r(rng) % 300;
 
 		fz_ioctl(fd, QD_IOC_UNREGISTER, &v);
-	} else if (p < 70) {	/* a new queue in place of an old one */
-		if (!fz_queue(w, fd, fz_pct(rng) < 10 ? 0 : 1 + fz_r(rng) % 16, &qd)) {
+	} else if (p < 70) {	/* a new queue (a derived one now and then) for an old one */
+		if (fz_pct(rng) < 30)
+			ret = fz_derive(w, rng, fd, c, &qd);
+		else
+			ret = fz_queue(w, fd, fz_pct(rng) < 10 ? 0 : 1 + fz_r(rng) % 16, &qd);
+		if (!ret) {
 			qd = __atomic_exchange_n(&c->qds[fz_r(rng) % FZ_NQ], qd,
 						 __ATOMIC_RELAXED);
 			if (fz_pct(rng) < 80)
@@ -3996,6 +4248,7 @@ static void fz_summary(const struct fz_result *r)
 	       c->rounds, c->rings, c->skips, c->multishots, c->cancels, c->wakes,
 	       c->mq_user, c->scribbles, c->importers, c->imports, c->importer_kills,
 	       c->copies, c->shared_mapped, c->binds);
+	fz_say("# fuzz: %llu derived queues made (control threads, random ioctls)", c->derived);
 	fz_say("# fuzz: %llu violations", r->violations);
 }
 
