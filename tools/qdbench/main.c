@@ -18,6 +18,7 @@
 
 #include "qdbench.h"
 #include "net.h"
+#include "derived.h"
 
 #define MAX_SIZES	32
 
@@ -80,6 +81,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: qdbench memq [options]\n"
 		"       qdbench net [options]   (TCP echo: qd, epoll, io_uring, threads; net --help)\n"
+		"       qdbench derived [options]   (filters: in the kernel, in the application,\n"
+		"                                   a libqd callback; derived --help)\n"
 		"  Two threads exchange S-byte elements over qd memory queues, pipes,\n"
 		"  eventfd+shm, io_uring MSG_RING and a lock-free SPSC ring, side by side.\n"
 		"  --sizes LIST      element sizes, e.g. 64,1K,1M (default 64,256,1K,4K,16K,64K,256K,1M)\n"
@@ -619,6 +622,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "net"))
 		return net_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "derived"))
+		return derived_main(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "memq")) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 			usage(stdout);

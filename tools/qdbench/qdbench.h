@@ -189,6 +189,7 @@ const char *mode_name(enum mode m);
 bool sysc_open(void);
 uint64_t sysc_read(void);
 bool sysc_ok(void);
+void sysc_close(void);
 int sysc_open_inherit(void);
 void pl_flat(struct payload *p, void *buf, size_t len);
 size_t pl_len(const struct payload *p);

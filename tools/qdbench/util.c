@@ -389,6 +389,14 @@ bool sysc_ok(void)
 	return sysc_fd >= 0;
 }
 
+/* Close this thread's counter (a thread that ends before the process). */
+void sysc_close(void)
+{
+	if (sysc_fd >= 0)
+		close(sysc_fd);
+	sysc_fd = -1;
+}
+
 /* Helpers of both benchmarks' drivers (memq, net): sizes, percentiles, JSON. */
 
 /* A size: digits and an optional K, M or G (binary), then i or B or iB. 0 if malformed. */
