@@ -773,7 +773,8 @@ int qd_memq_create(struct qd_ctx *ctx, struct qd_queue_create __user *arg)
 	q->max_depth = c.depth ? c.depth : QD_MEMQ_DEFAULT_DEPTH;
 	q->handles = 1;
 	if (c.flags & QD_QUEUE_MAPPED) {
-		q->max_depth = roundup_pow_of_two(q->max_depth);
+		/* A one-slot ring cannot tell full from empty: two at least. */
+		q->max_depth = roundup_pow_of_two(max(q->max_depth, 2U));
 		q->map = qd_mq_map_alloc(ctx, q->max_depth,
 					 c.flags & QD_QUEUE_SHARED);
 		if (IS_ERR(q->map)) {

@@ -415,10 +415,15 @@ bool qd_ctx_seq_moved(struct qd_ctx *ctx, u32 seq)
  * after it and wake the context's waiters (poll, CTX_SEQ). Called with the
  * ring's cq->lock held, for the reason qd_cq_post() gives.
  */
-static void qd_cq_bump_seq(struct qd_ctx *ctx)
+static void qd_cq_seq(struct qd_ctx *ctx)
 {
 	WRITE_ONCE(ctx->rings[0]->cq.hdr->ctx_seq,
 		   (u32)atomic_inc_return(&ctx->cq_seq));
+}
+
+static void qd_cq_bump_seq(struct qd_ctx *ctx)
+{
+	qd_cq_seq(ctx);
 	if (wq_has_sleeper(&ctx->wait))
 		wake_up_all(&ctx->wait);
 }
@@ -527,10 +532,62 @@ static void qd_cq_park(struct qd_ring *ring, struct qd_parked *p)
 }
 
 /* Called with cq->lock held. */
+/*
+ * The end of a submitting task's batch (blk_finish_plug()), or the task
+ * is about to sleep (from_schedule): wake the sleepers of a ring that got
+ * completions meanwhile. Process context; the ring's context is held.
+ */
+static void qd_cq_unplug(struct blk_plug_cb *cb, bool from_schedule)
+{
+	struct qd_ring *ring = container_of(cb, struct qd_ring, wake_cb);
+	struct qd_ctx *ctx = ring->ctx;
+
+	clear_bit(QD_RING_WAKE_QUEUED, &ring->wake_flags);
+	/* Pairs with the barrier of the poster's test_and_set_bit(). */
+	smp_mb__after_atomic();
+	if (wq_has_sleeper(&ring->cq.wait))
+		wake_up_all(&ring->cq.wait);
+	if (wq_has_sleeper(&ctx->wait))
+		wake_up_all(&ctx->wait);
+	qd_ctx_put(ctx);
+}
+
+/*
+ * A task that posts completions while it submits a batch (a push that
+ * completes another thread's pop, a filter's element) wakes their sleepers
+ * once, when its batch ends, instead of at every completion: a woken
+ * thread on the same CPU would otherwise preempt it after each element,
+ * and take one element per wake-up. The task's block plug (submit.c; the
+ * poller's batch too) carries the ring's callback, as md defers its bios.
+ * Only in task context with a plug; otherwise, or when the ring's
+ * callback is queued on another task's plug (that task wakes it after
+ * this completion: the bit is cleared before its wake-up), now. Called
+ * with cq->lock held. True when the wake-up is deferred.
+ */
+static bool qd_cq_defer_wake(struct qd_ring *ring)
+{
+	struct blk_plug *plug = current->plug;
+
+	if (!plug || !in_task())
+		return false;
+	if (test_and_set_bit(QD_RING_WAKE_QUEUED, &ring->wake_flags))
+		return true;
+	qd_ctx_get(ring->ctx);
+	ring->wake_cb.callback = qd_cq_unplug;
+	ring->wake_cb.data = ring;
+	list_add(&ring->wake_cb.list, &plug->cb_list);
+	return true;
+}
+
 static void qd_cq_wake(struct qd_ring *ring)
 {
 	struct qd_cq *cq = &ring->cq;
 
+	if ((wq_has_sleeper(&cq->wait) || wq_has_sleeper(&ring->ctx->wait)) &&
+	    qd_cq_defer_wake(ring)) {
+		qd_cq_seq(ring->ctx);
+		return;
+	}
 	if (wq_has_sleeper(&cq->wait))
 		wake_up_all(&cq->wait);
 	qd_cq_bump_seq(ring->ctx);

@@ -2,6 +2,7 @@
 #ifndef _QD_RINGS_H
 #define _QD_RINGS_H
 
+#include <linux/blkdev.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -67,7 +68,16 @@ struct qd_ring {
 	struct mutex sq_lock;		/* the SQ consumer; killable */
 	struct qd_sq sq;
 	struct qd_cq cq;
+	/*
+	 * Wake-ups deferred to the end of a submitting task's batch (its
+	 * block plug: rings.c, qd_cq_wake()): wake_cb is on that task's
+	 * plug list while QD_RING_WAKE_QUEUED is set.
+	 */
+	struct blk_plug_cb wake_cb;
+	unsigned long wake_flags;
 };
+
+#define QD_RING_WAKE_QUEUED	0
 
 /*
  * A completion parked in a ring's overflow list: an op's (its final CQE),

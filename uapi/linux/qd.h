@@ -452,7 +452,7 @@ struct qd_queue_create {
 /*
  * QD_QUEUE_MAPPED: the queue's elements live in a descriptor ring that user
  * space maps (struct qd_mq_hdr, then depth struct qd_mq_slot; depth rounded
- * up to a power of two), so that push and pop are loads, stores and
+ * up to a power of two, 2 at least), so that push and pop are loads, stores and
  * compare-and-swaps, with no system call while nobody sleeps. The protocol
  * (kmod/common/qd_mq.h) is a bounded multi-producer multi-consumer ring with
  * a sequence number per slot. Operations submitted to the kernel (QD_OP_PUSH,
