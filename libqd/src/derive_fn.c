@@ -9,10 +9,14 @@
  * one, kept outstanding while any pop in the family waits) and whose pops
  * (qd_pop() on it) libqd serves. Each element the pump brings is offered
  * to the root's derived queues in creation order, the first that takes it
- * offers it to its own, and so on; where it stops it completes the oldest
- * pending pop or joins that queue's list (a filter's in arrival order, a
- * sort's in cmp order, ties in arrival order). What no derived queue takes
- * stays on the root. The root, its derived queues and theirs form a
+ * offers it to its own, and so on; where it stops it joins that queue's
+ * list (a filter's in arrival order, a sort's in cmp order, ties in
+ * arrival order). What no derived queue takes stays on the root. Pops are
+ * served only after a drain (drain()): everything the root has now is
+ * pumped and routed first (a mapped root's ring in user space), so a sort
+ * yields the smallest of all that reached its source; then each queue's
+ * pending pops, oldest first, take its oldest (smallest) elements: a new
+ * pop joins the line behind the pending ones, never ahead of them. The root, its derived queues and theirs form a
  * family; the number of a derived queue is a plain kernel memory queue
  * libqd creates and never uses otherwise (so no kernel qd can have it).
  *
@@ -400,10 +404,12 @@ static int drainable(const struct dfam *f)
  * Before pops are served: pump everything the root has now and route it,
  * so that a sort orders all that reached its source (Documentation/
  * libqd.md: the pops yield the smallest key among what arrived before
- * they are served). One kernel pop at a time, until the root's pop would
- * wait (it stays outstanding: the next drain only looks at it) or another
- * thread took its result; bounded by a queue's default depth, so a fast
- * producer cannot keep the pops waiting. dfn_lock held.
+ * they are served). The pump's result first, if it has one; then a
+ * mapped root's ring in user space, or else one kernel pop at a time,
+ * until the ring is empty or the root's pop would wait (it stays
+ * outstanding: the next drain only looks at it), or another thread took
+ * its result; bounded by a queue's default depth, so a fast producer
+ * cannot keep the pops waiting. dfn_lock held.
  */
 static void drain(struct dfam *f)
 {
@@ -411,6 +417,19 @@ static void drain(struct dfam *f)
 	int i, ret;
 
 	for (i = 0; i < QD_MEMQ_DEFAULT_DEPTH && drainable(f); i++) {
+		/*
+		 * A mapped root without a pop in the kernel: from its ring,
+		 * no system call; empty, the drain is done.
+		 */
+		if (!f->pump) {
+			ret = qd__mq_pop_now(f->root->qd, &qr);
+			if (!ret)
+				return;
+			if (ret > 0) {
+				pumped(f, elem_of(&qr), &qr);
+				continue;
+			}
+		}
 		if (!f->pump) {
 			ret = qd__pop_raw(&f->pump, f->root->qd);
 			if (ret) {

@@ -250,6 +250,14 @@ int qd__dfn_serve(void);
  * kernel without waiting.
  */
 int qd__dfn_poll(qd_token_t qt, struct qd_result *qr);
+/*
+ * submit.c: a pop of the mapped queue qd from its ring, in user space, as
+ * qd_pop() would make it: 1 (the result in *qr), 0 the ring is empty,
+ * -EAGAIN the kernel must take it (not a mapped queue of this process,
+ * shared, pops parked in the kernel, this thread's operations still
+ * queued). Takes only the calling thread's ring lock and the allocator's.
+ */
+int qd__mq_pop_now(int qd, struct qd_result *qr);
 /* The calling thread enters (1) or leaves (0) a wait for dfn pops. */
 void qd__dfn_waiting(int on);
 void qd__dfn_forget_all(void);
