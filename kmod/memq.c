@@ -179,8 +179,10 @@ static void qd_memq_finish(struct qd_memq *q, struct list_head *done)
 
 /*
  * Kick the sleepers (all, or ctx's) back to user space to look at the ring
- * again. Called with q->lock held: wake_up() takes the CQ wait queue's own
- * irq-safe lock, as qd_cq_post() does under the CQ's.
+ * again: at once, or when the kicking task's batch ends (qd_ring_wake()),
+ * so that a burst of pushes wakes a sleeper once. Called with q->lock
+ * held: wake_up() takes the CQ wait queue's own irq-safe lock, as
+ * qd_cq_post() does under the CQ's.
  */
 static void qd_memq_kick(struct qd_memq *q, struct qd_ctx *ctx)
 {
@@ -190,7 +192,7 @@ static void qd_memq_kick(struct qd_memq *q, struct qd_ctx *ctx)
 		if (ctx && sl->ctx != ctx)
 			continue;
 		WRITE_ONCE(sl->kicked, true);
-		wake_up(&sl->ring->cq.wait);
+		qd_ring_wake(sl->ring);
 	}
 }
 

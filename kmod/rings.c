@@ -561,8 +561,8 @@ static void qd_cq_unplug(struct blk_plug_cb *cb, bool from_schedule)
  * poller's batch too) carries the ring's callback, as md defers its bios.
  * Only in task context with a plug; otherwise, or when the ring's
  * callback is queued on another task's plug (that task wakes it after
- * this completion: the bit is cleared before its wake-up), now. Called
- * with cq->lock held. True when the wake-up is deferred.
+ * this completion: the bit is cleared before its wake-up), now. Any
+ * context, the ring's context alive. True when the wake-up is deferred.
  */
 static bool qd_cq_defer_wake(struct qd_ring *ring)
 {
@@ -577,6 +577,17 @@ static bool qd_cq_defer_wake(struct qd_ring *ring)
 	ring->wake_cb.data = ring;
 	list_add(&ring->wake_cb.list, &plug->cb_list);
 	return true;
+}
+
+/*
+ * Wake the ring's sleepers without a completion (a mapped queue's
+ * QD_ENTER_MQ_POP sleepers: memq.c), batched as completions are. Any
+ * context.
+ */
+void qd_ring_wake(struct qd_ring *ring)
+{
+	if (!qd_cq_defer_wake(ring))
+		wake_up_all(&ring->cq.wait);
 }
 
 static void qd_cq_wake(struct qd_ring *ring)

@@ -102,6 +102,7 @@ int qd_rings_mmap(struct qd_ctx *ctx, struct vm_area_struct *vma);
 struct qd_ring *qd_ring_get(struct qd_ctx *ctx, u32 id);
 
 void qd_cq_post(struct qd_op *op);
+void qd_ring_wake(struct qd_ring *ring);
 void qd_cq_post_elem(struct qd_op *op, struct qd_kelem *elem);
 void qd_cq_flush_overflow(struct qd_ring *ring);
 void qd_cq_flush_all(struct qd_ctx *ctx);
