@@ -9,10 +9,14 @@
  * one, kept outstanding while any pop in the family waits) and whose pops
  * (qd_pop() on it) libqd serves. Each element the pump brings is offered
  * to the root's derived queues in creation order, the first that takes it
- * offers it to its own, and so on; where it stops it completes the oldest
- * pending pop or joins that queue's list (a filter's in arrival order, a
- * sort's in cmp order, ties in arrival order). What no derived queue takes
- * stays on the root. The root, its derived queues and theirs form a
+ * offers it to its own, and so on; where it stops it joins that queue's
+ * list (a filter's in arrival order, a sort's in cmp order, ties in
+ * arrival order). What no derived queue takes stays on the root. Pops are
+ * served only after a drain (drain()): everything the root has now is
+ * pumped and routed first (a mapped root's ring in user space), so a sort
+ * yields the smallest of all that reached its source; then each queue's
+ * pending pops, oldest first, take its oldest (smallest) elements: a new
+ * pop joins the line behind the pending ones, never ahead of them. The root, its derived queues and theirs form a
  * family; the number of a derived queue is a plain kernel memory queue
  * libqd creates and never uses otherwise (so no kernel qd can have it).
  *
@@ -352,6 +356,95 @@ static void pump(struct dfam *f)
 	pops_fail_tree(f->root, ret);
 }
 
+/*
+ * The pump's result qr reached f (f->pump taken): route its element, or
+ * (no element: end of stream, an error) end the family's pumping. e: the
+ * element made of qr, or NULL.
+ */
+static void pumped(struct dfam *f, struct qd_delem *e,
+		   const struct qd_result *qr)
+{
+	f->pump = 0;
+	if (e) {
+		route(f->root, e);
+	} else if (qr->ret <= 0 && qr->ret != -ECANCELED) {
+		/* The source has nothing more (end of stream, an error). */
+		f->end = 1;
+		f->end_res = qr->ret;
+		serve_tree(f->root);
+		pops_fail_tree(f->root, qr->ret);
+	}
+}
+
+/* qr's element in a struct qd_delem, or NULL (none, or no memory: freed). */
+static struct qd_delem *elem_of(const struct qd_result *qr)
+{
+	struct qd_delem *e;
+
+	if (qr->ret <= 0)
+		return NULL;
+	e = malloc(sizeof(*e));
+	if (e) {
+		e->ret = qr->ret;
+		e->sga = qr->value.sga;
+	} else {
+		/* Nowhere to keep it: as a close would, it goes. */
+		qd_sgafree((struct qd_sga *)&qr->value.sga);
+	}
+	return e;
+}
+
+/* Whether pops in f must wait for a drain of the root before being served. */
+static int drainable(const struct dfam *f)
+{
+	return f->root && f->root->kids && !f->end;
+}
+
+/*
+ * Before pops are served: pump everything the root has now and route it,
+ * so that a sort orders all that reached its source (Documentation/
+ * libqd.md: the pops yield the smallest key among what arrived before
+ * they are served). The pump's result first, if it has one; then a
+ * mapped root's ring in user space, or else one kernel pop at a time,
+ * until the ring is empty or the root's pop would wait (it stays
+ * outstanding: the next drain only looks at it), or another thread took
+ * its result; bounded by a queue's default depth, so a fast producer
+ * cannot keep the pops waiting. dfn_lock held.
+ */
+static void drain(struct dfam *f)
+{
+	struct qd_result qr;
+	int i, ret;
+
+	for (i = 0; i < QD_MEMQ_DEFAULT_DEPTH && drainable(f); i++) {
+		/*
+		 * A mapped root without a pop in the kernel: from its ring,
+		 * no system call; empty, the drain is done.
+		 */
+		if (!f->pump) {
+			ret = qd__mq_pop_now(f->root->qd, &qr);
+			if (!ret)
+				return;
+			if (ret > 0) {
+				pumped(f, elem_of(&qr), &qr);
+				continue;
+			}
+		}
+		if (!f->pump) {
+			ret = qd__pop_raw(&f->pump, f->root->qd);
+			if (ret) {
+				f->pump = 0;
+				pops_fail_tree(f->root, ret);
+				return;
+			}
+		}
+		ret = qd__dfn_poll(f->pump, &qr);
+		if (ret <= 0)
+			return;
+		pumped(f, elem_of(&qr), &qr);
+	}
+}
+
 static void fam_unlink(struct dfam *f)
 {
 	struct dfam **pp;
@@ -518,7 +611,6 @@ int qd__dfn_is(int qd)
 
 int qd__dfn_pop(qd_token_t *qt_out, int qd)
 {
-	struct qd_delem *e;
 	struct dnode *n;
 	struct dpop *p;
 	struct dfam *f;
@@ -533,25 +625,16 @@ int qd__dfn_pop(qd_token_t *qt_out, int qd)
 		return QD_DFN_NOT;
 	}
 	f = n->fam;
-	if ((e = n->held)) {
-		/* Off the list first: once in a slot, e is the popper's. */
-		n->held = e->next;
-		if (!n->held)
-			n->held_tail = &n->held;
-		ret = slot_new(qt_out, qd, 0, e, 0);
-		if (ret) {
-			e->next = n->held;
-			n->held = e;
-			if (!e->next)
-				n->held_tail = &e->next;
-		} else if (n->kind == DN_ROOT) {
-			dissolve(f);
-		}
-	} else if (n->ended) {
+	if (!n->held && !n->pops && n->ended) {
 		ret = slot_new(qt_out, qd, 0, NULL, -EPIPE);
-	} else if (f->end) {
+	} else if (!n->held && !n->pops && f->end) {
 		ret = slot_new(qt_out, qd, 0, NULL, f->end_res);
 	} else {
+		/*
+		 * In line behind the older pops of n (pops complete in the
+		 * order they were made), served at once if n has an element
+		 * for it once the root is drained; else it waits.
+		 */
 		p = malloc(sizeof(*p));
 		ret = p ? slot_new(qt_out, qd, 1, NULL, 0) : -ENOMEM;
 		if (!ret) {
@@ -560,7 +643,15 @@ int qd__dfn_pop(qd_token_t *qt_out, int qd)
 			*n->pops_tail = p;
 			n->pops_tail = &p->next;
 			f->npending++;
+			if (n->held || drainable(f)) {
+				drain(f);
+				if (f->root)
+					serve_tree(f->root);
+				else
+					serve(n);
+			}
 			pump(f);
+			dissolve(f);
 		} else {
 			free(p);
 		}
@@ -741,19 +832,9 @@ int qd__dfn_pumps(qd_token_t *out, int max)
 
 void qd__dfn_pumped(qd_token_t qt, const struct qd_result *qr)
 {
-	struct qd_delem *e = NULL;
+	struct qd_delem *e = elem_of(qr);
 	struct dfam *f;
 
-	if (qr->ret > 0) {
-		e = malloc(sizeof(*e));
-		if (e) {
-			e->ret = qr->ret;
-			e->sga = qr->value.sga;
-		} else {
-			/* Nowhere to keep it: as a close would, it goes. */
-			qd_sgafree((struct qd_sga *)&qr->value.sga);
-		}
-	}
 	pthread_mutex_lock(&dfn_lock);
 	for (f = fams; f && f->pump != qt; f = f->next)
 		;
@@ -764,16 +845,7 @@ void qd__dfn_pumped(qd_token_t qt, const struct qd_result *qr)
 		pthread_mutex_unlock(&dfn_lock);
 		return;
 	}
-	f->pump = 0;
-	if (e) {
-		route(f->root, e);
-	} else if (qr->ret <= 0 && qr->ret != -ECANCELED) {
-		/* The source has nothing more (end of stream, an error). */
-		f->end = 1;
-		f->end_res = qr->ret;
-		serve_tree(f->root);
-		pops_fail_tree(f->root, qr->ret);
-	}
+	pumped(f, e, qr);
 	pump(f);
 	dissolve(f);
 	dfn_unlock();
@@ -787,8 +859,10 @@ int qd__dfn_serve(void)
 	pthread_mutex_lock(&dfn_lock);
 	for (f = fams; f; f = next) {
 		next = f->next;
-		if (f->root && f->npending)
+		if (f->root && f->npending) {
+			drain(f);
 			served += serve_tree(f->root);
+		}
 		dissolve(f);
 	}
 	dfn_unlock();

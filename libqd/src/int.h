@@ -238,8 +238,26 @@ int qd__dfn_close(int qd, qd_token_t *pump);
 int qd__dfn_pumps(qd_token_t *out, int max);
 /* A pump's result, taken by a wait: route it (held for the next serve). */
 void qd__dfn_pumped(qd_token_t qt, const struct qd_result *qr);
-/* Pending pops take what their queues hold: how many did. */
+/*
+ * Pending pops take what their queues hold, each family's root drained
+ * first (what it has now, routed): how many pops were served.
+ */
 int qd__dfn_serve(void);
+/*
+ * wait.c: the result of the (non-dfn) token qt if it is there, without
+ * sleeping: 1 (in *qr), 0 not yet, -EINVAL (gone: another thread took
+ * it). Called with dfn_lock held: takes only ring locks and may enter the
+ * kernel without waiting.
+ */
+int qd__dfn_poll(qd_token_t qt, struct qd_result *qr);
+/*
+ * submit.c: a pop of the mapped queue qd from its ring, in user space, as
+ * qd_pop() would make it: 1 (the result in *qr), 0 the ring is empty,
+ * -EAGAIN the kernel must take it (not a mapped queue of this process,
+ * shared, pops parked in the kernel, this thread's operations still
+ * queued). Takes only the calling thread's ring lock and the allocator's.
+ */
+int qd__mq_pop_now(int qd, struct qd_result *qr);
 /* The calling thread enters (1) or leaves (0) a wait for dfn pops. */
 void qd__dfn_waiting(int on);
 void qd__dfn_forget_all(void);

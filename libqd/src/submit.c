@@ -518,6 +518,51 @@ out:
 	return ret;
 }
 
+int qd__mq_pop_now(int qd, struct qd_result *qr)
+{
+	struct qd_mq *m = qd__mq_get(qd);
+	struct qd_seg segs[QD_SGA_MAX];
+	unsigned int n = 0, i;
+	struct qd_ring *r;
+	int64_t bytes = 0;
+	int wake = 0, ret;
+
+	if (!m || m->shared)
+		return -EAGAIN;
+	ret = qd__ring_mine(&r);
+	if (ret)
+		return ret;
+	qd_lock(&r->lock);
+	/*
+	 * This thread's operations still in its SQ (a push to qd, say) go
+	 * first; pops parked in the kernel too: the kernel's turn.
+	 */
+	if (ops_queued(r) || (qd__mq_waiters(m) & QD_MQ_POP_WAITERS)) {
+		qd_unlock(&r->lock);
+		return -EAGAIN;
+	}
+	ret = qd__mq_pop(m, segs, &n, &wake);
+	if (!ret && wake)
+		queue_wake(r, qd);
+	qd_unlock(&r->lock);
+	if (ret)
+		return 0;		/* the ring is empty */
+	if (wake)
+		qd__ring_submit(r);
+	for (i = 0; i < n; i++)
+		bytes += segs[i].len;
+	qr->opcode = QD_OPC_POP;
+	qr->qd = qd;
+	qr->qt = 0;
+	qr->value.sga.numsegs = 0;
+	qr->value.sga.addr.ss_family = AF_UNSPEC;
+	qr->value.sga.flags = 0;
+	qr->ret = n ? bytes : -EBADMSG;	/* garbage in the ring: consumed */
+	if (n && qd__alloc_resolve(segs, n, &qr->value.sga))
+		qr->ret = -EFAULT;
+	return 1;
+}
+
 /* A push the kernel takes: into the thread's SQ. */
 static int push_kernel(struct qd_ring *r, qd_token_t *qt_out, int qd,
 		       const struct qd_sga *sga, const struct qd_seg *segs)

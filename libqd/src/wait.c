@@ -736,29 +736,22 @@ static int dfn_pending(const qd_token_t *qts, int n, struct qd_ring *next_r)
 }
 
 #define QD_DFN_PUMPS	64
-#define QD_DFN_DRAIN	64
 
-/*
- * Take a pump's result if one is there, and route it: 1 if one was,
- * 0 if none, -EINVAL if another thread took one first (look again).
- */
-static int dfn_pump_once(const qd_token_t *pumps, int np)
+int qd__dfn_poll(qd_token_t qt, struct qd_result *qr)
 {
 	struct qd_ring *prs[QD_MAX_RINGS];
-	struct qd_result qr;
 	struct qd_done d;
 	int nr, idx, ret;
 
-	nr = rings_of(pumps, np, prs);
+	nr = rings_of(&qt, 1, prs);
 	if (nr < 0)
 		return nr;
-	ret = wait_core(prs, nr, pumps, np, 0, &idx, &d, NULL);
+	ret = wait_core(prs, nr, &qt, 1, 0, &idx, &d, NULL);
 	if (ret == -ETIMEDOUT)
 		return 0;
 	if (ret)
 		return ret;
-	fill_result(&qr, &d, pumps[idx]);
-	qd__dfn_pumped(pumps[idx], &qr);
+	fill_result(qr, &d, qt);
 	return 1;
 }
 
@@ -801,7 +794,7 @@ static int wait_dfn(struct qd_ring **rs, int nr, const qd_token_t *qts,
 {
 	qd_token_t pumps[QD_DFN_PUMPS];
 	struct qd_ring *sleep, *r0 = qd__ring_get(0);
-	int np, ret, routed = 0;
+	int np, ret;
 	uint32_t seq, how;
 	int64_t rem;
 
@@ -819,20 +812,14 @@ static int wait_dfn(struct qd_ring **rs, int nr, const qd_token_t *qts,
 		if (ret != -ETIMEDOUT)
 			break;
 		/*
-		 * Drain what the sources have now (a sort orders all of it)
-		 * before the pending pops take their elements; a bounded
-		 * drain, so a fast producer cannot keep them waiting.
+		 * The pending pops take their elements, each family's root
+		 * drained first (derive_fn.c: a sort orders all that its
+		 * source has now; bounded, so a fast producer cannot keep
+		 * them waiting).
 		 */
-		np = qd__dfn_pumps(pumps, QD_DFN_PUMPS);
-		ret = np && routed < QD_DFN_DRAIN ? dfn_pump_once(pumps, np) :
-						    0;
-		if (ret) {
-			routed += ret > 0;
-			continue;	/* routed one, or look again */
-		}
-		routed = 0;
 		if (qd__dfn_serve())
 			continue;
+		np = qd__dfn_pumps(pumps, QD_DFN_PUMPS);
 		if (!dfn_pending(qts, n, next_qt ? rs[0] : NULL)) {
 			ret = wait_core(rs, nr, qts, n, at, idx, d, next_qt);
 			break;
