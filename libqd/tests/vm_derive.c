@@ -19,96 +19,11 @@
 
 #include "qd.h"
 #include "tap.h"
+#include "derive_help.h"
 
 static const struct timespec zero_ts = { 0, 0 };
 static const struct timespec five_s = { 5, 0 };
 
-/* An element of 8 bytes: v, then tag. */
-static void push2(int qd, int v, int tag)
-{
-	struct qd_sga a = qd_sgaalloc(8);
-
-	if (!a.numsegs) {
-		tap_diag("qd_sgaalloc failed");
-		return;
-	}
-	memset(a.segs[0].buf, 0, 8);
-	((unsigned char *)a.segs[0].buf)[0] = (unsigned char)v;
-	((unsigned char *)a.segs[0].buf)[1] = (unsigned char)tag;
-	if (qd_push_forget(qd, &a))
-		tap_diag("qd_push_forget(%d) failed", qd);
-}
-
-static void push1(int qd, int v)
-{
-	push2(qd, v, 0);
-}
-
-static int64_t result_val(const struct qd_result *qr)
-{
-	struct qd_sga sga = qr->value.sga;
-	const unsigned char *b;
-	int64_t v;
-
-	if (qr->ret < 0)
-		return qr->ret;
-	if (qr->opcode != QD_OPC_POP || sga.numsegs != 1 || qr->ret != 8)
-		return -EPROTO;
-	b = sga.segs[0].buf;
-	v = b[0] | b[1] << 8;
-	if (qd_sgafree(&sga))
-		return -EFAULT;
-	return v;
-}
-
-static int64_t pop_val(int qd)
-{
-	struct qd_result qr;
-	qd_token_t qt;
-	int ret;
-
-	ret = qd_pop(&qt, qd);
-	if (ret)
-		return ret;
-	ret = qd_wait(&qr, qt, &five_s);
-	if (ret)
-		return ret;
-	return result_val(&qr);
-}
-
-/* Nothing for a pop of qd now (the pop is cancelled). */
-static int pop_empty(int qd)
-{
-	struct qd_result qr;
-	qd_token_t qt;
-
-	if (qd_pop(&qt, qd) || qd_wait(&qr, qt, &zero_ts) != -ETIMEDOUT)
-		return 0;
-	return qd_cancel(qt) == 0 && qd_wait(&qr, qt, &five_s) == 0 &&
-	       qr.ret == -ECANCELED;
-}
-
-static bool even(const struct qd_sga *sga, void *arg)
-{
-	(void)arg;
-	return !(((const unsigned char *)sga->segs[0].buf)[0] & 1);
-}
-
-static bool below(const struct qd_sga *sga, void *arg)
-{
-	return ((const unsigned char *)sga->segs[0].buf)[0] <
-	       (uintptr_t)arg;
-}
-
-static int by_first(const struct qd_sga *a, const struct qd_sga *b,
-		    void *arg)
-{
-	(void)arg;
-	return ((const unsigned char *)a->segs[0].buf)[0] -
-	       ((const unsigned char *)b->segs[0].buf)[0];
-}
-
-/* The first byte is even: bit 0 of the byte at 0 is 0. */
 static struct qd_pred pred_even(void)
 {
 	struct qd_pred p = { .nterms = 1 };
