@@ -55,6 +55,7 @@ struct qd_memq {
 	/* Threads asleep in QD_ENTER_MQ_POP (struct qd_mq_sleeper). */
 	struct list_head sleepers;
 	u32 nr_sleepers;
+	u32 nr_kicked;			/* sleepers kicked, not yet gone */
 	/* Derived queues fed by this one (derive.c). */
 	struct qd_dsrc src;
 	/* Mapped: elements a closed derived queue gave back, for the ring. */
@@ -177,23 +178,32 @@ static void qd_memq_finish(struct qd_memq *q, struct list_head *done)
 	}
 }
 
+static void qd_memq_set_waiters(struct qd_memq *q);
+
 /*
  * Kick the sleepers (all, or ctx's) back to user space to look at the ring
  * again: at once, or when the kicking task's batch ends (qd_ring_wake()),
- * so that a burst of pushes wakes a sleeper once. Called with q->lock
- * held: wake_up() takes the CQ wait queue's own irq-safe lock, as
- * qd_cq_post() does under the CQ's.
+ * so that a burst of pushes wakes a sleeper once. A kicked sleeper will
+ * look at the ring before it sleeps again, so it no longer counts in
+ * QD_MQ_POP_SLEEPERS: pushes meanwhile send no QD_OP_WAKE for it. Called
+ * with q->lock held: wake_up() takes the CQ wait queue's own irq-safe
+ * lock, as qd_cq_post() does under the CQ's.
  */
 static void qd_memq_kick(struct qd_memq *q, struct qd_ctx *ctx)
 {
 	struct qd_mq_sleeper *sl;
+	bool kicked = false;
 
 	list_for_each_entry(sl, &q->sleepers, node) {
-		if (ctx && sl->ctx != ctx)
+		if ((ctx && sl->ctx != ctx) || sl->kicked)
 			continue;
 		WRITE_ONCE(sl->kicked, true);
+		q->nr_kicked++;
+		kicked = true;
 		qd_ring_wake(sl->ring);
 	}
+	if (kicked && q->map)
+		qd_memq_set_waiters(q);
 }
 
 /*
@@ -318,7 +328,8 @@ static void qd_memq_set_waiters(struct qd_memq *q)
 			      (q->nr_pops ? QD_MQ_POP_WAITERS : 0) |
 			      (q->nr_pushes || !list_empty(&q->giveback) ?
 			       QD_MQ_PUSH_WAITERS : 0) |
-			      (q->nr_sleepers ? QD_MQ_POP_SLEEPERS : 0) |
+			      (q->nr_sleepers > q->nr_kicked ?
+			       QD_MQ_POP_SLEEPERS : 0) |
 			      (qd_dsrc_busy(&q->src) ? QD_MQ_PUSH_KERNEL : 0));
 }
 
@@ -865,6 +876,8 @@ void qd_memq_sleep_end(struct qd_object *obj, struct qd_mq_sleeper *sl)
 	spin_lock_irqsave(&q->lock, flags);
 	list_del(&sl->node);
 	q->nr_sleepers--;
+	if (sl->kicked)
+		q->nr_kicked--;
 	qd_memq_set_waiters(q);
 	spin_unlock_irqrestore(&q->lock, flags);
 }

@@ -552,14 +552,58 @@ static void qd_cq_unplug(struct blk_plug_cb *cb, bool from_schedule)
 	qd_ctx_put(ctx);
 }
 
+/* The mark of a submission batch on its task's plug: it does nothing. */
+static void qd_batch_mark(struct blk_plug_cb *cb, bool from_schedule)
+{
+}
+
+/*
+ * Start a submission batch (submit.c): the task's block plug, and on it
+ * the batch's mark, which says that the plug is ours and not yet flushed.
+ * Nested in a plug of someone else's, no batch (and no deferral).
+ */
+void qd_batch_start(struct qd_batch *b)
+{
+	blk_start_plug(&b->plug);
+	if (current->plug != &b->plug)
+		return;
+	b->mark.callback = qd_batch_mark;
+	b->mark.data = NULL;
+	list_add(&b->mark.list, &b->plug.cb_list);
+}
+
+/*
+ * End it: the plug's flush runs the callbacks first (the mark's and the
+ * deferred wake-ups), then issues the plugged bios; a completion posted
+ * while those are issued (a driver that completes inline) finds no mark
+ * and wakes at once.
+ */
+void qd_batch_finish(struct qd_batch *b)
+{
+	blk_finish_plug(&b->plug);
+}
+
+/* Whether plug is a batch's, not flushed yet (its mark still on it). */
+static bool qd_in_batch(struct blk_plug *plug)
+{
+	struct blk_plug_cb *cb;
+
+	list_for_each_entry(cb, &plug->cb_list, list)
+		if (cb->callback == qd_batch_mark)
+			return true;
+	return false;
+}
+
 /*
  * A task that posts completions while it submits a batch (a push that
  * completes another thread's pop, a filter's element) wakes their sleepers
  * once, when its batch ends, instead of at every completion: a woken
  * thread on the same CPU would otherwise preempt it after each element,
- * and take one element per wake-up. The task's block plug (submit.c; the
- * poller's batch too) carries the ring's callback, as md defers its bios.
- * Only in task context with a plug; otherwise, or when the ring's
+ * and take one element per wake-up. The batch's plug (qd_batch_start():
+ * QD_IOC_ENTER's, the poller's) carries the ring's callback, as md defers
+ * its bios. Only in task context, in a batch whose plug has not been
+ * flushed (a flush, at its end or when the task sleeps, runs the callback;
+ * one added after it would never run); otherwise, or when the ring's
  * callback is queued on another task's plug (that task wakes it after
  * this completion: the bit is cleared before its wake-up), now. Any
  * context, the ring's context alive. True when the wake-up is deferred.
@@ -568,7 +612,7 @@ static bool qd_cq_defer_wake(struct qd_ring *ring)
 {
 	struct blk_plug *plug = current->plug;
 
-	if (!plug || !in_task())
+	if (!plug || !in_task() || !qd_in_batch(plug))
 		return false;
 	if (test_and_set_bit(QD_RING_WAKE_QUEUED, &ring->wake_flags))
 		return true;

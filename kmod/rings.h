@@ -103,6 +103,15 @@ struct qd_ring *qd_ring_get(struct qd_ctx *ctx, u32 id);
 
 void qd_cq_post(struct qd_op *op);
 void qd_ring_wake(struct qd_ring *ring);
+
+/* A submission batch: completions during it wake once, at its end. */
+struct qd_batch {
+	struct blk_plug plug;
+	struct blk_plug_cb mark;
+};
+
+void qd_batch_start(struct qd_batch *b);
+void qd_batch_finish(struct qd_batch *b);
 void qd_cq_post_elem(struct qd_op *op, struct qd_kelem *elem);
 void qd_cq_flush_overflow(struct qd_ring *ring);
 void qd_cq_flush_all(struct qd_ctx *ctx);

@@ -105,7 +105,7 @@ int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 {
 	struct qd_ctx *ctx = ring->ctx;
 	struct qd_sq *sq = &ring->sq;
-	struct blk_plug plug;
+	struct qd_batch batch;
 	struct qd_sqe sqe;
 	struct qd_op *op;
 	u32 tail, avail, n;
@@ -117,8 +117,11 @@ int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 		return -EINVAL;
 	avail = min(qd_ring_used(sq->head, tail), to_submit);
 
-	/* Block I/O the batch issues reaches the driver at once (file_bio.c). */
-	blk_start_plug(&plug);
+	/*
+	 * Block I/O the batch issues reaches the driver at once (file_bio.c);
+	 * the wake-ups of its completions come at its end (rings.c).
+	 */
+	qd_batch_start(&batch);
 	for (n = 0; n < avail; n++) {
 		if (!qd_admit(ctx))
 			break;
@@ -140,7 +143,7 @@ int qd_submit_sqes(struct qd_ring *ring, u32 to_submit)
 		sq->head++;
 		qd_submit_one(op, &sqe);
 	}
-	blk_finish_plug(&plug);
+	qd_batch_finish(&batch);
 	/* The SQE copies are done: user space may reuse the slots. */
 	smp_store_release(&sq->hdr->head, sq->head);
 	if (!n && avail && !atomic_read(&ctx->nr_ops))
