@@ -531,7 +531,6 @@ static void qd_cq_park(struct qd_ring *ring, struct qd_parked *p)
 	atomic_long_inc(&qd_stats.overflowed);
 }
 
-/* Called with cq->lock held. */
 /*
  * The end of a submitting task's batch (blk_finish_plug()), or the task
  * is about to sleep (from_schedule): wake the sleepers of a ring that got
@@ -634,6 +633,7 @@ void qd_ring_wake(struct qd_ring *ring)
 		wake_up_all(&ring->cq.wait);
 }
 
+/* Called with cq->lock held. */
 static void qd_cq_wake(struct qd_ring *ring)
 {
 	struct qd_cq *cq = &ring->cq;
