@@ -253,197 +253,20 @@ static void fn_filter_on_udp_socket(void)
 	CHECK_EQ(qd_close(tx), 0);
 }
 
-#define NTH	200
-static int tq, tf;
-
-static void *producer(void *arg)
-{
-	int i;
-
-	(void)arg;
-	for (i = 0; i < NTH; i++) {
-		push2(tq, i & 1, (i / 2) & 0xff);
-		if (!(i % 5))
-			qd_submit();
-	}
-	qd_submit();
-	return NULL;
-}
-
-static void *consumer(void *arg)
-{
-	int qd = arg ? tf : tq, want = arg ? 0 : 1, i;
-	int64_t v;
-
-	for (i = 0; i < NTH / 2; i++) {
-		v = pop_val(qd);
-		if (v != (want | (i & 0xff) << 8)) {
-			tap_diag("consumer of %d: %lld at %d", qd,
-				 (long long)v, i);
-			return (void *)1;
-		}
-	}
-	return NULL;
-}
-
 static void fn_threads(void)
 {
-	pthread_t p, c1, c2;
-	void *r1, *r2;
-
-	REQUIRE(qd_queue(&tq) == 0);
-	REQUIRE(qd_filter_fn(&tf, tq, even, NULL) == 0);
-	pthread_create(&c1, NULL, consumer, (void *)1);
-	pthread_create(&c2, NULL, consumer, NULL);
-	pthread_create(&p, NULL, producer, NULL);
-	pthread_join(p, NULL);
-	pthread_join(c1, &r1);
-	pthread_join(c2, &r2);
-	CHECK(!r1 && !r2);
-	CHECK(pop_empty(tf) && pop_empty(tq));
+	derive_threads(200, 5);
 }
 
-/*
- * A pop on a callback sort gets the smallest of all that reached its
- * (mapped) source before it is served, also when the sort already holds
- * elements, and when the pop waited.
- */
 static void fn_sort_drains_source_first(void)
 {
-	struct qd_result qr;
-	qd_token_t qt;
-	int q, s;
-
-	REQUIRE(qd_queue(&q) == 0);
-	REQUIRE(qd_sort_fn(&s, q, by_first, NULL) == 0);
-	push1(q, 5);
-	push1(q, 7);
-	CHECK_EQ(pop_val(s), 5);		/* s holds 7 */
-	push1(q, 1);
-	CHECK_EQ(pop_val(s), 1);
-	push1(q, 3);
-	CHECK_EQ(pop_val(s), 3);
-	CHECK_EQ(pop_val(s), 7);
-	REQUIRE(qd_pop(&qt, s) == 0);
-	CHECK_EQ(qd_wait(&qr, qt, &zero_ts), -ETIMEDOUT);
-	push1(q, 9);
-	push1(q, 4);
-	push1(q, 6);
-	REQUIRE(qd_wait(&qr, qt, &five_s) == 0);
-	CHECK_EQ(result_val(&qr), 4);
-	CHECK_EQ(pop_val(s), 6);
-	CHECK_EQ(pop_val(s), 9);
-	CHECK(pop_empty(s));
-	CHECK_EQ(qd_close(s), 0);
-	CHECK_EQ(qd_close(q), 0);
+	derive_sort_drains_source_first();
 }
 
-/*
- * 16 pops posted on a callback filter complete in order while another
- * thread pops the source (qdbench derived --mode callback's pattern).
- */
-#define OQ_N		20000
-#define OQ_POPS		16
-
-static int oq, of, oq_done;
-
-static void push_seq(int qd, int wanted, uint32_t seq)
-{
-	struct qd_sga a = qd_sgaalloc(8);
-	unsigned char *b;
-
-	if (!a.numsegs) {
-		tap_diag("qd_sgaalloc failed");
-		return;
-	}
-	b = a.segs[0].buf;
-	memset(b, 0, 8);
-	b[0] = (unsigned char)(wanted ? 0 : 1);
-	memcpy(b + 4, &seq, 4);
-	while (qd_push_forget(qd, &a) == -EAGAIN)
-		qd_submit();
-}
-
-static void *oq_producer(void *arg)
-{
-	uint32_t i;
-
-	(void)arg;
-	for (i = 0; i < OQ_N; i++) {
-		push_seq(oq, !(i % 4), i);
-		if (!(i % 5))
-			qd_submit();
-	}
-	qd_submit();
-	return NULL;
-}
-
-static void *oq_drain(void *arg)
-{
-	static const struct timespec ms = { 0, 1000000 };
-	struct qd_result qr;
-	qd_token_t qt;
-	int ret;
-
-	(void)arg;
-	if (qd_pop(&qt, oq))
-		return (void *)1;
-	while (!__atomic_load_n(&oq_done, __ATOMIC_ACQUIRE)) {
-		ret = qd_wait(&qr, qt, &ms);
-		if (ret == -ETIMEDOUT)
-			continue;
-		if (ret || qr.ret != 8)
-			return (void *)1;
-		qd_sgafree(&qr.value.sga);
-		if (qd_pop(&qt, oq))
-			return (void *)1;
-	}
-	qd_cancel(qt);
-	if (!qd_wait(&qr, qt, &five_s) && qr.ret > 0)
-		qd_sgafree(&qr.value.sga);
-	return NULL;
-}
-
+/* qdbench derived --mode callback --pops 16's pattern. */
 static void fn_filter_pops_in_order(void)
 {
-	qd_token_t qts[OQ_POPS];
-	uint32_t want = 0, seq, posted = OQ_POPS;
-	struct qd_result qr;
-	pthread_t p, d;
-	int i, bad = 0;
-	void *rd;
-
-	REQUIRE(qd_queue(&oq) == 0);
-	REQUIRE(qd_filter_fn(&of, oq, even, NULL) == 0);
-	for (i = 0; i < OQ_POPS; i++)
-		REQUIRE(qd_pop(&qts[i], of) == 0);
-	pthread_create(&d, NULL, oq_drain, NULL);
-	pthread_create(&p, NULL, oq_producer, NULL);
-	for (i = 0; want < OQ_N; i = (i + 1) % OQ_POPS) {
-		if (qd_wait(&qr, qts[i], &five_s) || qr.ret != 8) {
-			tap_diag("pop for %u: no element", want);
-			bad = 1;
-			break;
-		}
-		memcpy(&seq, (unsigned char *)qr.value.sga.segs[0].buf + 4, 4);
-		qd_sgafree(&qr.value.sga);
-		if (seq != want && !bad++)
-			tap_diag("wanted element %u arrived, %u expected",
-				 seq, want);
-		want += 4;
-		if (posted < OQ_N / 4) {
-			posted++;
-			if (qd_pop(&qts[i], of))
-				bad = 1;
-		}
-	}
-	pthread_join(p, NULL);
-	__atomic_store_n(&oq_done, 1, __ATOMIC_RELEASE);
-	pthread_join(d, &rd);
-	CHECK(!bad);
-	CHECK(!rd);
-	CHECK_EQ(qd_close(of), 0);
-	CHECK_EQ(qd_close(oq), 0);
+	derive_filter_pops_in_order(20000);
 }
 
 int main(int argc, char **argv)
