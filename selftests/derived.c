@@ -437,37 +437,6 @@ static int dt_ring_pop(struct qd_mq_hdr *h, __u64 *id)
 	return ret;
 }
 
-/* /proc/qd's counts back to base (after a context went away): 1 or 0. */
-static int dt_settled(const struct qd_proc *base, struct qd_proc *now)
-{
-	long long end = qd_now_ns() + 5000 * QD_RAW_MS;
-
-	do {
-		if (qd_proc_read(now))
-			return 0;
-		if (now->contexts == base->contexts && now->queues == base->queues &&
-		    now->pinned_pages == base->pinned_pages &&
-		    now->inflight == base->inflight && now->queued == base->queued &&
-		    now->derived == base->derived)
-			return 1;
-		qd_sleep_ms(10);
-	} while (qd_now_ns() < end);
-	return 0;
-}
-
-#define EXPECT_SETTLED(base) do {					\
-	struct qd_proc __now;						\
-	EXPECT_TRUE(dt_settled((base), &__now))				\
-		TH_LOG("left behind: contexts %lld queues %lld pinned_pages %lld " \
-		       "inflight %lld queued %lld derived %lld",	\
-		       __now.contexts - (base)->contexts,		\
-		       __now.queues - (base)->queues,			\
-		       __now.pinned_pages - (base)->pinned_pages,	\
-		       __now.inflight - (base)->inflight,		\
-		       __now.queued - (base)->queued,			\
-		       __now.derived - (base)->derived);		\
-} while (0)
-
 /* ======================================================================== */
 /* derive_spec: what QD_IOC_DERIVE refuses                                  */
 /* ======================================================================== */
@@ -1966,37 +1935,6 @@ static long long task_switches(pid_t tid)
 	return v;
 }
 
-/* 'S' in sys_ioctl: the thread sleeps in QD_IOC_ENTER. */
-static int task_asleep_in_ioctl(pid_t tid)
-{
-	char path[64], buf[256];
-	long nr = -1;
-	char st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
-		char *p = strrchr(buf, ')');
-
-		if (p && p[1] == ' ')
-			st = p[2];
-	}
-	fclose(f);
-	if (st != 'S')
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &nr) != 1)
-		nr = -1;
-	fclose(f);
-	return nr == SYS_ioctl;
-}
-
 struct sleeper {
 	struct qd_raw	*r;
 	pid_t		tid;
@@ -2024,7 +1962,7 @@ static int sleeper_asleep(struct sleeper *s)
 
 		if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE))
 			return 0;
-		if (tid && task_asleep_in_ioctl(tid))
+		if (tid && qd_task_asleep_in(tid, SYS_ioctl))
 			return 1;
 		sched_yield();
 	}
@@ -2291,7 +2229,7 @@ TEST_F(derived, process_exit_or_kill_with_full_derived_queues_leaves_nothing)
 			kill(pid, SIGTERM);
 		ASSERT_EQ(pid, waitpid(pid, &st, 0));
 		EXPECT_TRUE(WIFSIGNALED(st));
-		EXPECT_SETTLED(&base);
+		QD_EXPECT_SETTLED(&base, 5000);
 	}
 }
 

@@ -41,37 +41,7 @@ FIXTURE_TEARDOWN(lifecycle)
 		munmap(self->buf, REGION_PAGES * self->pg);
 }
 
-/* Wait until the object counts in /proc/qd are back to *base. */
-static int settled(const struct qd_proc *base, struct qd_proc *now)
-{
-	long long end = qd_now_ns() + SETTLE_MS * QD_RAW_MS;
-
-	do {
-		if (qd_proc_read(now))
-			return 0;
-		if (now->contexts == base->contexts && now->queues == base->queues &&
-		    now->regions == base->regions &&
-		    now->pinned_pages == base->pinned_pages &&
-		    now->inflight == base->inflight &&
-		    now->queued == base->queued)
-			return 1;
-		qd_sleep_ms(10);
-	} while (qd_now_ns() < end);
-	return 0;
-}
-
-#define EXPECT_SETTLED(base) do {					\
-	struct qd_proc __now;						\
-	EXPECT_TRUE(settled((base), &__now))				\
-		TH_LOG("left behind: contexts %lld queues %lld regions %lld " \
-		       "pinned_pages %lld inflight %lld queued %lld",	\
-		       __now.contexts - (base)->contexts,		\
-		       __now.queues - (base)->queues,			\
-		       __now.regions - (base)->regions,			\
-		       __now.pinned_pages - (base)->pinned_pages,	\
-		       __now.inflight - (base)->inflight,		\
-		       __now.queued - (base)->queued);			\
-} while (0)
+#define EXPECT_SETTLED(base) QD_EXPECT_SETTLED((base), SETTLE_MS)
 
 static int submit_one(struct qd_raw *r, struct qd_sqe s)
 {
@@ -1184,7 +1154,7 @@ TEST_F(lifecycle, a_thread_stuck_in_a_fault_in_submission_is_killable)
 	ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
 		kill(pid, SIGKILL);
 	}
-	EXPECT_TRUE(settled(&self->base, &now));
+	EXPECT_TRUE(qd_proc_settled(&self->base, &now, SETTLE_MS));
 }
 
 TEST_HARNESS_MAIN

@@ -22,6 +22,7 @@
 
 #include "qd_raw.h"
 #include "qd_child.h"
+#include "qd_proc.h"
 #include "harness.h"
 
 #define SLEEP_MS	3000			/* a sleeper's timeout */
@@ -152,38 +153,6 @@ static void *sleeper_fn(void *arg)
 	return NULL;
 }
 
-/* Is thread tid of this process asleep (S) inside system call nr? */
-static int task_asleep_in(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-	long got;
-	FILE *f;
-	char st = 0;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
-		char *p = strrchr(buf, ')');	/* comm may hold spaces */
-
-		if (p && p[1] == ' ')
-			st = p[2];
-	}
-	fclose(f);
-	if (st != 'S')
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	got = -1;
-	if (fscanf(f, "%ld", &got) != 1)
-		got = -1;
-	fclose(f);
-	return got == nr;
-}
-
 /*
  * Start a sleeper and wait until it is asleep in its system call (1), or has
  * already returned (0). -ETIMEDOUT if neither happens within 10 s.
@@ -202,7 +171,7 @@ static int sleeper_start(struct sleeper *s)
 
 		if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE))
 			return 0;
-		if (tid && task_asleep_in(tid, sleep_syscall_nr(s->kind)))
+		if (tid && qd_task_asleep_in(tid, sleep_syscall_nr(s->kind)))
 			return 1;
 		sched_yield();
 	}

@@ -177,6 +177,83 @@ static inline int qd_proc_wait_idle(long long contexts, long long pinned, int ms
 	return -ETIMEDOUT;
 }
 
+/*
+ * Wait up to ms for /proc/qd's object counts to be back to *base (after a
+ * context went away): 1 once they are, else 0. now holds the last
+ * reading (for the diagnostic of QD_EXPECT_SETTLED()).
+ */
+static inline int qd_proc_settled(const struct qd_proc *base,
+				  struct qd_proc *now, int ms)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int i;
+
+	for (i = 0; i <= ms / 10; i++) {
+		if (qd_proc_read(now))
+			return 0;
+		if (now->contexts == base->contexts &&
+		    now->queues == base->queues &&
+		    now->regions == base->regions &&
+		    now->pinned_pages == base->pinned_pages &&
+		    now->inflight == base->inflight &&
+		    now->queued == base->queued &&
+		    now->derived == base->derived)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* In a kselftest harness test: the counts come back to *base within ms. */
+#define QD_EXPECT_SETTLED(base, ms) do {				\
+	struct qd_proc __now;						\
+	EXPECT_TRUE(qd_proc_settled((base), &__now, (ms)))		\
+		TH_LOG("left behind: contexts %lld queues %lld regions %lld " \
+		       "pinned_pages %lld inflight %lld queued %lld derived %lld", \
+		       __now.contexts - (base)->contexts,		\
+		       __now.queues - (base)->queues,			\
+		       __now.regions - (base)->regions,			\
+		       __now.pinned_pages - (base)->pinned_pages,	\
+		       __now.inflight - (base)->inflight,		\
+		       __now.queued - (base)->queued,			\
+		       __now.derived - (base)->derived);		\
+} while (0)
+
+/*
+ * Whether thread tid of this process is asleep (S) inside system call nr:
+ * its stat's state (after the comm, which may hold spaces and parentheses)
+ * and its syscall file.
+ */
+static inline int qd_task_asleep_in(pid_t tid, long nr)
+{
+	char path[64], buf[256];
+	long got = -1;
+	char st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f)) {
+		char *p = strrchr(buf, ')');
+
+		if (p && p[1] == ' ')
+			st = p[2];
+	}
+	fclose(f);
+	if (st != 'S')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &got) != 1)
+		got = -1;
+	fclose(f);
+	return got == nr;
+}
+
 static inline const struct qd_op_stat *qd_proc_op(const struct qd_proc *s,
 						  const char *name)
 {

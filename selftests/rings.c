@@ -115,37 +115,6 @@ static long sleep_nr(enum sleep_kind k)
 	return k == SLEEP_ENTER ? SYS_ioctl : k == SLEEP_POLL ? SYS_poll : SYS_epoll_wait;
 }
 
-/* Is thread tid of this process asleep (S) inside system call nr? */
-static int task_asleep_in(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-	long got = -1;
-	FILE *f;
-	char st = 0;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
-		char *p = strrchr(buf, ')');
-
-		if (p && p[1] == ' ')
-			st = p[2];
-	}
-	fclose(f);
-	if (st != 'S')
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &got) != 1)
-		got = -1;
-	fclose(f);
-	return got == nr;
-}
-
 /* Start s; 1 once asleep in its system call, 0 if it already returned. */
 static int sleeper_start(struct sleeper *s)
 {
@@ -161,7 +130,7 @@ static int sleeper_start(struct sleeper *s)
 
 		if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE))
 			return 0;
-		if (tid && task_asleep_in(tid, sleep_nr(s->kind)))
+		if (tid && qd_task_asleep_in(tid, sleep_nr(s->kind)))
 			return 1;
 		sched_yield();
 	}
@@ -173,7 +142,7 @@ static int sleeper_stays(struct sleeper *s)
 {
 	qd_sleep_ms(SHORT_NS / QD_RAW_MS);
 	return !__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) &&
-	       task_asleep_in(s->tid, sleep_nr(s->kind));
+	       qd_task_asleep_in(s->tid, sleep_nr(s->kind));
 }
 
 static void sleeper_join(struct sleeper *s)
