@@ -121,11 +121,6 @@ struct snap {
 	uint64_t	fn_calls, fn_bytes; /* the predicate's, all threads */
 };
 
-struct tokq {
-	qd_token_t	*t;
-	unsigned int	cap, head, n;
-};
-
 /* One (N, size, mode) measurement. */
 struct drun {
 	enum dmode	mode;
@@ -176,40 +171,6 @@ static void watchdog(int sig)
 	    write(2, current, strlen(current)) < 0 || write(2, "\n", 1) < 0)
 		_exit(1);
 	_exit(1);
-}
-
-static int tokq_init(struct tokq *q, unsigned int cap)
-{
-	q->t = calloc(cap, sizeof(*q->t));
-	q->cap = cap;
-	q->head = q->n = 0;
-	return q->t ? 0 : -ENOMEM;
-}
-
-static void tokq_put(struct tokq *q, qd_token_t t)
-{
-	q->t[(q->head + q->n++) % q->cap] = t;
-}
-
-static qd_token_t tokq_get(struct tokq *q)
-{
-	qd_token_t t = q->t[q->head];
-
-	q->head = (q->head + 1) % q->cap;
-	q->n--;
-	return t;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
-		die("cannot pin to CPU %d", cpu);
 }
 
 /*
@@ -360,7 +321,7 @@ static void *producer(void *arg)
 	uint64_t seq, start = r->warm * r->every;
 	int err;
 
-	pin(opt.cpu_p);
+	pin_thread(opt.cpu_p);
 	pool = calloc(r->nbufs, sizeof(*pool));
 	if (!pool || tokq_init(&rets, r->nbufs)) {
 		fail(r, "producer", "calloc", -ENOMEM);
@@ -550,7 +511,7 @@ static void *consumer(void *arg)
 {
 	struct drun *r = arg;
 
-	pin(opt.cpu_c);
+	pin_thread(opt.cpu_c);
 	consume(r, false);
 	return NULL;
 }
@@ -559,7 +520,7 @@ static void *drainer(void *arg)
 {
 	struct drun *r = arg;
 
-	pin(opt.cpu_c);
+	pin_thread(opt.cpu_c);
 	consume(r, true);
 	return NULL;
 }

@@ -80,11 +80,6 @@ const struct mech mech_qd_sqpoll = {
 
 #define B_POPS	16
 
-struct tokq {
-	qd_token_t	*t;
-	unsigned int	cap, head, n;
-};
-
 struct qd_state {
 	int		q1, q2;
 	bool		q1_open, q2_open;
@@ -112,28 +107,6 @@ struct qd_state {
 	uint64_t	b_posted;	/* pops posted so far */
 	struct tokq	b_pops, b_pushes;
 };
-
-static int tokq_init(struct tokq *q, unsigned int cap)
-{
-	q->t = calloc(cap, sizeof(*q->t));
-	q->cap = cap;
-	q->head = q->n = 0;
-	return q->t ? 0 : -ENOMEM;
-}
-
-static void tokq_put(struct tokq *q, qd_token_t t)
-{
-	q->t[(q->head + q->n++) % q->cap] = t;
-}
-
-static qd_token_t tokq_get(struct tokq *q)
-{
-	qd_token_t t = q->t[q->head];
-
-	q->head = (q->head + 1) % q->cap;
-	q->n--;
-	return t;
-}
 
 static uint64_t qd_copied(size_t size)
 {

@@ -168,6 +168,17 @@ void set_cpus(int a, int b);
 
 /* util.c */
 uint64_t now_ns(void);
+void pin_thread(int cpu);
+
+/* A FIFO of tokens (qd_token_t), cap at most in it. */
+struct tokq {
+	uint64_t	*t;
+	unsigned int	cap, head, n;
+};
+
+int tokq_init(struct tokq *q, unsigned int cap);
+void tokq_put(struct tokq *q, uint64_t t);
+uint64_t tokq_get(struct tokq *q);
 size_t parse_size(const char *s);
 const char *size_str(size_t s, char *buf, size_t len);
 int cmp_u64(const void *a, const void *b);

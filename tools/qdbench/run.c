@@ -90,18 +90,6 @@ static uint64_t process_cqe(const struct mech *m)
 	return m->process_cqes ? m->process_cqes() : 0;
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
-		die("cannot pin to CPU %d", cpu);
-}
-
 #define CHECK(r, what, expr) do {					\
 	int __e = (expr);						\
 	if (__e)							\
@@ -167,7 +155,7 @@ static void b_loop(struct run *r)
 static void *worker_main(void *arg)
 {
 	(void)arg;
-	pin(worker.cpu);
+	pin_thread(worker.cpu);
 	worker.sysc = sysc_open();
 	pthread_mutex_lock(&worker.lock);
 	for (;;) {
@@ -217,7 +205,7 @@ void worker_forked(void)
 void worker_start(int unused)
 {
 	(void)unused;
-	pin(cpu_a);
+	pin_thread(cpu_a);
 	main_sysc = sysc_open();
 	if (procs == 2)
 		return;		/* B is a child per run, not a thread */
@@ -361,7 +349,7 @@ static void run_procs(struct run *r)
 		if (getppid() == 1)
 			_exit(1);
 		close(rp[0]);
-		pin(worker.cpu);
+		pin_thread(worker.cpu);
 		sr->b_sysc = sysc_open();
 		if (sr->m->b_init)
 			CHECK(sr, "B init", sr->m->b_init(sr));

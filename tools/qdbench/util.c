@@ -2,6 +2,8 @@
 /* qdbench helpers: clock, buffers, counted system calls, payload touches. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,41 @@
 #include <linux/perf_event.h>
 
 #include "qdbench.h"
+
+/* Pin the calling thread to cpu (nothing for a negative one). */
+void pin_thread(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		die("cannot pin to CPU %d", cpu);
+}
+
+int tokq_init(struct tokq *q, unsigned int cap)
+{
+	q->t = calloc(cap, sizeof(*q->t));
+	q->cap = cap;
+	q->head = q->n = 0;
+	return q->t ? 0 : -ENOMEM;
+}
+
+void tokq_put(struct tokq *q, uint64_t t)
+{
+	q->t[(q->head + q->n++) % q->cap] = t;
+}
+
+uint64_t tokq_get(struct tokq *q)
+{
+	uint64_t t = q->t[q->head];
+
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+	return t;
+}
 
 /*
  * The system calls the mechanisms make in this thread (read/write/eventfd,
