@@ -362,29 +362,46 @@ static void fuzz_init(struct __test_metadata *_metadata, struct fuzz *f)
 	ASSERT_NE(NULL, f->seen);
 }
 
+/*
+ * Queue up to 16 random SQEs (of n in all), submit them and reap: the bad
+ * CQEs reaped, or -1 if the enter failed.
+ */
+static int fuzz_step(struct __test_metadata *_metadata, struct fuzz *f,
+		     unsigned int n)
+{
+	struct qd_raw *r = &f->r;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < 16 && f->made < n && qd_raw_sq_pending(r) < r->sq_entries; i++) {
+		struct qd_sqe s;
+
+		random_sqe(f, &s, *r->sq_tail);
+		if (qd_raw_queue_sqe(r, &s))
+			break;
+		f->made++;
+	}
+	ret = qd_raw_submit(r);
+	if (ret < 0 && ret != -ENOMEM) {
+		TH_LOG("enter: %d", ret);
+		return -1;
+	}
+	return reap(f);
+}
+
 /* Submit n random SQEs, reaping as we go. */
 static int fuzz_run(struct __test_metadata *_metadata, struct fuzz *f,
 		    unsigned int n, int control)
 {
 	struct qd_raw *r = &f->r;
-	unsigned int i, bad = 0, q;
+	unsigned int bad = 0, q;
 	int ret;
 
 	while (f->made < n) {
-		for (i = 0; i < 16 && f->made < n && qd_raw_sq_pending(r) < r->sq_entries; i++) {
-			struct qd_sqe s;
-
-			random_sqe(f, &s, *r->sq_tail);
-			if (qd_raw_queue_sqe(r, &s))
-				break;
-			f->made++;
-		}
-		ret = qd_raw_submit(r);
-		if (ret < 0 && ret != -ENOMEM) {
-			TH_LOG("enter: %d", ret);
+		ret = fuzz_step(_metadata, f, n);
+		if (ret < 0)
 			return -1;
-		}
-		bad += reap(f);
+		bad += ret;
 		/* now and then a queue is replaced: ends pending pops, unsticks the SQ */
 		if (control && pct(f) < 3) {
 			q = rnd(f) % NQ;
@@ -689,21 +706,12 @@ TEST_F(fuzz, random_derive_specs_and_derived_queue_sqes)
 	fz_derived = 1;
 	f->derive = 1;
 	while (f->made < n) {
-		for (i = 0; i < 16 && f->made < n && qd_raw_sq_pending(r) < r->sq_entries; i++) {
-			struct qd_sqe s;
-
-			random_sqe(f, &s, *r->sq_tail);
-			if (qd_raw_queue_sqe(r, &s))
-				break;
-			f->made++;
-		}
-		ret = qd_raw_submit(r);
-		if (ret < 0 && ret != -ENOMEM) {
-			TH_LOG("enter: %d", ret);
+		ret = fuzz_step(_metadata, f, n);
+		if (ret < 0) {
 			bad++;
 			break;
 		}
-		bad += reap(f);
+		bad += ret;
 		/* derive: on any of the queues, a socket, or a bad qd */
 		for (i = 0; i < 2; i++) {
 			struct qd_derive d;
