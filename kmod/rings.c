@@ -412,20 +412,13 @@ bool qd_ctx_seq_moved(struct qd_ctx *ctx, u32 seq)
 
 /*
  * A completion was posted or parked on some ring: publish a new ctx_seq
- * after it and wake the context's waiters (poll, CTX_SEQ). Called with the
- * ring's cq->lock held, for the reason qd_cq_post() gives.
+ * after it (qd_cq_wake() then wakes the context's waiters: poll,
+ * CTX_SEQ). Called with the ring's cq->lock held.
  */
 static void qd_cq_seq(struct qd_ctx *ctx)
 {
 	WRITE_ONCE(ctx->rings[0]->cq.hdr->ctx_seq,
 		   (u32)atomic_inc_return(&ctx->cq_seq));
-}
-
-static void qd_cq_bump_seq(struct qd_ctx *ctx)
-{
-	qd_cq_seq(ctx);
-	if (wq_has_sleeper(&ctx->wait))
-		wake_up_all(&ctx->wait);
 }
 
 /* Called with cq->lock held and a free slot. */
@@ -633,19 +626,30 @@ void qd_ring_wake(struct qd_ring *ring)
 		wake_up_all(&ring->cq.wait);
 }
 
-/* Called with cq->lock held. */
+/*
+ * After a completion: publish ctx_seq, then wake the ring's and the
+ * context's sleepers, now or at the end of the task's batch. One barrier
+ * orders the CQE and ctx_seq before both looks at the wait queues (it
+ * pairs with the sleepers' set_current_state() before they check). Called
+ * with cq->lock held, for the reason qd_cq_post() gives.
+ */
 static void qd_cq_wake(struct qd_ring *ring)
 {
-	struct qd_cq *cq = &ring->cq;
+	struct qd_ctx *ctx = ring->ctx;
+	bool cq_sleeper, ctx_sleeper;
 
-	if ((wq_has_sleeper(&cq->wait) || wq_has_sleeper(&ring->ctx->wait)) &&
-	    qd_cq_defer_wake(ring)) {
-		qd_cq_seq(ring->ctx);
+	qd_cq_seq(ctx);
+	smp_mb();	/* CQE and ctx_seq before the looks: wq_has_sleeper() */
+	/* waitqueue_active() after the barrier above, as wq_has_sleeper() */
+	cq_sleeper = waitqueue_active(&ring->cq.wait);
+	/* waitqueue_active() after the same barrier */
+	ctx_sleeper = waitqueue_active(&ctx->wait);
+	if ((!cq_sleeper && !ctx_sleeper) || qd_cq_defer_wake(ring))
 		return;
-	}
-	if (wq_has_sleeper(&cq->wait))
-		wake_up_all(&cq->wait);
-	qd_cq_bump_seq(ring->ctx);
+	if (cq_sleeper)
+		wake_up_all(&ring->cq.wait);
+	if (ctx_sleeper)
+		wake_up_all(&ctx->wait);
 }
 
 /*
